@@ -1,0 +1,59 @@
+// swift-tools-version: 6.2
+//
+// Tailor: a content-personalization engine for Swift on Linux servers.
+//
+// Build settings that matter for speed (see `Docs/Numerics.md` and ../shared/design/NUMERICS.md):
+// release builds on x86-64 target Haswell-class CPUs (AVX2 + FMA + F16C) so the SIMD kernels in
+// TailorLinalg run ~3x faster, and `TAILOR_FMA` turns on fused multiply-add in them. Set
+// `TAILOR_PORTABLE=1` in the environment to build for any x86-64 CPU. SwiftPM 6.2 and later allow
+// these `unsafeFlags` in packages consumed by version, so Tailor stays usable as a library.
+import PackageDescription
+import Foundation
+
+let portable = ProcessInfo.processInfo.environment["TAILOR_PORTABLE"] != nil
+
+var fastSettings: [SwiftSetting] = []
+#if arch(x86_64)
+if !portable {
+    fastSettings = [
+        .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release)),
+        .define("TAILOR_FMA", .when(configuration: .release)),
+    ]
+}
+#endif
+
+let commonSettings: [SwiftSetting] = fastSettings + [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Tailor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"]),
+        .executable(name: "tailor", targets: ["TailorCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "TailorLinalg", swiftSettings: commonSettings),
+        .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
+        .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: commonSettings),
+        .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
+        .executableTarget(
+            name: "TailorCLI",
+            dependencies: [
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: commonSettings
+        ),
+        .testTarget(name: "TailorLinalgTests", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorDataTests", dependencies: ["TailorData"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,108 @@
+// The per-row least-squares problem of implicit-feedback ALS (Hu, Koren and Volinsky 2008).
+//
+// For one user u with observed items I(u), confidences c_ui and item factors Y, the new user
+// vector minimises  Σ_i c_ui (p_ui − x·y_i)² + λ‖x‖²  over all items, where p_ui = 1 for observed
+// items and 0 otherwise and c_ui = 1 for unobserved ones. Its normal equations are
+//
+//     (YᵀY + λI + Σ_{i∈I(u)} (c_ui − 1) y_i y_iᵀ) x = Σ_{i∈I(u)} c_ui p_ui y_i.
+//
+// `gram` below is YᵀY + λI, computed once per half-iteration. A negative stored value marks
+// negative feedback (implicit's convention): confidence |c|, preference 0.
+//
+// Two solvers: a few steps of conjugate gradient warm-started from the previous x (Takács,
+// Pilászy and Tikk 2011), O(steps·(k² + n_u·k)); and the exact Cholesky solve, O(n_u·k² + k³).
+
+extension Kernels {
+    /// Scratch floats needed by ``implicitLeastSquaresCG(gram:factors:k:indices:confidences:count:x:steps:scratch:)``.
+    @inlinable public static func implicitCGScratchCount(k: Int) -> Int { 3 * k }
+
+    /// Approximately solves the implicit-ALS normal equations for one row by `steps` iterations
+    /// of conjugate gradient, starting from and overwriting `x`.
+    ///
+    /// - Parameters:
+    ///   - gram: `k×k` matrix `YᵀY + λI` (row-major).
+    ///   - factors: the other side's factors, row `i` at `factors + i·k`.
+    ///   - indices/confidences: the row's observed columns and their confidences `c` (> 0
+    ///     positive feedback, < 0 negative feedback with confidence `|c|`).
+    ///   - x: the row's vector: the starting point on entry, the solution on return.
+    ///   - scratch: at least ``implicitCGScratchCount(k:)`` floats.
+    @inlinable
+    public static func implicitLeastSquaresCG(
+        gram: UnsafePointer<Float>, factors: UnsafePointer<Float>, k: Int,
+        indices: UnsafePointer<Int32>, confidences: UnsafePointer<Float>, count: Int,
+        x: UnsafeMutablePointer<Float>, steps: Int, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let r = scratch, p = scratch + k, ap = scratch + 2 &* k
+        // r = b − A·x
+        gemv(gram, lda: k, rows: k, columns: k, x, r)
+        scale(-1, r, count: k)
+        for t in 0..<count {
+            let y = factors + Int(indices[t]) &* k
+            let c = confidences[t]
+            let conf = abs(c)
+            let target: Float = c > 0 ? conf : 0
+            let coefficient = target - (conf - 1) * dot(y, x, count: k)
+            axpy(coefficient, y, r, count: k)
+        }
+        for i in 0..<k { p[i] = r[i] }
+        var rsOld = dot(r, r, count: k)
+        if rsOld < 1e-20 { return }
+        for _ in 0..<steps {
+            // ap = A·p
+            gemv(gram, lda: k, rows: k, columns: k, p, ap)
+            for t in 0..<count {
+                let y = factors + Int(indices[t]) &* k
+                let w = abs(confidences[t]) - 1
+                axpy(w * dot(y, p, count: k), y, ap, count: k)
+            }
+            let pAp = dot(p, ap, count: k)
+            guard pAp > 0 else { return }
+            let alpha = rsOld / pAp
+            axpy(alpha, p, x, count: k)
+            axpy(-alpha, ap, r, count: k)
+            let rsNew = dot(r, r, count: k)
+            if rsNew < 1e-20 { return }
+            let beta = rsNew / rsOld
+            for i in 0..<k { p[i] = madd(r[i], beta, p[i]) }
+            rsOld = rsNew
+        }
+    }
+
+    /// Scratch floats needed by ``implicitLeastSquaresExact(gram:factors:k:indices:confidences:count:x:scratch:)``
+    /// for a row with `count` observations.
+    @inlinable public static func implicitExactScratchCount(k: Int, count: Int) -> Int { k * k + k + 2 * count * k }
+
+    /// Solves the implicit-ALS normal equations for one row exactly by Cholesky, writing `x`.
+    ///
+    /// The matrix `YᵀY + λI + Σ (|c|−1)·y yᵀ` is built with one GEMM over the row's gathered
+    /// factors. Returns `false` (leaving `x` unchanged) if the system is not positive definite,
+    /// which happens only when `λ = 0` and the factors are degenerate.
+    @inlinable
+    public static func implicitLeastSquaresExact(
+        gram: UnsafePointer<Float>, factors: UnsafePointer<Float>, k: Int,
+        indices: UnsafePointer<Int32>, confidences: UnsafePointer<Float>, count: Int,
+        x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        let a = scratch, rhs = scratch + k &* k
+        let gathered = rhs + k, weighted = gathered + count &* k
+        a.update(from: gram, count: k &* k)
+        rhs.update(repeating: 0, count: k)
+        for t in 0..<count {
+            let y = factors + Int(indices[t]) &* k
+            let c = confidences[t]
+            let w = abs(c) - 1
+            let g = gathered + t &* k, wg = weighted + t &* k
+            for i in 0..<k { g[i] = y[i]; wg[i] = w * y[i] }
+            if c > 0 { axpy(c, y, rhs, count: k) }
+        }
+        if count > 0 {
+            // A += weightedᵀ · gathered
+            gemm(transposeA: true, m: k, n: k, k: count, a: weighted, lda: k, b: gathered, ldb: k,
+                 beta: 1, c: a, ldc: k)
+        }
+        guard choleskyFactor(a, n: k) else { return false }
+        choleskySolve(a, n: k, rhs)
+        x.update(from: rhs, count: k)
+        return true
+    }
+}

@@ -1,0 +1,128 @@
+import Testing
+@testable import TailorLinalg
+
+@Suite("Vector kernels match their reference twins")
+struct VectorKernelTests {
+    @Test("dot product", arguments: [0, 1, 7, 16, 31, 32, 33, 64, 100, 257])
+    func dot(n: Int) {
+        let x = randomVector(n, seed: 1), y = randomVector(n, seed: 2)
+        let fast = x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in
+            Kernels.dot(xp.baseAddress ?? UnsafePointer(bitPattern: 8)!, yp.baseAddress ?? UnsafePointer(bitPattern: 8)!, count: n)
+        } }
+        #expect(abs(fast - Reference.dot(x, y)) <= 1e-4 * Float(max(1, n)))
+    }
+
+    @Test("axpy and scale", arguments: [1, 15, 16, 17, 64, 99])
+    func axpy(n: Int) {
+        let x = randomVector(n, seed: 3)
+        var y = randomVector(n, seed: 4)
+        let expected = Reference.axpy(0.75, x, y)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            Kernels.axpy(0.75, xp.baseAddress!, yp.baseAddress!, count: n)
+        } }
+        #expect(relativeError(y, expected) < 1e-6)
+        y.withUnsafeMutableBufferPointer { Kernels.scale(-2, $0.baseAddress!, count: n) }
+        #expect(relativeError(y, expected.map { -2 * $0 }) < 1e-6)
+    }
+
+    @Test("matrix–vector product", arguments: [(1, 1), (3, 5), (4, 16), (17, 33), (64, 64), (70, 10)])
+    func gemv(shape: (Int, Int)) {
+        let a = randomMatrix(shape.0, shape.1, seed: 5), x = randomVector(shape.1, seed: 6)
+        var y = [Float](repeating: .nan, count: shape.0)
+        a.withUnsafeBufferPointer { ap in x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            Kernels.gemv(ap.baseAddress!, lda: shape.1, rows: shape.0, columns: shape.1, xp.baseAddress!, yp.baseAddress!)
+        } } }
+        #expect(relativeError(y, Reference.gemv(a, x)) < 1e-5)
+    }
+}
+
+@Suite("GEMM matches the triple loop")
+struct GEMMTests {
+    @Test("all transpose combinations and edge shapes",
+          arguments: [(1, 1, 1), (6, 16, 8), (7, 17, 3), (13, 40, 300), (100, 33, 70), (97, 530, 20)])
+    func gemm(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                let a = transposeA ? randomMatrix(k, m, seed: 7) : randomMatrix(m, k, seed: 7)
+                let b = transposeB ? randomMatrix(n, k, seed: 8) : randomMatrix(k, n, seed: 8)
+                let fast = a.multiplied(by: b, transposeSelf: transposeA, transposeOther: transposeB)
+                let slow = Reference.gemm(a, b, transposeA: transposeA, transposeB: transposeB)
+                #expect(relativeError(fast.storage, slow.storage) < 1e-4, "m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB)")
+            }
+        }
+    }
+
+    @Test("alpha, beta and accumulation into C, in parallel")
+    func alphaBeta() {
+        let (m, n, k) = (150, 600, 300)  // > 2M flops, so two workers run
+        let a = randomMatrix(m, k, seed: 9), b = randomMatrix(k, n, seed: 10)
+        var c = randomMatrix(m, n, seed: 11)
+        let expected = Reference.gemm(a, b, alpha: 0.5, beta: -1.5, c: c)
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            Kernels.gemm(m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: k, b: bp.baseAddress!, ldb: n,
+                         beta: -1.5, c: cp.baseAddress!, ldc: n, threads: 2)
+        } } }
+        #expect(relativeError(c.storage, expected.storage) < 1e-4)
+    }
+
+    @Test("beta = 0 ignores NaN already in C")
+    func betaZeroIgnoresGarbage() {
+        let a = randomMatrix(8, 8, seed: 12), b = randomMatrix(8, 8, seed: 13)
+        var c = Matrix(rows: 8, columns: 8, repeating: .nan)
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+            Kernels.gemm(m: 8, n: 8, k: 8, a: ap.baseAddress!, lda: 8, b: bp.baseAddress!, ldb: 8, c: cp.baseAddress!, ldc: 8)
+        } } }
+        #expect(c.storage.allSatisfy { $0.isFinite })
+    }
+}
+
+@Suite("Top-K selection")
+struct TopKTests {
+    @Test("matches a full sort, ties by lower index", arguments: [(0, 5), (1, 1), (10, 3), (100, 10), (1000, 50), (37, 100)])
+    func topK(shape: (Int, Int)) {
+        let (n, k) = shape
+        var rng = TailorRandom(seed: 14)
+        // Few distinct values so ties are common; a few excluded items.
+        let scores: [Float] = (0..<n).map { i in i % 11 == 3 ? -.infinity : Float(rng.nextInt(below: 20)) }
+        var idx = [Int32](repeating: -1, count: k), sc = [Float](repeating: 0, count: k)
+        let found = scores.withUnsafeBufferPointer { s in
+            Kernels.topK(s.baseAddress ?? UnsafePointer(bitPattern: 8)!, count: n, k: k,
+                         outIndices: &idx, outScores: &sc)
+        }
+        let expected = Reference.topK(scores, k: k)
+        #expect(found == expected.count)
+        #expect(Array(idx.prefix(found)) == expected.map(\.index))
+        #expect(Array(sc.prefix(found)) == expected.map(\.score))
+    }
+
+    @Test("NaN scores are never returned")
+    func nanSkipped() {
+        let scores: [Float] = [1, .nan, 3, .nan]
+        var idx = [Int32](repeating: -1, count: 4), sc = [Float](repeating: 0, count: 4)
+        let found = Kernels.topK(scores, count: 4, k: 4, outIndices: &idx, outScores: &sc)
+        #expect(found == 2)
+        #expect(Array(idx.prefix(2)) == [2, 0])
+    }
+
+    @Test("fused inner-product top-K with exclusions matches scoring everything",
+          arguments: [(1, 1, 3, 1), (50, 700, 8, 10), (97, 1030, 64, 20), (5, 9, 13, 50)])
+    func fused(shape: (Int, Int, Int, Int)) {
+        let (q, n, d, k) = shape
+        // Integer-valued vectors make every score exact, so ties compare exactly.
+        var rng = TailorRandom(seed: 15)
+        let queries = Matrix(rows: q, columns: d, storage: (0..<(q * d)).map { _ in Float(rng.nextInt(below: 5)) - 2 })
+        let items = Matrix(rows: n, columns: d, storage: (0..<(n * d)).map { _ in Float(rng.nextInt(below: 5)) - 2 })
+        let exclusions: [[Int32]] = (0..<q).map { row in
+            (0..<n).filter { ($0 * 7 + row) % 5 == 0 }.map(Int32.init)
+        }
+        let fast = Kernels.topKInnerProducts(queries: queries, items: items, k: k,
+                                             exclude: { exclusions[$0][...] }, threads: 2)
+        let slow = Reference.topKInnerProducts(queries: queries, items: items, k: k,
+                                               exclude: { Set(exclusions[$0]) })
+        for row in 0..<q {
+            #expect(fast.row(row).map(\.index) == slow[row].map(\.index), "query \(row)")
+            #expect(fast.row(row).map(\.score) == slow[row].map(\.score), "query \(row)")
+        }
+    }
+}

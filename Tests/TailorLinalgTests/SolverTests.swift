@@ -1,0 +1,88 @@
+import Testing
+@testable import TailorLinalg
+
+@Suite("Solvers match their reference twins")
+struct SolverTests {
+    /// A symmetric positive-definite matrix `BᵀB + n·I`.
+    func spd(_ n: Int, seed: UInt64) -> Matrix {
+        var g = randomMatrix(n, n, seed: seed).gram()
+        for i in 0..<n { g[i, i] += Float(n) }
+        return g
+    }
+
+    @Test("Cholesky solve equals Gaussian elimination", arguments: [1, 2, 8, 33, 64])
+    func cholesky(n: Int) throws {
+        let a = spd(n, seed: 20)
+        var b = randomVector(n, seed: 21)
+        let expected = try #require(Reference.solve(a, b))
+        var factor = a
+        let ok = factor.withUnsafeMutableBufferPointer { Kernels.choleskyFactor($0.baseAddress!, n: n) }
+        #expect(ok)
+        factor.withUnsafeBufferPointer { l in b.withUnsafeMutableBufferPointer { Kernels.choleskySolve(l.baseAddress!, n: n, $0.baseAddress!) } }
+        #expect(relativeError(b, expected) < 1e-4)
+    }
+
+    @Test("Cholesky reports a matrix that is not positive definite")
+    func notPositiveDefinite() {
+        var a = Matrix([[1, 2], [2, 1]])
+        let ok = a.withUnsafeMutableBufferPointer { Kernels.choleskyFactor($0.baseAddress!, n: 2) }
+        #expect(!ok)
+    }
+
+    /// A random implicit-ALS row problem: item factors, λ, observed items and confidences
+    /// (one negative-feedback entry included).
+    func problem(k: Int, items: Int, observed: Int, seed: UInt64) -> (gram: Matrix, factors: Matrix, indices: [Int32], confidences: [Float]) {
+        let factors = randomMatrix(items, k, seed: seed, scale: 0.3)
+        var gram = factors.gram()
+        for i in 0..<k { gram[i, i] += 0.1 }
+        var rng = TailorRandom(seed: seed + 1)
+        let indices = Array(Set((0..<observed).map { _ in Int32(rng.nextInt(below: items)) })).sorted()
+        let confidences = indices.enumerated().map { $0.offset == 1 ? -2.5 : 1 + Float(rng.nextInt(below: 5)) }
+        return (gram, factors, indices, confidences)
+    }
+
+    @Test("exact implicit least squares equals the dense solution", arguments: [(4, 30, 5), (16, 100, 40), (64, 300, 25), (37, 80, 0)])
+    func exact(shape: (Int, Int, Int)) throws {
+        let (k, items, observed) = shape
+        let p = problem(k: k, items: items, observed: observed, seed: 30)
+        let expected = try #require(Reference.implicitLeastSquares(gram: p.gram, factors: p.factors, indices: p.indices, confidences: p.confidences))
+        var x = [Float](repeating: 0, count: k)
+        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: p.indices.count))
+        let ok = p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
+            Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                              indices: p.indices, confidences: p.confidences, count: p.indices.count,
+                                              x: &x, scratch: &scratch)
+        } }
+        #expect(ok)
+        #expect(relativeError(x, expected) < 2e-3)
+    }
+
+    @Test("CG steps match textbook CG, and enough steps reach the exact solution", arguments: [(8, 50, 10), (64, 400, 60), (20, 40, 3)])
+    func conjugateGradient(shape: (Int, Int, Int)) throws {
+        let (k, items, observed) = shape
+        let p = problem(k: k, items: items, observed: observed, seed: 40)
+        let x0 = randomVector(k, seed: 41).map { $0 * 0.1 }
+        for steps in [1, 3] {
+            var x = x0
+            var scratch = [Float](repeating: 0, count: Kernels.implicitCGScratchCount(k: k))
+            p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
+                Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                               indices: p.indices, confidences: p.confidences, count: p.indices.count,
+                                               x: &x, steps: steps, scratch: &scratch)
+            } }
+            let expected = Reference.implicitLeastSquaresCG(gram: p.gram, factors: p.factors, indices: p.indices,
+                                                            confidences: p.confidences, x0: x0, steps: steps)
+            #expect(relativeError(x, expected) < 1e-3, "steps \(steps)")
+        }
+        // Many steps converge to the exact answer.
+        var x = x0
+        var scratch = [Float](repeating: 0, count: Kernels.implicitCGScratchCount(k: k))
+        p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
+            Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                           indices: p.indices, confidences: p.confidences, count: p.indices.count,
+                                           x: &x, steps: 4 * k, scratch: &scratch)
+        } }
+        let exact = try #require(Reference.implicitLeastSquares(gram: p.gram, factors: p.factors, indices: p.indices, confidences: p.confidences))
+        #expect(relativeError(x, exact) < 1e-3)
+    }
+}
