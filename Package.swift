@@ -49,6 +49,12 @@ let package = Package(
             ],
             swiftSettings: commonSettings
         ),
+        .executableTarget(
+            name: "tailor-bench",
+            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"],
+            path: "Benchmarks/TailorBench",
+            swiftSettings: commonSettings
+        ),
         .testTarget(name: "TailorLinalgTests", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .testTarget(name: "TailorDataTests", dependencies: ["TailorData"], swiftSettings: commonSettings),
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),

@@ -1,8 +1,7 @@
 // General matrix multiply, C ← α·op(A)·op(B) + β·C, in the style of BLIS (Van Zee and van de
 // Geijn, 2015): the operands are packed into cache-sized blocks, and a 6×16 register-blocked
-// micro-kernel does the arithmetic with twelve AVX2 accumulators. The output is cut into
-// independent tiles (each packs its own slices of A and B, a ~1 % overhead) so the tiles run in
-// parallel without any shared mutable state.
+// micro-kernel does the arithmetic with twelve AVX2 accumulators. A packed block of B is shared
+// by all workers; each worker packs its own blocks of A and writes disjoint rows of C.
 
 extension Kernels {
     /// Rows of C computed by one micro-kernel call.
@@ -11,10 +10,10 @@ extension Kernels {
     @usableFromInline static let gemmNR = 16
     /// Depth of one packed block (the K dimension).
     @usableFromInline static let gemmKC = 256
-    /// Rows of C per tile (a multiple of `gemmMR`).
+    /// Rows of A packed per block (a multiple of `gemmMR`; 96×256 floats = 96 KiB, L2-sized).
     @usableFromInline static let gemmMC = 96
-    /// Columns of C per tile (a multiple of `gemmNR`).
-    @usableFromInline static let gemmNC = 512
+    /// Columns of B packed at once (a multiple of `gemmNR`; 256×4096 floats = 4 MiB, L3-sized).
+    @usableFromInline static let gemmNC = 4096
 
     /// General matrix multiply `C ← alpha·op(A)·op(B) + beta·C` on row-major buffers.
     ///
@@ -42,43 +41,56 @@ extension Kernels {
             return
         }
         let mc = gemmMC, nc = gemmNC, kc = min(gemmKC, k)
-        let tilesM = (m + mc - 1) / mc, tilesN = (n + nc - 1) / nc
-        let tiles = tilesM * tilesN
         // 2-thread GEMM is slower than 1 thread for small problems (NUMERICS.md rule 5).
         let workers = (m * n * k) < 2_000_000 ? 1 : effectiveThreadCount(threads)
-        let packAStride = mc * kc, packBStride = kc * nc
-        let packA = UnsafeMutablePointer<Float>.allocate(capacity: packAStride * workers)
-        let packB = UnsafeMutablePointer<Float>.allocate(capacity: packBStride * workers)
+        // Packed blocks sized to the problem (a small product must not pay for a large buffer),
+        // rounded to whole panels, 64-byte aligned so SIMD loads never split cache lines.
+        let packAStride = roundUp(roundUp(min(mc, m), gemmMR) * kc, 16)
+        let ncHere = min(nc, roundUp(n, gemmNR))
+        let packA = allocateAligned(packAStride * workers)
+        let packB = allocateAligned(ncHere * kc)
         defer { packA.deallocate(); packB.deallocate() }
         let shared = UnsafeSendable((a, b, c, packA, packB))
-        parallelFor(tiles, chunkSize: 1, threads: workers) { chunk in
-            let (a, b, c, packA, packB) = shared.value
-            let tile = chunk.index
-            let i0 = (tile / tilesN) * mc, j0 = (tile % tilesN) * nc
-            let mb = min(mc, m - i0), nb = min(nc, n - j0)
-            let pa = packA + chunk.worker * packAStride
-            let pb = packB + chunk.worker * packBStride
+        // BLIS loop nest: jc (NC columns) → pc (KC depth) → pack B once → ic (MC rows, parallel,
+        // each worker packs its own A block) → jr (16 columns) → ir (6 rows) → micro-kernel.
+        var j0 = 0
+        while j0 < n {
+            let nb = min(nc, n - j0)
             var p0 = 0
             while p0 < k {
                 let kb = min(kc, k - p0)
-                packPanelsA(transposeA, a, lda, i0, mb, p0, kb, pa)
-                packPanelsB(transposeB, b, ldb, p0, kb, j0, nb, pb)
                 let betaHere: Float = p0 == 0 ? beta : 1
-                var jr = 0
-                while jr < nb {
-                    let nr = min(gemmNR, nb - jr)
-                    let bPanel = UnsafePointer(pb + jr * kb)
-                    var ir = 0
-                    while ir < mb {
-                        let mr = min(gemmMR, mb - ir)
-                        microKernel6x16(kb, UnsafePointer(pa + ir * kb), bPanel,
-                                        c + (i0 + ir) * ldc + j0 + jr, ldc, mr, nr, alpha, betaHere)
-                        ir &+= gemmMR
+                let bPanels = (nb + gemmNR - 1) / gemmNR
+                // Pack B in parallel, panel groups per chunk.
+                parallelFor(bPanels, chunkSize: max(1, bPanels / (4 * workers)), threads: workers) { chunk in
+                    let (_, b, _, _, packB) = shared.value
+                    let first = chunk.range.lowerBound * gemmNR
+                    let cols = min(nb, chunk.range.upperBound * gemmNR) - first
+                    packPanelsB(transposeB, b, ldb, p0, kb, j0 + first, cols, packB + first * kb)
+                }
+                let blocksM = (m + mc - 1) / mc
+                parallelFor(blocksM, chunkSize: 1, threads: workers) { chunk in
+                    let (a, _, c, packA, packB) = shared.value
+                    let i0 = chunk.index * mc
+                    let mb = min(mc, m - i0)
+                    let pa = packA + chunk.worker * packAStride
+                    packPanelsA(transposeA, a, lda, i0, mb, p0, kb, pa)
+                    var jr = 0
+                    while jr < nb {
+                        let nr = min(gemmNR, nb - jr)
+                        let bPanel = UnsafePointer(packB + jr * kb)
+                        var ir = 0
+                        while ir < mb {
+                            microKernel6x16(kb, UnsafePointer(pa + ir * kb), bPanel,
+                                            c + (i0 + ir) * ldc + j0 + jr, ldc, min(gemmMR, mb - ir), nr, alpha, betaHere)
+                            ir &+= gemmMR
+                        }
+                        jr &+= gemmNR
                     }
-                    jr &+= gemmNR
                 }
                 p0 += kb
             }
+            j0 += nb
         }
     }
 
@@ -157,7 +169,7 @@ extension Kernels {
     /// The 6×16 micro-kernel: `C[0..<mr, 0..<nr] ← alpha·(Ã·B̃) + beta·C` for one packed A panel
     /// (`kb×6`) and one packed B panel (`kb×16`). Twelve 8-wide accumulators stay in registers.
     @inlinable @inline(__always)
-    static func microKernel6x16(
+    public static func microKernel6x16(
         _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mr: Int, _ nr: Int,
         _ alpha: Float, _ beta: Float
@@ -205,6 +217,16 @@ extension Kernels {
             }
         }
     }
+}
+
+/// `x` rounded up to a multiple of `m`.
+@inlinable @inline(__always)
+func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
+
+/// Uninitialized `Float` storage aligned to a 64-byte cache line.
+@inlinable
+func allocateAligned(_ count: Int) -> UnsafeMutablePointer<Float> {
+    UnsafeMutableRawPointer.allocate(byteCount: max(1, count) * 4, alignment: 64).bindMemory(to: Float.self, capacity: max(1, count))
 }
 
 extension Matrix {

@@ -199,7 +199,7 @@ extension Kernels {
         let itemBlock = 512
         // Pack every item once: panels of 16 items, depth d.
         let panels = (n + nr - 1) / nr
-        let packedItems = UnsafeMutablePointer<Float>.allocate(capacity: max(1, panels * nr * d))
+        let packedItems = allocateAligned(panels * nr * d)
         defer { packedItems.deallocate() }
         items.withUnsafeBufferPointer { it in
             if d > 0 { packPanelsB(true, it.baseAddress!, d, 0, d, 0, n, packedItems) }
@@ -207,10 +207,10 @@ extension Kernels {
         let queryBlock = 48  // 8 micro-kernel rows; scores tile 48×512 floats = 96 KiB
         let workers = effectiveThreadCount(threads)
         let tileCap = queryBlock * itemBlock
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: workers * (tileCap + queryBlock * d + queryBlock * k))
+        let perWorkerF = roundUp(tileCap + queryBlock * d + queryBlock * k, 16)
+        let scratch = allocateAligned(workers * perWorkerF)
         let scratchIdx = UnsafeMutablePointer<Int32>.allocate(capacity: workers * queryBlock * k)
         defer { scratch.deallocate(); scratchIdx.deallocate() }
-        let perWorkerF = tileCap + queryBlock * d + queryBlock * k
         result.indices.withUnsafeMutableBufferPointer { outI in
         result.scores.withUnsafeMutableBufferPointer { outS in
         result.counts.withUnsafeMutableBufferPointer { outC in

@@ -1,0 +1,102 @@
+// Micro-benchmarks of Tailor's kernels (release builds only):
+//   swift run -c release tailor-bench gemm [--threads N]
+//   swift run -c release tailor-bench als-step
+// Prints one JSON object per measurement so scripts in Benchmarks/ can compare with numpy/torch.
+import Foundation
+import TailorLinalg
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Best and median seconds of `samples` runs of `body` (after one warm-up).
+func measure(samples: Int = 7, _ body: () -> Void) -> (best: Double, median: Double) {
+    body()
+    var times: [Double] = []
+    for _ in 0..<samples {
+        let t0 = now(); body(); times.append(now() - t0)
+    }
+    times.sort()
+    return (times[0], times[times.count / 2])
+}
+
+func emit(_ fields: [String: Any]) {
+    let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+    print(String(decoding: data, as: UTF8.self))
+}
+
+func argument(_ name: String, default value: Int) -> Int {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: name), i + 1 < args.count, let v = Int(args[i + 1]) { return v }
+    return value
+}
+
+func randomMatrix(_ rows: Int, _ columns: Int, seed: UInt64) -> Matrix {
+    var rng = TailorRandom(seed: seed)
+    return Matrix(rows: rows, columns: columns, storage: (0..<(rows * columns)).map { _ in rng.nextFloat() - 0.5 })
+}
+
+func benchGEMM() {
+    let threads = argument("--threads", default: 1)
+    for n in [64, 128, 256, 512, 1024] {
+        let a = randomMatrix(n, n, seed: 1), b = randomMatrix(n, n, seed: 2)
+        var c = Matrix(rows: n, columns: n)
+        let samples = n >= 1024 ? 5 : 9
+        let (best, median) = measure(samples: samples) {
+            a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                Kernels.gemm(m: n, n: n, k: n, a: ap.baseAddress!, lda: n, b: bp.baseAddress!, ldb: n,
+                             c: cp.baseAddress!, ldc: n, threads: threads)
+            } } }
+        }
+        let flops = 2.0 * Double(n * n * n)
+        emit(["bench": "gemm", "n": n, "threads": threads, "gflops_best": flops / best / 1e9,
+              "gflops_median": flops / median / 1e9, "fma": kernelsUseFMA])
+    }
+}
+
+func benchALSStep() {
+    let k = argument("--factors", default: 64), perUser = argument("--items-per-user", default: 20)
+    let items = 20_000
+    let y = randomMatrix(items, k, seed: 3)
+    var gram = y.gram()
+    for i in 0..<k { gram[i, i] += 0.05 }
+    var rng = TailorRandom(seed: 4)
+    let users = 2000
+    let indices = (0..<(users * perUser)).map { _ in Int32(rng.nextInt(below: items)) }
+    let conf = [Float](repeating: 2, count: users * perUser)
+    var x = [Float](repeating: 0.01, count: k)
+    var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: perUser) + 3 * k)
+    for exact in [false, true] {
+        let (best, median) = measure {
+            gram.withUnsafeBufferPointer { g in y.withUnsafeBufferPointer { f in
+                for u in 0..<users {
+                    indices.withUnsafeBufferPointer { ix in conf.withUnsafeBufferPointer { c in
+                        if exact {
+                            _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                indices: ix.baseAddress! + u * perUser, confidences: c.baseAddress! + u * perUser,
+                                count: perUser, x: &x, scratch: &scratch)
+                        } else {
+                            Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                indices: ix.baseAddress! + u * perUser, confidences: c.baseAddress! + u * perUser,
+                                count: perUser, x: &x, steps: 3, scratch: &scratch)
+                        }
+                    } }
+                }
+            } }
+        }
+        emit(["bench": exact ? "als-user-step-cholesky" : "als-user-step-cg3", "factors": k, "items_per_user": perUser,
+              "us_per_user_best": best / Double(users) * 1e6, "us_per_user_median": median / Double(users) * 1e6])
+    }
+}
+
+let command = CommandLine.arguments.dropFirst().first ?? "gemm"
+switch command {
+case "gemm": benchGEMM()
+case "als-step": benchALSStep()
+default:
+    FileHandle.standardError.write("usage: tailor-bench gemm|als-step [--threads N]\n".data(using: .utf8)!)
+    exit(2)
+}
+
