@@ -76,7 +76,7 @@ func benchALSStep() {
                         if exact {
                             _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
                                 indices: ix.baseAddress! + u * perUser, confidences: c.baseAddress! + u * perUser,
-                                count: perUser, x: &x, scratch: &scratch)
+                                count: perUser, x: &x, scratch: &scratch, block: perUser)
                         } else {
                             Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
                                 indices: ix.baseAddress! + u * perUser, confidences: c.baseAddress! + u * perUser,

@@ -47,11 +47,11 @@ struct SolverTests {
         let p = problem(k: k, items: items, observed: observed, seed: 30)
         let expected = try #require(Reference.implicitLeastSquares(gram: p.gram, factors: p.factors, indices: p.indices, confidences: p.confidences))
         var x = [Float](repeating: 0, count: k)
-        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: p.indices.count))
+        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: max(1, p.indices.count)))
         let ok = p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
             Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
                                               indices: p.indices, confidences: p.confidences, count: p.indices.count,
-                                              x: &x, scratch: &scratch)
+                                              x: &x, scratch: &scratch, block: max(1, p.indices.count))
         } }
         #expect(ok)
         #expect(relativeError(x, expected) < 2e-3)

@@ -173,7 +173,7 @@ extension InteractionReader {
                                 hint: "check the delimiter (CSV, TSV, '::', '|' and whitespace are recognized)")
             }
             // With a header, known names decide; names nobody recognizes fall back to positions.
-            if let header, let u = try selection.user.map({ try locate($0, role: "user") }) ?? guess("user"),
+            if header != nil, let u = try selection.user.map({ try locate($0, role: "user") }) ?? guess("user"),
                let i = try selection.item.map({ try locate($0, role: "item") }) ?? guess("item") {
                 layout.user = u; layout.item = i
                 layout.rating = try selection.rating.map { try locate($0, role: "rating") }

@@ -68,37 +68,41 @@ extension Kernels {
         }
     }
 
-    /// Scratch floats needed by ``implicitLeastSquaresExact(gram:factors:k:indices:confidences:count:x:scratch:)``
-    /// for a row with `count` observations.
-    @inlinable public static func implicitExactScratchCount(k: Int, count: Int) -> Int { k * k + k + 2 * count * k }
+    /// Scratch floats needed by ``implicitLeastSquaresExact(gram:factors:k:indices:confidences:count:x:scratch:block:)``
+    /// when observations are processed `block` at a time.
+    @inlinable public static func implicitExactScratchCount(k: Int, count block: Int) -> Int { k * k + k + 2 * block * k }
 
     /// Solves the implicit-ALS normal equations for one row exactly by Cholesky, writing `x`.
     ///
-    /// The matrix `YᵀY + λI + Σ (|c|−1)·y yᵀ` is built with one GEMM over the row's gathered
-    /// factors. Returns `false` (leaving `x` unchanged) if the system is not positive definite,
-    /// which happens only when `λ = 0` and the factors are degenerate.
+    /// The matrix `YᵀY + λI + Σ (|c|−1)·y yᵀ` is built by GEMMs over the row's observed factors,
+    /// gathered `block` at a time (so scratch stays bounded for very popular items). Returns
+    /// `false` (leaving `x` unchanged) if the system is not positive definite, which happens only
+    /// when `λ = 0` and the factors are degenerate.
     @inlinable
     public static func implicitLeastSquaresExact(
         gram: UnsafePointer<Float>, factors: UnsafePointer<Float>, k: Int,
         indices: UnsafePointer<Int32>, confidences: UnsafePointer<Float>, count: Int,
-        x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>
+        x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, block: Int = 256
     ) -> Bool {
         let a = scratch, rhs = scratch + k &* k
-        let gathered = rhs + k, weighted = gathered + count &* k
+        let gathered = rhs + k, weighted = gathered + block &* k
         a.update(from: gram, count: k &* k)
         rhs.update(repeating: 0, count: k)
-        for t in 0..<count {
-            let y = factors + Int(indices[t]) &* k
-            let c = confidences[t]
-            let w = abs(c) - 1
-            let g = gathered + t &* k, wg = weighted + t &* k
-            for i in 0..<k { g[i] = y[i]; wg[i] = w * y[i] }
-            if c > 0 { axpy(c, y, rhs, count: k) }
-        }
-        if count > 0 {
+        var first = 0
+        while first < count {
+            let n = min(block, count - first)
+            for t in 0..<n {
+                let y = factors + Int(indices[first &+ t]) &* k
+                let c = confidences[first &+ t]
+                let w = abs(c) - 1
+                let g = gathered + t &* k, wg = weighted + t &* k
+                for i in 0..<k { g[i] = y[i]; wg[i] = w * y[i] }
+                if c > 0 { axpy(c, y, rhs, count: k) }
+            }
             // A += weightedᵀ · gathered
-            gemm(transposeA: true, m: k, n: k, k: count, a: weighted, lda: k, b: gathered, ldb: k,
+            gemm(transposeA: true, m: k, n: k, k: n, a: weighted, lda: k, b: gathered, ldb: k,
                  beta: 1, c: a, ldc: k)
+            first += n
         }
         guard choleskyFactor(a, n: k) else { return false }
         choleskySolve(a, n: k, rhs)

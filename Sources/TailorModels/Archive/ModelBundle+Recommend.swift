@@ -1,0 +1,84 @@
+import TailorData
+import TailorLinalg
+
+/// What to do with a user the model has never seen.
+public enum UnknownUserPolicy: String, Sendable, Codable, CaseIterable {
+    /// Throw a ``ModelError`` naming the user (the default: silent fallbacks hide data problems).
+    case error
+    /// Recommend the most popular training items.
+    case popular
+    /// Leave the user out of the results.
+    case skip
+}
+
+/// Recommendations for one user.
+public struct UserRecommendations: Sendable, Equatable {
+    /// The user's external identifier.
+    public var user: String
+    /// Recommended items, best first.
+    public var items: [(item: String, score: Float)]
+    /// Whether these came from the popularity fallback (unknown user).
+    public var isFallback: Bool
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.user == b.user && a.isFallback == b.isFallback && a.items.map(\.item) == b.items.map(\.item)
+            && a.items.map(\.score) == b.items.map(\.score)
+    }
+}
+
+extension ModelBundle {
+    /// The top `k` items for each user, best first.
+    ///
+    /// - Parameters:
+    ///   - userIDs: external user identifiers.
+    ///   - excludeSeen: leave out items the user interacted with in training (default).
+    ///   - unknownUsers: what to do with users absent from training (default: throw).
+    /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``.
+    public func recommend(userIDs ids: [String], k: Int, excludeSeen: Bool = true,
+                          unknownUsers: UnknownUserPolicy = .error, threads: Int = 0) throws -> [UserRecommendations] {
+        var known: [Int32] = [], knownSlots: [Int] = []
+        var slots = [UserRecommendations?](repeating: nil, count: ids.count)
+        for (slot, id) in ids.enumerated() {
+            if let p = userIDs.position(of: id) {
+                known.append(p); knownSlots.append(slot)
+                continue
+            }
+            switch unknownUsers {
+            case .error:
+                throw ModelError(reason: "unknown user '\(id)': the model was trained on \(userIDs.count) users and this is not one of them",
+                                 hint: "use --unknown-users popular to recommend popular items instead, or --unknown-users skip")
+            case .popular:
+                let top = popularity.recommend(users: [-1], k: k, exclude: nil, threads: 1)
+                slots[slot] = UserRecommendations(user: id, items: top.row(0).map { (itemIDs[$0.index], $0.score) }, isFallback: true)
+            case .skip:
+                continue
+            }
+        }
+        let result = recommend(positions: known, k: k, excludeSeen: excludeSeen, threads: threads)
+        for (q, slot) in knownSlots.enumerated() {
+            slots[slot] = UserRecommendations(user: ids[slot], items: result.row(q).map { (itemIDs[$0.index], $0.score) }, isFallback: false)
+        }
+        return slots.compactMap { $0 }
+    }
+
+    /// Top-`k` for users given by position (all users: `0..<userIDs.count`). The low-level form
+    /// used for bulk output.
+    public func recommend(positions: [Int32], k: Int, excludeSeen: Bool = true, threads: Int = 0) -> TopKResult {
+        model.recommend(users: positions, k: k, exclude: excludeSeen ? seen : nil, threads: threads)
+    }
+
+    /// The `k` items most similar to `itemID` by cosine of the model's item vectors.
+    ///
+    /// - Throws: ``ModelError`` for an unknown item, or a model without item vectors.
+    public func similarItems(to itemID: String, k: Int) throws -> [(item: String, score: Float)] {
+        guard let factorModel = model as? any FactorModel else {
+            throw ModelError(reason: "the \(manifest.kind) model has no item vectors, so it cannot find similar items",
+                             hint: "train a model with embeddings, such as --model als")
+        }
+        guard let p = itemIDs.position(of: itemID) else {
+            throw ModelError(reason: "unknown item '\(itemID)': it does not appear in the training data",
+                             hint: "item ids are as in the training log (e.g. the movieId column)")
+        }
+        return factorModel.similarItems(to: [p], k: k).row(0).map { (itemIDs[$0.index], $0.score) }
+    }
+}

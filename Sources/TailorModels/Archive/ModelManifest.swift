@@ -1,0 +1,58 @@
+/// The JSON manifest of a model directory (`manifest.json`).
+///
+/// A model directory holds this manifest and `embeddings.safetensors` (the tensors, readable by
+/// numpy and PyTorch). The manifest says what the model is, how it was trained and on what
+/// data, and maps dense positions back to the identifiers of the training log.
+public struct ModelManifest: Sendable, Codable, Equatable {
+    /// Always `tailor-model`; anything else is not a Tailor model.
+    public var format: String
+    /// Version of this layout; readers refuse versions newer than they know.
+    public var formatVersion: Int
+    /// The model family (`als`, `popularity`).
+    public var kind: String
+    /// When the model was written (ISO 8601, UTC).
+    public var createdAt: String
+    /// The Tailor version that wrote it.
+    public var tailorVersion: String
+    /// The model's hyperparameters and training history.
+    public var model: JSONValue
+    /// Facts about the training data.
+    public var data: DataSummary
+    /// External user identifiers by position.
+    public var users: [String]
+    /// External item identifiers by position.
+    public var items: [String]
+    /// The tensor file, relative to the directory.
+    public var tensorFile: String
+
+    /// Facts about the training data.
+    public struct DataSummary: Sendable, Codable, Equatable {
+        /// Distinct users.
+        public var users: Int
+        /// Distinct items.
+        public var items: Int
+        /// (user, item) pairs.
+        public var interactions: Int
+        /// A fingerprint of the training matrix and identifiers (see `Interactions.fingerprint`).
+        public var fingerprint: String
+        /// Where the data came from, if known (a file path).
+        public var source: String?
+
+        /// A summary.
+        public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil) {
+            self.users = users
+            self.items = items
+            self.interactions = interactions
+            self.fingerprint = fingerprint
+            self.source = source
+        }
+    }
+
+    /// The format marker.
+    public static let formatName = "tailor-model"
+    /// The newest layout this build reads and the one it writes.
+    public static let currentVersion = 1
+}
+
+/// This library's version, written into model manifests.
+public let tailorVersion = "0.1.0"
