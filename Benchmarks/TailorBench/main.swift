@@ -68,7 +68,8 @@ func benchALSStep() {
     let conf = [Float](repeating: 2, count: users * perUser)
     var x = [Float](repeating: 0.01, count: k)
     var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: perUser) + 3 * k)
-    for exact in [false, true] {
+    let solvers = CommandLine.arguments.contains("--cg-only") ? [false] : [false, true]
+    for exact in solvers {
         let (best, median) = measure {
             gram.withUnsafeBufferPointer { g in y.withUnsafeBufferPointer { f in
                 for u in 0..<users {

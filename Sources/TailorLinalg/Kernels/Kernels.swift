@@ -21,7 +21,7 @@ extension Kernels {
             a0 = madd(a0, load16(x + i), load16(y + i))
             i &+= 16
         }
-        var sum = (a0 + a1).sum()
+        var sum = horizontalSum(a0 + a1)
         while i < n {
             sum = madd(sum, x[i], y[i])
             i &+= 1
@@ -80,7 +80,7 @@ extension Kernels {
                 c3 = madd(c3, load16(r3 + i), xv)
                 i &+= 16
             }
-            var s0 = c0.sum(), s1 = c1.sum(), s2 = c2.sum(), s3 = c3.sum()
+            var s0 = horizontalSum(c0), s1 = horizontalSum(c1), s2 = horizontalSum(c2), s3 = horizontalSum(c3)
             while i < n {
                 let xv = x[i]
                 s0 = madd(s0, r0[i], xv); s1 = madd(s1, r1[i], xv)

@@ -57,6 +57,18 @@ func madd(_ acc: Float, _ a: Float, _ b: Float) -> Float {
     #endif
 }
 
+/// Horizontal sum as a tree (16 → 8 → 4 → 2 → 1): four dependent adds. `SIMD16.sum()`
+/// compiles to a chain of sixteen dependent scalar adds (LLVM may not reassociate float
+/// addition), ~64 cycles of latency that dominated short dot products (measured on the ALS
+/// conjugate-gradient step).
+@inlinable @inline(__always)
+func horizontalSum(_ v: F16) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
 /// Whether this build uses fused multiply-add and AVX2 (the fast release configuration).
 public let kernelsUseFMA: Bool = {
     #if TAILOR_FMA

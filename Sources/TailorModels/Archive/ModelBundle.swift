@@ -148,8 +148,8 @@ public struct ModelBundle: Sendable {
 }
 
 extension Popularity {
-    /// Popularity counted from a users × items matrix: distinct users per item.
-    init(counting seen: CSRMatrix) {
+    /// Popularity counted from a users × items matrix: distinct users per item. O(nnz).
+    public init(counting seen: CSRMatrix) {
         var counts = [Float](repeating: 0, count: seen.columns)
         for c in seen.columnIndices { counts[Int(c)] += 1 }
         self.init(itemScores: counts, userCount: seen.rows)

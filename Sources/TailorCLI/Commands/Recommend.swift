@@ -1,0 +1,153 @@
+import ArgumentParser
+import Foundation
+import TailorData
+import TailorLinalg
+import TailorModels
+
+struct Recommend: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the top-K items for one user, a list of users, or every user, as CSV.",
+        discussion: """
+        The CSV has the header user,item,score,rank; each user's rows come in rank order (1 is
+        best), with ids exactly as in the training log. Items the user already has are left out
+        unless --include-seen is given.
+
+        Examples:
+          tailor recommend --model model --user 42 --k 10 --output -
+          tailor recommend --model model --users test.csv --k 10 --output recs.csv
+          tailor recommend --model model --all-users --k 20 --output all.csv --threads 2
+          tailor recommend --model model --users new-users.txt --unknown-users popular --output recs.csv
+
+        --users reads the user column of a log (such as a test split) or a file with one user
+        id per line. A user the model never saw is an error by default; --unknown-users popular
+        gives them the most popular items instead, --unknown-users skip leaves them out.
+        """
+    )
+
+    @Option(help: "The model directory written by `tailor train`.")
+    var model: String
+
+    @Option(help: "One user id.")
+    var user: String?
+
+    @Option(help: ArgumentHelp("A file of users: a log (its user column is used) or one id per line.", valueName: "FILE"))
+    var users: String?
+
+    @Flag(name: .customLong("all-users"), help: "Every user the model knows.")
+    var allUsers = false
+
+    @Option(help: "Items per user.")
+    var k = 10
+
+    @Flag(name: .customLong("include-seen"), help: "Allow items the user already interacted with (excluded by default; --exclude-seen says so explicitly).")
+    var includeSeen = false
+
+    @Flag(name: .customLong("exclude-seen"), help: .hidden)
+    var excludeSeenFlag = false
+
+    @Option(name: .customLong("unknown-users"), help: "What to do with users the model never saw: error, popular or skip.")
+    var unknownUsers: UnknownUserPolicy = .error
+
+    @Option(name: .shortAndLong, help: "Output CSV file, or - for standard output.")
+    var output = "-"
+
+    @Option(help: "Worker threads (0: all cores).")
+    var threads = 0
+
+    @Option(help: ArgumentHelp("Write a JSON report: users, seconds loading the model, recommending and writing.", valueName: "FILE.json"))
+    var report: String?
+
+    struct Report: Codable {
+        var users: Int
+        var k: Int
+        var rows: Int
+        var secondsLoading: Double
+        var secondsRecommending: Double
+        var secondsWriting: Double
+    }
+
+    @OptionGroup var read: ReadOptions
+
+    func validate() throws {
+        let chosen = [user != nil, users != nil, allUsers].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("give exactly one of --user ID, --users FILE or --all-users") }
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        if includeSeen && excludeSeenFlag { throw ValidationError("--include-seen and --exclude-seen contradict each other") }
+    }
+
+    func run() throws {
+        let tLoad = now()
+        let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
+        let t0 = now()
+        var tRecommended = t0
+        var userCount = 0, rowCount = 0
+        var csv = "user,item,score,rank\n"
+        if allUsers {
+            let positions = Array(0..<Int32(bundle.userIDs.count))
+            let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, threads: threads)
+            tRecommended = now()
+            userCount = positions.count
+            rowCount = top.counts.reduce(0, +)
+            csv.reserveCapacity(positions.count * k * 24)
+            for q in 0..<positions.count {
+                let id = InteractionWriter.quoted(bundle.userIDs[positions[q]])
+                for (rank, entry) in top.row(q).enumerated() {
+                    csv += "\(id),\(InteractionWriter.quoted(bundle.itemIDs[entry.index])),\(entry.score),\(rank + 1)\n"
+                }
+            }
+        } else {
+            let ids = try user.map { [$0] } ?? UserList.read(users!, options: read)
+            let results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, threads: threads)
+            tRecommended = now()
+            userCount = results.count
+            rowCount = results.reduce(0) { $0 + $1.items.count }
+            let fallbacks = results.filter(\.isFallback).count
+            if fallbacks > 0 { Terminal.note("\(fallbacks) unknown users got popular items") }
+            if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }
+            for r in results {
+                let id = InteractionWriter.quoted(r.user)
+                for (rank, entry) in r.items.enumerated() {
+                    csv += "\(id),\(InteractionWriter.quoted(entry.item)),\(entry.score),\(rank + 1)\n"
+                }
+            }
+        }
+        try Terminal.write(csv, to: output)
+        let tWritten = now()
+        if output != "-" {
+            Terminal.note(String(format: "wrote %d recommendations for %d users to %@ (%.2fs recommending, %.2fs writing)",
+                                 rowCount, userCount, output, tRecommended - t0, tWritten - tRecommended))
+        }
+        if let report {
+            try Terminal.writeJSON(Report(users: userCount, k: k, rows: rowCount, secondsLoading: t0 - tLoad,
+                                          secondsRecommending: tRecommended - t0, secondsWriting: tWritten - tRecommended), to: report)
+        }
+    }
+}
+
+extension UnknownUserPolicy: ExpressibleByArgument {}
+
+/// Reading a list of user ids: the user column of a log, or one id per line.
+enum UserList {
+    static func read(_ path: String, options: ReadOptions) throws -> [String] {
+        let text: String
+        if let utf8 = try? String(contentsOfFile: path, encoding: .utf8) {
+            text = utf8
+        } else if let latin1 = try? String(contentsOfFile: path, encoding: .isoLatin1) {
+            text = latin1
+        } else {
+            throw DataError(file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let singleColumn = lines.allSatisfy { !$0.contains(",") && !$0.contains("\t") && !$0.contains("::") && !$0.contains(" ") && !$0.hasPrefix("{") }
+        if singleColumn {
+            let body = ["user", "userid", "user_id", "users"].contains(lines.first?.lowercased() ?? "") ? Array(lines.dropFirst()) : lines
+            var seen = Set<String>()
+            return body.filter { seen.insert($0).inserted }
+        }
+        var c = try options.configuration()
+        c.allowEmpty = true
+        let (log, report) = try InteractionReader.read(path: path, configuration: c)
+        if report.rowsSkipped > 0 { Terminal.note(report.summary) }
+        return log.userIDs.ids
+    }
+}

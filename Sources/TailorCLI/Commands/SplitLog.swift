@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import TailorData
+
+struct SplitLog: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "split",
+        abstract: "Split a log into train and test files, reproducibly.",
+        discussion: """
+        Methods:
+          random          per user, a random --test-fraction of their rows (default 0.2)
+          temporal        per user, their latest --test-fraction of rows, or latest --test-count rows
+          leave-last-out  per user, their single latest row
+          global-time     every row at or after --cutoff (Unix seconds or a date), or the latest
+                          --test-fraction of all rows
+
+        Per-user methods keep at least one row of every user in train. Both files are CSV with
+        the header user,item,rating[,timestamp] and the input's own ids, and read back with no
+        options. Duplicate (user, item) rows are merged first (see --duplicates).
+
+        Examples:
+          tailor split ratings.csv --method random --test-fraction 0.2 --seed 42 --train train.csv --test test.csv
+          tailor split u.data --method leave-last-out --train train.csv --test test.csv
+          tailor split log.csv --method global-time --cutoff 2024-06-01 --train before.csv --test after.csv
+        """
+    )
+
+    enum Method: String, ExpressibleByArgument, CaseIterable {
+        case random, temporal
+        case leaveLastOut = "leave-last-out"
+        case globalTime = "global-time"
+    }
+
+    @Argument(help: "The interaction log.")
+    var file: String
+
+    @Option(help: "random, temporal, leave-last-out or global-time.")
+    var method: Method = .random
+
+    @Option(name: .customLong("test-fraction"), help: "Fraction held out (random, temporal, global-time).")
+    var testFraction: Double?
+
+    @Option(name: .customLong("test-count"), help: "Rows held out per user (temporal).")
+    var testCount: Int?
+
+    @Option(help: "Time cut for global-time: Unix seconds or a date such as 2024-06-01.")
+    var cutoff: String?
+
+    @Option(help: "Random seed (random method).")
+    var seed: UInt64 = 42
+
+    @Option(name: .customLong("train"), help: "Where to write the training rows.")
+    var trainPath: String
+
+    @Option(name: .customLong("test"), help: "Where to write the test rows.")
+    var testPath: String
+
+    @OptionGroup var read: ReadOptions
+
+    func run() throws {
+        let splitMethod: SplitMethod
+        switch method {
+        case .random: splitMethod = .random(testFraction: testFraction ?? 0.2)
+        case .temporal:
+            if let testCount { splitMethod = .temporalCount(count: testCount) }
+            else { splitMethod = .temporalFraction(testFraction: testFraction ?? 0.2) }
+        case .leaveLastOut: splitMethod = .leaveLastOut
+        case .globalTime:
+            if let cutoff {
+                guard let t = Timestamp.parse(cutoff) else {
+                    throw ValidationError("--cutoff '\(cutoff)' is neither Unix seconds nor a date like 2024-06-01")
+                }
+                splitMethod = .globalTime(cutoff: t)
+            } else {
+                splitMethod = .globalTimeFraction(testFraction: testFraction ?? 0.2)
+            }
+        }
+        let (log, _) = try read.read(file)
+        let split = try Split.make(log, method: splitMethod, seed: seed)
+        try InteractionWriter.write(split.train, to: trainPath)
+        try InteractionWriter.write(split.test, to: testPath)
+        let r = split.report
+        Terminal.note("\(r.method): \(r.trainRows) train rows → \(trainPath), \(r.testRows) test rows (\(r.testUsers) users) → \(testPath)" +
+                      (r.coldTestUsers > 0 ? "; \(r.coldTestUsers) test users have no training rows" : "") +
+                      (r.coldTestItemRows > 0 ? "; \(r.coldTestItemRows) test rows have items absent from train" : ""))
+    }
+}

@@ -1,0 +1,26 @@
+import ArgumentParser
+
+/// The `tailor` command-line tool.
+@main
+struct Tailor: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tailor",
+        abstract: "Learn user and item embeddings from interaction logs and serve personalized recommendations.",
+        discussion: """
+        A typical session:
+
+          tailor demo                                   # everything on synthetic data, nothing to download
+          tailor split ratings.csv --method random --train train.csv --test test.csv
+          tailor train train.csv --model als --factors 64 --output model
+          tailor evaluate --model model --train train.csv --test test.csv --k 5,10,20
+          tailor recommend --model model --user 42 --k 10 --output -
+          tailor similar --model model --item 318 --k 10
+
+        Logs are CSV, TSV, '::' or whitespace separated, or JSON Lines; the MovieLens files
+        (u.data, ratings.csv, ratings.dat) are recognized without options. Run
+        `tailor help COMMAND` for each command's options and examples.
+        """,
+        version: "0.1.0",
+        subcommands: [Demo.self, Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self, Generate.self]
+    )
+}

@@ -1,0 +1,163 @@
+import ArgumentParser
+import Foundation
+import Testing
+import TailorData
+import TailorModels
+@testable import TailorCLI
+
+/// Runs `tailor ARGS` in-process.
+func tailor(_ arguments: [String]) throws {
+    var command = try Tailor.parseAsRoot(arguments)
+    try command.run()
+}
+
+func scratchDirectory(_ name: String = #function) -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+        "tailor-cli-\(name.filter(\.isLetter))-\(UUID().uuidString.prefix(8))").path
+    try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    return path
+}
+
+func csvRows(_ path: String) throws -> [[String]] {
+    try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+}
+
+@Suite("The tailor command")
+struct CLITests {
+    @Test("generate → split → train → recommend → similar → evaluate, files in the input's id space")
+    func pipeline() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "300", "--items", "150", "--interactions", "6000", "--output", "\(dir)/log.csv",
+                    "--catalog", "\(dir)/catalog.csv"])
+        try tailor(["split", "\(dir)/log.csv", "--method", "temporal", "--test-fraction", "0.2",
+                    "--train", "\(dir)/train.csv", "--test", "\(dir)/test.csv"])
+        let trainRows = try csvRows("\(dir)/train.csv"), testRows = try csvRows("\(dir)/test.csv")
+        #expect(trainRows[0] == ["user", "item", "rating", "timestamp"])
+        #expect(trainRows.count - 1 + testRows.count - 1 == (try csvRows("\(dir)/log.csv")).count - 1)
+        #expect(testRows.dropFirst().allSatisfy { $0[0].hasPrefix("u") && $0[1].hasPrefix("i") })
+
+        try tailor(["train", "\(dir)/train.csv", "--model", "als", "--factors", "8", "--iterations", "5", "--regularization", "0.05",
+                    "--alpha", "1", "--threads", "2", "--seed", "1", "--output", "\(dir)/model", "--report", "\(dir)/train.json",
+                    "--progress", "none"])
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/train.json"))) as! [String: Any]
+        #expect(report["rowsRead"] as? Int == trainRows.count - 1)
+        #expect(report["rowsSkipped"] as? Int == 0)
+        #expect(report["users"] as? Int == 300)
+        for key in ["secondsLoading", "secondsFitting", "secondsSaving", "items", "finalLoss"] { #expect(report[key] != nil, "\(key)") }
+
+        try tailor(["recommend", "--model", "\(dir)/model", "--users", "\(dir)/test.csv", "--k", "5", "--output", "\(dir)/recs.csv"])
+        let recs = try csvRows("\(dir)/recs.csv")
+        #expect(recs[0] == ["user", "item", "score", "rank"])
+        let byUser = Dictionary(grouping: recs.dropFirst(), by: { $0[0] })
+        #expect(byUser.count == Set(testRows.dropFirst().map { $0[0] }).count)
+        let trainPairs = Set(trainRows.dropFirst().map { $0[0] + "/" + $0[1] })
+        for (_, rows) in byUser {
+            #expect(rows.map { Int($0[3])! } == Array(1...rows.count))
+            let scores = rows.map { Float($0[2])! }
+            #expect(scores == scores.sorted(by: >))
+            #expect(rows.allSatisfy { !trainPairs.contains($0[0] + "/" + $0[1]) }, "seen items excluded by default")
+        }
+
+        try tailor(["recommend", "--model", "\(dir)/model", "--all-users", "--k", "3", "--include-seen", "--output", "\(dir)/all.csv"])
+        #expect(try csvRows("\(dir)/all.csv").count == 1 + 300 * 3)
+
+        try tailor(["similar", "--model", "\(dir)/model", "--item", "i3", "--item", "i7", "--k", "4", "--output", "\(dir)/similar.csv"])
+        let similar = try csvRows("\(dir)/similar.csv")
+        #expect(similar[0] == ["item", "similar_item", "score", "rank"] && similar.count == 9)
+
+        try tailor(["evaluate", "--model", "\(dir)/model", "--train", "\(dir)/train.csv", "--test", "\(dir)/test.csv",
+                    "--k", "5,10", "--json", "\(dir)/eval.json"])
+        let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/eval.json"))) as! [String: Any]
+        #expect(eval["trainMatchesModel"] as? Bool == true)
+        let results = eval["results"] as! [String: Any]
+        #expect(Set(results.keys) == ["als", "popularity"])
+        let als = results["als"] as! [String: Any]
+        let atK = als["atK"] as! [[String: Any]]
+        #expect(atK.map { $0["k"] as! Int } == [5, 10])
+        let ndcg = (atK[1]["metrics"] as! [String: Double])["ndcg"]!
+        #expect(ndcg > 0 && ndcg <= 1)
+    }
+
+    @Test("one user to standard output, unknown users by policy")
+    func singleUser() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "50", "--items", "40", "--interactions", "600", "--output", "\(dir)/log.csv"])
+        try tailor(["train", "\(dir)/log.csv", "--factors", "4", "--iterations", "2", "--output", "\(dir)/m", "--progress", "none"])
+        #expect { try tailor(["recommend", "--model", "\(dir)/m", "--user", "ghost", "--output", "\(dir)/r.csv"]) }
+            throws: { "\($0)".contains("unknown user 'ghost'") }
+        try "user\nghost\nu1\n".write(toFile: "\(dir)/users.txt", atomically: true, encoding: .utf8)
+        try tailor(["recommend", "--model", "\(dir)/m", "--users", "\(dir)/users.txt", "--unknown-users", "popular", "--k", "2", "--output", "\(dir)/r.csv"])
+        let rows = try csvRows("\(dir)/r.csv")
+        #expect(rows.dropFirst().map { $0[0] } == ["ghost", "ghost", "u1", "u1"])
+    }
+
+    @Test("the popularity model trains and recommends through the same commands")
+    func popularity() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "50", "--items", "40", "--interactions", "600", "--output", "\(dir)/log.csv"])
+        try tailor(["train", "\(dir)/log.csv", "--model", "popularity", "--output", "\(dir)/p"])
+        try tailor(["recommend", "--model", "\(dir)/p", "--user", "u3", "--k", "3", "--output", "\(dir)/r.csv"])
+        #expect(try csvRows("\(dir)/r.csv").count == 4)
+        #expect { try tailor(["similar", "--model", "\(dir)/p", "--item", "i1"]) } throws: { "\($0)".contains("no item vectors") }
+    }
+
+    @Test("bad input gives errors that name the file, line or flag")
+    func errors() throws {
+        let dir = scratchDirectory()
+        try "user,item,rating\n1,2,5\n1,3,five\n".write(toFile: "\(dir)/bad.csv", atomically: true, encoding: .utf8)
+        #expect { try tailor(["train", "\(dir)/bad.csv", "--strict", "--output", "\(dir)/m"]) }
+            throws: { "\($0)".contains("bad.csv:3: rating 'five' is not a number") }
+        #expect { try tailor(["train", "\(dir)/missing.csv", "--output", "\(dir)/m"]) } throws: { "\($0)".contains("missing.csv: no such file") }
+        #expect { try tailor(["train", "\(dir)/bad.csv", "--model", "magic", "--output", "\(dir)/m"]) } throws: { "\($0)".contains("unknown --model 'magic'") }
+        #expect(throws: (any Error).self) { try tailor(["recommend", "--model", "\(dir)/m", "--k", "3"]) }  // no user choice
+        #expect { try tailor(["recommend", "--model", "\(dir)/nothing", "--user", "1"]) } throws: { "\($0)".contains("not a Tailor model directory") }
+        #expect { try tailor(["train", "\(dir)/bad.csv", "--columns", "who=1", "--output", "\(dir)/m"]) } throws: { "\($0)".contains("unknown role 'who'") }
+    }
+
+    @Test("every command's help teaches by example")
+    func help() {
+        for command in [Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self, Demo.self, Generate.self] as [any ParsableCommand.Type] {
+            let text = command.helpMessage()
+            #expect(text.contains("Examples:"), "\(command)")
+            #expect(text.contains("tailor "), "\(command)")
+        }
+    }
+
+    @Test("the demo runs end to end on a small synthetic log and keeps its files when asked")
+    func demo() throws {
+        let dir = scratchDirectory()
+        try tailor(["demo", "--users", "300", "--items", "200", "--interactions", "6000", "--factors", "8", "--iterations", "4",
+                    "--progress", "none", "--output", dir])
+        for file in ["log.csv", "train.csv", "test.csv", "model/manifest.json", "model/embeddings.safetensors"] {
+            #expect(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), "\(file)")
+        }
+    }
+}
+
+@Suite("The tailor binary")
+struct BinaryTests {
+    static let binary: String? = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        for config in ["debug", "release"] {
+            let path = url.appendingPathComponent(".build/\(config)/tailor").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }()
+
+    @Test("exits non-zero with the error on standard error", .enabled(if: binary != nil, "the tailor binary is not built"))
+    func exitCode() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary!)
+        p.arguments = ["train", "/nonexistent/log.csv", "--output", "/tmp/x"]
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0)
+        let text = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(text.contains("/nonexistent/log.csv: no such file"))
+    }
+}
