@@ -38,7 +38,9 @@ struct Demo: ParsableCommand {
     @OptionGroup var progressOptions: ProgressOptions
 
     func run() throws {
-        print("Tailor demo — synthetic data, nothing downloaded\n")
+        print("Tailor demo — synthetic data, nothing downloaded")
+        print(kernelsUseFMA ? "(SIMD kernels: AVX2 + FMA release build)\n"
+                            : "(portable SIMD kernels: build with `swift run -c release` on x86-64 for the fast AVX2/FMA path)\n")
         var c = SyntheticLog.Configuration()
         c.users = users; c.items = items; c.interactions = interactions; c.seed = seed
         var t = now()
