@@ -26,6 +26,13 @@ let commonSettings: [SwiftSetting] = fastSettings + [
     .enableUpcomingFeature("ExistentialAny"),
 ]
 
+// The numeric modules are optimized even in debug builds: unoptimized SIMD code runs 30–3,500×
+// slower (NUMERICS.md), which made `swift test` take minutes. Testability is kept
+// (`@testable import` still works); step-through debugging of these two modules is what is lost.
+let numericSettings: [SwiftSetting] = commonSettings + [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 let package = Package(
     name: "Tailor",
     platforms: [.macOS(.v15)],
@@ -37,9 +44,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "TailorLinalg", swiftSettings: commonSettings),
+        .target(name: "TailorLinalg", swiftSettings: numericSettings),
         .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
-        .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: commonSettings),
+        .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         .executableTarget(
             name: "TailorCLI",

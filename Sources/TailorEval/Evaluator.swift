@@ -115,11 +115,37 @@ public enum Evaluator {
                                 atK: atK)
     }
 
+    /// Root mean squared and mean absolute error of predicted ratings on the stored values of
+    /// `test` (users × items in the model's positions).
+    public static func ratingErrors(_ model: any RatingPredictor, test: CSRMatrix) -> RatingErrors {
+        var squared = 0.0, absolute = 0.0, count = 0
+        for u in 0..<min(test.rows, model.userCount) {
+            for p in test.range(ofRow: u) where Int(test.columnIndices[p]) < model.itemCount {
+                let e = Double(test.values[p] - model.predictRating(user: Int32(u), item: test.columnIndices[p]))
+                squared += e * e
+                absolute += abs(e)
+                count += 1
+            }
+        }
+        let n = Double(max(1, count))
+        return RatingErrors(rmse: (squared / n).squareRoot(), mae: absolute / n, count: count)
+    }
+
     static func contains(_ sorted: ArraySlice<Int32>, _ x: Int32) -> Bool {
         var lo = sorted.startIndex, hi = sorted.endIndex
         while lo < hi { let m = (lo + hi) / 2; if sorted[m] < x { lo = m + 1 } else { hi = m } }
         return lo < sorted.endIndex && sorted[lo] == x
     }
+}
+
+/// Errors of predicted ratings.
+public struct RatingErrors: Sendable, Codable, Equatable {
+    /// √(mean (r − r̂)²).
+    public var rmse: Double
+    /// mean |r − r̂|.
+    public var mae: Double
+    /// Ratings compared.
+    public var count: Int
 }
 
 /// Shares buffers with the workers of one `parallelFor`; each worker writes disjoint slots.

@@ -26,6 +26,10 @@ public protocol Recommender: Sendable {
     /// The model's hyperparameters as JSON, for the manifest.
     func archiveConfiguration() throws -> JSONValue
     /// Rebuilds a model from what ``archiveTensors()`` and ``archiveConfiguration()`` wrote.
+    ///
+    /// When loaded through ``ModelBundle``, `archiveTensors` also holds the bundle's training
+    /// interactions (`seen_indptr`, `seen_indices`, `seen_values`; see ``ModelBundle/seenMatrix(in:)``),
+    /// so models that score from a user's history need not store it twice.
     init(archiveTensors: [String: SafeTensors.Tensor], configuration: JSONValue) throws
 }
 
@@ -70,9 +74,15 @@ extension Recommender {
     }
 }
 
+/// Models that can list the items most similar to an item.
+public protocol ItemSimilarity: Recommender {
+    /// The `k` items most similar to each of `items`, best first, never the item itself.
+    func similarItems(to items: [Int32], k: Int, threads: Int) -> TopKResult
+}
+
 /// A model with one vector per user and per item whose inner product is the score
 /// (matrix factorization and its relatives).
-public protocol FactorModel: Recommender {
+public protocol FactorModel: ItemSimilarity {
     /// `userCount × factors`.
     var userFactors: Matrix { get }
     /// `itemCount × factors`.
@@ -117,6 +127,11 @@ extension FactorModel {
     /// The `k` items most similar to each of `items` by cosine of their vectors, excluding the
     /// item itself. Items with a zero vector are similar to nothing.
     public func similarItems(to items: [Int32], k: Int, threads: Int = 0) -> TopKResult {
+        similarItemsByCosine(to: items, k: k, threads: threads)
+    }
+
+    /// Cosine neighbours of `items` among all item vectors.
+    public func similarItemsByCosine(to items: [Int32], k: Int, threads: Int = 0) -> TopKResult {
         let normalized = normalizedRows(itemFactors)
         let queries = gatherRows(normalized, items)
         return Kernels.topKInnerProducts(queries: queries, items: normalized, k: k,
@@ -157,4 +172,19 @@ func normalizedRows(_ m: Matrix) -> Matrix {
 struct UnsafeSendableBox<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
+}
+
+/// Top-`k` of each row of a sparse matrix (for example, an item-similarity matrix), skipping the
+/// diagonal.
+func topKOfRows(_ m: CSRMatrix, rows: [Int32], k: Int) -> TopKResult {
+    var result = TopKResult(queries: rows.count, k: k)
+    for (q, r) in rows.enumerated() {
+        let range = m.range(ofRow: Int(r))
+        var scores = [Float](), ids = [Int32]()
+        for p in range where m.columnIndices[p] != r { scores.append(m.values[p]); ids.append(m.columnIndices[p]) }
+        let order = ids.indices.sorted { (scores[$0], -ids[$0]) > (scores[$1], -ids[$1]) }.prefix(k)
+        for (n, i) in order.enumerated() { result.indices[q * k + n] = ids[i]; result.scores[q * k + n] = scores[i] }
+        result.counts[q] = order.count
+    }
+    return result
 }

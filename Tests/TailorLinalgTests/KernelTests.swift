@@ -1,5 +1,6 @@
 import Testing
 @testable import TailorLinalg
+import Foundation
 
 @Suite("Vector kernels match their reference twins")
 struct VectorKernelTests {
@@ -123,6 +124,27 @@ struct TopKTests {
         for row in 0..<q {
             #expect(fast.row(row).map(\.index) == slow[row].map(\.index), "query \(row)")
             #expect(fast.row(row).map(\.score) == slow[row].map(\.score), "query \(row)")
+        }
+    }
+}
+
+@Suite("Embedding kernels")
+struct EmbeddingKernelTests {
+    @Test("the fused skip-gram update equals two axpys", arguments: [1, 16, 17, 64, 70])
+    func skipGram(n: Int) {
+        let input = randomVector(n, seed: 90), output0 = randomVector(n, seed: 91), gradient0 = randomVector(n, seed: 92)
+        var output = output0, gradient = gradient0
+        Kernels.skipGramUpdate(0.3, input: input, output: &output, gradient: &gradient, count: n)
+        let expected = Reference.skipGramUpdate(0.3, input: input, output: output0, gradient: gradient0)
+        #expect(relativeError(output, expected.output) < 1e-6)
+        #expect(relativeError(gradient, expected.gradient) < 1e-6)
+    }
+
+    @Test("the table sigmoid is within 4e-3 of the exact one")
+    func sigmoid() {
+        for i in 0...2000 {
+            let x = Float(i) / 100 - 10
+            #expect(abs(Kernels.fastSigmoid(x) - 1 / (1 + exp(-x))) < 4e-3, "x = \(x)")
         }
     }
 }

@@ -86,3 +86,50 @@ struct SolverTests {
         #expect(relativeError(x, exact) < 1e-3)
     }
 }
+
+@Suite("Symmetric inverse")
+struct SymmetricInverseTests {
+    @Test("the blocked sweep equals Gauss–Jordan, across block boundaries", arguments: [(1, 4), (7, 4), (33, 8), (130, 32), (200, 64)])
+    func inverse(shape: (Int, Int)) throws {
+        let (n, block) = shape
+        var a = randomMatrix(n + 5, n, seed: 70).gram()
+        for i in 0..<n { a[i, i] += 1 }
+        let expected = try #require(Reference.inverse(a))
+        var fast = a
+        // Only the upper triangle is read: poison the lower one.
+        for i in 0..<n { for j in 0..<i { fast[i, j] = .nan } }
+        let ok = fast.withUnsafeMutableBufferPointer { Kernels.symmetricInverse($0.baseAddress!, n: n, blockSize: block, threads: 2) }
+        #expect(ok)
+        #expect(relativeError(fast.storage, expected.storage) < 1e-3)
+        #expect((0..<n).allSatisfy { i in (0..<n).allSatisfy { j in fast[i, j] == fast[j, i] } })
+    }
+
+    @Test("a matrix that is not positive definite is reported")
+    func indefinite() {
+        var a = Matrix([[1, 0, 0], [0, -1, 0], [0, 0, 1]])
+        let ok = a.withUnsafeMutableBufferPointer { Kernels.symmetricInverse($0.baseAddress!, n: 3, blockSize: 2) }
+        #expect(!ok)
+    }
+}
+
+@Suite("Ridge regression")
+struct RidgeTests {
+    @Test("the gathered-GEMM ridge solve equals the dense solution", arguments: [(4, 3, 2), (16, 40, 7), (33, 300, 64)])
+    func ridge(shape: (Int, Int, Int)) throws {
+        let (k, count, block) = shape
+        let factors = randomMatrix(500, k, seed: 80)
+        var rng = TailorRandom(seed: 81)
+        let indices = (0..<count).map { _ in Int32(rng.nextInt(below: 500)) }
+        let targets = randomVector(count, seed: 82)
+        let penalty = (0..<k).map { Float($0 % 3) * 0.5 + 0.1 }
+        let expected = try #require(Reference.ridge(factors: factors, indices: indices, targets: targets, penalty: penalty))
+        var x = [Float](repeating: 0, count: k)
+        var scratch = [Float](repeating: 0, count: Kernels.ridgeScratchCount(k: k, block: block))
+        let ok = factors.withUnsafeBufferPointer { f in
+            Kernels.ridgeLeastSquares(factors: f.baseAddress!, k: k, indices: indices, targets: targets, count: count,
+                                      penalty: penalty, x: &x, scratch: &scratch, block: block)
+        }
+        #expect(ok)
+        #expect(relativeError(x, expected) < 1e-3)
+    }
+}

@@ -16,6 +16,9 @@ struct Evaluate: ParsableCommand {
         Examples:
           tailor evaluate --model model --train train.csv --test test.csv
           tailor evaluate --model model --train train.csv --test test.csv --k 5,10,20 --json eval.json
+          tailor evaluate --model als --model bpr --model ease --train train.csv --test test.csv
+
+        For rating models (mf), RMSE and MAE of the predicted ratings on the test rows are shown too.
 
         Definitions (binary relevance; hits@K = relevant items in the first K):
           precision = hits@K / K            recall  = hits@K / |relevant|
@@ -26,8 +29,8 @@ struct Evaluate: ParsableCommand {
         """
     )
 
-    @Option(help: "The model directory written by `tailor train`.")
-    var model: String
+    @Option(help: "A model directory written by `tailor train` (repeat to compare several in one table).")
+    var model: [String]
 
     @Option(help: "The training interactions (their items are excluded from rankings).")
     var train: String
@@ -53,14 +56,19 @@ struct Evaluate: ParsableCommand {
     @OptionGroup var read: ReadOptions
 
     struct Output: Codable {
-        var model: String
+        var models: [String]
         var train: String
         var test: String
         var unknownTestUsers: Int
         var unknownTestUserRows: Int
         var unknownTestItemRows: Int
-        var trainMatchesModel: Bool
+        var trainMatchesModel: [String: Bool]
         var results: [String: EvaluationReport]
+        var ratingErrors: [String: RatingErrors]
+    }
+
+    func validate() throws {
+        guard !model.isEmpty else { throw ValidationError("give at least one --model DIR") }
     }
 
     func run() throws {
@@ -70,35 +78,51 @@ struct Evaluate: ParsableCommand {
             }
             return v
         }
-        let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
+        let bundles = try model.map { try ModelBundle.load(from: URL(fileURLWithPath: $0)) }
         let (trainLog, _) = try read.read(train, quiet: true)
         let (testLog, _) = try read.read(test, quiet: true)
-        let matches = trainLog.fingerprint() == bundle.manifest.data.fingerprint
-        if !matches {
-            Terminal.note("warning: \(train) differs from the data the model was trained on (\(bundle.manifest.data.source ?? "unknown")); its items are still excluded from rankings")
-        }
-        let trainAligned = AlignedInteractions(trainLog, to: bundle)
-        let testAligned = AlignedInteractions(testLog, to: bundle)
-        if testAligned.unknownUsers > 0 || testAligned.unknownItemRows > 0 {
-            Terminal.note("left out of the test: \(testAligned.unknownUsers) users the model never saw (\(testAligned.unknownUserRows) rows), \(testAligned.unknownItemRows) rows with unknown items")
-        }
         let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
-        var results: [(String, EvaluationReport)] = [
-            (bundle.manifest.kind, Evaluator.evaluate(bundle.model, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)),
-        ]
-        if baseline && bundle.manifest.kind != Popularity.kind {
-            let pop = Popularity(counting: trainAligned.matrix)
-            results.append(("popularity", Evaluator.evaluate(pop, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)))
+        var results: [(String, EvaluationReport)] = []
+        var matches: [String: Bool] = [:]
+        var errors: [String: RatingErrors] = [:]
+        var firstAligned: (train: AlignedInteractions, test: AlignedInteractions)?
+        // Labels: the model kind, or the directory when kinds repeat.
+        let kinds = bundles.map(\.manifest.kind)
+        for (path, bundle) in zip(model, bundles) {
+            let label = kinds.filter { $0 == bundle.manifest.kind }.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : bundle.manifest.kind
+            let same = trainLog.fingerprint() == bundle.manifest.data.fingerprint
+            matches[label] = same
+            if !same {
+                Terminal.note("warning: \(train) differs from the data \(path) was trained on (\(bundle.manifest.data.source ?? "unknown")); its items are still excluded from rankings")
+            }
+            let trainAligned = AlignedInteractions(trainLog, to: bundle)
+            let testAligned = AlignedInteractions(testLog, to: bundle)
+            if firstAligned == nil { firstAligned = (trainAligned, testAligned) }
+            results.append((label, Evaluator.evaluate(bundle.model, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)))
+            if let predictor = bundle.model as? any RatingPredictor {
+                errors[label] = Evaluator.ratingErrors(predictor, test: testAligned.matrix)
+            }
+        }
+        let aligned = firstAligned!
+        if aligned.test.unknownUsers > 0 || aligned.test.unknownItemRows > 0 {
+            Terminal.note("left out of the test: \(aligned.test.unknownUsers) users the model never saw (\(aligned.test.unknownUserRows) rows), \(aligned.test.unknownItemRows) rows with unknown items")
+        }
+        if baseline && !kinds.contains(Popularity.kind) {
+            let pop = Popularity(counting: aligned.train.matrix)
+            results.append(("popularity", Evaluator.evaluate(pop, train: aligned.train.matrix, test: aligned.test.matrix, configuration: configuration)))
         }
         let first = results[0].1
         print("\(first.users) test users, \(first.testInteractions) test interactions" +
               (first.testInteractionsAlreadyInTrain > 0 ? " (\(first.testInteractionsAlreadyInTrain) already in train, not counted)" : ""))
         print(EvaluationReport.table(results))
+        for (label, e) in errors.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "%@: RMSE %.4f, MAE %.4f on %d test ratings", label, e.rmse, e.mae, e.count))
+        }
         if let json {
-            try Terminal.writeJSON(Output(model: model, train: train, test: test, unknownTestUsers: testAligned.unknownUsers,
-                                          unknownTestUserRows: testAligned.unknownUserRows, unknownTestItemRows: testAligned.unknownItemRows,
+            try Terminal.writeJSON(Output(models: model, train: train, test: test, unknownTestUsers: aligned.test.unknownUsers,
+                                          unknownTestUserRows: aligned.test.unknownUserRows, unknownTestItemRows: aligned.test.unknownItemRows,
                                           trainMatchesModel: matches,
-                                          results: Dictionary(results, uniquingKeysWith: { a, _ in a })), to: json)
+                                          results: Dictionary(results, uniquingKeysWith: { a, _ in a }), ratingErrors: errors), to: json)
         }
     }
 }

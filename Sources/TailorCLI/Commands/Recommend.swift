@@ -17,10 +17,16 @@ struct Recommend: ParsableCommand {
           tailor recommend --model model --users test.csv --k 10 --output recs.csv
           tailor recommend --model model --all-users --k 20 --output all.csv --threads 2
           tailor recommend --model model --users new-users.txt --unknown-users popular --output recs.csv
+          tailor recommend --model model --history today.csv --k 10 --output recs.csv
 
         --users reads the user column of a log (such as a test split) or a file with one user
         id per line. A user the model never saw is an error by default; --unknown-users popular
         gives them the most popular items instead, --unknown-users skip leaves them out.
+
+        --history FILE folds users in: each user in FILE gets recommendations from their events
+        there (added to their training events if the model knows them), new users included, with
+        no retraining. ALS solves one least-squares problem per user; item-based models score the
+        history directly.
         """
     )
 
@@ -35,6 +41,9 @@ struct Recommend: ParsableCommand {
 
     @Flag(name: .customLong("all-users"), help: "Every user the model knows.")
     var allUsers = false
+
+    @Option(help: ArgumentHelp("A log of new events: recommend for its users from those events plus what the model knows of them, without retraining (fold-in).", valueName: "FILE"))
+    var history: String?
 
     @Option(help: "Items per user.")
     var k = 10
@@ -69,8 +78,8 @@ struct Recommend: ParsableCommand {
     @OptionGroup var read: ReadOptions
 
     func validate() throws {
-        let chosen = [user != nil, users != nil, allUsers].filter { $0 }.count
-        guard chosen == 1 else { throw ValidationError("give exactly one of --user ID, --users FILE or --all-users") }
+        let chosen = [user != nil, users != nil, allUsers, history != nil].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("give exactly one of --user ID, --users FILE, --all-users or --history FILE") }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         if includeSeen && excludeSeenFlag { throw ValidationError("--include-seen and --exclude-seen contradict each other") }
     }
@@ -82,7 +91,19 @@ struct Recommend: ParsableCommand {
         var tRecommended = t0
         var userCount = 0, rowCount = 0
         var csv = "user,item,score,rank\n"
-        if allUsers {
+        if let history {
+            let (log, _) = try read.read(history, quiet: true)
+            let results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, threads: threads)
+            tRecommended = now()
+            userCount = results.count
+            rowCount = results.reduce(0) { $0 + $1.items.count }
+            for r in results {
+                let id = InteractionWriter.quoted(r.user)
+                for (rank, entry) in r.items.enumerated() {
+                    csv += "\(id),\(InteractionWriter.quoted(entry.item)),\(entry.score),\(rank + 1)\n"
+                }
+            }
+        } else if allUsers {
             let positions = Array(0..<Int32(bundle.userIDs.count))
             let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, threads: threads)
             tRecommended = now()

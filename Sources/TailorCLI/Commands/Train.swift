@@ -18,43 +18,43 @@ struct Train: ParsableCommand {
           tailor train plays.tsv --columns user=user_id,item=artist,rating=plays --alpha 0.5 --output model
           tailor train ratings.csv --min-rating 4 --model popularity --output baseline
 
-        Models: als (implicit-feedback ALS, Hu et al. 2008; --solver cg or cholesky) and
-        popularity (the baseline). Confidence is c = 1 + alpha·r for a row of strength r.
+        Models and their options:
+          als         implicit-feedback ALS (Hu et al. 2008): --factors --iterations --regularization
+                      --alpha (confidence 1 + alpha·r) --solver cg|cholesky --cg-steps --no-loss
+          bpr         Bayesian personalized ranking (Rendle et al. 2009): --factors --epochs
+                      --learning-rate --regularization --negative-sampling uniform|popularity
+          itemknn     item nearest neighbours: --neighbors --shrinkage --weighting none|tfidf|bm25 --no-normalize
+          ease        closed-form shallow autoencoder (Steck 2019): --l2 --no-binarize
+          mf          explicit-rating MF with biases: --solver sgd|als-wr --factors --epochs
+                      --learning-rate --regularization --bias-regularization
+          item2vec    skip-gram item embeddings (Barkan and Koenigstein 2016): --factors --epochs --window
+                      --negatives --subsample --aggregation mean|recency|attention --half-life --session-gap
+          popularity  most-interacted items; --half-life DAYS for trending
+        Every model also takes --config FILE.json with its whole configuration.
+
+        More examples:
+          tailor train ratings.csv --model bpr --factors 64 --epochs 60 --learning-rate 0.05 --output bpr
+          tailor train ratings.csv --model itemknn --neighbors 200 --weighting bm25 --output knn
+          tailor train ratings.csv --model ease --l2 300 --output ease
+          tailor train ratings.csv --model mf --solver als-wr --factors 32 --output mf
+          tailor train plays.csv --model item2vec --aggregation recency --half-life 14 --output i2v
+          tailor train events.csv --model popularity --half-life 7 --output trending
         """
     )
 
     @Argument(help: "The interaction log (CSV, TSV, '::', whitespace or JSON Lines).")
     var file: String
 
-    @Option(help: "The model to train: als or popularity.")
+    @Option(help: "The model: als, bpr, itemknn, ease, mf, item2vec or popularity.")
     var model = "als"
 
-    @Option(help: "Length of the user and item vectors.")
-    var factors = 64
-
-    @Option(help: "ALS passes over users and items.")
-    var iterations = 15
-
-    @Option(help: "L2 regularization λ.")
-    var regularization: Float = 0.05
-
-    @Option(help: "Confidence slope α: a row of strength r gets confidence 1 + α·r.")
-    var alpha: Float = 1
-
-    @Option(help: "Per-row solver: cg (conjugate gradient, fast) or cholesky (exact).")
-    var solver: ALS.Solver = .conjugateGradient
-
-    @Option(name: .customLong("cg-steps"), help: "Conjugate-gradient steps per row.")
-    var cgSteps = 3
-
-    @Option(help: "Worker threads (0: all cores).")
+    @Option(help: "Worker threads (0: all cores). Results are deterministic for a given value.")
     var threads = 0
 
-    @Flag(inversion: .prefixedNo, help: "Compute the training loss after each iteration (costs about one CG step; --no-loss for benchmarks).")
-    var loss = true
-
-    @Option(help: "Random seed for the initial vectors.")
+    @Option(help: "Random seed.")
     var seed: UInt64 = 1
+
+    @OptionGroup(title: "Model options") var hyper: ModelOptions
 
     @Option(name: .shortAndLong, help: "Directory to write the model to.")
     var output: String
@@ -90,20 +90,9 @@ struct Train: ParsableCommand {
         let t1 = now()
         let trained: any Recommender
         var finalLoss: Double?
-        switch model.lowercased() {
-        case ALS.kind:
-            var c = ALS.Configuration(factors: factors, iterations: iterations, regularization: regularization, alpha: alpha,
-                                      solver: solver, seed: seed, threads: threads)
-            c.conjugateGradientSteps = cgSteps
-            c.computeLoss = loss
-            let als = try ALS.fit(matrix, configuration: c, progress: progressOptions.handler())
-            finalLoss = als.history.last?.loss
-            trained = als
-        case Popularity.kind:
-            trained = try Popularity.fit(matrix)
-        default:
-            throw ValidationError("unknown --model '\(model)'; this Tailor trains: als, popularity")
-        }
+        trained = try ModelCatalog.fit(model.lowercased(), hyper, seed: seed, threads: threads,
+                                       data: TrainingData(log, matrix: matrix), progress: progressOptions.handler())
+        finalLoss = (trained as? ALS)?.history.last?.loss
         let t2 = now()
         let bundle = try ModelBundle(model: trained, training: log, matrix: matrix, source: file)
         try bundle.save(to: URL(fileURLWithPath: output))

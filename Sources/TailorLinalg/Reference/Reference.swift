@@ -73,6 +73,56 @@ public enum Reference {
         return (0..<n).map { Float(m[$0][n] / m[$0][$0]) }
     }
 
+    /// The inverse of a square matrix by Gauss–Jordan elimination with partial pivoting, in
+    /// `Double`; `nil` if it is singular.
+    public static func inverse(_ a: Matrix) -> Matrix? {
+        let n = a.rows
+        precondition(a.columns == n)
+        // Augmented [A | I], row-major, n × 2n.
+        let w = 2 * n
+        var m = [Double](repeating: 0, count: n * w)
+        for r in 0..<n {
+            for c in 0..<n { m[r * w + c] = Double(a[r, c]) }
+            m[r * w + n + r] = 1
+        }
+        for col in 0..<n {
+            var pivot = col
+            for r in col..<n where abs(m[r * w + col]) > abs(m[pivot * w + col]) { pivot = r }
+            guard abs(m[pivot * w + col]) > 1e-12 else { return nil }
+            if pivot != col { for c in 0..<w { m.swapAt(col * w + c, pivot * w + c) } }
+            let scale = 1 / m[col * w + col]
+            for c in 0..<w { m[col * w + c] *= scale }
+            for r in 0..<n where r != col {
+                let f = m[r * w + col]
+                if f != 0 { for c in 0..<w { m[r * w + c] -= f * m[col * w + c] } }
+            }
+        }
+        var out = Matrix(rows: n, columns: n)
+        for r in 0..<n { for c in 0..<n { out[r, c] = Float(m[r * w + n + c]) } }
+        return out
+    }
+
+    /// Ridge regression `(Σ yᵢyᵢᵀ + diag(penalty)) x = Σ tᵢ yᵢ`, built term by term and solved densely.
+    public static func ridge(factors: Matrix, indices: [Int32], targets: [Float], penalty: [Float]) -> [Float]? {
+        let k = factors.columns
+        var a = Matrix(rows: k, columns: k)
+        var b = [Float](repeating: 0, count: k)
+        for i in 0..<k { a[i, i] = penalty[i] }
+        for (t, item) in indices.enumerated() {
+            let y = factors.row(Int(item))
+            for r in 0..<k {
+                for s in 0..<k { a[r, s] += y[r] * y[s] }
+                b[r] += targets[t] * y[r]
+            }
+        }
+        return solve(a, b)
+    }
+
+    /// `gradient + g·output` and `output + g·input`, computed separately.
+    public static func skipGramUpdate(_ g: Float, input: [Float], output: [Float], gradient: [Float]) -> (output: [Float], gradient: [Float]) {
+        (axpy(g, input, output), axpy(g, output, gradient))
+    }
+
     /// The dense implicit-ALS system `(G + Σ (|c|−1) y yᵀ, Σ_{c>0} c·y)` for one row, built
     /// term by term.
     public static func implicitSystem(

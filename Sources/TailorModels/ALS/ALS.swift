@@ -17,7 +17,7 @@ import TailorLinalg
 /// let model = try ALS.fit(InteractionMatrix(log), configuration: .init(factors: 64))
 /// let top10 = model.recommend(users: [0], k: 10, exclude: matrix.userItems, threads: 0)
 /// ```
-public struct ALS: FactorModel {
+public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
     /// The model family name, `als`.
     public static let kind = "als"
 
@@ -92,6 +92,9 @@ public struct ALS: FactorModel {
     /// Loss and time per iteration.
     public let history: [IterationRecord]
 
+    /// `YᵀY + λI` for the item factors, kept for fold-in.
+    let itemGram: Matrix
+
     /// A model from known factors (for example, loaded from a file).
     public init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, history: [IterationRecord] = []) {
         precondition(userFactors.columns == itemFactors.columns, "user and item factors differ in width")
@@ -99,6 +102,14 @@ public struct ALS: FactorModel {
         self.userFactors = userFactors
         self.itemFactors = itemFactors
         self.history = history
+        var gram = itemFactors.gram(threads: configuration.threads)
+        for i in 0..<gram.rows { gram[i, i] += configuration.regularization }
+        itemGram = gram
+    }
+
+    /// Trains on `data` (see ``fit(_:configuration:progress:)-(InteractionMatrix,_,_)``).
+    public static func fit(_ data: TrainingData, configuration: Configuration, progress: ProgressHandler?) throws -> ALS {
+        try fit(data.matrix, configuration: configuration, progress: progress)
     }
 
     /// Trains on `matrix` (users × items strengths).

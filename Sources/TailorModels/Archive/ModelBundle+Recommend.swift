@@ -71,14 +71,51 @@ extension ModelBundle {
     ///
     /// - Throws: ``ModelError`` for an unknown item, or a model without item vectors.
     public func similarItems(to itemID: String, k: Int) throws -> [(item: String, score: Float)] {
-        guard let factorModel = model as? any FactorModel else {
+        guard let similarity = model as? any ItemSimilarity else {
             throw ModelError(reason: "the \(manifest.kind) model has no item vectors, so it cannot find similar items",
-                             hint: "train a model with embeddings, such as --model als")
+                             hint: "train a model with item vectors or similarities, such as --model als or itemknn")
         }
         guard let p = itemIDs.position(of: itemID) else {
             throw ModelError(reason: "unknown item '\(itemID)': it does not appear in the training data",
                              hint: "item ids are as in the training log (e.g. the movieId column)")
         }
-        return factorModel.similarItems(to: [p], k: k).row(0).map { (itemIDs[$0.index], $0.score) }
+        return similarity.similarItems(to: [p], k: k, threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
+    }
+}
+
+extension ModelBundle {
+    /// Recommendations for the users of `events` from those events plus their training events
+    /// (for users the model knows), without retraining: fold-in. Items the model does not know
+    /// are ignored. Users come out in the order they first appear in `events`.
+    ///
+    /// - Throws: ``ModelError`` if the model cannot score histories.
+    public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, threads: Int = 0) throws -> [UserRecommendations] {
+        guard let scorer = model as? any HistoryScoring else {
+            throw ModelError(reason: "the \(manifest.kind) model cannot fold in new histories")
+        }
+        let itemMap = events.itemIDs.ids.map { itemIDs.position(of: $0) }
+        let (order, offsets) = events.rowsByUser()
+        var results: [UserRecommendations] = []
+        for u in 0..<events.userIDs.count {
+            var items: [Int32] = [], values: [Float] = [], times: [Int64]? = events.timestamps == nil ? nil : []
+            let external = events.userIDs[Int32(u)]
+            if let known = userIDs.position(of: external) {
+                for p in seen.range(ofRow: Int(known)) {
+                    items.append(seen.columnIndices[p]); values.append(seen.values[p]); times?.append(Int64.min)
+                }
+            }
+            for row in order[offsets[u]..<offsets[u + 1]] {
+                guard let item = itemMap[Int(events.items[row])] else { continue }
+                items.append(item); values.append(events.values[row]); times?.append(events.timestamps![row])
+            }
+            // Training rows have no times here; give them the earliest new time.
+            if var t = times, let earliest = t.filter({ $0 != Int64.min }).min() {
+                for i in t.indices where t[i] == Int64.min { t[i] = earliest }
+                times = t
+            } else { times = nil }
+            let top = scorer.recommend(history: UserHistory(items: items, values: values, times: times), k: k, includeHistory: !excludeSeen)
+            results.append(UserRecommendations(user: external, items: top.map { (itemIDs[$0.index], $0.score) }, isFallback: false))
+        }
+        return results
     }
 }

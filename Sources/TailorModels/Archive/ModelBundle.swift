@@ -28,6 +28,11 @@ public struct ModelBundle: Sendable {
     /// Models this build can load, by kind.
     public static let registry: [String: any Recommender.Type] = [
         ALS.kind: ALS.self,
+        BPR.kind: BPR.self,
+        ItemKNN.kind: ItemKNN.self,
+        EASE.kind: EASE.self,
+        ExplicitMF.kind: ExplicitMF.self,
+        Item2Vec.kind: Item2Vec.self,
         Popularity.kind: Popularity.self,
     ]
 
@@ -70,6 +75,7 @@ public struct ModelBundle: Sendable {
         tensors["seen_indptr"] = .init(seen.rowPointers.map(Int64.init), shape: [seen.rows + 1])
         tensors["seen_indices"] = .init(seen.columnIndices, shape: [seen.nonZeroCount])
         tensors["seen_values"] = .init(seen.values, shape: [seen.nonZeroCount])
+        tensors["seen_shape"] = .init([Int64(seen.rows), Int64(seen.columns)], shape: [2])
         try SafeTensors.write(tensors, metadata: ["format": ModelManifest.formatName, "kind": manifest.kind],
                               to: directory.appendingPathComponent(manifest.tensorFile))
         let encoder = JSONEncoder()
@@ -120,21 +126,27 @@ public struct ModelBundle: Sendable {
         } catch {
             throw ModelError(path: tensorURL.path, reason: "\(error)")
         }
-        guard let indptr = tensors["seen_indptr"]?.int64s(), let indices = tensors["seen_indices"]?.int32s(),
-              let values = tensors["seen_values"]?.floats(),
-              indptr.count == manifest.users.count + 1, indices.count == values.count,
-              indptr.first == 0, indptr.last == Int64(indices.count),
-              zip(indptr, indptr.dropFirst()).allSatisfy({ $0 <= $1 }),
-              indices.allSatisfy({ $0 >= 0 && Int($0) < manifest.items.count }) else {
+        guard let seen = seenMatrix(in: tensors, columns: manifest.items.count), seen.rows == manifest.users.count, seen.columns == manifest.items.count else {
             throw ModelError(path: tensorURL.path, reason: "the training interactions (seen_*) are missing or inconsistent with the manifest",
                              hint: "the model directory is corrupt; retrain the model")
         }
         guard model.userCount == manifest.users.count, model.itemCount == manifest.items.count else {
             throw ModelError(path: path, reason: "the tensors are for \(model.userCount) users × \(model.itemCount) items but the manifest lists \(manifest.users.count) × \(manifest.items.count)")
         }
-        let seen = CSRMatrix(rows: manifest.users.count, columns: manifest.items.count,
-                             rowPointers: indptr.map { Int($0) }, columnIndices: indices, values: values)
         return try ModelBundle(model: model, userIDs: IDMap(manifest.users), itemIDs: IDMap(manifest.items), seen: seen, manifest: manifest)
+    }
+
+    /// The training interactions stored in a model file (`seen_indptr`, `seen_indices`,
+    /// `seen_values`), checked for consistency; `nil` if absent or inconsistent. The column
+    /// count is one more than the largest index unless `columns` says otherwise.
+    public static func seenMatrix(in tensors: [String: SafeTensors.Tensor], columns: Int? = nil) -> CSRMatrix? {
+        guard let indptr = tensors["seen_indptr"]?.int64s(), let indices = tensors["seen_indices"]?.int32s(),
+              let values = tensors["seen_values"]?.floats(), indptr.count >= 1, indices.count == values.count,
+              indptr.first == 0, indptr.last == Int64(indices.count),
+              zip(indptr, indptr.dropFirst()).allSatisfy({ $0 <= $1 }), indices.allSatisfy({ $0 >= 0 }) else { return nil }
+        let width = columns ?? tensors["seen_shape"]?.int64s().last.map(Int.init) ?? (Int(indices.max() ?? -1) + 1)
+        guard indices.allSatisfy({ Int($0) < width }) else { return nil }
+        return CSRMatrix(rows: indptr.count - 1, columns: width, rowPointers: indptr.map { Int($0) }, columnIndices: indices, values: values)
     }
 
     static func describe(_ error: any Error) -> String {
@@ -144,14 +156,5 @@ public struct ModelBundle: Sendable {
         case DecodingError.typeMismatch(_, let c): return "wrong type at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
         default: return "\(error)"
         }
-    }
-}
-
-extension Popularity {
-    /// Popularity counted from a users × items matrix: distinct users per item. O(nnz).
-    public init(counting seen: CSRMatrix) {
-        var counts = [Float](repeating: 0, count: seen.columns)
-        for c in seen.columnIndices { counts[Int(c)] += 1 }
-        self.init(itemScores: counts, userCount: seen.rows)
     }
 }

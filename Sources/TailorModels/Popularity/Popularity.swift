@@ -1,25 +1,34 @@
+import Foundation
 import TailorData
 import TailorLinalg
 
-/// The popularity baseline: every user gets the items most users interacted with.
+/// The popularity baseline: every user gets the items most users interacted with, either over
+/// all time or trending (recent interactions count more).
 ///
-/// The score of an item is the number of distinct users who interacted with it. It is the
-/// yardstick every personalized model must beat, and the fallback for users a model has
-/// never seen.
-public struct Popularity: Recommender {
+/// All-time, the score of an item is the number of distinct users who interacted with it.
+/// Trending, each interaction counts `0.5^(age / halfLife)`, where age is measured back from the
+/// latest timestamp in the training data. It is the yardstick every personalized model must
+/// beat, and the fallback for users a model has never seen.
+public struct Popularity: TrainableRecommender, HistoryScoring {
     /// The model family name, `popularity`.
     public static let kind = "popularity"
 
-    /// Popularity has no hyperparameters yet; the type exists so every model reads alike.
+    /// Popularity hyperparameters.
     public struct Configuration: Sendable, Codable, Equatable {
-        /// The defaults.
-        public init() {}
+        /// With a half-life (in days), recent interactions count more ("trending"); `nil` counts
+        /// all time equally.
+        public var halfLifeDays: Double?
+
+        /// All-time popularity, or trending with `halfLifeDays`.
+        public init(halfLifeDays: Double? = nil) { self.halfLifeDays = halfLifeDays }
     }
 
     /// Score of each item.
     public let itemScores: [Float]
     /// Number of users known at training time.
     public let userCount: Int
+    /// The configuration used.
+    public let configuration: Configuration
     /// Items by decreasing score (ties by position), computed once.
     let ranking: [Int32]
 
@@ -27,16 +36,39 @@ public struct Popularity: Recommender {
     public var itemCount: Int { itemScores.count }
 
     /// A model from known scores.
-    public init(itemScores: [Float], userCount: Int) {
+    public init(itemScores: [Float], userCount: Int, configuration: Configuration = .init()) {
         self.itemScores = itemScores
         self.userCount = userCount
+        self.configuration = configuration
         ranking = (0..<Int32(itemScores.count)).sorted { (itemScores[Int($0)], -$0) > (itemScores[Int($1)], -$1) }
     }
 
-    /// Counts distinct users per item. O(nnz).
-    public static func fit(_ matrix: InteractionMatrix, configuration: Configuration = .init()) throws -> Popularity {
-        guard matrix.nonZeroCount > 0 else { throw ModelError(reason: "no interactions to count") }
-        return Popularity(counting: matrix.userItems)
+    /// Counts distinct users per item (all-time), or sums decayed interactions (trending).
+    /// O(nnz). Trending needs timestamps.
+    public static func fit(_ data: TrainingData, configuration: Configuration = .init(), progress: ProgressHandler? = nil) throws -> Popularity {
+        guard data.matrix.nonZeroCount > 0 else {
+            throw ModelError(reason: "no interactions to count (\(data.userCount) users, \(data.itemCount) items)",
+                             hint: "check the input log and any filters that may have removed every row")
+        }
+        guard let halfLife = configuration.halfLifeDays else {
+            return Popularity(counting: data.matrix.userItems)
+        }
+        guard halfLife > 0, halfLife.isFinite else { throw ModelError(reason: "half-life must be a positive number of days, got \(halfLife)") }
+        guard let log = data.interactions, let times = log.timestamps, let latest = times.max() else {
+            throw ModelError(reason: "trending popularity needs timestamps, and this log has no time column",
+                             hint: "name the time column with --columns time=COLUMN, or drop --half-life for all-time popularity")
+        }
+        var scores = [Float](repeating: 0, count: data.itemCount)
+        let seconds = halfLife * 86_400
+        for i in 0..<log.count {
+            scores[Int(log.items[i])] += Float(pow(0.5, Double(latest - times[i]) / seconds))
+        }
+        return Popularity(itemScores: scores, userCount: data.userCount, configuration: configuration)
+    }
+
+    /// All-time popularity from a matrix.
+    public static func fit(_ matrix: InteractionMatrix) throws -> Popularity {
+        try fit(TrainingData(matrix: matrix))
     }
 
     /// Every row is the same popularity vector.
@@ -44,6 +76,11 @@ public struct Popularity: Recommender {
         for r in 0..<users.count {
             for i in 0..<itemCount { scores[r * itemCount + i] = itemScores[i] }
         }
+    }
+
+    /// The popularity vector, whatever the history.
+    public func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        for i in 0..<itemCount { scores[i] = itemScores[i] }
     }
 
     /// Walks the global ranking, skipping each user's excluded items. O(users · (k + excluded)).
@@ -68,9 +105,9 @@ public struct Popularity: Recommender {
         ["item_scores": .init(itemScores, shape: [itemScores.count])]
     }
 
-    /// The user count (scores do not depend on the user).
+    /// The configuration and user count.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["users": .number(Double(userCount))])
+        .object(["users": .number(Double(userCount)), "configuration": try JSONValue(encoding: configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()``.
@@ -81,7 +118,17 @@ public struct Popularity: Recommender {
         guard case .object(let fields) = configuration, case .number(let users)? = fields["users"] else {
             throw ModelError(reason: "the popularity manifest lacks its user count")
         }
-        self.init(itemScores: scores, userCount: Int(users))
+        self.init(itemScores: scores, userCount: Int(users),
+                  configuration: try fields["configuration"]?.decode(Configuration.self) ?? .init())
+    }
+}
+
+extension Popularity {
+    /// Popularity counted from a users × items matrix: distinct users per item. O(nnz).
+    public init(counting seen: CSRMatrix) {
+        var counts = [Float](repeating: 0, count: seen.columns)
+        for c in seen.columnIndices { counts[Int(c)] += 1 }
+        self.init(itemScores: counts, userCount: seen.rows)
     }
 }
 

@@ -1,0 +1,103 @@
+import TailorData
+import TailorLinalg
+
+extension ALS {
+    /// The vector a user with `history` would get from one more ALS user step: the exact
+    /// least-squares solution against the fixed item factors (Hu et al.'s fold-in). O(n·k² + k³).
+    public func foldIn(_ history: UserHistory) -> [Float] {
+        let k = factors
+        var x = [Float](repeating: 0, count: k)
+        let kept = history.items.indices.filter { history.items[$0] >= 0 && Int(history.items[$0]) < itemCount }
+        // Merge repeated items the way training does (sum), keeping ascending order.
+        var merged: [Int32: Float] = [:]
+        for t in kept { merged[history.items[t], default: 0] += history.values[t] }
+        let items = merged.keys.sorted()
+        let confidences = items.map { r -> Float in
+            let v = merged[r]!
+            return v >= 0 ? 1 + configuration.alpha * v : -(1 + configuration.alpha * -v)
+        }
+        guard !items.isEmpty else { return x }
+        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
+        itemGram.withUnsafeBufferPointer { g in
+            itemFactors.withUnsafeBufferPointer { y in
+                _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: y.baseAddress!, k: k, indices: items,
+                                                      confidences: confidences, count: items.count, x: &x, scratch: &scratch)
+            }
+        }
+        return x
+    }
+
+    /// Scores from the folded-in vector: `itemFactors · foldIn(history)`.
+    public func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        let x = foldIn(history)
+        itemFactors.withUnsafeBufferPointer { y in
+            x.withUnsafeBufferPointer { xp in
+                Kernels.gemv(y.baseAddress!, lda: factors, rows: itemCount, columns: factors, xp.baseAddress!, scores.baseAddress!)
+            }
+        }
+    }
+
+    /// A copy with the vectors of `users` re-solved exactly against the fixed item factors, from
+    /// their rows in `matrix`. `matrix` may have more users than the model (new users are
+    /// appended, with zero vectors unless listed); it must have the model's items.
+    public func refitting(users: [Int32], from matrix: InteractionMatrix) throws -> ALS {
+        guard matrix.itemCount == itemCount else {
+            throw ModelError(reason: "the new data has \(matrix.itemCount) items but the model has \(itemCount); refit items first (refitting(items:from:))")
+        }
+        guard matrix.userCount >= userCount else {
+            throw ModelError(reason: "the new data has fewer users (\(matrix.userCount)) than the model (\(userCount))")
+        }
+        var x = grown(userFactors, to: matrix.userCount)
+        try ALS.solveRows(users, of: &x, fixed: itemFactors, gram: itemGram, confidence: ALS.confidence(matrix.userItems, alpha: configuration.alpha), configuration)
+        return ALS(configuration: configuration, userFactors: x, itemFactors: itemFactors, history: history)
+    }
+
+    /// A copy with the vectors of `items` re-solved exactly against the fixed user factors, from
+    /// their columns in `matrix` (which may have more items than the model; they are appended).
+    public func refitting(items: [Int32], from matrix: InteractionMatrix) throws -> ALS {
+        guard matrix.userCount == userCount else {
+            throw ModelError(reason: "the new data has \(matrix.userCount) users but the model has \(userCount); refit users first (refitting(users:from:))")
+        }
+        guard matrix.itemCount >= itemCount else {
+            throw ModelError(reason: "the new data has fewer items (\(matrix.itemCount)) than the model (\(itemCount))")
+        }
+        var y = grown(itemFactors, to: matrix.itemCount)
+        var gram = userFactors.gram(threads: configuration.threads)
+        for i in 0..<factors { gram[i, i] += configuration.regularization }
+        try ALS.solveRows(items, of: &y, fixed: userFactors, gram: gram, confidence: ALS.confidence(matrix.itemUsers, alpha: configuration.alpha), configuration)
+        return ALS(configuration: configuration, userFactors: userFactors, itemFactors: y, history: history)
+    }
+
+    /// `m` with zero rows appended up to `rows`.
+    func grown(_ m: Matrix, to rows: Int) -> Matrix {
+        rows == m.rows ? m : Matrix(rows: rows, columns: m.columns, storage: m.storage + [Float](repeating: 0, count: (rows - m.rows) * m.columns))
+    }
+
+    /// Exact solves of the listed rows of `target`.
+    static func solveRows(_ rows: [Int32], of target: inout Matrix, fixed: Matrix, gram: Matrix, confidence: CSRMatrix, _ c: Configuration) throws {
+        let k = c.factors
+        for r in rows where r < 0 || Int(r) >= target.rows {
+            throw ModelError(reason: "row \(r) is outside 0..<\(target.rows)")
+        }
+        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
+        gram.withUnsafeBufferPointer { g in
+            fixed.withUnsafeBufferPointer { f in
+                target.withUnsafeMutableBufferPointer { t in
+                    for r in rows {
+                        let range = confidence.range(ofRow: Int(r))
+                        let x = t.baseAddress! + Int(r) * k
+                        if range.isEmpty { x.update(repeating: 0, count: k); continue }
+                        confidence.columnIndices.withUnsafeBufferPointer { idx in
+                            confidence.values.withUnsafeBufferPointer { val in
+                                _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                                                      indices: idx.baseAddress! + range.lowerBound,
+                                                                      confidences: val.baseAddress! + range.lowerBound,
+                                                                      count: range.count, x: x, scratch: &scratch)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,342 @@
+import Foundation
+import TailorData
+import TailorLinalg
+
+/// Item2Vec (Barkan and Koenigstein, "Item2Vec: Neural Item Embedding for Collaborative
+/// Filtering", 2016): word2vec's skip-gram with negative sampling (Mikolov et al. 2013) over
+/// item sequences, each user's time-ordered history or their sessions.
+///
+/// Every (item, context item) pair within `window` positions is a positive example; `negatives`
+/// items drawn from the unigram distribution raised to 3/4 are negatives. Frequent items are
+/// subsampled (kept with probability `(√(f/t) + 1)·t/f` for frequency `f` and threshold `t`). The
+/// learning rate decays linearly to 0.01 % of its start.
+///
+/// A user is represented by their items' (unit-length) vectors: the mean, a recency-weighted
+/// mean (each item weighted `0.5^(age / halfLife)`), or attention, where for each candidate item
+/// `j` the history items are weighted by `softmax(β·cos(i, j))`, so a user with several tastes is
+/// matched on the taste the candidate belongs to.
+///
+/// Training runs on one thread: every update touches arbitrary items, so parallel updates would
+/// either race (results depending on thread timing) or need locks; one thread keeps results
+/// exactly reproducible for a seed.
+public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
+    /// The model family name, `item2vec`.
+    public static let kind = "item2vec"
+
+    /// How a user's item vectors are combined.
+    public enum Aggregation: String, Sendable, Codable, CaseIterable {
+        /// Plain mean.
+        case mean
+        /// Exponentially decayed by age, `halfLifeDays` (or `halfLifeEvents` without times).
+        case recency
+        /// Weighted by similarity to each candidate item (softmax with `attentionSharpness`).
+        case attention
+    }
+
+    /// Item2Vec hyperparameters.
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// Vector length.
+        public var factors = 64
+        /// Passes over the sequences.
+        public var epochs = 10
+        /// Context positions on each side; 0 (the default) treats the whole sequence as the
+        /// context, as in the paper, sampling ``maxContexts`` of it for long sequences.
+        public var window = 0
+        /// With `window = 0`, at most this many context items per position, drawn at random.
+        public var maxContexts = 50
+        /// Negative samples per positive pair.
+        public var negatives = 5
+        /// Starting learning rate (word2vec's 0.025 suits billions of tokens; item logs are far
+        /// smaller and train better with 0.05, measured on MovieLens 100K).
+        public var learningRate: Float = 0.05
+        /// Subsampling threshold `t` (0 disables subsampling).
+        public var subsample: Double = 1e-3
+        /// Split a user's history into sessions at gaps longer than this many seconds (needs
+        /// timestamps); `nil` uses whole histories.
+        public var sessionGapSeconds: Int?
+        /// How user vectors are formed.
+        public var aggregation: Aggregation = .mean
+        /// Half-life in days for ``Aggregation/recency`` with timestamps.
+        public var halfLifeDays: Double = 30
+        /// Half-life in events for ``Aggregation/recency`` without timestamps.
+        public var halfLifeEvents: Double = 20
+        /// β in the attention softmax.
+        public var attentionSharpness: Float = 5
+        /// Seed.
+        public var seed: UInt64 = 1
+
+        /// A configuration; every parameter has the documented default.
+        public init(factors: Int = 64, epochs: Int = 10, window: Int = 0, negatives: Int = 5, aggregation: Aggregation = .mean, seed: UInt64 = 1) {
+            self.factors = factors
+            self.epochs = epochs
+            self.window = window
+            self.negatives = negatives
+            self.aggregation = aggregation
+            self.seed = seed
+        }
+    }
+
+    /// The configuration used.
+    public let configuration: Configuration
+    /// `items × factors`, unit length (zero for items never seen).
+    public let itemVectors: Matrix
+    /// Each user's training history (time order) with times if known.
+    public let histories: [UserHistory]
+
+    /// Number of users.
+    public var userCount: Int { histories.count }
+    /// Number of items.
+    public var itemCount: Int { itemVectors.rows }
+
+    /// A model from known vectors and histories.
+    public init(configuration: Configuration, itemVectors: Matrix, histories: [UserHistory]) {
+        self.configuration = configuration
+        self.itemVectors = itemVectors
+        self.histories = histories
+    }
+
+    /// Trains the embeddings. O(epochs · pairs · negatives · factors) on one thread.
+    public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> Item2Vec {
+        guard data.matrix.nonZeroCount > 0 else {
+            throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
+        }
+        guard c.factors >= 1, c.epochs >= 0, c.window >= 0, c.negatives >= 1, c.learningRate > 0, c.maxContexts >= 1 else {
+            throw ModelError(reason: "Item2Vec needs factors ≥ 1, epochs ≥ 0, window ≥ 0, negatives ≥ 1, maxContexts ≥ 1 and a positive learning rate")
+        }
+        if c.sessionGapSeconds != nil && !data.hasTimestamps {
+            throw ModelError(reason: "sessions need timestamps, and this log has no time column",
+                             hint: "name the time column with --columns time=COLUMN, or drop --session-gap")
+        }
+        let start = monotonicSeconds()
+        let n = data.itemCount, k = c.factors
+        let sequences = data.userSequences()
+        let histories = sequences.map { UserHistory(items: $0.items, times: $0.times) }
+        // Training sequences: whole histories or sessions.
+        var corpus: [[Int32]] = []
+        for s in sequences {
+            guard let gap = c.sessionGapSeconds, let times = s.times else { corpus.append(s.items); continue }
+            var current: [Int32] = []
+            for (t, item) in s.items.enumerated() {
+                if t > 0 && times[t] - times[t - 1] > Int64(gap) { corpus.append(current); current = [] }
+                current.append(item)
+            }
+            corpus.append(current)
+        }
+        corpus = corpus.filter { $0.count >= 2 }
+        var counts = [Double](repeating: 0, count: n)
+        for s in corpus { for i in s { counts[Int(i)] += 1 } }
+        let total = max(1, counts.reduce(0, +))
+        let keep = counts.map { f -> Double in
+            guard c.subsample > 0, f > 0 else { return 1 }
+            let freq = f / total
+            return min(1, ((freq / c.subsample).squareRoot() + 1) * c.subsample / freq)
+        }
+        let noise = AliasTable(weights: counts.map { pow($0, 0.75) })
+        var rng = TailorRandom(seed: c.seed)
+        var input = Matrix(rows: n, columns: k, storage: (0..<(n * k)).map { _ in (rng.nextFloat() - 0.5) / Float(k) })
+        var output = Matrix(rows: n, columns: k)
+        let pairsPerEpoch = corpus.reduce(0) { $0 + $1.count * (c.window == 0 ? min(c.maxContexts, $1.count - 1) : 2 * c.window) }
+        let totalSteps = max(1, Double(pairsPerEpoch) * Double(c.epochs))
+        var done = 0.0
+        var gradient = [Float](repeating: 0, count: k)
+        for epoch in 0..<c.epochs {
+            var order = Array(0..<corpus.count)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
+            var lossSum = 0.0, pairs = 0
+            let track = progress != nil
+            input.withUnsafeMutableBufferPointer { inp in
+                output.withUnsafeMutableBufferPointer { outp in
+                    gradient.withUnsafeMutableBufferPointer { grad in
+                        for s in order {
+                            let kept = corpus[s].filter { rng.nextDouble() < keep[Int($0)] }
+                            guard kept.count >= 2 else { continue }
+                            var contexts: [Int] = []
+                            for p in 0..<kept.count {
+                                contexts.removeAll(keepingCapacity: true)
+                                if c.window > 0 {
+                                    let reach = 1 + rng.nextInt(below: c.window)  // word2vec's shrunk window
+                                    for q in max(0, p - reach)...min(kept.count - 1, p + reach) where q != p { contexts.append(q) }
+                                } else if kept.count - 1 <= c.maxContexts {
+                                    for q in 0..<kept.count where q != p { contexts.append(q) }
+                                } else {
+                                    while contexts.count < c.maxContexts {
+                                        let q = rng.nextInt(below: kept.count)
+                                        if q != p { contexts.append(q) }
+                                    }
+                                }
+                                let lr = c.learningRate * Float(max(1e-4, 1 - done / totalSteps))
+                                let h = inp.baseAddress! + Int(kept[p]) * k
+                                for q in contexts {
+                                    grad.baseAddress!.update(repeating: 0, count: k)
+                                    for t in 0...c.negatives {
+                                        let target: Int32 = t == 0 ? kept[q] : Int32(noise.sample(&rng))
+                                        if t > 0 && target == kept[q] { continue }
+                                        let o = outp.baseAddress! + Int(target) * k
+                                        let score = Kernels.dot(h, o, count: k)
+                                        let sigma = Kernels.fastSigmoid(score)
+                                        let g = ((t == 0 ? 1 : 0) - sigma) * lr
+                                        if track { lossSum -= t == 0 ? Double(log(max(1e-7, sigma))) : Double(log(max(1e-7, 1 - sigma))) }
+                                        Kernels.skipGramUpdate(g, input: h, output: o, gradient: grad.baseAddress!, count: k)
+                                    }
+                                    Kernels.axpy(1, grad.baseAddress!, h, count: k)
+                                    pairs += 1
+                                    done += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            progress?(TrainingEvent(model: kind, step: epoch + 1, totalSteps: c.epochs, elapsedSeconds: monotonicSeconds() - start,
+                                    metrics: ["loss": lossSum / Double(max(1, pairs)), "pairs": Double(pairs)]))
+        }
+        // Unit-length item vectors; items never trained keep a zero vector.
+        for i in 0..<n {
+            let norm = (0..<k).reduce(Float(0)) { $0 + input[i, $1] * input[i, $1] }.squareRoot()
+            for f in 0..<k { input[i, f] = counts[i] > 0 && norm > 0 ? input[i, f] / norm : 0 }
+        }
+        return Item2Vec(configuration: c, itemVectors: input, histories: histories)
+    }
+
+    /// The weights of a history's items under ``Aggregation/recency``.
+    func recencyWeights(_ h: UserHistory) -> [Float] {
+        if let times = h.times, let latest = times.max() {
+            let halfLife = configuration.halfLifeDays * 86_400
+            return times.map { Float(pow(0.5, Double(latest - $0) / halfLife)) }
+        }
+        let n = h.items.count
+        return (0..<n).map { Float(pow(0.5, Double(n - 1 - $0) / configuration.halfLifeEvents)) }
+    }
+
+    /// The aggregated vector of a history (mean or recency; attention has none).
+    public func userVector(_ h: UserHistory) -> [Float] {
+        let k = configuration.factors
+        var v = [Float](repeating: 0, count: k)
+        let weights = configuration.aggregation == .recency ? recencyWeights(h) : [Float](repeating: 1, count: h.items.count)
+        var total: Float = 0
+        for (t, i) in h.items.enumerated() where i >= 0 && Int(i) < itemCount {
+            for f in 0..<k { v[f] += weights[t] * itemVectors[Int(i), f] }
+            total += weights[t]
+        }
+        return total > 0 ? v.map { $0 / total } : v
+    }
+
+    /// Scores for any history: cosine-based, by the configured aggregation.
+    public func scores(for h: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        let n = itemCount, k = configuration.factors
+        let valid = h.items.filter { $0 >= 0 && Int($0) < n }
+        guard !valid.isEmpty else { scores.baseAddress!.update(repeating: 0, count: n); return }
+        if configuration.aggregation != .attention {
+            let v = userVector(h)
+            itemVectors.withUnsafeBufferPointer { y in
+                Kernels.gemv(y.baseAddress!, lda: k, rows: n, columns: k, v, scores.baseAddress!)
+            }
+            return
+        }
+        // Attention: similarities of every history item to every candidate, softmax over the history.
+        let historyVectors = gatherRows(itemVectors, valid)
+        let similarity = historyVectors.multiplied(by: itemVectors, transposeOther: true)  // history × items
+        let beta = configuration.attentionSharpness
+        for j in 0..<n {
+            var maximum = -Float.infinity
+            for r in 0..<valid.count { maximum = max(maximum, similarity[r, j]) }
+            var weightSum: Float = 0, weighted: Float = 0
+            for r in 0..<valid.count {
+                let s = similarity[r, j]
+                let w = exp(beta * (s - maximum))
+                weightSum += w
+                weighted += w * s
+            }
+            scores[j] = weighted / weightSum
+        }
+    }
+
+    /// Scores from each user's training history.
+    public func scores(users: [Int32], into scores: UnsafeMutableBufferPointer<Float>, threads: Int) {
+        let n = itemCount
+        let shared = UnsafeSendableBox(scores.baseAddress!)
+        parallelFor(users.count, chunkSize: 4, threads: threads) { chunk in
+            for r in chunk.range {
+                let u = Int(users[r])
+                let row = UnsafeMutableBufferPointer(start: shared.value + r * n, count: n)
+                if u >= 0 && u < self.histories.count {
+                    self.scores(for: self.histories[u], into: row)
+                } else {
+                    row.baseAddress!.update(repeating: 0, count: n)
+                }
+            }
+        }
+    }
+
+    /// Cosine neighbours of the item vectors.
+    public func similarItems(to items: [Int32], k: Int, threads: Int) -> TopKResult {
+        Kernels.topKInnerProducts(queries: gatherRows(itemVectors, items), items: itemVectors, k: k,
+                                  exclude: { q in [items[q]] }, threads: threads)
+    }
+
+    /// Item vectors and the histories (CSR of items in time order, with times when known).
+    public func archiveTensors() -> [String: SafeTensors.Tensor] {
+        var pointers: [Int64] = [0]
+        for h in histories { pointers.append(pointers.last! + Int64(h.items.count)) }
+        var t: [String: SafeTensors.Tensor] = [
+            "item_vectors": .init(itemVectors),
+            "history_indptr": .init(pointers, shape: [pointers.count]),
+            "history_items": .init(histories.flatMap(\.items), shape: [Int(pointers.last!)]),
+        ]
+        if histories.allSatisfy({ $0.times != nil }) {
+            t["history_times"] = .init(histories.flatMap { $0.times! }, shape: [Int(pointers.last!)])
+        }
+        return t
+    }
+
+    /// The configuration.
+    public func archiveConfiguration() throws -> JSONValue {
+        .object(["configuration": try JSONValue(encoding: configuration)])
+    }
+
+    /// Restores a model written by ``archiveTensors()``.
+    public init(archiveTensors t: [String: SafeTensors.Tensor], configuration: JSONValue) throws {
+        guard let vectors = t["item_vectors"]?.matrix(), let pointers = t["history_indptr"]?.int64s(),
+              let items = t["history_items"]?.int32s(), pointers.first == 0, pointers.last == Int64(items.count) else {
+            throw ModelError(reason: "the Item2Vec model file lacks consistent item vectors and histories")
+        }
+        let times = t["history_times"]?.int64s()
+        var histories: [UserHistory] = []
+        for u in 0..<(pointers.count - 1) {
+            let range = Int(pointers[u])..<Int(pointers[u + 1])
+            histories.append(UserHistory(items: Array(items[range]), times: times.map { Array($0[range]) }))
+        }
+        guard case .object(let fields) = configuration, let c = fields["configuration"] else {
+            throw ModelError(reason: "the Item2Vec manifest lacks its configuration")
+        }
+        self.init(configuration: try c.decode(Configuration.self), itemVectors: vectors, histories: histories)
+    }
+}
+
+/// Walker's alias method: O(1) sampling from a fixed discrete distribution.
+struct AliasTable: Sendable {
+    let probability: [Double]
+    let alias: [Int]
+
+    init(weights: [Double]) {
+        let n = weights.count
+        let total = weights.reduce(0, +)
+        var scaled = weights.map { total > 0 ? $0 * Double(n) / total : 1 }
+        var small: [Int] = [], large: [Int] = []
+        for (i, w) in scaled.enumerated() { if w < 1 { small.append(i) } else { large.append(i) } }
+        var probability = [Double](repeating: 1, count: n), alias = Array(0..<n)
+        while let s = small.popLast(), let l = large.last {
+            probability[s] = scaled[s]
+            alias[s] = l
+            scaled[l] -= 1 - scaled[s]
+            if scaled[l] < 1 { large.removeLast(); small.append(l) }
+        }
+        self.probability = probability
+        self.alias = alias
+    }
+
+    func sample(_ rng: inout TailorRandom) -> Int {
+        let i = rng.nextInt(below: probability.count)
+        return rng.nextDouble() < probability[i] ? i : alias[i]
+    }
+}

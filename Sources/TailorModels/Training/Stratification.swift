@@ -1,0 +1,87 @@
+import TailorLinalg
+
+/// Deterministic, lock-free parallel SGD by stratification (Gemulla et al., "Large-Scale Matrix
+/// Factorization with Distributed Stochastic Gradient Descent", KDD 2011).
+///
+/// Each epoch, users and items are shuffled into `T` blocks (`T` = threads). The `T × T` grid of
+/// (user block, item block) cells is visited in `T` sub-epochs; in sub-epoch `s` worker `t` owns
+/// cell `(t, (t + s) mod T)`. Cells of one sub-epoch share no user and no item, so workers update
+/// parameters without locks and without races, and the result depends only on the seed and `T`
+/// (Hogwild-style updates would depend on thread timing). Negative samples for BPR are drawn from
+/// the cell's item block, which keeps them inside the worker's own items; the blocks are
+/// reshuffled every epoch, so every item pair is eligible over epochs.
+struct Strata {
+    /// Number of blocks per side.
+    let blocks: Int
+    /// Block of each item.
+    let itemBlock: [Int32]
+    /// Items of each block.
+    let itemsInBlock: [[Int32]]
+    /// Positions into the CSR of the (user, item) pairs, grouped by cell `userBlock * T + itemBlock`.
+    let pairs: [Int]
+    /// Offsets of each cell in ``pairs``.
+    let cellOffsets: [Int]
+    /// User of each CSR position.
+    let userOfPosition: [Int32]
+
+    /// Random blocks for one epoch over the entries of `matrix` (users × items).
+    init(_ matrix: CSRMatrix, blocks: Int, userOfPosition: [Int32], rng: inout TailorRandom) {
+        self.blocks = blocks
+        self.userOfPosition = userOfPosition
+        func assignment(_ n: Int) -> [Int32] {
+            var order = Array(0..<n)
+            for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
+            var block = [Int32](repeating: 0, count: n)
+            for (rank, x) in order.enumerated() { block[x] = Int32(rank % blocks) }
+            return block
+        }
+        let userBlock = assignment(matrix.rows)
+        let itemBlocks = assignment(matrix.columns)
+        itemBlock = itemBlocks
+        var members = [[Int32]](repeating: [], count: blocks)
+        for i in 0..<matrix.columns { members[Int(itemBlocks[i])].append(Int32(i)) }
+        itemsInBlock = members
+        let cells = (0..<matrix.nonZeroCount).map { p in
+            userBlock[Int(userOfPosition[p])] * Int32(blocks) + itemBlocks[Int(matrix.columnIndices[p])]
+        }
+        pairs = CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
+        var offsets = [Int](repeating: 0, count: blocks * blocks + 1)
+        for c in cells { offsets[Int(c) + 1] += 1 }
+        for c in 0..<(blocks * blocks) { offsets[c + 1] += offsets[c] }
+        cellOffsets = offsets
+    }
+
+    /// The CSR positions of cell `(userBlock, itemBlock)`.
+    func cell(_ userBlock: Int, _ itemBlock: Int) -> ArraySlice<Int> {
+        let c = userBlock * blocks + itemBlock
+        return pairs[cellOffsets[c]..<cellOffsets[c + 1]]
+    }
+
+    /// Runs one epoch: `T` sub-epochs, each with `T` workers on disjoint cells. `body` receives
+    /// the cell's CSR positions, its item block, its index `userBlock·T + itemBlock` (each cell is
+    /// visited once per epoch, so per-cell output slots need no locks) and a random stream unique
+    /// to the cell.
+    func runEpoch(epoch: Int, seed: UInt64, _ body: (_ positions: ArraySlice<Int>, _ itemBlock: Int, _ cell: Int, inout TailorRandom) -> Void) {
+        for s in 0..<blocks {
+            parallelFor(blocks, chunkSize: 1, threads: blocks) { chunk in
+                let t = chunk.index
+                let ib = (t + s) % blocks
+                var rng = TailorRandom(seed: seed, stream: UInt64(epoch * blocks * blocks + s * blocks + t) + 1_000)
+                body(cell(t, ib), ib, t * blocks + ib, &rng)
+            }
+        }
+    }
+}
+
+/// The user of every entry of a users × items CSR matrix.
+func rowOfEachEntry(_ m: CSRMatrix) -> [Int32] {
+    var rows = [Int32](repeating: 0, count: m.nonZeroCount)
+    for r in 0..<m.rows { for p in m.range(ofRow: r) { rows[p] = Int32(r) } }
+    return rows
+}
+
+/// Shares raw pointers with the workers of one stratified sub-epoch (cells never overlap).
+struct SharedParameters: @unchecked Sendable {
+    let users: UnsafeMutablePointer<Float>
+    let items: UnsafeMutablePointer<Float>
+}

@@ -1,0 +1,103 @@
+import TailorData
+import TailorLinalg
+
+/// What a model learns from: the user×item matrix, and, when the log had them, the
+/// timestamps and time-ordered sequences behind it.
+///
+/// Most models need only ``matrix``; trending popularity needs times, Item2Vec needs sequences.
+public struct TrainingData: Sendable {
+    /// Users × items strengths (duplicates merged).
+    public let matrix: InteractionMatrix
+    /// The log the matrix was built from, if known (carries timestamps and ID maps).
+    public let interactions: Interactions?
+
+    /// Training data from a log.
+    public init(_ interactions: Interactions) {
+        self.interactions = interactions
+        matrix = InteractionMatrix(interactions)
+    }
+
+    /// Training data from a log whose matrix is already built.
+    public init(_ interactions: Interactions, matrix: InteractionMatrix) {
+        precondition(matrix.userCount == interactions.userIDs.count && matrix.itemCount == interactions.itemIDs.count,
+                     "matrix shape differs from the log's ID maps")
+        self.interactions = interactions
+        self.matrix = matrix
+    }
+
+    /// Training data from a matrix alone (no times, sequences in item order).
+    public init(matrix: InteractionMatrix) {
+        self.interactions = nil
+        self.matrix = matrix
+    }
+
+    /// Number of users.
+    public var userCount: Int { matrix.userCount }
+    /// Number of items.
+    public var itemCount: Int { matrix.itemCount }
+    /// Whether per-interaction times are known.
+    public var hasTimestamps: Bool { interactions?.timestamps != nil }
+
+    /// Each user's items in time order (log order without times; item order without a log),
+    /// with their times (`nil` without timestamps).
+    public func userSequences() -> [(items: [Int32], times: [Int64]?)] {
+        guard let log = interactions else {
+            return (0..<userCount).map { (Array(matrix.userItems.columns(inRow: $0)), nil) }
+        }
+        let (order, offsets) = log.rowsByUser()
+        return (0..<userCount).map { u in
+            let rows = order[offsets[u]..<offsets[u + 1]]
+            return (rows.map { log.items[$0] }, log.timestamps.map { t in rows.map { t[$0] } })
+        }
+    }
+
+    /// The latest timestamp in the log, if any.
+    public var latestTimestamp: Int64? { interactions?.timestamps?.max() }
+}
+
+/// A model that can be trained from ``TrainingData`` with a `Codable` configuration: what the
+/// CLI, the conformance suite and hyperparameter search use to treat models alike.
+public protocol TrainableRecommender: Recommender {
+    /// Hyperparameters, every one with a documented default.
+    associatedtype Configuration: Sendable, Codable, Equatable
+    /// Fits a model. Throws ``ModelError`` for empty data or invalid hyperparameters.
+    static func fit(_ data: TrainingData, configuration: Configuration, progress: ProgressHandler?) throws -> Self
+}
+
+/// A user described only by what they interacted with: used to recommend for users the model
+/// has not seen, or for known users with new events, without retraining ("fold-in").
+public struct UserHistory: Sendable, Equatable {
+    /// Item positions, oldest first.
+    public var items: [Int32]
+    /// Strengths (1 for plain implicit feedback).
+    public var values: [Float]
+    /// Unix times, if known.
+    public var times: [Int64]?
+
+    /// A history; `values` defaults to 1 per item.
+    public init(items: [Int32], values: [Float]? = nil, times: [Int64]? = nil) {
+        precondition(values == nil || values!.count == items.count, "history values and items differ in length")
+        precondition(times == nil || times!.count == items.count, "history times and items differ in length")
+        self.items = items
+        self.values = values ?? [Float](repeating: 1, count: items.count)
+        self.times = times
+    }
+}
+
+/// Models that can score every item for a history rather than a trained user.
+public protocol HistoryScoring: Recommender {
+    /// Writes the score of every item for a user with `history` into `scores` (`itemCount`).
+    func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>)
+}
+
+extension HistoryScoring {
+    /// The best `k` items for `history`, never returning its own items unless `includeHistory`.
+    public func recommend(history: UserHistory, k: Int, includeHistory: Bool = false) -> [(index: Int32, score: Float)] {
+        var scores = [Float](repeating: 0, count: itemCount)
+        scores.withUnsafeMutableBufferPointer { self.scores(for: history, into: $0) }
+        if !includeHistory { for i in history.items where Int(i) < itemCount && i >= 0 { scores[Int(i)] = -.infinity } }
+        var idx = [Int32](repeating: 0, count: k), sc = [Float](repeating: 0, count: k)
+        let n = Kernels.topK(scores, count: scores.count, k: k, outIndices: &idx, outScores: &sc)
+        return (0..<n).map { (idx[$0], sc[$0]) }
+    }
+}
