@@ -140,6 +140,14 @@ struct EmbeddingKernelTests {
         #expect(relativeError(gradient, expected.gradient) < 1e-6)
     }
 
+    @Test("the SIMD BPR update equals the scalar reference", arguments: [1, 16, 20, 64, 65])
+    func bpr(n: Int) {
+        var x = randomVector(n, seed: 93), yi = randomVector(n, seed: 94), yj = randomVector(n, seed: 95)
+        let expected = Reference.bprUpdate(x: x, yi: yi, yj: yj, learningRate: 0.05, gradient: 0.7, regularization: 0.01)
+        Kernels.bprUpdate(&x, &yi, &yj, count: n, learningRate: 0.05, gradient: 0.7, regularization: 0.01)
+        #expect(relativeError(x, expected.x) < 1e-6 && relativeError(yi, expected.yi) < 1e-6 && relativeError(yj, expected.yj) < 1e-6)
+    }
+
     @Test("the table sigmoid is within 4e-3 of the exact one")
     func sigmoid() {
         for i in 0...2000 {

@@ -44,3 +44,31 @@ extension Kernels {
         return Float(1 / (1 + exp(-x)))
     }
 }
+
+extension Kernels {
+    /// The BPR update of one (user, positive, negative) triple given the gradient weight
+    /// `g = σ(−x·(yᵢ − yⱼ))`, all from the old values:
+    /// `x += lr·(g·(yᵢ − yⱼ) − reg·x)`, `yᵢ += lr·(g·x − reg·yᵢ)`, `yⱼ += lr·(−g·x − reg·yⱼ)`. O(count).
+    @inlinable
+    public static func bprUpdate(
+        _ x: UnsafeMutablePointer<Float>, _ yi: UnsafeMutablePointer<Float>, _ yj: UnsafeMutablePointer<Float>,
+        count n: Int, learningRate lr: Float, gradient g: Float, regularization reg: Float
+    ) {
+        var f = 0
+        let lrv = F16(repeating: lr), gv = F16(repeating: g), regv = F16(repeating: reg)
+        while f &+ 16 <= n {
+            let xv = load16(x + f), yiv = load16(yi + f), yjv = load16(yj + f)
+            store16(xv + lrv * (gv * (yiv - yjv) - regv * xv), x + f)
+            store16(yiv + lrv * (gv * xv - regv * yiv), yi + f)
+            store16(yjv - lrv * (gv * xv + regv * yjv), yj + f)
+            f &+= 16
+        }
+        while f < n {
+            let xf = x[f], yif = yi[f], yjf = yj[f]
+            x[f] = xf + lr * (g * (yif - yjf) - reg * xf)
+            yi[f] = yif + lr * (g * xf - reg * yif)
+            yj[f] = yjf - lr * (g * xf + reg * yjf)
+            f &+= 1
+        }
+    }
+}

@@ -123,6 +123,20 @@ public enum Reference {
         (axpy(g, input, output), axpy(g, output, gradient))
     }
 
+    /// The BPR update, element by element in `Double`.
+    public static func bprUpdate(x: [Float], yi: [Float], yj: [Float], learningRate lr: Float, gradient g: Float, regularization reg: Float)
+        -> (x: [Float], yi: [Float], yj: [Float]) {
+        let (l, gg, r) = (Double(lr), Double(g), Double(reg))
+        var nx = x, ni = yi, nj = yj
+        for f in x.indices {
+            let (a, b, c) = (Double(x[f]), Double(yi[f]), Double(yj[f]))
+            nx[f] = Float(a + l * (gg * (b - c) - r * a))
+            ni[f] = Float(b + l * (gg * a - r * b))
+            nj[f] = Float(c + l * (-gg * a - r * c))
+        }
+        return (nx, ni, nj)
+    }
+
     /// The dense implicit-ALS system `(G + Σ (|c|−1) y yᵀ, Σ_{c>0} c·y)` for one row, built
     /// term by term.
     public static func implicitSystem(

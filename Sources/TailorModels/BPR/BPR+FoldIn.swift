@@ -18,6 +18,7 @@ extension BPR {
         var rng = TailorRandom(seed: configuration.seed, stream: 0xF01D)
         var order = positives
         var scratchI = [Float](repeating: 0, count: d), scratchJ = [Float](repeating: 0, count: d)
+        var biasI: Float = 0, biasJ: Float = 0
         itemFactors.withUnsafeBufferPointer { y in
             for _ in 0..<BPR.foldInEpochs {
                 for t in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(t, rng.nextInt(below: t + 1)) }
@@ -30,10 +31,11 @@ extension BPR {
                     guard j >= 0 else { continue }
                     // Copy the item rows so the step leaves the model's items untouched.
                     for f in 0..<d { scratchI[f] = y[Int(i) * d + f]; scratchJ[f] = y[Int(j) * d + f] }
+                    biasI = scratchI[k]; biasJ = scratchJ[k]
                     x.withUnsafeMutableBufferPointer { xp in
                         scratchI.withUnsafeMutableBufferPointer { yi in
                             scratchJ.withUnsafeMutableBufferPointer { yj in
-                                _ = BPR.step(xp.baseAddress!, yi.baseAddress!, yj.baseAddress!, factors: k,
+                                _ = BPR.step(xp.baseAddress!, yi.baseAddress!, yj.baseAddress!, &biasI, &biasJ, factors: k,
                                              learningRate: configuration.learningRate, regularization: configuration.regularization)
                             }
                         }

@@ -70,6 +70,9 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
     }
 
     /// Trains by stratified SGD. O(epochs · nnz · factors).
+    ///
+    /// Each epoch draws as many (user, positive) pairs as there are interactions, uniformly with
+    /// replacement within each stratum (as implicit does overall), each with one negative.
     public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> BPR {
         let m = data.matrix.userItems
         guard m.nonZeroCount > 0 else {
@@ -80,12 +83,12 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
         }
         guard data.itemCount >= 2 else { throw ModelError(reason: "BPR needs at least two items to rank") }
         let start = monotonicSeconds()
-        let d = c.factors + 1
+        let k = c.factors
         var rng = TailorRandom(seed: c.seed)
-        var users = Matrix(rows: data.userCount, columns: d, storage: (0..<(data.userCount * d)).map { _ in (rng.nextFloat() - 0.5) / Float(c.factors) })
-        var items = Matrix(rows: data.itemCount, columns: d, storage: (0..<(data.itemCount * d)).map { _ in (rng.nextFloat() - 0.5) / Float(c.factors) })
-        for u in 0..<data.userCount { users[u, c.factors] = 1 }
-        for i in 0..<data.itemCount { items[i, c.factors] = 0 }
+        // Vectors k wide (rows stay cache-line friendly); item biases apart.
+        var users = Matrix(rows: data.userCount, columns: k, storage: (0..<(data.userCount * k)).map { _ in (rng.nextFloat() - 0.5) / Float(k) })
+        var items = Matrix(rows: data.itemCount, columns: k, storage: (0..<(data.itemCount * k)).map { _ in (rng.nextFloat() - 0.5) / Float(k) })
+        var bias = [Float](repeating: 0, count: data.itemCount)
         let blocks = max(1, min(effectiveThreadCount(c.threads), data.userCount, data.itemCount))
         let owner = rowOfEachEntry(m)
         let popularity: [Float] = {
@@ -93,37 +96,42 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
             for i in m.columnIndices { counts[Int(i)] += 1 }
             return counts.map { pow($0, c.popularityExponent) }
         }()
+        let stats = UnsafeMutablePointer<Double>.allocate(capacity: 2 * blocks * blocks)
+        defer { stats.deallocate() }
         for epoch in 0..<c.epochs {
             let strata = Strata(m, blocks: blocks, userOfPosition: owner, rng: &rng)
             // Cumulative popularity per item block, for popularity sampling.
-            let cumulative = strata.itemsInBlock.map { members -> [Float] in
+            let cumulative = c.negativeSampling == .uniform ? [] : strata.itemsInBlock.map { members -> [Float] in
                 var s: Float = 0
                 return members.map { s += popularity[Int($0)] + 1e-6; return s }
             }
-            let stats = UnsafeMutablePointer<Double>.allocate(capacity: 2 * blocks * blocks)
             stats.initialize(repeating: 0, count: 2 * blocks * blocks)
-            defer { stats.deallocate() }
             users.withUnsafeMutableBufferPointer { up in
                 items.withUnsafeMutableBufferPointer { ip in
-                    let shared = SharedParameters(users: up.baseAddress!, items: ip.baseAddress!)
-                    let statsBox = UnsafeSendableBox(stats)
-                    strata.runEpoch(epoch: epoch, seed: c.seed) { positions, block, cell, rng in
-                        let members = strata.itemsInBlock[block]
-                        guard !members.isEmpty else { return }
-                        var order = Array(positions)
-                        for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
-                        var correct = 0.0, loss = 0.0
-                        for p in order {
-                            let u = Int(owner[p]), i = Int(m.columnIndices[p])
-                            guard let j = BPR.sampleNegative(for: u, members: members, cumulative: cumulative[block],
-                                                             sampling: c.negativeSampling, positives: m, rng: &rng) else { continue }
-                            let z = BPR.step(shared.users + u * d, shared.items + i * d, shared.items + j * d,
-                                             factors: c.factors, learningRate: c.learningRate, regularization: c.regularization)
-                            if z > 0 { correct += 1 }
-                            loss += Double(log1p(exp(-z)))
+                    bias.withUnsafeMutableBufferPointer { bp in
+                        let shared = UnsafeSendableBox((up.baseAddress!, ip.baseAddress!, bp.baseAddress!, stats))
+                        strata.runEpoch(epoch: epoch, seed: c.seed) { entries, block, cell, rng in
+                            let (up, ip, bp, stats) = shared.value
+                            let members = strata.itemsInBlock[block]
+                            guard !members.isEmpty, !entries.isEmpty else { return }
+                            var correct = 0.0, loss = 0.0
+                            strata.users.withUnsafeBufferPointer { cu in
+                                strata.items.withUnsafeBufferPointer { ci in
+                                    for _ in 0..<entries.count {
+                                        let e = entries.lowerBound + rng.nextInt(below: entries.count)
+                                        let u = Int(cu[e]), i = Int(ci[e])
+                                        guard let j = BPR.sampleNegative(for: u, members: members, cumulative: cumulative.isEmpty ? [] : cumulative[block],
+                                                                         sampling: c.negativeSampling, positives: m, rng: &rng) else { continue }
+                                        let z = BPR.step(up + u * k, ip + i * k, ip + j * k, bp + i, bp + j, factors: k,
+                                                         learningRate: c.learningRate, regularization: c.regularization)
+                                        if z > 0 { correct += 1 }
+                                        if progress != nil { loss += Double(log1p(exp(-z))) }
+                                    }
+                                }
+                            }
+                            stats[2 * cell] = correct
+                            stats[2 * cell + 1] = loss
                         }
-                        statsBox.value[2 * cell] = correct
-                        statsBox.value[2 * cell + 1] = loss
                     }
                 }
             }
@@ -133,7 +141,12 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
             progress?(TrainingEvent(model: kind, step: epoch + 1, totalSteps: c.epochs, elapsedSeconds: monotonicSeconds() - start,
                                     metrics: ["loss": loss / n, "train_auc": correct / n]))
         }
-        return BPR(configuration: c, userFactors: users, itemFactors: items)
+        // Scoring form: users [x, 1], items [y, bias].
+        var userFactors = Matrix(rows: data.userCount, columns: k + 1)
+        var itemFactors = Matrix(rows: data.itemCount, columns: k + 1)
+        for u in 0..<data.userCount { for f in 0..<k { userFactors[u, f] = users[u, f] }; userFactors[u, k] = 1 }
+        for i in 0..<data.itemCount { for f in 0..<k { itemFactors[i, f] = items[i, f] }; itemFactors[i, k] = bias[i] }
+        return BPR(configuration: c, userFactors: userFactors, itemFactors: itemFactors)
     }
 
     /// A negative for `user` from the cell's items, resampled up to 16 times if it is a positive.
@@ -156,21 +169,17 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
         return nil
     }
 
-    /// One SGD step on the triple (u, i, j); returns `xᵤ·(yᵢ − yⱼ)` before the update.
+    /// One SGD step on the triple (u, i, j) with item biases `bi`, `bj`; returns
+    /// `xᵤ·(yᵢ − yⱼ) + bᵢ − bⱼ` before the update.
     @inline(__always)
     static func step(_ x: UnsafeMutablePointer<Float>, _ yi: UnsafeMutablePointer<Float>, _ yj: UnsafeMutablePointer<Float>,
+                     _ bi: UnsafeMutablePointer<Float>, _ bj: UnsafeMutablePointer<Float>,
                      factors k: Int, learningRate lr: Float, regularization reg: Float) -> Float {
-        var z = yi[k] - yj[k]
-        z += Kernels.dot(x, yi, count: k) - Kernels.dot(x, yj, count: k)
+        let z = bi.pointee - bj.pointee + Kernels.dot(x, yi, count: k) - Kernels.dot(x, yj, count: k)
         let g = 1 / (1 + exp(z))  // σ(−z): the gradient weight of ln σ(z)
-        for f in 0..<k {
-            let xf = x[f], yif = yi[f], yjf = yj[f]
-            x[f] = xf + lr * (g * (yif - yjf) - reg * xf)
-            yi[f] = yif + lr * (g * xf - reg * yif)
-            yj[f] = yjf + lr * (-g * xf - reg * yjf)
-        }
-        yi[k] += lr * (g - reg * yi[k])
-        yj[k] += lr * (-g - reg * yj[k])
+        Kernels.bprUpdate(x, yi, yj, count: k, learningRate: lr, gradient: g, regularization: reg)
+        bi.pointee += lr * (g - reg * bi.pointee)
+        bj.pointee += lr * (-g - reg * bj.pointee)
         return z
     }
 }

@@ -124,12 +124,13 @@ public struct ExplicitMF: FactorModel, TrainableRecommender, HistoryScoring, Rat
                         userBias.withUnsafeMutableBufferPointer { bp in
                             let shared = SharedParameters(users: up.baseAddress!, items: ip.baseAddress!)
                             let bias = UnsafeSendableBox(bp.baseAddress!)
-                            strata.runEpoch(epoch: epoch, seed: c.seed) { positions, _, _, rng in
-                                var order = Array(positions)
+                            strata.runEpoch(epoch: epoch, seed: c.seed) { entries, _, _, rng in
+                                // Every rating of the cell once, in random order.
+                                var order = Array(entries)
                                 for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
-                                for p in order {
-                                    let u = Int(owner[p]), i = Int(m.columnIndices[p])
-                                    ExplicitMF.sgdStep(shared.users + u * d, shared.items + i * d, bias.value + u, rating: m.values[p],
+                                for e in order {
+                                    let u = Int(strata.users[e]), i = Int(strata.items[e])
+                                    ExplicitMF.sgdStep(shared.users + u * d, shared.items + i * d, bias.value + u, rating: strata.values[e],
                                                        mean: mean, k: k, c)
                                 }
                             }

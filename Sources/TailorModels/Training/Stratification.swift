@@ -13,21 +13,20 @@ import TailorLinalg
 struct Strata {
     /// Number of blocks per side.
     let blocks: Int
-    /// Block of each item.
-    let itemBlock: [Int32]
     /// Items of each block.
     let itemsInBlock: [[Int32]]
-    /// Positions into the CSR of the (user, item) pairs, grouped by cell `userBlock * T + itemBlock`.
-    let pairs: [Int]
-    /// Offsets of each cell in ``pairs``.
+    /// Users, items and values of the entries, grouped by cell `userBlock * T + itemBlock`
+    /// (contiguous per cell, so a worker reads its cell sequentially from three arrays instead
+    /// of chasing positions through the CSR).
+    let users: [Int32]
+    let items: [Int32]
+    let values: [Float]
+    /// Offsets of each cell in the arrays above.
     let cellOffsets: [Int]
-    /// User of each CSR position.
-    let userOfPosition: [Int32]
 
     /// Random blocks for one epoch over the entries of `matrix` (users × items).
     init(_ matrix: CSRMatrix, blocks: Int, userOfPosition: [Int32], rng: inout TailorRandom) {
         self.blocks = blocks
-        self.userOfPosition = userOfPosition
         func assignment(_ n: Int) -> [Int32] {
             var order = Array(0..<n)
             for i in stride(from: n - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
@@ -37,31 +36,33 @@ struct Strata {
         }
         let userBlock = assignment(matrix.rows)
         let itemBlocks = assignment(matrix.columns)
-        itemBlock = itemBlocks
         var members = [[Int32]](repeating: [], count: blocks)
         for i in 0..<matrix.columns { members[Int(itemBlocks[i])].append(Int32(i)) }
         itemsInBlock = members
         let cells = (0..<matrix.nonZeroCount).map { p in
             userBlock[Int(userOfPosition[p])] * Int32(blocks) + itemBlocks[Int(matrix.columnIndices[p])]
         }
-        pairs = CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
+        let order = blocks == 1 ? Array(0..<matrix.nonZeroCount) : CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
+        users = order.map { userOfPosition[$0] }
+        items = order.map { matrix.columnIndices[$0] }
+        values = order.map { matrix.values[$0] }
         var offsets = [Int](repeating: 0, count: blocks * blocks + 1)
         for c in cells { offsets[Int(c) + 1] += 1 }
         for c in 0..<(blocks * blocks) { offsets[c + 1] += offsets[c] }
         cellOffsets = offsets
     }
 
-    /// The CSR positions of cell `(userBlock, itemBlock)`.
-    func cell(_ userBlock: Int, _ itemBlock: Int) -> ArraySlice<Int> {
+    /// The entry range of cell `(userBlock, itemBlock)`.
+    func cell(_ userBlock: Int, _ itemBlock: Int) -> Range<Int> {
         let c = userBlock * blocks + itemBlock
-        return pairs[cellOffsets[c]..<cellOffsets[c + 1]]
+        return cellOffsets[c]..<cellOffsets[c + 1]
     }
 
     /// Runs one epoch: `T` sub-epochs, each with `T` workers on disjoint cells. `body` receives
-    /// the cell's CSR positions, its item block, its index `userBlock·T + itemBlock` (each cell is
-    /// visited once per epoch, so per-cell output slots need no locks) and a random stream unique
-    /// to the cell.
-    func runEpoch(epoch: Int, seed: UInt64, _ body: (_ positions: ArraySlice<Int>, _ itemBlock: Int, _ cell: Int, inout TailorRandom) -> Void) {
+    /// the cell's entry range (into ``users``, ``items``, ``values``), its item block, its index
+    /// `userBlock·T + itemBlock` (each cell is visited once per epoch, so per-cell output slots
+    /// need no locks) and a random stream unique to the cell.
+    func runEpoch(epoch: Int, seed: UInt64, _ body: (_ entries: Range<Int>, _ itemBlock: Int, _ cell: Int, inout TailorRandom) -> Void) {
         for s in 0..<blocks {
             parallelFor(blocks, chunkSize: 1, threads: blocks) { chunk in
                 let t = chunk.index

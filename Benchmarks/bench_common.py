@@ -1,0 +1,94 @@
+"""Helpers shared by the benchmark drivers: running tailor, reading its models, writing an
+anchor's learned parameters into a Tailor model directory so `tailor evaluate` scores both with
+the same code."""
+import json, os, shutil, statistics, subprocess, sys, time
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WORK = os.path.join(ROOT, ".build", "benchmarks")
+TAILOR = os.path.join(ROOT, ".build", "release", "tailor")
+SHARED = os.environ.get("TAILOR_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
+ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+DATASETS = {"ml-100k": os.path.join(SHARED, "ml-100k", "u.data"),
+            "ml-latest-small": os.path.join(SHARED, "ml-latest-small", "ratings.csv")}
+
+
+def run(cmd, timed=False):
+    """Runs cmd; with timed, under /usr/bin/time, returning (stdout, peak RSS in MiB)."""
+    full = (["/usr/bin/time", "-f", "PEAK_RSS_KB=%M"] if timed else []) + cmd
+    p = subprocess.run(full, cwd=ROOT, env=ENV, capture_output=True, text=True)
+    if p.returncode != 0:
+        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr}")
+    peak = None
+    for line in p.stderr.splitlines():
+        if line.startswith("PEAK_RSS_KB="):
+            peak = int(line.split("=")[1]) / 1024
+    return p.stdout, peak
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def build():
+    print("building release …", flush=True)
+    subprocess.run(["swift", "build", "-c", "release", "--product", "tailor"], cwd=ROOT, check=True)
+
+
+def split(name, path, seed=42, fraction=0.2, source_train=None):
+    """tailor split (random per user); returns (train, test) paths."""
+    train, test = os.path.join(WORK, f"{name}-train.csv"), os.path.join(WORK, f"{name}-test.csv")
+    run([TAILOR, "split", source_train or path, "--method", "random", "--test-fraction", str(fraction), "--seed", str(seed),
+         "--train", train, "--test", test])
+    return train, test
+
+
+def train(log, out, model, *options, report=None):
+    cmd = [TAILOR, "train", log, "--model", model, "--output", out, "--progress", "none"] + [str(o) for o in options]
+    if report:
+        cmd += ["--report", report]
+    run(cmd)
+    return load_json(report) if report else None
+
+
+def ndcg(model_dir, train_csv, test_csv, k=10):
+    out = os.path.join(WORK, "eval.json")
+    run([TAILOR, "evaluate", "--model", model_dir, "--train", train_csv, "--test", test_csv, "--k", str(k), "--json", out,
+         "--no-baseline", "--no-auc"])
+    results = load_json(out)["results"]
+    return next(iter(results.values()))["atK"][0]["metrics"]["ndcg"]
+
+
+def tailor_matrix(model_dir):
+    """The training matrix (users × items CSR, Tailor's positions) and manifest of a Tailor model."""
+    import numpy as np, scipy.sparse as sp
+    from safetensors.numpy import load_file
+    t = load_file(os.path.join(model_dir, "embeddings.safetensors"))
+    manifest = load_json(os.path.join(model_dir, "manifest.json"))
+    shape = (len(manifest["users"]), len(manifest["items"]))
+    return sp.csr_matrix((t["seen_values"], t["seen_indices"], t["seen_indptr"]), shape=shape), manifest, t
+
+
+def write_as_tailor(template_dir, out_dir, tensors, kind=None, source=None):
+    """Copies a Tailor model directory, replacing model tensors (keeping seen_*)."""
+    from safetensors.numpy import load_file, save_file
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.copytree(template_dir, out_dir)
+    path = os.path.join(out_dir, "embeddings.safetensors")
+    kept = {k: v for k, v in load_file(path).items() if k.startswith("seen_")}
+    kept.update(tensors)
+    save_file(kept, path, metadata={"format": "tailor-model", "kind": kind or "als"})
+    manifest = load_json(os.path.join(out_dir, "manifest.json"))
+    if kind:
+        manifest["kind"] = kind
+    if source:
+        manifest["data"]["source"] = source
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - t0
