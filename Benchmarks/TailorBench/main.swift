@@ -101,3 +101,4 @@ default:
     exit(2)
 }
 
+

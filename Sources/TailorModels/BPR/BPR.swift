@@ -89,7 +89,8 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
         var users = Matrix(rows: data.userCount, columns: k, storage: (0..<(data.userCount * k)).map { _ in (rng.nextFloat() - 0.5) / Float(k) })
         var items = Matrix(rows: data.itemCount, columns: k, storage: (0..<(data.itemCount * k)).map { _ in (rng.nextFloat() - 0.5) / Float(k) })
         var bias = [Float](repeating: 0, count: data.itemCount)
-        let blocks = max(1, min(effectiveThreadCount(c.threads), data.userCount, data.itemCount))
+        let threads = effectiveThreadCount(c.threads)
+        let blocks = strataBlocks(threads: threads, users: data.userCount, items: data.itemCount)
         let owner = rowOfEachEntry(m)
         let popularity: [Float] = {
             var counts = [Float](repeating: 0, count: data.itemCount)
@@ -98,8 +99,13 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
         }()
         let stats = UnsafeMutablePointer<Double>.allocate(capacity: 2 * blocks * blocks)
         defer { stats.deallocate() }
+        // Raw pointers taken once for the whole fit: an ArraySlice per sample would retain and
+        // release the shared buffers, an atomic operation whose cache line bounces between workers.
+        m.rowPointers.withUnsafeBufferPointer { rowPointers in
+        m.columnIndices.withUnsafeBufferPointer { columnIndices in
+        let positives = PositiveLookup(rowPointers: rowPointers.baseAddress!, columnIndices: columnIndices.baseAddress!)
         for epoch in 0..<c.epochs {
-            let strata = Strata(m, blocks: blocks, userOfPosition: owner, rng: &rng)
+            let strata = Strata(m, blocks: blocks, userOfPosition: owner, threads: threads, rng: &rng)
             // Cumulative popularity per item block, for popularity sampling.
             let cumulative = c.negativeSampling == .uniform ? [] : strata.itemsInBlock.map { members -> [Float] in
                 var s: Float = 0
@@ -110,24 +116,29 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
                 items.withUnsafeMutableBufferPointer { ip in
                     bias.withUnsafeMutableBufferPointer { bp in
                         let shared = UnsafeSendableBox((up.baseAddress!, ip.baseAddress!, bp.baseAddress!, stats))
-                        strata.runEpoch(epoch: epoch, seed: c.seed) { entries, block, cell, rng in
+                        strata.runEpoch(epoch: epoch, seed: c.seed, threads: threads) { entries, block, cell, rng in
                             let (up, ip, bp, stats) = shared.value
                             let members = strata.itemsInBlock[block]
                             guard !members.isEmpty, !entries.isEmpty else { return }
                             var correct = 0.0, loss = 0.0
+                            let cumulativeHere = cumulative.isEmpty ? [] : cumulative[block]
                             strata.users.withUnsafeBufferPointer { cu in
-                                strata.items.withUnsafeBufferPointer { ci in
+                            strata.items.withUnsafeBufferPointer { ci in
+                            members.withUnsafeBufferPointer { mp in
+                            cumulativeHere.withUnsafeBufferPointer { cp in
                                     for _ in 0..<entries.count {
                                         let e = entries.lowerBound + rng.nextInt(below: entries.count)
                                         let u = Int(cu[e]), i = Int(ci[e])
-                                        guard let j = BPR.sampleNegative(for: u, members: members, cumulative: cumulative.isEmpty ? [] : cumulative[block],
-                                                                         sampling: c.negativeSampling, positives: m, rng: &rng) else { continue }
+                                        guard let j = BPR.sampleNegative(for: u, members: mp, cumulative: cp,
+                                                                         sampling: c.negativeSampling, positives: positives, rng: &rng) else { continue }
                                         let z = BPR.step(up + u * k, ip + i * k, ip + j * k, bp + i, bp + j, factors: k,
                                                          learningRate: c.learningRate, regularization: c.regularization)
                                         if z > 0 { correct += 1 }
                                         if progress != nil { loss += Double(log1p(exp(-z))) }
                                     }
-                                }
+                            }
+                            }
+                            }
                             }
                             stats[2 * cell] = correct
                             stats[2 * cell + 1] = loss
@@ -141,6 +152,8 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
             progress?(TrainingEvent(model: kind, step: epoch + 1, totalSteps: c.epochs, elapsedSeconds: monotonicSeconds() - start,
                                     metrics: ["loss": loss / n, "train_auc": correct / n]))
         }
+        }
+        }
         // Scoring form: users [x, 1], items [y, bias].
         var userFactors = Matrix(rows: data.userCount, columns: k + 1)
         var itemFactors = Matrix(rows: data.itemCount, columns: k + 1)
@@ -151,8 +164,8 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
 
     /// A negative for `user` from the cell's items, resampled up to 16 times if it is a positive.
     @inline(__always)
-    static func sampleNegative(for user: Int, members: [Int32], cumulative: [Float], sampling: NegativeSampling,
-                               positives: CSRMatrix, rng: inout TailorRandom) -> Int? {
+    static func sampleNegative(for user: Int, members: UnsafeBufferPointer<Int32>, cumulative: UnsafeBufferPointer<Float>,
+                               sampling: NegativeSampling, positives: PositiveLookup, rng: inout TailorRandom) -> Int? {
         for _ in 0..<16 {
             let candidate: Int32
             switch sampling {
@@ -164,7 +177,7 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
                 while lo < hi { let mid = (lo + hi) / 2; if cumulative[mid] > target { hi = mid } else { lo = mid + 1 } }
                 candidate = members[lo]
             }
-            if !binarySearch(positives.columns(inRow: user), candidate) { return Int(candidate) }
+            if !positives.contains(user: user, item: candidate) { return Int(candidate) }
         }
         return nil
     }
@@ -181,5 +194,23 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
         bi.pointee += lr * (g - reg * bi.pointee)
         bj.pointee += lr * (-g - reg * bj.pointee)
         return z
+    }
+}
+
+/// Membership tests on a users × items CSR matrix through raw pointers (no ARC traffic in hot
+/// loops). Only valid inside the `withUnsafeBufferPointer` scopes the pointers came from.
+struct PositiveLookup: @unchecked Sendable {
+    let rowPointers: UnsafePointer<Int>
+    let columnIndices: UnsafePointer<Int32>
+
+    /// Whether `user` has `item`. O(log row length).
+    @inline(__always)
+    func contains(user: Int, item: Int32) -> Bool {
+        var lo = rowPointers[user], hi = rowPointers[user + 1]
+        while lo < hi {
+            let mid = (lo + hi) >> 1
+            if columnIndices[mid] < item { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < rowPointers[user + 1] && columnIndices[lo] == item
     }
 }

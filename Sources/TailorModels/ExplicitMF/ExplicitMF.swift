@@ -114,17 +114,18 @@ public struct ExplicitMF: FactorModel, TrainableRecommender, HistoryScoring, Rat
         for i in 0..<data.itemCount { items[i, k] = 0 }
         var userBias = [Float](repeating: 0, count: data.userCount)
         let owner = rowOfEachEntry(m)
-        let blocks = max(1, min(effectiveThreadCount(c.threads), data.userCount, data.itemCount))
+        let threads = effectiveThreadCount(c.threads)
+        let blocks = strataBlocks(threads: threads, users: data.userCount, items: data.itemCount)
         for epoch in 0..<c.epochs {
             switch c.solver {
             case .sgd:
-                let strata = Strata(m, blocks: blocks, userOfPosition: owner, rng: &rng)
+                let strata = Strata(m, blocks: blocks, userOfPosition: owner, threads: threads, rng: &rng)
                 users.withUnsafeMutableBufferPointer { up in
                     items.withUnsafeMutableBufferPointer { ip in
                         userBias.withUnsafeMutableBufferPointer { bp in
                             let shared = SharedParameters(users: up.baseAddress!, items: ip.baseAddress!)
                             let bias = UnsafeSendableBox(bp.baseAddress!)
-                            strata.runEpoch(epoch: epoch, seed: c.seed) { entries, _, _, rng in
+                            strata.runEpoch(epoch: epoch, seed: c.seed, threads: threads) { entries, _, _, rng in
                                 // Every rating of the cell once, in random order.
                                 var order = Array(entries)
                                 for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }

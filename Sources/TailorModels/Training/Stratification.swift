@@ -3,11 +3,12 @@ import TailorLinalg
 /// Deterministic, lock-free parallel SGD by stratification (Gemulla et al., "Large-Scale Matrix
 /// Factorization with Distributed Stochastic Gradient Descent", KDD 2011).
 ///
-/// Each epoch, users and items are shuffled into `T` blocks (`T` = threads). The `T × T` grid of
-/// (user block, item block) cells is visited in `T` sub-epochs; in sub-epoch `s` worker `t` owns
-/// cell `(t, (t + s) mod T)`. Cells of one sub-epoch share no user and no item, so workers update
-/// parameters without locks and without races, and the result depends only on the seed and `T`
-/// (Hogwild-style updates would depend on thread timing). Negative samples for BPR are drawn from
+/// Each epoch, users and items are shuffled into `B` blocks (`B = 4·threads`). The `B × B` grid of
+/// (user block, item block) cells is visited in `B` sub-epochs; sub-epoch `s` holds the cells
+/// `(b, (b + s) mod B)`, which share no user and no item, and the workers take them dynamically
+/// (more cells than workers keeps everyone busy). Workers update parameters without locks and
+/// without races; each cell draws from its own random stream, so the result depends only on the
+/// seed and `B`, never on thread timing (Hogwild-style updates would). Negative samples for BPR are drawn from
 /// the cell's item block, which keeps them inside the worker's own items; the blocks are
 /// reshuffled every epoch, so every item pair is eligible over epochs.
 struct Strata {
@@ -25,7 +26,7 @@ struct Strata {
     let cellOffsets: [Int]
 
     /// Random blocks for one epoch over the entries of `matrix` (users × items).
-    init(_ matrix: CSRMatrix, blocks: Int, userOfPosition: [Int32], rng: inout TailorRandom) {
+    init(_ matrix: CSRMatrix, blocks: Int, userOfPosition: [Int32], threads: Int, rng: inout TailorRandom) {
         self.blocks = blocks
         func assignment(_ n: Int) -> [Int32] {
             var order = Array(0..<n)
@@ -39,13 +40,31 @@ struct Strata {
         var members = [[Int32]](repeating: [], count: blocks)
         for i in 0..<matrix.columns { members[Int(itemBlocks[i])].append(Int32(i)) }
         itemsInBlock = members
-        let cells = (0..<matrix.nonZeroCount).map { p in
-            userBlock[Int(userOfPosition[p])] * Int32(blocks) + itemBlocks[Int(matrix.columnIndices[p])]
+        let nnz = matrix.nonZeroCount
+        var cells = [Int32](repeating: 0, count: nnz)
+        cells.withUnsafeMutableBufferPointer { out in
+            let box = UnsafeSendableBox(out.baseAddress!)
+            parallelFor(nnz, chunkSize: 1 << 16, threads: threads) { chunk in
+                for p in chunk.range {
+                    box.value[p] = userBlock[Int(userOfPosition[p])] * Int32(blocks) + itemBlocks[Int(matrix.columnIndices[p])]
+                }
+            }
         }
-        let order = blocks == 1 ? Array(0..<matrix.nonZeroCount) : CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
-        users = order.map { userOfPosition[$0] }
-        items = order.map { matrix.columnIndices[$0] }
-        values = order.map { matrix.values[$0] }
+        let order = blocks == 1 ? Array(0..<nnz) : CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
+        var us = [Int32](repeating: 0, count: nnz), its = [Int32](repeating: 0, count: nnz), vs = [Float](repeating: 0, count: nnz)
+        us.withUnsafeMutableBufferPointer { u in its.withUnsafeMutableBufferPointer { i in vs.withUnsafeMutableBufferPointer { v in
+            let box = UnsafeSendableBox((u.baseAddress!, i.baseAddress!, v.baseAddress!))
+            parallelFor(nnz, chunkSize: 1 << 16, threads: threads) { chunk in
+                let (u, i, v) = box.value
+                for e in chunk.range {
+                    let p = order[e]
+                    u[e] = userOfPosition[p]; i[e] = matrix.columnIndices[p]; v[e] = matrix.values[p]
+                }
+            }
+        } } }
+        users = us
+        items = its
+        values = vs
         var offsets = [Int](repeating: 0, count: blocks * blocks + 1)
         for c in cells { offsets[Int(c) + 1] += 1 }
         for c in 0..<(blocks * blocks) { offsets[c + 1] += offsets[c] }
@@ -58,13 +77,13 @@ struct Strata {
         return cellOffsets[c]..<cellOffsets[c + 1]
     }
 
-    /// Runs one epoch: `T` sub-epochs, each with `T` workers on disjoint cells. `body` receives
+    /// Runs one epoch: `B` sub-epochs, each with up to `threads` workers on disjoint cells. `body` receives
     /// the cell's entry range (into ``users``, ``items``, ``values``), its item block, its index
     /// `userBlock·T + itemBlock` (each cell is visited once per epoch, so per-cell output slots
     /// need no locks) and a random stream unique to the cell.
-    func runEpoch(epoch: Int, seed: UInt64, _ body: (_ entries: Range<Int>, _ itemBlock: Int, _ cell: Int, inout TailorRandom) -> Void) {
+    func runEpoch(epoch: Int, seed: UInt64, threads: Int, _ body: (_ entries: Range<Int>, _ itemBlock: Int, _ cell: Int, inout TailorRandom) -> Void) {
         for s in 0..<blocks {
-            parallelFor(blocks, chunkSize: 1, threads: blocks) { chunk in
+            parallelFor(blocks, chunkSize: 1, threads: threads) { chunk in
                 let t = chunk.index
                 let ib = (t + s) % blocks
                 var rng = TailorRandom(seed: seed, stream: UInt64(epoch * blocks * blocks + s * blocks + t) + 1_000)
@@ -79,6 +98,11 @@ func rowOfEachEntry(_ m: CSRMatrix) -> [Int32] {
     var rows = [Int32](repeating: 0, count: m.nonZeroCount)
     for r in 0..<m.rows { for p in m.range(ofRow: r) { rows[p] = Int32(r) } }
     return rows
+}
+
+/// Blocks per side for `threads` workers: four cells per worker per sub-epoch for balance.
+func strataBlocks(threads: Int, users: Int, items: Int) -> Int {
+    max(1, min(threads == 1 ? 1 : 4 * threads, users, items))
 }
 
 /// Shares raw pointers with the workers of one stratified sub-epoch (cells never overlap).
