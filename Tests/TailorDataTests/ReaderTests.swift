@@ -251,3 +251,12 @@ struct MovieLensReadingTests {
         #expect(log.count == 100_836 && log.userIDs.count == 610 && log.itemIDs.count == 9_724)
     }
 }
+
+@Suite("Header detection")
+struct HeaderDetectionTests {
+    @Test("one-letter column names u, i, r, t are a header")
+    func shortNames() throws {
+        let (log, report) = try read("u,i\na,x\nb,y\n")
+        #expect(report.header && log.count == 2 && log.itemIDs.ids == ["x", "y"])
+    }
+}

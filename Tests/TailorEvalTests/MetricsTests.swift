@@ -123,3 +123,28 @@ struct EvaluatorTests {
         #expect(text.split(separator: "\n").count == 4)
     }
 }
+
+@Suite("Rating errors")
+struct RatingErrorTests {
+    struct Constant: RatingPredictor {
+        static let kind = "constant"
+        var userCount: Int { 2 }
+        var itemCount: Int { 2 }
+        func predictRating(user: Int32, item: Int32) -> Float { 3 }
+        func scores(users: [Int32], into scores: UnsafeMutableBufferPointer<Float>, threads: Int) {}
+        func archiveTensors() -> [String: SafeTensors.Tensor] { [:] }
+        func archiveConfiguration() throws -> JSONValue { .null }
+        init() {}
+        init(archiveTensors: [String: SafeTensors.Tensor], configuration: JSONValue) throws {}
+    }
+
+    @Test("RMSE and MAE of predictions on held-out ratings")
+    func errors() {
+        // Ratings 5 and 2 against a constant 3: errors 2 and −1.
+        let test = CSRMatrix(rows: 2, columns: 2, rowPointers: [0, 1, 2], columnIndices: [1, 0], values: [5, 2])
+        let e = Evaluator.ratingErrors(Constant(), test: test)
+        #expect(e.count == 2)
+        #expect(abs(e.rmse - (5.0 / 2).squareRoot()) < 1e-12)
+        #expect(abs(e.mae - 1.5) < 1e-12)
+    }
+}

@@ -174,14 +174,14 @@ public enum InteractionReader {
 
     /// Header names recognized for each role, lower-cased, in order of preference.
     static let knownNames: [String: [String]] = [
-        "user": ["user", "userid", "user_id", "user id", "uid", "users", "customer", "customer_id", "customerid",
+        "user": ["user", "userid", "user_id", "user id", "uid", "users", "u", "customer", "customer_id", "customerid",
                  "visitorid", "visitor_id", "member_id", "account_id", "reviewerid", "reviewer_id"],
-        "item": ["item", "itemid", "item_id", "item id", "iid", "items", "movieid", "movie_id", "movie", "product",
+        "item": ["item", "itemid", "item_id", "item id", "iid", "items", "i", "movieid", "movie_id", "movie", "product",
                  "productid", "product_id", "asin", "sku", "article_id", "articleid", "news_id", "newsid", "track",
                  "track_id", "trackid", "song", "song_id", "artist", "artist_id", "book_id", "isbn", "content_id"],
         "rating": ["rating", "ratings", "score", "value", "weight", "stars", "count", "plays", "playcount",
-                   "play_count", "quantity", "strength", "book-rating", "overall"],
+                   "play_count", "quantity", "strength", "book-rating", "overall", "r"],
         "time": ["timestamp", "time", "ts", "datetime", "date", "event_time", "eventtime", "created_at",
-                 "createdat", "unixreviewtime", "unix_time", "time_stamp"],
+                 "createdat", "unixreviewtime", "unix_time", "time_stamp", "t"],
     ]
 }

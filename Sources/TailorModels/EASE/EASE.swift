@@ -69,7 +69,11 @@ public struct EASE: TrainableRecommender, HistoryScoring, ItemSimilarity {
         let needed = memoryNeeded(items: n)
         let limit = c.memoryLimitBytes ?? Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.7)
         guard needed <= limit else {
-            func gib(_ b: Int) -> String { String(format: "%.1f GiB", Double(b) / 1_073_741_824) }
+            func gib(_ b: Int) -> String {
+                let units = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+                for (size, name) in units where b >= size { return String(format: "%.1f %@", Double(b) / Double(size), name) }
+                return "\(b) bytes"
+            }
             let fitting = Int((Double(limit) / 4).squareRoot())
             throw ModelError(reason: "EASE needs a dense \(n) × \(n) item matrix (\(gib(needed))), more than the \(gib(limit)) allowed",
                              hint: "keep only the ~\(fitting) most frequent items (filter rare items from the log), or use a sparse model: --model itemknn or --model als")
