@@ -37,21 +37,30 @@ let package = Package(
     name: "Tailor",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"]),
+        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         .target(name: "TailorLinalg", swiftSettings: numericSettings),
         .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
+        // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
+        // and the numeric targets build and test without it.
+        .target(
+            name: "TailorStore",
+            dependencies: ["TailorData", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "GRDBSQLite", package: "GRDB.swift")],
+            swiftSettings: commonSettings
+        ),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings
@@ -66,6 +75,7 @@ let package = Package(
         .testTarget(name: "TailorDataTests", dependencies: ["TailorData"], swiftSettings: commonSettings),
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore"], swiftSettings: commonSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]

@@ -4,6 +4,7 @@
 // Prints one JSON object per measurement so scripts in Benchmarks/ can compare with numpy/torch.
 import Foundation
 import TailorLinalg
+import TailorData
 
 func now() -> Double {
     var ts = timespec()
@@ -92,10 +93,20 @@ func benchALSStep() {
     }
 }
 
+func benchParse() {
+    let path = CommandLine.arguments.last!
+    let t = measure(samples: 3) {
+        var n = 0
+        _ = try! EventReader.read(path: path) { n += $0.count }
+    }
+    emit(["bench": "parse-events", "seconds_best": t.best])
+}
+
 let command = CommandLine.arguments.dropFirst().first ?? "gemm"
 switch command {
 case "gemm": benchGEMM()
 case "als-step": benchALSStep()
+case "parse-events": benchParse()
 default:
     FileHandle.standardError.write("usage: tailor-bench gemm|als-step [--threads N]\n".data(using: .utf8)!)
     exit(2)

@@ -10,6 +10,8 @@ struct Tailor: ParsableCommand {
         A typical session:
 
           tailor demo                                   # everything on synthetic data, nothing to download
+          tailor ingest events.csv --store tailor.db    # load events into the embedded store
+          tailor stats --store tailor.db                # what is there, and what cleaning removes
           tailor split ratings.csv --method random --train train.csv --test test.csv
           tailor train train.csv --model als --factors 64 --output model
           tailor evaluate --model model --train train.csv --test test.csv --k 5,10,20
@@ -21,6 +23,7 @@ struct Tailor: ParsableCommand {
         `tailor help COMMAND` for each command's options and examples.
         """,
         version: "0.1.0",
-        subcommands: [Demo.self, Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self, Generate.self]
+        subcommands: [Demo.self, IngestCommand.self, Stats.self, Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self,
+                      SessionsCommand.self, Encode.self, Generate.self]
     )
 }

@@ -64,6 +64,21 @@ public struct Interactions: Sendable, Equatable {
     }
 }
 
+extension Interactions {
+    /// The same rows with users and items renumbered so that only those with at least one row
+    /// remain in the ID maps (in their original order). O(n + users + items).
+    public func compacted() -> Interactions {
+        var userMap = [Int32](repeating: -1, count: userIDs.count), itemMap = [Int32](repeating: -1, count: itemIDs.count)
+        for u in users { userMap[Int(u)] = 0 }
+        for i in items { itemMap[Int(i)] = 0 }
+        var newUsers = IDMap(), newItems = IDMap()
+        for u in 0..<userIDs.count where userMap[u] == 0 { userMap[u] = newUsers.insert(userIDs[Int32(u)]) }
+        for i in 0..<itemIDs.count where itemMap[i] == 0 { itemMap[i] = newItems.insert(itemIDs[Int32(i)]) }
+        return Interactions(users: users.map { userMap[Int($0)] }, items: items.map { itemMap[Int($0)] }, values: values,
+                            timestamps: timestamps, userIDs: newUsers, itemIDs: newItems)
+    }
+}
+
 /// How rows with the same (user, item) pair are combined.
 public enum DuplicateRule: String, Sendable, Codable, CaseIterable {
     /// Add the values (repeated plays or clicks add confidence; what scipy and implicit do when

@@ -128,7 +128,7 @@ struct CLITests {
         let dir = scratchDirectory()
         try tailor(["demo", "--users", "300", "--items", "200", "--interactions", "6000", "--factors", "8", "--iterations", "4",
                     "--progress", "none", "--output", dir])
-        for file in ["log.csv", "train.csv", "test.csv", "model/manifest.json", "model/embeddings.safetensors"] {
+        for file in ["tailor.db", "interactions.csv", "train.csv", "test.csv", "model/manifest.json", "model/embeddings.safetensors"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), "\(file)")
         }
     }

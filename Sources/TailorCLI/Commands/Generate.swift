@@ -13,6 +13,7 @@ struct Generate: ParsableCommand {
         Examples:
           tailor generate --output log.csv
           tailor generate --users 100000 --items 20000 --interactions 3000000 --seed 1 --output big.csv
+          tailor generate --events --output events.csv --catalog items.csv      # typed events for `tailor ingest`
         """
     )
 
@@ -27,6 +28,12 @@ struct Generate: ParsableCommand {
     @Option(help: "Where to write the item catalogue (item,title,genre).")
     var catalog: String?
 
+    @Flag(help: "Write typed events (views, clicks, dwell, likes, shares, purchases, with context, bots and dirt) instead of interactions.")
+    var events = false
+
+    @Option(help: "Bot users to plant (with --events).")
+    var bots = 5
+
     func validate() throws {
         guard users > 0, items > 0, interactions > 0, genres > 0 else { throw ValidationError("sizes must be positive") }
     }
@@ -35,6 +42,16 @@ struct Generate: ParsableCommand {
         var c = SyntheticLog.Configuration()
         c.users = users; c.items = items; c.interactions = interactions; c.genres = genres; c.seed = seed
         let t0 = now()
+        if events {
+            var e = SyntheticEvents.Configuration()
+            e.log = c
+            e.bots = bots
+            let generated = SyntheticEvents.generate(e)
+            try Terminal.write(generated.csv(), to: output)
+            if let catalog { try Terminal.write(generated.catalogCSV(), to: catalog) }
+            Terminal.note(String(format: "wrote %d events (%d users + %d bots, %d items) to %@ in %.2fs", generated.events.count, users, bots, items, output, now() - t0))
+            return
+        }
         let log = SyntheticLog.generate(c)
         try InteractionWriter.write(log.interactions, to: output)
         if let catalog {

@@ -22,6 +22,7 @@ struct SplitLog: ParsableCommand {
           tailor split ratings.csv --method random --test-fraction 0.2 --seed 42 --train train.csv --test test.csv
           tailor split u.data --method leave-last-out --train train.csv --test test.csv
           tailor split log.csv --method global-time --cutoff 2024-06-01 --train before.csv --test after.csv
+          tailor split --store tailor.db --method temporal --train train.csv --test test.csv   # cleaned, weighted events
         """
     )
 
@@ -31,8 +32,10 @@ struct SplitLog: ParsableCommand {
         case globalTime = "global-time"
     }
 
-    @Argument(help: "The interaction log.")
-    var file: String
+    @Argument(help: "The interaction log; or use --store.")
+    var file: String?
+
+    @OptionGroup(title: "Store") var storeOptions: StoreOptions
 
     @Option(help: "random, temporal, leave-last-out or global-time.")
     var method: Method = .random
@@ -75,7 +78,8 @@ struct SplitLog: ParsableCommand {
                 splitMethod = .globalTimeFraction(testFraction: testFraction ?? 0.2)
             }
         }
-        let (log, _) = try read.read(file)
+        guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them)") }
+        let log = file != nil ? try read.read(file!).0 : try storeOptions.interactions()
         let split = try Split.make(log, method: splitMethod, seed: seed)
         try InteractionWriter.write(split.train, to: trainPath)
         try InteractionWriter.write(split.test, to: testPath)

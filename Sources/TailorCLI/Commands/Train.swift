@@ -39,11 +39,14 @@ struct Train: ParsableCommand {
           tailor train ratings.csv --model mf --solver als-wr --factors 32 --output mf
           tailor train plays.csv --model item2vec --aggregation recency --half-life 14 --output i2v
           tailor train events.csv --model popularity --half-life 7 --output trending
+          tailor train --store tailor.db --model als --output model       # cleaned, weighted events
         """
     )
 
-    @Argument(help: "The interaction log (CSV, TSV, '::', whitespace or JSON Lines).")
-    var file: String
+    @Argument(help: "The interaction log (CSV, TSV, '::', whitespace or JSON Lines); or use --store.")
+    var file: String?
+
+    @OptionGroup(title: "Store") var storeOptions: StoreOptions
 
     @Option(help: "The model: als, bpr, itemknn, ease, mf, item2vec or popularity.")
     var model = "als"
@@ -83,9 +86,21 @@ struct Train: ParsableCommand {
         var problems: [InteractionReader.ReadReport.Problem]
     }
 
+    func validate() throws {
+        guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them)") }
+    }
+
     func run() throws {
         let t0 = now()
-        let (log, readReport) = try read.read(file)
+        let log: Interactions
+        var readReport = InteractionReader.ReadReport(file: file ?? storeOptions.store!, format: "store", header: false, columns: [:])
+        if file != nil {
+            (log, readReport) = try read.read(file!)
+        } else {
+            log = try storeOptions.interactions()
+            readReport.rowsRead = log.count
+            readReport.interactions = log.count
+        }
         let matrix = InteractionMatrix(log)
         let t1 = now()
         let trained: any Recommender
@@ -94,14 +109,14 @@ struct Train: ParsableCommand {
                                        data: TrainingData(log, matrix: matrix), progress: progressOptions.handler())
         finalLoss = (trained as? ALS)?.history.last?.loss
         let t2 = now()
-        let bundle = try ModelBundle(model: trained, training: log, matrix: matrix, source: file)
+        let bundle = try ModelBundle(model: trained, training: log, matrix: matrix, source: file ?? "store:" + storeOptions.store!)
         try bundle.save(to: URL(fileURLWithPath: output))
         let t3 = now()
         Terminal.note(String(format: "trained %@ on %d users × %d items (%d interactions) in %.2fs%@; saved to %@",
                              model, matrix.userCount, matrix.itemCount, matrix.nonZeroCount, t2 - t1,
                              finalLoss.map { String(format: ", final loss %.6g", $0) } ?? "", output))
         if let report {
-            try Terminal.writeJSON(Report(file: file, model: model, rowsRead: readReport.rowsRead, rowsSkipped: readReport.rowsSkipped,
+            try Terminal.writeJSON(Report(file: file ?? storeOptions.store!, model: model, rowsRead: readReport.rowsRead, rowsSkipped: readReport.rowsSkipped,
                                           rowsBelowMinimumRating: readReport.rowsBelowMinimumRating, duplicatesMerged: readReport.duplicatesMerged,
                                           users: matrix.userCount, items: matrix.itemCount, interactions: matrix.nonZeroCount,
                                           secondsLoading: t1 - t0, secondsFitting: t2 - t1, secondsSaving: t3 - t2,

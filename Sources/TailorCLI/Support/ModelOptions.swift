@@ -97,9 +97,11 @@ enum ModelCatalog {
             guard let given = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
                 throw ValidationError("\(path): the configuration must be a JSON object")
             }
+            // Every stored property is a field (optional ones encode to nothing when nil).
+            let fields = Set(Mirror(reflecting: base).children.compactMap(\.label))
             for (key, value) in given {
-                guard merged[key] != nil else {
-                    throw ValidationError("\(path): unknown field '\(key)'; the fields are \(merged.keys.sorted().joined(separator: ", "))")
+                guard fields.contains(key) else {
+                    throw ValidationError("\(path): unknown field '\(key)'; the fields are \(fields.sorted().joined(separator: ", "))")
                 }
                 merged[key] = value
             }

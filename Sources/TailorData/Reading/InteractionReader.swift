@@ -54,6 +54,14 @@ public enum InteractionReader {
         /// Interactions after merging duplicates.
         public var interactions = 0
 
+        /// A report for `file` read as `format`.
+        public init(file: String, format: String, header: Bool, columns: [String: String]) {
+            self.file = file
+            self.format = format
+            self.header = header
+            self.columns = columns
+        }
+
         /// A few lines for people.
         public var summary: String {
             var lines = ["\(file): \(format)\(header ? " with header" : ""), columns " +

@@ -7,7 +7,7 @@ import TailorLinalg
 /// Items belong to genres and have power-law popularity (a few blockbusters, a long tail).
 /// Each user has latent tastes: a few favourite genres with weights. A user's interactions
 /// are drawn genre first (by taste), then item within the genre (by popularity), plus a little
-/// noise from global popularity; they get increasing timestamps over a year, and a strength
+/// noise from global popularity; they get increasing timestamps within 2024, and a strength
 /// (views, 1 or more). Everything is seeded.
 public struct SyntheticLog: Sendable {
     /// Sizes and shape of the generated log.
@@ -102,7 +102,9 @@ public struct SyntheticLog: Sendable {
             taste = taste.map { $0 / sum }
             tastes.append(taste)
             let tasteCumulative = cumulative(taste)
-            var t = start + Int64(r.nextDouble() * Double(year) * 0.8)
+            var t = start + Int64(r.nextDouble() * Double(year) * 0.5)
+            // Spread this user's events over the rest of the year, however many there are.
+            let meanGap = Double(start + year - t) / Double(counts[u] + 1)
             seen.removeAll(keepingCapacity: true)
             var attempts = 0
             while seen.count < counts[u] && attempts < counts[u] * 20 {
@@ -118,7 +120,7 @@ public struct SyntheticLog: Sendable {
                 guard seen.insert(item).inserted else { continue }
                 users.append(Int32(u)); items.append(item)
                 values.append(Float(1 + min(9, Int(-log(max(1e-12, r.nextDouble())) * 0.8))))
-                t += Int64(60 + (-log(max(1e-12, r.nextDouble())) * 86_400 * 2))
+                t += Int64(60 + (-log(max(1e-12, r.nextDouble())) * meanGap))
                 times.append(t)
             }
         }

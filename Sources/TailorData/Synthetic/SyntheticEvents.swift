@@ -1,0 +1,139 @@
+import Foundation
+import TailorLinalg
+
+/// A realistic synthetic event stream (views, clicks, dwell times, likes, shares, purchases with
+/// device, platform and country), built on ``SyntheticLog``'s planted tastes, with the dirt real
+/// platforms produce planted in known amounts: bots, exact duplicates, double clicks, events in
+/// the future and impossible dwell times. For the demo, tests and ingest benchmarks.
+public struct SyntheticEvents: Sendable {
+    /// Sizes and dirt.
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// The underlying (user, item, time) log.
+        public var log = SyntheticLog.Configuration()
+        /// Bot users added, each firing hundreds of views within minutes.
+        public var bots = 5
+        /// Fraction of events duplicated exactly.
+        public var duplicateRate = 0.01
+        /// Fraction of clicks repeated within a second (double clicks).
+        public var doubleClickRate = 0.02
+        /// Events dated in the future.
+        public var futureEvents = 10
+        /// Dwell events with negative duration.
+        public var negativeDwells = 10
+        /// The defaults.
+        public init() {}
+    }
+
+    /// The events, in time order per user (dirt interleaved).
+    public let events: [Event]
+    /// The clean log and catalogue they were made from.
+    public let base: SyntheticLog
+    /// The planted bot user ids.
+    public let botUsers: [String]
+
+    /// Generates events. Deterministic for the configuration's seed.
+    public static func generate(_ c: Configuration = .init()) -> SyntheticEvents {
+        let base = SyntheticLog.generate(c.log)
+        let log = base.interactions
+        var rng = TailorRandom(seed: c.log.seed, stream: 99)
+        let devices = ["mobile", "mobile", "mobile", "desktop", "desktop", "tablet"]
+        let platforms = ["ios", "android", "web"]
+        let countries = ["US", "US", "GB", "DE", "FR", "IN", "BR", "JP", "NL", "SE"]
+        var events: [Event] = []
+        events.reserveCapacity(log.count * 3)
+        var serial = 0
+        func nextID() -> String { serial += 1; return "e\(serial)" }
+        let (order, offsets) = log.rowsByUser()
+        for u in 0..<log.userIDs.count {
+            let user = log.userIDs[Int32(u)]
+            let device = devices[rng.nextInt(below: devices.count)], platform = platforms[rng.nextInt(below: platforms.count)]
+            let country = countries[rng.nextInt(below: countries.count)]
+            let context = EventContext(device: device, platform: platform, country: country)
+            for row in order[offsets[u]..<offsets[u + 1]] {
+                let item = log.itemIDs[log.items[row]]
+                var t = log.timestamps![row] * 1000
+                events.append(Event(id: nextID(), user: user, item: item, type: .view, timestampMilliseconds: t, context: context))
+                // Stronger engagement for stronger interactions (the log's view counts).
+                let strength = Double(log.values[row])
+                if rng.nextDouble() < 0.45 + 0.05 * strength {
+                    t += 1_000 + Int64(rng.nextInt(below: 5_000))
+                    events.append(Event(id: nextID(), user: user, item: item, type: .click, timestampMilliseconds: t, context: context))
+                    if rng.nextDouble() < c.doubleClickRate {
+                        events.append(Event(id: nextID(), user: user, item: item, type: .click, timestampMilliseconds: t + 300, context: context))
+                    }
+                    if rng.nextDouble() < 0.6 {
+                        let seconds = (exp(3.2 + 1.0 * rng.nextGaussian()) * 10).rounded() / 10
+                        t += Int64(seconds * 1000)
+                        events.append(Event(id: nextID(), user: user, item: item, type: .dwell, value: seconds, timestampMilliseconds: t, context: context))
+                    }
+                    let r = rng.nextDouble()
+                    if r < 0.03 * strength {
+                        events.append(Event(id: nextID(), user: user, item: item, type: .purchase, value: Double(5 + rng.nextInt(below: 60)),
+                                            timestampMilliseconds: t + 2_000, context: context))
+                    } else if r < 0.1 * strength {
+                        events.append(Event(id: nextID(), user: user, item: item, type: .like, timestampMilliseconds: t + 1_000, context: context))
+                    } else if r < 0.12 * strength {
+                        events.append(Event(id: nextID(), user: user, item: item, type: .share, timestampMilliseconds: t + 1_500, context: context))
+                    }
+                }
+            }
+        }
+        // Exact duplicates (same content, and no id: a logging pipeline that replayed rows).
+        let duplicates = Int(Double(events.count) * c.duplicateRate)
+        for _ in 0..<duplicates {
+            var e = events[rng.nextInt(below: events.count)]
+            e.id = nil
+            events.append(e)
+            events.append(e)
+        }
+        // Bots: hundreds of views in a few minutes across many items.
+        var bots: [String] = []
+        let start: Int64 = 1_704_067_200_000
+        for b in 0..<c.bots {
+            let bot = "bot\(b + 1)"
+            bots.append(bot)
+            var t = start + Int64(rng.nextInt(below: 200 * 86_400)) * 1000
+            for _ in 0..<(400 + rng.nextInt(below: 400)) {
+                t += Int64(100 + rng.nextInt(below: 400))
+                events.append(Event(id: nextID(), user: bot, item: log.itemIDs[Int32(rng.nextInt(below: log.itemIDs.count))], type: .view,
+                                    timestampMilliseconds: t, context: EventContext(device: "desktop", platform: "web", country: "US")))
+            }
+        }
+        // Anomalies.
+        let farFuture: Int64 = 4_102_444_800_000  // 2100-01-01
+        for _ in 0..<c.futureEvents {
+            events.append(Event(id: nextID(), user: log.userIDs[Int32(rng.nextInt(below: log.userIDs.count))],
+                                item: log.itemIDs[Int32(rng.nextInt(below: log.itemIDs.count))], type: .click, timestampMilliseconds: farFuture))
+        }
+        for _ in 0..<c.negativeDwells {
+            events.append(Event(id: nextID(), user: log.userIDs[Int32(rng.nextInt(below: log.userIDs.count))],
+                                item: log.itemIDs[Int32(rng.nextInt(below: log.itemIDs.count))], type: .dwell, value: -5,
+                                timestampMilliseconds: start + Int64(rng.nextInt(below: 1000)) * 1000))
+        }
+        return SyntheticEvents(events: events, base: base, botUsers: bots)
+    }
+
+    /// The events as CSV: `event_id,user,item,type,value,timestamp,device,platform,country`
+    /// (timestamps in Unix milliseconds).
+    public func csv() -> String {
+        var out = "event_id,user,item,type,value,timestamp,device,platform,country\n"
+        out.reserveCapacity(events.count * 72)
+        for e in events {
+            out += e.id ?? ""; out += ","; out += e.user; out += ","; out += e.item; out += ","; out += e.type.name; out += ","
+            if let v = e.value { out += v == v.rounded() ? String(Int64(v)) : String(v) }
+            out += ","; out += String(e.timestampMilliseconds); out += ","
+            out += e.context.device ?? ""; out += ","; out += e.context.platform ?? ""; out += ","; out += e.context.country ?? ""; out += "\n"
+        }
+        return out
+    }
+
+    /// The catalogue as CSV: `item_id,title,genre,year`.
+    public func catalogCSV() -> String {
+        var out = "item_id,title,genre,year\n"
+        var rng = TailorRandom(seed: UInt64(base.titles.count))
+        for i in 0..<base.titles.count {
+            out += "\(base.interactions.itemIDs[Int32(i)]),\(InteractionWriter.quoted(base.titles[i])),\(base.genreNames[base.itemGenres[i]]),\(1980 + rng.nextInt(below: 45))\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,247 @@
+import Foundation
+import Testing
+@testable import TailorData
+
+func events(_ text: String, _ configure: (inout EventReader.Configuration) -> Void = { _ in }) throws -> ([Event], TableReadReport) {
+    var c = EventReader.Configuration()
+    configure(&c)
+    var out: [Event] = []
+    let report = try EventReader.read(text: text, name: "events.csv", configuration: c) { out += $0 }
+    return (out, report)
+}
+
+@Suite("Reading events, items and users")
+struct EventReadingTests {
+    @Test("columns by name, types canonicalized, context and extra key-values, times in s, ms or dates")
+    func csv() throws {
+        let text = """
+        event_id,user_id,item_id,action,dwell,timestamp,device,country,session_id,campaign,ab_group
+        1,alice,news-1,View,,1704067200,mobile,US,s1,spring,B
+        2,alice,news-1,Add-To-Cart,,1704067200123,mobile,US,s1,spring,B
+        3,bob,news-2,dwell, 12.5 ,2024-01-01T00:00:05Z,desktop,GB,,,A
+        """
+        let (es, report) = try events(text)
+        #expect(report.rowsAccepted == 3 && report.rowsSkipped == 0)
+        #expect(es.map(\.type) == [.view, .addToCart, .dwell])
+        #expect(es.map(\.timestampMilliseconds) == [1_704_067_200_000, 1_704_067_200_123, 1_704_067_205_000])
+        #expect(es[0].context == EventContext(device: "mobile", country: "US", session: "s1", referrer: "spring", extra: ["ab_group": "B"]))
+        #expect(es[2].value == 12.5 && es[2].id == "3")
+    }
+
+    @Test("JSON Lines events, and malformed rows with their lines")
+    func jsonl() throws {
+        let text = """
+        {"user": "u1", "item": "i1", "type": "like", "timestamp": 1704067200}
+        {"user": "u1", "item": "i2", "type": "rating", "value": "x", "timestamp": 1704067200}
+        {"user": "", "item": "i3", "timestamp": 1704067200}
+        oops
+        """
+        let (es, report) = try events(text)
+        #expect(es.count == 1 && es[0].type == .like)
+        #expect(report.problems.map(\.line) == [2, 3, 4])
+        #expect { try events(text) { $0.strict = true } } throws: { "\($0)".contains("events.csv:2:") }
+    }
+
+    @Test("without a type column, events take the default type, or rating for a rating column")
+    func defaultType() throws {
+        #expect(try events("user,item\na,b\n").0.first?.type == .click)
+        #expect(try events("user,item,rating\na,b,4\n").0.first?.type == .rating)
+        #expect(try events("user,item\na,b\n") { $0.defaultType = .view }.0.first?.type == .view)
+    }
+
+    @Test("event keys: same id → same key; no id → the content decides")
+    func keys() {
+        let a = Event(id: "7", user: "u", item: "i", type: .click, timestampMilliseconds: 1)
+        var b = a
+        b.timestampMilliseconds = 2
+        #expect(a.key == b.key)
+        var c = a, d = a
+        c.id = nil; d.id = nil
+        #expect(c.key == d.key)
+        d.context.device = "mobile"
+        #expect(c.key != d.key)
+    }
+
+    @Test("items: categories, tags, numeric attributes, feature vectors; users: attributes and signup")
+    func catalog() throws {
+        let (items, report) = try CatalogReader.readItems(text: """
+        item_id,title,genres,tags,price,brand,embedding,published
+        1,Alpha,Drama|War,"old, classic",9.5,Acme,0.1 0.2 0.3,1995-01-01
+        2,Beta,Comedy,,12,Bolt,0.4 0.5 0.6,
+        """)
+        #expect(report.rowsAccepted == 2)
+        #expect(items[0].categories == ["Drama", "War", "Acme"])
+        #expect(items[0].tags == ["old", "classic"] && items[0].numeric == ["price": 9.5])
+        #expect(items[1].features == [0.4, 0.5, 0.6] && items[0].publishedMilliseconds == 788_918_400_000)
+        #expect { try CatalogReader.readItems(text: "item_id,embedding\n1,0.1 0.2\n2,0.3\n") } throws: { "\($0)".contains("has 1 numbers but earlier rows have 2") }
+        let (users, _) = try CatalogReader.readUsers(text: "user_id,age,gender,signup\nu1,34,F,2020-05-01\n")
+        #expect(users[0].attributes == ["age": "34", "gender": "F"] && users[0].signupMilliseconds == 1_588_291_200_000)
+    }
+}
+
+@Suite("Cleaning, weighting, sessions, encoders")
+struct CleaningTests {
+    let t0: Int64 = 1_704_067_200_000  // 2024-01-01
+
+    func log(_ events: [Event]) -> EventLog { EventLog(events) }
+
+    func e(_ user: String, _ item: String, _ type: EventType = .click, value: Double? = nil, at seconds: Double, session: String? = nil) -> Event {
+        Event(user: user, item: item, type: type, value: value, timestampMilliseconds: t0 + Int64(seconds * 1000), context: EventContext(session: session))
+    }
+
+    func removed(_ report: CleaningReport, _ step: String) -> Int? { report.steps.first { $0.name == step }?.removed }
+
+    @Test("each step removes exactly what it should and reports it")
+    func steps() {
+        var c = CleaningConfiguration()
+        c.referenceTime = t0 / 1000 + 86_400
+        c.ratingRange = 1...5
+        let input = [
+            e("u", "a", at: 0), e("u", "a", at: 0),                       // exact duplicate (1 removed)
+            e("u", "b", at: 10), e("u", "b", at: 11), e("u", "b", at: 30), // quick repeat at +1 s (1 removed)
+            e("u", "c", .dwell, value: -3, at: 40),                        // impossible dwell
+            e("u", "c", .dwell, value: 99_999, at: 41),                    // impossible dwell
+            e("u", "d", .rating, value: 9, at: 50),                        // rating out of range
+            e("u", "e", EventType("teleport"), at: 60),                    // unknown type
+            e("u", "f", at: 10 * 86_400),                                  // future
+            Event(user: "u", item: "g", type: .click, timestampMilliseconds: 10_000),  // before the floor
+        ]
+        let (clean, report) = Cleaner.clean(log(input), configuration: c)
+        #expect(removed(report, "anomalies") == 6)
+        #expect(report.steps.first { $0.name == "anomalies" }?.details == [
+            "in the future": 1, "before the earliest time": 1, "with impossible dwell": 2, "with ratings out of range": 1, "of unknown types": 1])
+        #expect(removed(report, "exact duplicates") == 1)
+        #expect(removed(report, "quick repeats") == 1)
+        #expect(clean.count == input.count - 8)
+        #expect(report.eventsBefore == input.count && report.eventsAfter == clean.count)
+    }
+
+    @Test("bots are flagged by rate, session size, item spread and dwell patterns, and listed")
+    func bots() {
+        var input: [Event] = [e("human", "x", at: 0), e("human", "y", at: 300)]
+        for k in 0..<150 { input.append(e("fast", "i\(k)", .view, at: Double(k) * 0.2)) }  // 150 in 30 s
+        for k in 0..<30 { input.append(e("robot", "r\(k % 3)", .dwell, value: 0.3, at: Double(k) * 100)) }  // dwell < 1 s
+        let (clean, report) = Cleaner.clean(log(input))
+        #expect(Set(report.flaggedUsers.map(\.user)) == ["fast", "robot"])
+        #expect(report.flaggedUsers.first { $0.user == "fast" }!.reasons.contains { $0.contains("events in one minute") })
+        #expect(report.flaggedUsers.first { $0.user == "robot" }!.reasons.contains { $0.contains("under one second") })
+        #expect(report.flaggedUsers.first { $0.user == "fast" }!.events == 150)
+        #expect(clean.count == 2)
+        #expect(report.summary.contains("users flagged as bots (2)"))
+    }
+
+    @Test("k-core repeats until every user and item has enough events; minimum rating drops low ratings")
+    func kCoreAndRating() {
+        var c = CleaningConfiguration()
+        c.userCore = 2; c.itemCore = 2; c.bots = nil
+        // u1–u2 share items a,b; u3 has one event on c (goes), which leaves nothing else affected.
+        let input = [e("u1", "a", at: 0), e("u1", "b", at: 10), e("u2", "a", at: 20), e("u2", "b", at: 30), e("u3", "c", at: 40)]
+        let (clean, report) = Cleaner.clean(log(input), configuration: c)
+        #expect(clean.count == 4 && removed(report, "k-core") == 1)
+        var r = CleaningConfiguration()
+        r.minimumRating = 4
+        let (rated, ratedReport) = Cleaner.clean(log([e("u", "a", .rating, value: 5, at: 0), e("u", "b", .rating, value: 2, at: 10)]), configuration: r)
+        #expect(rated.count == 1 && removed(ratedReport, "minimum rating") == 1)
+    }
+
+    @Test("weights follow the documented defaults and sum per (user, item)")
+    func weights() {
+        let w = EventWeights()
+        #expect(w.weight(type: .view, value: .nan) == 0.5)
+        #expect(w.weight(type: .purchase, value: 30) == 5)
+        #expect(abs(w.weight(type: .dwell, value: 10)! - 0.5 * log1p(10)) < 1e-12)
+        #expect(w.weight(type: .dwell, value: 1e9) == 4)
+        #expect(w.weight(type: .rating, value: 5) == 2)
+        #expect(w.weight(type: .dislike, value: .nan) == nil)  // excluded by default
+        var negative = EventWeights()
+        negative.negativeFeedback = .negative
+        #expect(negative.weight(type: .dislike, value: .nan) == -3)
+        let interactions = w.interactions(from: log([e("u", "a", .view, at: 0), e("u", "a", .click, at: 5), e("u", "a", .like, at: 9),
+                                                       e("u", "b", .dislike, at: 1)]))
+        #expect(interactions.count == 1 && interactions.values == [4.5] && interactions.timestamps == [t0 / 1000 + 9])
+        let withNegative = negative.interactions(from: log([e("u", "b", .dislike, at: 1), e("u", "c", .view, at: 2)]))
+        #expect(Set(withNegative.values) == [-3, 0.5])
+    }
+
+    @Test("sessions split at the inactivity gap or where the source session changes")
+    func sessions() {
+        let input = [e("u", "a", at: 0), e("u", "b", at: 600), e("u", "c", at: 600 + 1801),
+                     e("v", "a", at: 0, session: "s1"), e("v", "b", at: 1, session: "s2"), e("v", "c", at: 5000, session: "s2")]
+        let sessions = Sessionizer().sessions(log(input))
+        #expect(sessions.map(\.items.count) == [2, 1, 1, 2])
+        let stats = DataStats(log(input))
+        #expect(stats.sessions == 4 && stats.events == 6 && stats.users == 2 && stats.items == 3)
+        #expect(abs(stats.topTenPercentShare - 2.0 / 6) < 1e-12)  // one item of three, rounded up
+    }
+
+    @Test("encoders: z-score, min-max, log; vocabularies with an out-of-vocabulary bucket; hashing")
+    func encoders() throws {
+        let z = NumericEncoder(fitting: [1, 2, 3, .nan], method: .zScore)
+        #expect(abs(z.encode(2)) < 1e-12 && abs(z.encode(3) - 1.224744871) < 1e-6 && z.encode(.nan) == 0)
+        let m = NumericEncoder(fitting: [10, 20], method: .minMax)
+        #expect(m.encode(15) == 0.5 && m.encode(99) == 1)
+        let l = NumericEncoder(fitting: [0, Foundation.exp(2) - 1], method: .log)
+        #expect(abs(l.encode(Foundation.exp(2) - 1) - 1) < 1e-9)
+        let v = CategoricalEncoder(fitting: [["a", "b"], ["a"], ["c"]], minimumCount: 2)
+        #expect(v.encode("a") == 1 && v.encode("b") == 0 && v.encode(["a", "zzz"]) == [1, 0] && v.size == 2)
+        let h = CategoricalEncoder(hashBuckets: 8)
+        #expect(h.encode("x") == h.encode("x") && (0..<8).contains(h.encode("y")))
+        let encoders = FeatureEncoders(items: [CatalogItem(id: "1", categories: ["A"], numeric: ["p": 1]), CatalogItem(id: "2", categories: ["A"], numeric: ["p": 3])],
+                                       users: [UserProfile(id: "u", attributes: ["age": "30", "g": "F"])], minimumCount: 1)
+        #expect(encoders.itemCategories.encode("A") == 1 && encoders.userNumeric["age"] != nil && encoders.userCategorical["g"] != nil)
+        let back = try JSONDecoder().decode(FeatureEncoders.self, from: JSONEncoder().encode(encoders))
+        #expect(back == encoders)
+    }
+
+    @Test("the synthetic event stream plants bots and dirt that cleaning finds")
+    func synthetic() {
+        var c = SyntheticEvents.Configuration()
+        c.log.users = 300; c.log.items = 150; c.log.interactions = 4_000; c.bots = 3
+        let generated = SyntheticEvents.generate(c)
+        var cleaning = CleaningConfiguration()
+        cleaning.referenceTime = 1_800_000_000
+        let (_, report) = Cleaner.clean(EventLog(generated.events), configuration: cleaning)
+        #expect(Set(report.flaggedUsers.map(\.user)) == Set(generated.botUsers))
+        #expect((removed(report, "exact duplicates") ?? 0) > 0)
+        #expect((removed(report, "quick repeats") ?? 0) > 0)
+        #expect(report.steps.first { $0.name == "anomalies" }!.details["in the future"] == c.futureEvents)
+        #expect(report.steps.first { $0.name == "anomalies" }!.details["with impossible dwell"] == c.negativeDwells)
+    }
+}
+
+@Suite("Dataset presets")
+struct PresetTests {
+    @Test("MovieLens 100K: ratings, genres, demographics", .enabled(if: SharedData.path("ml-100k") != nil, SharedData.skipMessage))
+    func ml100k() throws {
+        let content = try DatasetPreset.movielens100k.read(directory: SharedData.path("ml-100k")!)
+        #expect(content.events.count == 100_000 && content.items.count == 1_682 && content.users.count == 943)
+        let toyStory = content.items.first { $0.id == "1" }!
+        #expect(toyStory.title == "Toy Story (1995)" && toyStory.categories == ["Animation", "Children's", "Comedy"])
+        #expect(content.items.contains { ($0.title ?? "").contains("Misérables") })  // Latin-1 decoded
+        #expect(content.users.first { $0.id == "1" }?.attributes["occupation"] == "technician")
+    }
+
+    @Test("MovieLens latest-small: ratings, genres, tags", .enabled(if: SharedData.path("ml-latest-small") != nil, SharedData.skipMessage))
+    func latestSmall() throws {
+        let content = try DatasetPreset.movielensLatestSmall.read(directory: SharedData.path("ml-latest-small")!)
+        #expect(content.events.filter { $0.type == .rating }.count == 100_836)
+        #expect(content.events.filter { $0.type == EventType("tag") }.count == 3_683)
+        #expect(content.items.count == 9_742)
+        #expect(content.items.first { $0.id == "1" }?.numeric["year"] == 1995)
+        #expect(content.items.contains { !$0.tags.isEmpty })
+    }
+
+    @Test("MIND: clicks, skips, history and news text", .enabled(if: SharedData.path("mind-sample") != nil, SharedData.skipMessage))
+    func mind() throws {
+        let content = try DatasetPreset.mind.read(directory: SharedData.path("mind-sample")!)
+        #expect(content.events.filter { $0.type == .click && $0.context.extra["source"] == nil }.count == 7_542)
+        #expect(content.events.filter { $0.type == .skip }.count == 189_359 - 7_542)
+        #expect(content.items.count == 2_000 && content.items.allSatisfy { $0.categories.count == 2 })
+        #expect(content.reports[0].rowsSkipped == 0)
+    }
+
+    @Test("a directory without the preset's files is a clear error")
+    func missing() {
+        #expect { try DatasetPreset.mind.read(directory: "/tmp") } throws: { "\($0)".contains("is not a mind directory: behaviors.tsv, news.tsv missing") }
+    }
+}
