@@ -32,14 +32,21 @@ public final class ImportSession: @unchecked Sendable {
     var users: [String: Int64] = [:]
     var items: [String: Int64] = [:]
     var nextUser: Int64 = 1, nextItem: Int64 = 1
+    /// Keys stored before this run started.
+    var existing = Set<Int64>()
+    /// Keys stored by this run.
     var seen = Set<Int64>()
+    /// The lock file descriptor held while the import runs.
+    var lock: Int32 = -1
+
+    deinit { if lock >= 0 { close(lock) } }
     /// Running counts.
     public var counts = IngestCounts()
 
     init(id: Int64) { self.id = id }
 
-    /// Events made ready for the store: keyed, deduplicated within the run, users and items
-    /// resolved to store ids (new ones numbered here), sorted by key. Runs on the reader thread
+    /// Events made ready for the store: keyed, those already stored or repeated within the run
+    /// set aside (counted), users and items resolved to store ids (new ones numbered here). Runs on the reader thread
     /// when ingesting a file; only the importing process assigns ids, so this is safe.
     func prepare(_ events: [Event]) -> PreparedBatch {
         var batch = PreparedBatch()
@@ -47,6 +54,7 @@ public final class ImportSession: @unchecked Sendable {
         for e in events {
             let key = e.key
             guard seen.insert(key).inserted else { batch.duplicates += 1; continue }
+            if existing.contains(key) { batch.alreadyPresent += 1; continue }
             let user: Int64
             if let u = users[e.user] { user = u } else {
                 user = nextUser; nextUser += 1; users[e.user] = user; batch.newUsers.append((user, e.user))
@@ -57,7 +65,6 @@ public final class ImportSession: @unchecked Sendable {
             }
             batch.rows.append(PreparedEvent(key: key, user: user, item: item, event: e))
         }
-        batch.rows.sort { $0.key < $1.key }
         return batch
     }
 }
@@ -74,6 +81,7 @@ struct PreparedBatch {
     var newUsers: [(Int64, String)] = []
     var newItems: [(Int64, String)] = []
     var duplicates = 0
+    var alreadyPresent = 0
 }
 
 extension EventStore {
@@ -81,7 +89,16 @@ extension EventStore {
     /// result whether an earlier run of the same source was interrupted.
     public func beginImport(source: String, kind: String) throws -> (ImportSession, interrupted: Bool) {
         let stamp = ISO8601DateFormatter().string(from: Date())
-        return try pool.write { db in
+        // One import at a time: an advisory lock the kernel releases even if the process dies.
+        let fd = open(path + ".import-lock", O_CREAT | O_RDWR, 0o644)
+        guard fd >= 0 else { throw StoreError(path: path, reason: "cannot create its import lock file (\(String(cString: strerror(errno))))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            throw StoreError(path: path, reason: "another import into this store is running", hint: "wait for it to finish, or stop it")
+        }
+        let result: (ImportSession, Bool)
+        do {
+            result = try pool.write { db in
             let interrupted = try Int.fetchOne(db, sql: "SELECT count(*) FROM imports WHERE source = ? AND kind = ? AND status = 'running'",
                                                arguments: [source, kind]) ?? 0
             try db.execute(sql: "UPDATE imports SET status = 'interrupted' WHERE source = ? AND kind = ? AND status = 'running'", arguments: [source, kind])
@@ -91,12 +108,23 @@ extension EventStore {
             for row in try Row.fetchAll(db, sql: "SELECT id, external FROM items") { session.items[row[1]] = row[0] }
             session.nextUser = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM users") ?? 0) + 1
             session.nextItem = (try Int64.fetchOne(db, sql: "SELECT max(id) FROM items") ?? 0) + 1
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0
+            session.existing.reserveCapacity(count)
+            let cursor = try Int64.fetchCursor(db, sql: "SELECT key FROM events")
+            while let key = try cursor.next() { session.existing.insert(key) }
             return (session, interrupted > 0)
+            }
+        } catch {
+            close(fd)
+            throw error
         }
+        result.0.lock = fd
+        return result
     }
 
     /// Records the end of an import.
     public func finishImport(_ session: ImportSession) throws {
+        defer { if session.lock >= 0 { close(session.lock); session.lock = -1 } }
         let stamp = ISO8601DateFormatter().string(from: Date())
         let problems = String(decoding: try JSONEncoder().encode(session.counts.problems), as: UTF8.self)
         try pool.write { db in
@@ -115,8 +143,7 @@ extension EventStore {
     }
 
     /// Writes a prepared batch in one transaction. The hot loop binds parameters with SQLite's
-    /// C API on GRDB's prepared statement; rows arrive in key order, so the primary-key B-tree is
-    /// written with locality.
+    /// C API on GRDB's prepared statement; rows append to the table.
     func write(_ batch: PreparedBatch, session: ImportSession) throws {
         do {
             try pool.write { db in
@@ -138,10 +165,10 @@ extension EventStore {
                     sqlite3_reset(items)
                 }
                 let statement = try db.cachedStatement(sql: """
-                    INSERT OR IGNORE INTO events (key, user, item, type, value, ts_ms, session, device, platform, country, referrer, extra, event_id, import)
+                    INSERT INTO events (key, user, item, type, value, ts_ms, session, device, platform, country, referrer, extra, event_id, import)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """).sqliteStatement
-                var inserted = 0, present = 0
+                var inserted = 0
                 for row in batch.rows {
                     let e = row.event
                     sqlite3_reset(statement)
@@ -162,11 +189,11 @@ extension EventStore {
                     guard sqlite3_step(statement) == SQLITE_DONE else {
                         throw StoreError(path: path, reason: "cannot store an event (\(String(cString: sqlite3_errmsg(connection))))")
                     }
-                    if sqlite3_changes(connection) > 0 { inserted += 1 } else { present += 1 }
+                    inserted += 1
                 }
                 sqlite3_reset(statement)
                 session.counts.inserted += inserted
-                session.counts.alreadyPresent += present
+                session.counts.alreadyPresent += batch.alreadyPresent
                 session.counts.duplicates += batch.duplicates
                 try db.execute(sql: "UPDATE imports SET inserted = ?, already_present = ?, duplicates = ?, rows_read = ? WHERE id = ?",
                                arguments: [session.counts.inserted, session.counts.alreadyPresent, session.counts.duplicates,

@@ -55,7 +55,7 @@ public enum Ingest {
             var rowsSoFar = 0
             do {
                 while let batch = queue.take() {
-                    rowsSoFar += batch.rows.count + batch.duplicates
+                    rowsSoFar += batch.rows.count + batch.duplicates + batch.alreadyPresent
                     session.counts.rowsRead = rowsSoFar
                     try store.write(batch, session: session)
                     c.progress?(session.counts)

@@ -81,14 +81,17 @@ struct StoreTests {
         let (file, _) = eventFile()
         let clean = try EventStore(path: temporaryPath("clean"))
         try Ingest.file(file, kind: .events, into: clean)
-        // Simulate a crash: store two batches, never finish.
+        // Simulate a crash: store two batches, never finish (the session, and with it the import
+        // lock, goes away at the end of the block, as it would with the process).
         let store = try EventStore(path: temporaryPath("crashed"))
-        let (session, _) = try store.beginImport(source: URL(fileURLWithPath: file).standardizedFileURL.path, kind: "events")
-        var batches = 0
-        _ = try? EventReader.read(path: file, configuration: { var c = EventReader.Configuration(); c.batchSize = 500; return c }()) { batch in
-            guard batches < 2 else { throw CancellationError() }
-            try store.insert(events: batch, session: session)
-            batches += 1
+        do {
+            let (session, _) = try store.beginImport(source: URL(fileURLWithPath: file).standardizedFileURL.path, kind: "events")
+            var batches = 0
+            _ = try? EventReader.read(path: file, configuration: { var c = EventReader.Configuration(); c.batchSize = 500; return c }()) { batch in
+                guard batches < 2 else { throw CancellationError() }
+                try store.insert(events: batch, session: session)
+                batches += 1
+            }
         }
         #expect(try store.counts().events > 0 && store.counts().events < clean.counts().events)
         let rerun = try Ingest.file(file, kind: .events, into: store)
@@ -134,6 +137,16 @@ struct StoreTests {
         } throws: { error in
             error is StoreError && "\(error)".contains(truncated) && "\(error)".contains("corrupt")
         }
+    }
+
+    @Test("only one import runs at a time; the lock is released when it finishes")
+    func exclusive() throws {
+        let store = try EventStore(path: temporaryPath("lock"))
+        let (first, _) = try store.beginImport(source: "a", kind: "events")
+        #expect { try store.beginImport(source: "b", kind: "events") } throws: { "\($0)".contains("another import into this store is running") }
+        try store.finishImport(first)
+        let (second, _) = try store.beginImport(source: "b", kind: "events")
+        try store.finishImport(second)
     }
 
     @Test("encoders are saved in the store and read back")
