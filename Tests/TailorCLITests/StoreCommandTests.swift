@@ -81,6 +81,15 @@ struct StoreCommandTests {
         #expect(((manifest["data"] as! [String: Any])["source"] as! String).hasPrefix("store:"))
         #expect(!(manifest["users"] as! [String]).contains { $0.hasPrefix("bot") }, "bots are cleaned out")
         #expect { try tailor(["train", "\(dir)/events.csv", "--store", store, "--output", "\(dir)/x"]) } throws: { "\($0)".contains("one of them") }
+        // Train on a held-out split of the store, then evaluate on the same split, rebuilt.
+        try tailor(["train", "--store", store, "--holdout", "temporal", "--test-fraction", "0.25", "--factors", "8", "--iterations", "3",
+                    "--output", "\(dir)/held", "--progress", "none"])
+        try tailor(["evaluate", "--model", "\(dir)/held", "--store", store, "--k", "10", "--json", "\(dir)/held.json"])
+        let eval = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/held.json"))) as! [String: Any]
+        #expect((eval["trainMatchesModel"] as? [String: Bool]) == ["als": true], "the rebuilt training part is the one the model saw")
+        let users = ((eval["results"] as! [String: Any])["als"] as! [String: Any])["users"] as! Int
+        #expect(users > 100)
+        #expect { try tailor(["evaluate", "--model", "\(dir)/st-model", "--store", store]) } throws: { "\($0)".contains("was not trained with --holdout") }
     }
 }
 

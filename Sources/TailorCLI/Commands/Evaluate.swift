@@ -3,6 +3,7 @@ import Foundation
 import TailorData
 import TailorEval
 import TailorModels
+import TailorStore
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,7 @@ struct Evaluate: ParsableCommand {
           tailor evaluate --model model --train train.csv --test test.csv
           tailor evaluate --model model --train train.csv --test test.csv --k 5,10,20 --json eval.json
           tailor evaluate --model als --model bpr --model ease --train train.csv --test test.csv
+          tailor evaluate --model model --store tailor.db     # model trained with --store tailor.db --holdout …
 
         For rating models (mf), RMSE and MAE of the predicted ratings on the test rows are shown too.
 
@@ -33,10 +35,13 @@ struct Evaluate: ParsableCommand {
     var model: [String]
 
     @Option(help: "The training interactions (their items are excluded from rankings).")
-    var train: String
+    var train: String?
 
     @Option(help: "The held-out interactions.")
-    var test: String
+    var test: String?
+
+    @Option(help: ArgumentHelp("Evaluate on the store the models were trained from with `train --holdout`: the same split is rebuilt (same cleaning, weights and seed).", valueName: "FILE.db"))
+    var store: String?
 
     @Option(help: "Cut-offs, comma-separated.")
     var k = "5,10,20"
@@ -69,6 +74,9 @@ struct Evaluate: ParsableCommand {
 
     func validate() throws {
         guard !model.isEmpty else { throw ValidationError("give at least one --model DIR") }
+        guard (store == nil) == (train != nil && test != nil) else {
+            throw ValidationError("give --train FILE and --test FILE, or --store FILE.db (for models trained with --holdout)")
+        }
     }
 
     func run() throws {
@@ -79,8 +87,24 @@ struct Evaluate: ParsableCommand {
             return v
         }
         let bundles = try model.map { try ModelBundle.load(from: URL(fileURLWithPath: $0)) }
-        let (trainLog, _) = try read.read(train, quiet: true)
-        let (testLog, _) = try read.read(test, quiet: true)
+        let trainLog: Interactions, testLog: Interactions
+        let trainName: String, testName: String
+        if let store {
+            // Rebuild the split the (first) model was trained on.
+            guard let holdout = bundles[0].manifest.data.holdout else {
+                throw ValidationError("\(model[0]) was not trained with --holdout, so there is no held-out part to evaluate on; use --train and --test files")
+            }
+            let cleaning = try holdout.cleaning?.decode(CleaningConfiguration.self) ?? CleaningConfiguration()
+            let weights = try holdout.weights?.decode(EventWeights.self) ?? EventWeights()
+            let (log, _) = try Ingest.trainingData(from: try EventStore(path: store, create: false), cleaning: cleaning, weights: weights)
+            let split = try Split.make(log, method: holdout.method, seed: holdout.seed)
+            (trainLog, testLog) = (split.train, split.test)
+            (trainName, testName) = ("\(store) (\(split.report.method), train part)", "\(store) (held-out part)")
+        } else {
+            (trainLog, _) = try read.read(train!, quiet: true)
+            (testLog, _) = try read.read(test!, quiet: true)
+            (trainName, testName) = (train!, test!)
+        }
         let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
         var results: [(String, EvaluationReport)] = []
         var matches: [String: Bool] = [:]
@@ -93,7 +117,7 @@ struct Evaluate: ParsableCommand {
             let same = trainLog.fingerprint() == bundle.manifest.data.fingerprint
             matches[label] = same
             if !same {
-                Terminal.note("warning: \(train) differs from the data \(path) was trained on (\(bundle.manifest.data.source ?? "unknown")); its items are still excluded from rankings")
+                Terminal.note("warning: \(trainName) differs from the data \(path) was trained on (\(bundle.manifest.data.source ?? "unknown")); its items are still excluded from rankings")
             }
             let trainAligned = AlignedInteractions(trainLog, to: bundle)
             let testAligned = AlignedInteractions(testLog, to: bundle)
@@ -119,7 +143,7 @@ struct Evaluate: ParsableCommand {
             print(String(format: "%@: RMSE %.4f, MAE %.4f on %d test ratings", label, e.rmse, e.mae, e.count))
         }
         if let json {
-            try Terminal.writeJSON(Output(models: model, train: train, test: test, unknownTestUsers: aligned.test.unknownUsers,
+            try Terminal.writeJSON(Output(models: model, train: trainName, test: testName, unknownTestUsers: aligned.test.unknownUsers,
                                           unknownTestUserRows: aligned.test.unknownUserRows, unknownTestItemRows: aligned.test.unknownItemRows,
                                           trainMatchesModel: matches,
                                           results: Dictionary(results, uniquingKeysWith: { a, _ in a }), ratingErrors: errors), to: json)

@@ -19,18 +19,12 @@ struct SplitLog: ParsableCommand {
         options. Duplicate (user, item) rows are merged first (see --duplicates).
 
         Examples:
-          tailor split ratings.csv --method random --test-fraction 0.2 --seed 42 --train train.csv --test test.csv
+          tailor split ratings.csv --method random --test-fraction 0.2 --split-seed 42 --train train.csv --test test.csv
           tailor split u.data --method leave-last-out --train train.csv --test test.csv
           tailor split log.csv --method global-time --cutoff 2024-06-01 --train before.csv --test after.csv
           tailor split --store tailor.db --method temporal --train train.csv --test test.csv   # cleaned, weighted events
         """
     )
-
-    enum Method: String, ExpressibleByArgument, CaseIterable {
-        case random, temporal
-        case leaveLastOut = "leave-last-out"
-        case globalTime = "global-time"
-    }
 
     @Argument(help: "The interaction log; or use --store.")
     var file: String?
@@ -38,19 +32,9 @@ struct SplitLog: ParsableCommand {
     @OptionGroup(title: "Store") var storeOptions: StoreOptions
 
     @Option(help: "random, temporal, leave-last-out or global-time.")
-    var method: Method = .random
+    var method: HoldoutOptions.Method = .random
 
-    @Option(name: .customLong("test-fraction"), help: "Fraction held out (random, temporal, global-time).")
-    var testFraction: Double?
-
-    @Option(name: .customLong("test-count"), help: "Rows held out per user (temporal).")
-    var testCount: Int?
-
-    @Option(help: "Time cut for global-time: Unix seconds or a date such as 2024-06-01.")
-    var cutoff: String?
-
-    @Option(help: "Random seed (random method).")
-    var seed: UInt64 = 42
+    @OptionGroup var holdout: HoldoutOptions
 
     @Option(name: .customLong("train"), help: "Where to write the training rows.")
     var trainPath: String
@@ -61,26 +45,10 @@ struct SplitLog: ParsableCommand {
     @OptionGroup var read: ReadOptions
 
     func run() throws {
-        let splitMethod: SplitMethod
-        switch method {
-        case .random: splitMethod = .random(testFraction: testFraction ?? 0.2)
-        case .temporal:
-            if let testCount { splitMethod = .temporalCount(count: testCount) }
-            else { splitMethod = .temporalFraction(testFraction: testFraction ?? 0.2) }
-        case .leaveLastOut: splitMethod = .leaveLastOut
-        case .globalTime:
-            if let cutoff {
-                guard let t = Timestamp.parse(cutoff) else {
-                    throw ValidationError("--cutoff '\(cutoff)' is neither Unix seconds nor a date like 2024-06-01")
-                }
-                splitMethod = .globalTime(cutoff: t)
-            } else {
-                splitMethod = .globalTimeFraction(testFraction: testFraction ?? 0.2)
-            }
-        }
         guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them)") }
+        let splitMethod = try holdout.method(method)
         let log = file != nil ? try read.read(file!).0 : try storeOptions.interactions()
-        let split = try Split.make(log, method: splitMethod, seed: seed)
+        let split = try Split.make(log, method: splitMethod, seed: holdout.splitSeed)
         try InteractionWriter.write(split.train, to: trainPath)
         try InteractionWriter.write(split.test, to: testPath)
         let r = split.report

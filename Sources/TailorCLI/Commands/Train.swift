@@ -40,6 +40,7 @@ struct Train: ParsableCommand {
           tailor train plays.csv --model item2vec --aggregation recency --half-life 14 --output i2v
           tailor train events.csv --model popularity --half-life 7 --output trending
           tailor train --store tailor.db --model als --output model       # cleaned, weighted events
+          tailor train --store tailor.db --holdout temporal --output model  # then: tailor evaluate --model model --store tailor.db
         """
     )
 
@@ -47,6 +48,11 @@ struct Train: ParsableCommand {
     var file: String?
 
     @OptionGroup(title: "Store") var storeOptions: StoreOptions
+
+    @Option(help: "Hold out test interactions and train on the rest: random, temporal, leave-last-out or global-time. `tailor evaluate --model DIR --store FILE` then rebuilds the same split.")
+    var holdout: HoldoutOptions.Method?
+
+    @OptionGroup(title: "Hold-out") var holdoutOptions: HoldoutOptions
 
     @Option(help: "The model: als, bpr, itemknn, ease, mf, item2vec or popularity.")
     var model = "als"
@@ -101,15 +107,27 @@ struct Train: ParsableCommand {
             readReport.rowsRead = log.count
             readReport.interactions = log.count
         }
-        let matrix = InteractionMatrix(log)
+        var training = log
+        var record: ModelManifest.DataSummary.Holdout?
+        if let holdout {
+            let method = try holdoutOptions.method(holdout)
+            let split = try Split.make(log, method: method, seed: holdoutOptions.splitSeed)
+            training = split.train
+            record = .init(method: method, seed: holdoutOptions.splitSeed,
+                           cleaning: storeOptions.store == nil ? nil : try JSONValue(encoding: storeOptions.cleaningConfiguration()),
+                           weights: storeOptions.store == nil ? nil : try JSONValue(encoding: storeOptions.eventWeights()))
+            Terminal.note("\(split.report.method): training on \(split.report.trainRows) interactions, \(split.report.testRows) held out for `tailor evaluate`")
+        }
+        let matrix = InteractionMatrix(training)
         let t1 = now()
         let trained: any Recommender
         var finalLoss: Double?
         trained = try ModelCatalog.fit(model.lowercased(), hyper, seed: seed, threads: threads,
-                                       data: TrainingData(log, matrix: matrix), progress: progressOptions.handler())
+                                       data: TrainingData(training, matrix: matrix), progress: progressOptions.handler())
         finalLoss = (trained as? ALS)?.history.last?.loss
         let t2 = now()
-        let bundle = try ModelBundle(model: trained, training: log, matrix: matrix, source: file ?? "store:" + storeOptions.store!)
+        let bundle = try ModelBundle(model: trained, training: training, matrix: matrix, source: file ?? "store:" + storeOptions.store!,
+                                     holdout: record)
         try bundle.save(to: URL(fileURLWithPath: output))
         let t3 = now()
         Terminal.note(String(format: "trained %@ on %d users × %d items (%d interactions) in %.2fs%@; saved to %@",

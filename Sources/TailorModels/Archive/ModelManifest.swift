@@ -35,16 +35,40 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         public var interactions: Int
         /// A fingerprint of the training matrix and identifiers (see `Interactions.fingerprint`).
         public var fingerprint: String
-        /// Where the data came from, if known (a file path).
+        /// Where the data came from, if known (a file path, or `store:PATH`).
         public var source: String?
+        /// The held-out split the model was trained on the training part of, if any (so
+        /// evaluation can rebuild the same split from the same source).
+        public var holdout: Holdout?
+
+        /// A recorded split.
+        public struct Holdout: Sendable, Codable, Equatable {
+            /// The method.
+            public var method: SplitMethod
+            /// Its seed.
+            public var seed: UInt64
+            /// The cleaning configuration and event weights used (JSON), for store sources.
+            public var cleaning: JSONValue?
+            /// See ``cleaning``.
+            public var weights: JSONValue?
+
+            /// A record.
+            public init(method: SplitMethod, seed: UInt64, cleaning: JSONValue? = nil, weights: JSONValue? = nil) {
+                self.method = method
+                self.seed = seed
+                self.cleaning = cleaning
+                self.weights = weights
+            }
+        }
 
         /// A summary.
-        public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil) {
+        public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil, holdout: Holdout? = nil) {
             self.users = users
             self.items = items
             self.interactions = interactions
             self.fingerprint = fingerprint
             self.source = source
+            self.holdout = holdout
         }
     }
 
@@ -53,6 +77,8 @@ public struct ModelManifest: Sendable, Codable, Equatable {
     /// The newest layout this build reads and the one it writes.
     public static let currentVersion = 1
 }
+
+import TailorData
 
 /// This library's version, written into model manifests.
 public let tailorVersion = "0.1.0"
