@@ -37,7 +37,8 @@ let package = Package(
     name: "Tailor",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore"]),
+        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
+                                           "TailorAutodiff", "TailorNN"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -48,6 +49,10 @@ let package = Package(
         .target(name: "TailorLinalg", swiftSettings: numericSettings),
         .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: numericSettings),
+        // The neural engine: tensors and reverse-mode autodiff, then layers, losses, optimizers
+        // and the training loop. Numeric, so optimized in debug builds too.
+        .target(name: "TailorAutodiff", dependencies: ["TailorLinalg"], swiftSettings: numericSettings),
+        .target(name: "TailorNN", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
         // and the numeric targets build and test without it.
@@ -67,7 +72,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tailor-bench",
-            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"],
+            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorAutodiff", "TailorNN"],
             path: "Benchmarks/TailorBench",
             swiftSettings: commonSettings
         ),
@@ -76,6 +81,8 @@ let package = Package(
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]

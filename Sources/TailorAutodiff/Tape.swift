@@ -1,0 +1,194 @@
+import TailorLinalg
+
+/// Gradient rows of an embedding-like table: `values` holds one row of `width` numbers per entry
+/// of `rows` (rows may repeat; they add). Never materializes the whole table.
+public struct SparseRows: Sendable, Equatable {
+    /// Row indices.
+    public var rows: [Int32] = []
+    /// `rows.count × width` gradient values.
+    public var values: [Float] = []
+    /// Row width.
+    public var width: Int
+
+    /// Empty rows of `width`.
+    public init(width: Int) { self.width = width }
+
+    /// The rows summed per distinct index, indices ascending.
+    public func coalesced() -> SparseRows {
+        var order = Array(0..<rows.count)
+        order.sort { (rows[$0], $0) < (rows[$1], $1) }
+        var out = SparseRows(width: width)
+        for p in order {
+            if out.rows.last == rows[p] {
+                let base = out.values.count - width
+                for c in 0..<width { out.values[base + c] += values[p * width + c] }
+            } else {
+                out.rows.append(rows[p])
+                out.values.append(contentsOf: values[(p * width)..<((p + 1) * width)])
+            }
+        }
+        return out
+    }
+}
+
+/// A trainable tensor that outlives training steps: its value, and the gradient accumulated by
+/// the last backward pass (dense, or sparse rows for embedding tables).
+public final class Parameter: @unchecked Sendable {
+    /// The current value.
+    public var value: Tensor
+    /// Accumulated dense gradient (same shape as `value`), or `nil`.
+    public var grad: Tensor?
+    /// Accumulated sparse row gradient (for tables read by row), or `nil`.
+    public var sparseGrad: SparseRows?
+    /// Frozen parameters get no gradient and are left alone by optimizers.
+    public var requiresGrad = true
+
+    /// A parameter with an initial value.
+    public init(_ value: Tensor) { self.value = value }
+
+    /// Forgets the accumulated gradients.
+    public func zeroGrad() {
+        grad = nil
+        sparseGrad = nil
+    }
+
+    func accumulate(dense g: Tensor) {
+        if grad == nil { grad = g; return }
+        grad!.storage.withUnsafeMutableBufferPointer { dst in
+            g.storage.withUnsafeBufferPointer { src in Kernels.axpy(1, src.baseAddress!, dst.baseAddress!, count: src.count) }
+        }
+    }
+
+    func accumulate(rows: [Int32], values: [Float]) {
+        if sparseGrad == nil { sparseGrad = SparseRows(width: value.shape.last ?? 1) }
+        sparseGrad!.rows += rows
+        sparseGrad!.values += values
+    }
+}
+
+/// The record of one forward computation, for reverse-mode differentiation.
+///
+/// Every operation on ``Value``s appends a node holding its result and a closure that, given the
+/// gradient of the result, adds the gradients of its inputs. ``backward(_:)`` runs those closures
+/// from the last node to the first. A tape serves one forward/backward pass; when it goes away,
+/// every activation it held is freed.
+public final class Tape {
+    struct Node {
+        var value: Tensor
+        var grad: Tensor?
+        var requiresGrad: Bool
+        var backward: ((Tensor, Tape) -> Void)?
+        var parameter: Parameter?
+    }
+
+    var nodes: [Node] = []
+    var parameterNodes: [ObjectIdentifier: Int] = [:]
+    /// Whether layers behave as in training (dropout active, batch norm on batch statistics).
+    public var isTraining: Bool
+    /// The random stream for dropout.
+    public var rng: TailorRandom
+
+    /// A tape; `seed` drives dropout masks.
+    public init(training: Bool = true, seed: UInt64 = 0) {
+        isTraining = training
+        rng = TailorRandom(seed: seed, stream: 0xD809)
+    }
+
+    /// Number of recorded nodes.
+    public var count: Int { nodes.count }
+
+    /// A value that needs no gradient (inputs, targets).
+    public func constant(_ t: Tensor) -> Value {
+        nodes.append(Node(value: t, grad: nil, requiresGrad: false, backward: nil, parameter: nil))
+        return Value(tape: self, id: nodes.count - 1)
+    }
+
+    /// The value of `p` on this tape (one node per parameter, however often it is used).
+    public func parameter(_ p: Parameter) -> Value {
+        if let id = parameterNodes[ObjectIdentifier(p)] { return Value(tape: self, id: id) }
+        nodes.append(Node(value: p.value, grad: nil, requiresGrad: p.requiresGrad, backward: nil, parameter: p))
+        parameterNodes[ObjectIdentifier(p)] = nodes.count - 1
+        return Value(tape: self, id: nodes.count - 1)
+    }
+
+    /// Records an operation's result; `backward` receives the result's gradient. The result
+    /// needs a gradient if any input does.
+    public func record(_ value: Tensor, inputs: [Value], backward: @escaping (Tensor, Tape) -> Void) -> Value {
+        let needs = inputs.contains { nodes[$0.id].requiresGrad }
+        nodes.append(Node(value: value, grad: nil, requiresGrad: needs, backward: needs ? backward : nil, parameter: nil))
+        return Value(tape: self, id: nodes.count - 1)
+    }
+
+    /// The value of node `id`.
+    public func value(_ id: Int) -> Tensor { nodes[id].value }
+    /// Whether node `id` needs a gradient.
+    public func needsGrad(_ v: Value) -> Bool { nodes[v.id].requiresGrad }
+    /// The parameter behind a leaf, if any.
+    public func parameter(of v: Value) -> Parameter? { nodes[v.id].parameter }
+
+    /// Adds `g` to the gradient of `v` (ignored if it needs none).
+    public func accumulate(_ v: Value, _ g: Tensor) {
+        guard nodes[v.id].requiresGrad else { return }
+        precondition(g.shape == nodes[v.id].value.shape, "gradient shape \(g.shape) differs from value shape \(nodes[v.id].value.shape)")
+        if nodes[v.id].grad == nil {
+            nodes[v.id].grad = g
+        } else {
+            nodes[v.id].grad!.storage.withUnsafeMutableBufferPointer { dst in
+                g.storage.withUnsafeBufferPointer { src in Kernels.axpy(1, src.baseAddress!, dst.baseAddress!, count: src.count) }
+            }
+        }
+    }
+
+    /// Adds sparse row gradients to a table `v` that is a parameter leaf, without a dense
+    /// gradient; returns `false` if `v` is not such a leaf (the caller then scatters densely).
+    public func accumulateRows(_ v: Value, rows: [Int32], values: [Float]) -> Bool {
+        guard nodes[v.id].requiresGrad, let p = nodes[v.id].parameter else { return false }
+        p.accumulate(rows: rows, values: values)
+        return true
+    }
+
+    /// Backpropagates from the scalar `loss` (or from `seed` as its gradient), then adds the leaf
+    /// gradients into their parameters. Frees the intermediate gradients as it goes.
+    public func backward(_ loss: Value, seed: Tensor? = nil) {
+        let start = nodes[loss.id].value
+        precondition(seed != nil || start.count == 1, "backward needs a scalar loss or a seed gradient, got shape \(start.shape)")
+        accumulate(loss, seed ?? Tensor(shape: start.shape, repeating: 1))
+        for id in stride(from: loss.id, through: 0, by: -1) {
+            guard let g = nodes[id].grad else { continue }
+            if let backward = nodes[id].backward {
+                backward(g, self)
+                nodes[id].grad = nil
+                nodes[id].backward = nil  // release captured activations now
+            } else if let p = nodes[id].parameter {
+                p.accumulate(dense: g)
+                nodes[id].grad = nil
+            }
+        }
+    }
+
+    /// The gradient recorded for `v` (for tests of non-parameter inputs): call before backward
+    /// releases it, i.e. only for leaves created with ``variable(_:)``.
+    public func gradient(_ v: Value) -> Tensor? { nodes[v.id].grad }
+
+    /// A leaf that needs a gradient but is not a parameter (for gradient checks); its gradient
+    /// stays readable through ``gradient(_:)`` after backward.
+    public func variable(_ t: Tensor) -> Value {
+        nodes.append(Node(value: t, grad: nil, requiresGrad: true, backward: nil, parameter: nil))
+        return Value(tape: self, id: nodes.count - 1)
+    }
+}
+
+/// A tensor on a tape: the handle operations take and return.
+public struct Value {
+    /// The tape it lives on.
+    public let tape: Tape
+    /// Its node.
+    public let id: Int
+
+    /// Its tensor.
+    public var tensor: Tensor { tape.nodes[id].value }
+    /// Its shape.
+    public var shape: [Int] { tape.nodes[id].value.shape }
+    /// The scalar of a one-element value.
+    public var scalar: Float { tensor.scalar }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+import TailorLinalg
+@testable import TailorAutodiff
+
+@Suite("Every op's gradient matches finite differences")
+struct OpGradientTests {
+    @Test("add, subtract, multiply, divide with broadcasting", arguments: [([2, 3], [2, 3]), ([2, 3], [3]), ([2, 1, 3], [4, 1]), ([3], [2, 3]), ([2, 3], [])])
+    func arithmetic(shapes: ([Int], [Int])) {
+        let a = random(shapes.0, seed: 1), b = random(shapes.1, seed: 2, low: 0.5, high: 1.5)
+        checkGradients([a, b]) { $0[0] + $0[1] }
+        checkGradients([a, b]) { $0[0] - $0[1] }
+        checkGradients([a, b]) { $0[0] * $0[1] }
+        checkGradients([a, b]) { $0[0] / $0[1] }
+        checkGradients([a]) { ($0[0] * 3 + 2) - 1 }
+    }
+
+    @Test("activations: ReLU, GELU, tanh, sigmoid, exp, log, square")
+    func activations() {
+        // Keep ReLU inputs away from its kink.
+        let x = Tensor(shape: [2, 4], storage: [-1.5, -0.7, -0.3, 0.2, 0.4, 0.9, 1.3, -2])
+        checkGradients([x]) { relu($0[0]) }
+        checkGradients([x]) { gelu($0[0]) }
+        checkGradients([x]) { tanh($0[0]) }
+        checkGradients([x]) { sigmoid($0[0]) }
+        checkGradients([x]) { exp($0[0]) }
+        checkGradients([random([2, 4], seed: 3, low: 0.5, high: 2)]) { log($0[0]) }
+        checkGradients([x]) { square($0[0]) }
+    }
+
+    @Test("matmul: plain, transposed operands, shared weight, batched",
+          arguments: [(false, false), (false, true), (true, false), (true, true)])
+    func matmulGradients(t: (Bool, Bool)) {
+        let (tA, tB) = t
+        let a = random(tA ? [4, 3] : [3, 4], seed: 4), b = random(tB ? [5, 4] : [4, 5], seed: 5)
+        checkGradients([a, b]) { matmul($0[0], $0[1], transposeA: tA, transposeB: tB) }
+        let batchedA = random(tA ? [2, 4, 3] : [2, 3, 4], seed: 6), batchedB = random(tB ? [2, 5, 4] : [2, 4, 5], seed: 7)
+        checkGradients([batchedA, batchedB]) { matmul($0[0], $0[1], transposeA: tA, transposeB: tB) }
+        checkGradients([batchedA, b]) { matmul($0[0], $0[1], transposeA: tA, transposeB: tB) }
+    }
+
+    @Test("sum, mean and max over axes")
+    func reductions() {
+        let x = Tensor(shape: [2, 3, 4], storage: (0..<24).map { Float(($0 * 7) % 24) / 10 - 1 })  // distinct values
+        checkGradients([x]) { sum($0[0]) }
+        checkGradients([x]) { mean($0[0]) }
+        for axis in [0, 1, 2, -1] {
+            checkGradients([x]) { sum($0[0], axis: axis) }
+            checkGradients([x]) { mean($0[0], axis: axis, keepDims: true) }
+            checkGradients([x]) { max($0[0], axis: axis) }
+        }
+    }
+
+    @Test("reshape, transpose, permute, concat, slice, split")
+    func shapes() {
+        let x = random([2, 3, 4], seed: 8), y = random([2, 2, 4], seed: 9)
+        checkGradients([x]) { reshape($0[0], [6, -1]) }
+        checkGradients([x]) { transpose($0[0]) }
+        checkGradients([x]) { permute($0[0], [2, 0, 1]) }
+        checkGradients([x, y]) { concat([$0[0], $0[1]], axis: 1) }
+        checkGradients([x]) { slice($0[0], axis: 2, 1..<3) }
+        checkGradients([x]) { let parts = split($0[0], sizes: [1, 2], axis: 1); return parts[1] * parts[1] + 0 * parts[0] }
+    }
+
+    @Test("gather, embedding bag and scatter-add")
+    func gathers() {
+        let table = random([5, 3], seed: 10)
+        checkGradients([table]) { gather($0[0], indices: [1, 3, 1, 0], shape: [2, 2]) }
+        checkGradients([table]) { gather($0[0], indices: [1, 4, 2], padding: 4) }
+        checkGradients([table]) { embeddingBag($0[0], indices: [0, 1, 1, 4, 2], offsets: [0, 2, 2], mode: .mean) }
+        checkGradients([table]) { embeddingBag($0[0], indices: [0, 1, 1, 4, 2], offsets: [0, 3], mode: .sum) }
+        checkGradients([random([4, 3], seed: 11)]) { scatterAdd($0[0], indices: [2, 0, 2, 5], rows: 6) }
+    }
+
+    @Test("softmax and log-softmax, with masked entries")
+    func softmaxes() {
+        let x = random([3, 5], seed: 12, low: -2, high: 2)
+        checkGradients([x]) { softmax($0[0]) }
+        checkGradients([x]) { logSoftmax($0[0]) }
+        let mask = Mask(shape: [3, 5], bits: (0..<15).map { $0 % 4 == 1 })
+        checkGradients([x]) { softmax(maskedFill($0[0], mask, value: -.infinity)) }
+    }
+
+    @Test("layer norm and batch norm (training and evaluation)")
+    func norms() {
+        let x = random([4, 5], seed: 13, low: -2, high: 2), gamma = random([5], seed: 14, low: 0.5, high: 1.5), beta = random([5], seed: 15)
+        checkGradients([x, gamma, beta]) { layerNorm($0[0], gamma: $0[1], beta: $0[2]) }
+        checkGradients([x, gamma, beta]) { batchNorm($0[0], gamma: $0[1], beta: $0[2], running: RunningStatistics(features: 5)) }
+        let stats = RunningStatistics(features: 5)
+        stats.mean = [0.1, -0.2, 0.3, 0, 0.5]; stats.variance = [1, 2, 0.5, 1.5, 1]
+        func eval(_ xs: [Value]) -> Value {
+            xs[0].tape.isTraining = false
+            return batchNorm(xs[0], gamma: xs[1], beta: xs[2], running: stats)
+        }
+        checkGradients([x, gamma, beta], eval)
+    }
+
+    @Test("dropout (fixed seed) and masking")
+    func dropoutAndMask() {
+        let x = random([4, 6], seed: 16)
+        checkGradients([x]) { dropout($0[0], probability: 0.3) }
+        checkGradients([x]) { maskedFill($0[0], Mask(shape: [1, 6], bits: [true, false, false, true, false, false]), value: 0) }
+    }
+
+    @Test("scaled dot-product attention, causal and with padding")
+    func attention() {
+        let q = random([2, 2, 3, 4], seed: 17), k = random([2, 2, 4, 4], seed: 18), v = random([2, 2, 4, 4], seed: 19)
+        checkGradients([q, k, v]) { scaledDotProductAttention($0[0], $0[1], $0[2]) }
+        checkGradients([q, k, v]) { scaledDotProductAttention($0[0], $0[1], $0[2], keyPadding: [false, false, true, false, false, true, true, false]) }
+        let qs = random([1, 2, 4, 4], seed: 20), ks = random([1, 2, 4, 4], seed: 21), vs = random([1, 2, 4, 4], seed: 22)
+        checkGradients([qs, ks, vs]) { scaledDotProductAttention($0[0], $0[1], $0[2], causal: true) }
+    }
+}
+
+@Suite("Fast ops match their compositions and references")
+struct FusedOpTests {
+    func close(_ a: Tensor, _ b: Tensor, _ tolerance: Float = 1e-4) -> Bool {
+        a.shape == b.shape && zip(a.storage, b.storage).allSatisfy { abs($0 - $1) <= tolerance * max(1, abs($1)) }
+    }
+
+    @Test("fused attention equals softmax(QKᵀ/√d + mask)·V built from primitive ops, values and gradients")
+    func attentionMatchesComposition() {
+        let q = random([2, 2, 5, 4], seed: 30), k = random([2, 2, 5, 4], seed: 31), v = random([2, 2, 5, 4], seed: 32)
+        let padding = [false, false, false, true, true, false, false, false, false, false]
+        var bits = [Bool]()
+        for b in 0..<2 { for _ in 0..<2 { for i in 0..<5 { for j in 0..<5 { bits.append(j > i || padding[b * 5 + j]) } } } }
+        let mask = Mask(shape: [2, 2, 5, 5], bits: bits)
+        let t1 = Tape(), t2 = Tape()
+        let (q1, k1, v1) = (t1.variable(q), t1.variable(k), t1.variable(v))
+        let (q2, k2, v2) = (t2.variable(q), t2.variable(k), t2.variable(v))
+        let fused = scaledDotProductAttention(q1, k1, v1, causal: true, keyPadding: padding)
+        let scores = matmul(q2, k2, transposeB: true) * (1 / Float(4).squareRoot())
+        let composed = matmul(softmax(maskedFill(scores, mask, value: -.infinity)), v2)
+        #expect(close(fused.tensor, composed.tensor))
+        let r = Tensor.uniform(shape: fused.shape, low: -1, high: 1, seed: 33)
+        t1.backward(sum(fused * t1.constant(r)))
+        t2.backward(sum(composed * t2.constant(r)))
+        for (a, b) in [(q1, q2), (k1, k2), (v1, v2)] { #expect(close(t1.gradient(a)!, t2.gradient(b)!)) }
+    }
+
+    @Test("softmax rows equal the textbook formula; fully masked rows are zeros")
+    func softmaxReference() {
+        var x = random([4, 7], seed: 34, low: -3, high: 3).storage
+        for j in 0..<7 { x[2 * 7 + j] = -.infinity }
+        let expected: [Float] = (0..<4).flatMap { r -> [Float] in
+            let row = x[(r * 7)..<((r + 1) * 7)].map(Double.init)
+            if row.allSatisfy({ $0 == -.infinity }) { return [Float](repeating: 0, count: 7) }
+            let total = row.map { Foundation.exp($0) }.reduce(0, +)
+            return row.map { Float(Foundation.exp($0) / total) }
+        }
+        x.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: 4, n: 7) }
+        #expect(zip(x, expected).allSatisfy { abs($0 - $1) < 1e-6 })
+    }
+
+    @Test("a parameter table read by gather gets sparse row gradients, never a dense one")
+    func sparseRows() {
+        let table = Parameter(random([1000, 4], seed: 35))
+        let tape = Tape()
+        let rows = gather(tape.parameter(table), indices: [7, 3, 7, 999, 5], padding: 5)
+        tape.backward(sum(rows))
+        #expect(table.grad == nil)
+        let sparse = table.sparseGrad!.coalesced()
+        #expect(sparse.rows == [3, 7, 999])
+        #expect(sparse.values == [1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1])
+    }
+
+    @Test("a parameter used twice gets the sum of both gradients; frozen parameters get none")
+    func parameters() {
+        let w = Parameter(Tensor(shape: [2], storage: [1, 2]))
+        let frozen = Parameter(Tensor(shape: [2], storage: [3, 4]))
+        frozen.requiresGrad = false
+        let tape = Tape()
+        let a = tape.parameter(w), f = tape.parameter(frozen)
+        tape.backward(sum(a * a + a * f))
+        #expect(w.grad?.storage == [2 * 1 + 3, 2 * 2 + 4])
+        #expect(frozen.grad == nil)
+    }
+
+    @Test("backward releases the activations each op captured")
+    func releases() {
+        let tape = Tape()
+        let x = tape.variable(random([64, 64], seed: 36))
+        let y = relu(matmul(x, x)) + x
+        let loss = sum(y)
+        #expect(tape.nodes.contains { $0.backward != nil })
+        tape.backward(loss)
+        #expect(tape.nodes.allSatisfy { $0.backward == nil })
+    }
+}
