@@ -1,0 +1,111 @@
+import Foundation
+import TailorAutodiff
+import TailorLinalg
+
+/// Loss functions; each returns the mean over examples as a scalar ``Value``.
+public enum Loss {
+    /// Binary cross-entropy on logits, stable for any logit:
+    /// `−[w⁺·y·log σ(x) + (1 − y)·log(1 − σ(x))]`, with `positiveWeight` `w⁺` (PyTorch's
+    /// `pos_weight`, for imbalanced classes) and optional per-element `weights`.
+    public static func binaryCrossEntropy(logits: Value, targets: Tensor, positiveWeight: Float = 1, weights: Tensor? = nil) -> Value {
+        let x = logits.tensor
+        precondition(targets.shape == x.shape, "targets \(targets.shape) differ from logits \(x.shape)")
+        precondition(weights == nil || weights!.shape == x.shape, "weights must match the logits")
+        let n = Float(max(1, x.count))
+        var total: Float = 0
+        var grad = Tensor(shape: x.shape)
+        for i in 0..<x.count {
+            let z = x.storage[i], y = targets.storage[i], w = weights?.storage[i] ?? 1
+            // log σ(z) = −softplus(−z), log(1 − σ(z)) = −softplus(z)
+            let sp = log1p(expf(-abs(z))) + max(-z, 0)  // softplus(−z)
+            total += w * ((1 - y) * z + (1 + (positiveWeight - 1) * y) * sp)
+            let s = 1 / (1 + expf(-z))
+            grad.storage[i] = w * (s * (positiveWeight * y + 1 - y) - positiveWeight * y) / n
+        }
+        return logits.tape.record(Tensor(scalar: total / n), inputs: [logits]) { g, tape in
+            tape.accumulate(logits, grad.map { $0 * g.scalar })
+        }
+    }
+
+    /// Softmax cross-entropy of `logits` `[N, C]` against class indices, optionally weighting
+    /// classes.
+    public static func crossEntropy(logits: Value, targets: [Int32], classWeights: [Float]? = nil) -> Value {
+        let x = logits.tensor
+        precondition(x.rank == 2 && x.shape[0] == targets.count, "crossEntropy needs [N, C] logits and N targets")
+        let c = x.shape[1], rows = x.shape[0]
+        var probabilities = x
+        probabilities.storage.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: rows, n: c) }
+        var total: Float = 0, weightSum: Float = 0
+        for r in 0..<rows {
+            let t = Int(targets[r])
+            precondition(t >= 0 && t < c, "target \(t) outside \(c) classes")
+            let w = classWeights?[t] ?? 1
+            total -= w * logf(max(probabilities.storage[r * c + t], .leastNormalMagnitude))
+            weightSum += w
+        }
+        return logits.tape.record(Tensor(scalar: total / weightSum), inputs: [logits]) { g, tape in
+            var dx = probabilities
+            for r in 0..<rows {
+                let t = Int(targets[r]), w = classWeights?[t] ?? 1
+                dx.storage[r * c + t] -= 1
+                for j in 0..<c { dx.storage[r * c + j] *= w * g.scalar / weightSum }
+            }
+            tape.accumulate(logits, dx)
+        }
+    }
+
+    /// Sampled softmax with the log-Q correction (Bengio and Senécal 2008; Yi et al. 2019): for
+    /// each query, softmax over its positive and a shared set of sampled negative items, with
+    /// each item's logit lowered by the log of its sampling probability so the estimate is
+    /// unbiased; negatives equal to the query's positive are masked out.
+    ///
+    /// - Parameters:
+    ///   - queries: `[N, D]` query (user) vectors.
+    ///   - items: `[V, D]` item table (sparse row gradients when it is a parameter).
+    ///   - positives: each query's positive item.
+    ///   - negatives: the shared sampled negatives.
+    ///   - logQ: log sampling probability of every item (`V` entries).
+    public static func sampledSoftmax(queries: Value, items: Value, positives: [Int32], negatives: [Int32], logQ: [Float]) -> Value {
+        let n = positives.count, m = negatives.count
+        let pos = gather(items, indices: positives)                     // [N, D]
+        let neg = gather(items, indices: negatives)                     // [M, D]
+        let positiveLogits = sum(queries * pos, axis: 1, keepDims: true) // [N, 1]
+        let negativeLogits = matmul(queries, neg, transposeB: true)     // [N, M]
+        var correction = [Float](repeating: 0, count: n * (m + 1))
+        var bits = [Bool](repeating: false, count: n * (m + 1))
+        for r in 0..<n {
+            correction[r * (m + 1)] = -logQ[Int(positives[r])]
+            for j in 0..<m {
+                correction[r * (m + 1) + 1 + j] = -logQ[Int(negatives[j])]
+                bits[r * (m + 1) + 1 + j] = negatives[j] == positives[r]
+            }
+        }
+        let tape = queries.tape
+        let logits = concat([positiveLogits, negativeLogits], axis: 1) + tape.constant(Tensor(shape: [n, m + 1], storage: correction))
+        let masked = maskedFill(logits, Mask(shape: [n, m + 1], bits: bits), value: -.infinity)
+        return crossEntropy(logits: masked, targets: [Int32](repeating: 0, count: n))
+    }
+
+    /// Bayesian personalized ranking: `mean(−log σ(positive − negative))`, stable.
+    public static func bpr(positive: Value, negative: Value) -> Value {
+        mean(softplus(negative - positive))
+    }
+
+    /// Mean squared error.
+    public static func meanSquaredError(_ prediction: Value, _ target: Tensor) -> Value {
+        precondition(prediction.shape == target.shape, "prediction \(prediction.shape) and target \(target.shape) differ")
+        return mean(square(prediction - prediction.tape.constant(target)))
+    }
+}
+
+/// `log(1 + eˣ)`, stable; its derivative is σ(x).
+public func softplus(_ a: Value) -> Value {
+    let x = a.tensor
+    let y = x.map { log1p(expf(-abs($0))) + max($0, 0) }
+    return a.tape.record(y, inputs: [a]) { g, tape in
+        var dx = g
+        for i in 0..<dx.count { dx.storage[i] *= 1 / (1 + expf(-x.storage[i])) }
+        tape.accumulate(a, dx)
+    }
+}
+

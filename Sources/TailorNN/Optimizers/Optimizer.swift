@@ -1,0 +1,302 @@
+import Foundation
+import TailorAutodiff
+import TailorLinalg
+
+/// Parameters sharing a learning rate and weight decay (for example, pre-trained layers with a
+/// small learning rate beside new layers with a large one).
+public final class ParameterGroup {
+    /// Named parameters.
+    public var parameters: [(String, Parameter)]
+    /// Base learning rate (the schedule multiplies it).
+    public var learningRate: Float
+    /// Weight decay: L2 added to the gradient (SGD, Adagrad, Adam) or decoupled (AdamW).
+    public var weightDecay: Float
+
+    /// A group.
+    public init(_ parameters: [(String, Parameter)], learningRate: Float, weightDecay: Float = 0) {
+        self.parameters = parameters
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+    }
+}
+
+/// How the learning rate changes with the step: a multiplier of each group's base rate.
+public enum LearningRateSchedule: Sendable, Codable, Equatable {
+    /// Always 1.
+    case constant
+    /// Linear warm-up from 0 over `warmup` steps, then linear decay to 0 at `total`.
+    case warmupLinear(warmup: Int, total: Int)
+    /// Linear warm-up over `warmup` steps, then cosine decay to `floor` at `total`.
+    case warmupCosine(warmup: Int, total: Int, floor: Float)
+
+    /// The multiplier at (1-based) `step`.
+    public func multiplier(at step: Int) -> Float {
+        switch self {
+        case .constant: return 1
+        case .warmupLinear(let warmup, let total):
+            if step <= warmup { return Float(step) / Float(max(1, warmup)) }
+            return max(0, Float(total - step) / Float(max(1, total - warmup)))
+        case .warmupCosine(let warmup, let total, let floor):
+            if step <= warmup { return Float(step) / Float(max(1, warmup)) }
+            let progress = min(1, Float(step - warmup) / Float(max(1, total - warmup)))
+            return floor + (1 - floor) * 0.5 * (1 + cosf(.pi * progress))
+        }
+    }
+}
+
+/// Updates parameters from their gradients.
+public protocol Optimizer: AnyObject {
+    /// The parameter groups.
+    var groups: [ParameterGroup] { get }
+    /// The learning-rate schedule.
+    var schedule: LearningRateSchedule { get set }
+    /// Steps taken.
+    var steps: Int { get }
+    /// Applies one update from the current gradients (frozen parameters are skipped).
+    func step()
+    /// State to checkpoint (moment estimates by parameter name, and the step count).
+    func state() -> [String: Tensor]
+    /// Restores ``state()``.
+    func load(state: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    /// Clears every gradient.
+    public func zeroGrad() { for g in groups { for (_, p) in g.parameters { p.zeroGrad() } } }
+
+    /// Scales all gradients so their global L2 norm is at most `maxNorm`; returns the norm before
+    /// clipping. Sparse row gradients count by their rows.
+    @discardableResult
+    public func clipGradientNorm(_ maxNorm: Float) -> Float {
+        var total: Double = 0
+        for g in groups {
+            for (_, p) in g.parameters {
+                if let d = p.grad { total += d.storage.reduce(0.0) { $0 + Double($1 * $1) } }
+                if let s = p.sparseGrad?.coalesced() { total += s.values.reduce(0.0) { $0 + Double($1 * $1) } }
+            }
+        }
+        let norm = Float(total.squareRoot())
+        guard norm > maxNorm, norm > 0 else { return norm }
+        let factor = maxNorm / norm
+        for g in groups {
+            for (_, p) in g.parameters {
+                if p.grad != nil { p.grad = p.grad!.map { $0 * factor } }
+                if p.sparseGrad != nil { p.sparseGrad!.values = p.sparseGrad!.values.map { $0 * factor } }
+            }
+        }
+        return norm
+    }
+}
+
+/// Stochastic gradient descent with momentum (and Nesterov momentum). Sparse gradients update
+/// only their rows (without momentum on untouched rows).
+public final class SGD: Optimizer {
+    public let groups: [ParameterGroup]
+    public var schedule: LearningRateSchedule
+    public private(set) var steps = 0
+    /// Momentum coefficient (0: plain SGD).
+    public let momentum: Float
+    /// Nesterov momentum.
+    public let nesterov: Bool
+    var velocity: [ObjectIdentifier: [Float]] = [:]
+
+    /// An optimizer over `groups`.
+    public init(_ groups: [ParameterGroup], momentum: Float = 0, nesterov: Bool = false, schedule: LearningRateSchedule = .constant) {
+        self.groups = groups
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.schedule = schedule
+    }
+
+    /// One group of `parameters` at `learningRate`.
+    public convenience init(_ parameters: [(String, Parameter)], learningRate: Float, momentum: Float = 0, weightDecay: Float = 0) {
+        self.init([ParameterGroup(parameters, learningRate: learningRate, weightDecay: weightDecay)], momentum: momentum)
+    }
+
+    public func step() {
+        steps += 1
+        let factor = schedule.multiplier(at: steps)
+        for group in groups {
+            let lr = group.learningRate * factor
+            for (_, p) in group.parameters where p.requiresGrad {
+                if let g = p.grad {
+                    var v = velocity[ObjectIdentifier(p)] ?? [Float](repeating: 0, count: g.count)
+                    for i in 0..<g.count {
+                        let d = g.storage[i] + group.weightDecay * p.value.storage[i]
+                        if momentum != 0 {
+                            v[i] = momentum * v[i] + d
+                            p.value.storage[i] -= lr * (nesterov ? d + momentum * v[i] : v[i])
+                        } else {
+                            p.value.storage[i] -= lr * d
+                        }
+                    }
+                    if momentum != 0 { velocity[ObjectIdentifier(p)] = v }
+                }
+                if let s = p.sparseGrad?.coalesced() {
+                    for (k, row) in s.rows.enumerated() {
+                        for c in 0..<s.width {
+                            let i = Int(row) * s.width + c
+                            p.value.storage[i] -= lr * (s.values[k * s.width + c] + group.weightDecay * p.value.storage[i])
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
+        for g in groups { for (name, p) in g.parameters { if let v = velocity[ObjectIdentifier(p)] { out[name + ".velocity"] = Tensor(shape: p.value.shape, storage: v) } } }
+        return out
+    }
+
+    public func load(state: [String: Tensor]) throws {
+        steps = Int(state["step"]?.scalar ?? 0)
+        for g in groups { for (name, p) in g.parameters { if let v = state[name + ".velocity"] { velocity[ObjectIdentifier(p)] = v.storage } } }
+    }
+}
+
+/// Adagrad (Duchi, Hazan and Singer 2011): per-coordinate rates `lr/√(Σ g² + ε)`.
+public final class Adagrad: Optimizer {
+    public let groups: [ParameterGroup]
+    public var schedule: LearningRateSchedule
+    public private(set) var steps = 0
+    /// ε.
+    public let epsilon: Float
+    var sums: [ObjectIdentifier: [Float]] = [:]
+
+    /// An optimizer over `groups`.
+    public init(_ groups: [ParameterGroup], epsilon: Float = 1e-10, schedule: LearningRateSchedule = .constant) {
+        self.groups = groups
+        self.epsilon = epsilon
+        self.schedule = schedule
+    }
+
+    public func step() {
+        steps += 1
+        let factor = schedule.multiplier(at: steps)
+        for group in groups {
+            let lr = group.learningRate * factor
+            for (_, p) in group.parameters where p.requiresGrad {
+                var acc = sums[ObjectIdentifier(p)] ?? [Float](repeating: 0, count: p.value.count)
+                func update(_ i: Int, _ g0: Float) {
+                    let g = g0 + group.weightDecay * p.value.storage[i]
+                    acc[i] += g * g
+                    p.value.storage[i] -= lr * g / (acc[i].squareRoot() + epsilon)
+                }
+                if let g = p.grad { for i in 0..<g.count { update(i, g.storage[i]) } }
+                if let s = p.sparseGrad?.coalesced() {
+                    for (k, row) in s.rows.enumerated() { for c in 0..<s.width { update(Int(row) * s.width + c, s.values[k * s.width + c]) } }
+                }
+                sums[ObjectIdentifier(p)] = acc
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
+        for g in groups { for (name, p) in g.parameters { if let v = sums[ObjectIdentifier(p)] { out[name + ".sum"] = Tensor(shape: p.value.shape, storage: v) } } }
+        return out
+    }
+
+    public func load(state: [String: Tensor]) throws {
+        steps = Int(state["step"]?.scalar ?? 0)
+        for g in groups { for (name, p) in g.parameters { if let v = state[name + ".sum"] { sums[ObjectIdentifier(p)] = v.storage } } }
+    }
+}
+
+/// Adam (Kingma and Ba 2015) and AdamW (Loshchilov and Hutter 2019, decoupled weight decay).
+///
+/// Parameters with sparse row gradients (embedding tables) get lazy updates: only the rows in
+/// the gradient have their moments and values updated, as PyTorch's SparseAdam does, so a step
+/// costs the rows read rather than the whole table.
+public final class Adam: Optimizer {
+    public let groups: [ParameterGroup]
+    public var schedule: LearningRateSchedule
+    public private(set) var steps = 0
+    /// β₁, β₂, ε.
+    public let beta1: Float, beta2: Float, epsilon: Float
+    /// Decoupled weight decay (AdamW) instead of L2 in the gradient.
+    public let decoupled: Bool
+    var m: [ObjectIdentifier: [Float]] = [:], v: [ObjectIdentifier: [Float]] = [:]
+
+    /// An optimizer over `groups`.
+    public init(_ groups: [ParameterGroup], beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                decoupledWeightDecay: Bool = false, schedule: LearningRateSchedule = .constant) {
+        self.groups = groups
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.decoupled = decoupledWeightDecay
+        self.schedule = schedule
+    }
+
+    /// One group of `parameters`.
+    public convenience init(_ parameters: [(String, Parameter)], learningRate: Float = 1e-3, weightDecay: Float = 0,
+                            decoupledWeightDecay: Bool = false) {
+        self.init([ParameterGroup(parameters, learningRate: learningRate, weightDecay: weightDecay)], decoupledWeightDecay: decoupledWeightDecay)
+    }
+
+    public func step() {
+        steps += 1
+        let factor = schedule.multiplier(at: steps)
+        let c1 = 1 - powf(beta1, Float(steps)), c2 = 1 - powf(beta2, Float(steps))
+        for group in groups {
+            let lr = group.learningRate * factor, wd = group.weightDecay
+            for (_, p) in group.parameters where p.requiresGrad {
+                let id = ObjectIdentifier(p)
+                var mm = m[id] ?? [Float](repeating: 0, count: p.value.count)
+                var vv = v[id] ?? [Float](repeating: 0, count: p.value.count)
+                let (b1, b2, eps, decoupled) = (beta1, beta2, epsilon, self.decoupled)
+                p.value.storage.withUnsafeMutableBufferPointer { w in
+                    mm.withUnsafeMutableBufferPointer { mp in
+                        vv.withUnsafeMutableBufferPointer { vp in
+                            @inline(__always) func update(_ i: Int, _ g0: Float) {
+                                let g = decoupled ? g0 : g0 + wd * w[i]
+                                mp[i] = b1 * mp[i] + (1 - b1) * g
+                                vp[i] = b2 * vp[i] + (1 - b2) * g * g
+                                let mh = mp[i] / c1, vh = vp[i] / c2
+                                if decoupled { w[i] -= lr * wd * w[i] }
+                                w[i] -= lr * mh / (vh.squareRoot() + eps)
+                            }
+                            if let g = p.grad {
+                                g.storage.withUnsafeBufferPointer { gp in for i in 0..<gp.count { update(i, gp[i]) } }
+                            }
+                            if let s = p.sparseGrad?.coalesced() {
+                                for (k, row) in s.rows.enumerated() {
+                                    for c in 0..<s.width { update(Int(row) * s.width + c, s.values[k * s.width + c]) }
+                                }
+                            }
+                        }
+                    }
+                }
+                m[id] = mm
+                v[id] = vv
+            }
+        }
+    }
+
+    public func state() -> [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
+        for g in groups {
+            for (name, p) in g.parameters {
+                if let x = m[ObjectIdentifier(p)] { out[name + ".exp_avg"] = Tensor(shape: p.value.shape, storage: x) }
+                if let x = v[ObjectIdentifier(p)] { out[name + ".exp_avg_sq"] = Tensor(shape: p.value.shape, storage: x) }
+            }
+        }
+        return out
+    }
+
+    public func load(state: [String: Tensor]) throws {
+        steps = Int(state["step"]?.scalar ?? 0)
+        for g in groups {
+            for (name, p) in g.parameters {
+                if let x = state[name + ".exp_avg"] {
+                    guard x.count == p.value.count else { throw NNError("optimizer state for '\(name)' does not match the parameter") }
+                    m[ObjectIdentifier(p)] = x.storage
+                }
+                if let x = state[name + ".exp_avg_sq"] { v[ObjectIdentifier(p)] = x.storage }
+            }
+        }
+    }
+}

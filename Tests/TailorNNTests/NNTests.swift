@@ -1,0 +1,380 @@
+import Foundation
+import Testing
+import TailorAutodiff
+import TailorLinalg
+@testable import TailorNN
+
+func random(_ shape: [Int], seed: UInt64, low: Float = -1, high: Float = 1) -> Tensor {
+    Tensor.uniform(shape: shape, low: low, high: high, seed: seed)
+}
+
+func expectGradients(_ inputs: [Tensor], tolerance: Float = 3e-2, sourceLocation: SourceLocation = #_sourceLocation, _ f: ([Value]) -> Value) {
+    let bad = GradientCheck.mismatches(inputs, tolerance: tolerance, f)
+    #expect(bad.isEmpty, "\(bad.prefix(5))", sourceLocation: sourceLocation)
+}
+
+func temporaryURL(_ name: String) -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-nn-\(name)-\(UUID().uuidString.prefix(8))")
+    try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite("Networks learn")
+struct LearningTests {
+    @Test("a tiny MLP learns XOR")
+    func xor() throws {
+        let model = MLP([2, 8, 1], activation: .tanh, seed: 3)
+        let optimizer = Adam(model.namedParameters(), learningRate: 0.05)
+        let inputs = Tensor([[0, 0], [0, 1], [1, 0], [1, 1]]), targets = Tensor(shape: [4, 1], storage: [0, 1, 1, 0])
+        var last: Float = 1
+        for _ in 0..<500 {
+            let tape = Tape()
+            let loss = Loss.binaryCrossEntropy(logits: model(tape.constant(inputs)), targets: targets)
+            last = loss.scalar
+            tape.backward(loss)
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+        let out = model(Tape(training: false).constant(inputs)).tensor.storage
+        #expect(last < 0.05, "loss \(last)")
+        #expect(out.map { $0 > 0 } == [false, true, true, false])
+    }
+}
+
+@Suite("Modules and layers")
+struct ModuleTests {
+    @Test("parameters are named like PyTorch's state_dict, and round-trip through safetensors")
+    func names() throws {
+        let mlp = MLP([4, 8, 8, 2], batchNorm: true, dropout: 0.1)
+        #expect(mlp.namedParameters().map(\.0) == ["0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias", "6.weight", "6.bias", "8.weight", "8.bias"])
+        #expect(mlp.namedBuffers().map(\.0) == ["2.running_mean", "2.running_var", "6.running_mean", "6.running_var"])
+        let block = TransformerEncoderBlock(width: 8, heads: 2, feedForward: 16)
+        #expect(Set(block.namedParameters().map(\.0)) == ["self_attn.in_proj_weight", "self_attn.in_proj_bias", "self_attn.out_proj.weight",
+                                                           "self_attn.out_proj.bias", "linear1.weight", "linear1.bias", "linear2.weight",
+                                                           "linear2.bias", "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"])
+        #expect(GRU(inputs: 3, hidden: 4).namedParameters().map(\.0) == ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"])
+        let url = temporaryURL("names").appendingPathComponent("m.safetensors")
+        try mlp.save(to: url)
+        let other = MLP([4, 8, 8, 2], batchNorm: true, dropout: 0.1, seed: 99)
+        #expect(other.stateDict() != mlp.stateDict())
+        try other.load(from: url)
+        #expect(other.stateDict() == mlp.stateDict())
+    }
+
+    @Test("loading names what is missing, unexpected or mis-shaped")
+    func strictLoading() {
+        let linear = Linear(3, 2)
+        #expect { try linear.load(stateDict: ["weight": Tensor(shape: [2, 3])]) } throws: { "\($0)".contains("missing: bias") }
+        #expect { try linear.load(stateDict: ["weight": Tensor(shape: [3, 2]), "bias": Tensor(shape: [2])]) } throws: { "\($0)".contains("'weight' has shape [3, 2]") }
+        #expect { try linear.load(stateDict: ["weight": Tensor(shape: [2, 3]), "bias": Tensor(shape: [2]), "extra": Tensor(scalar: 1)]) } throws: { "\($0)".contains("unexpected: extra") }
+        #expect(throws: Never.self) { try linear.load(stateDict: ["weight": Tensor(shape: [2, 3])], strict: false) }
+    }
+
+    @Test("freezing by name prefix: no gradient, no update; unfreezing restores both")
+    func freezing() {
+        let mlp = MLP([3, 4, 2])
+        mlp.freeze(["0."])
+        let before = mlp.stateDict()
+        let optimizer = SGD(mlp.namedParameters(), learningRate: 0.1)
+        let tape = Tape()
+        tape.backward(sum(mlp(tape.constant(random([5, 3], seed: 1)))))
+        optimizer.step()
+        let after = mlp.stateDict()
+        #expect(after["0.weight"] == before["0.weight"] && after["2.weight"] != before["2.weight"])
+        mlp.unfreeze()
+        let all = mlp.parameters.allSatisfy { $0.requiresGrad }
+        #expect(all)
+    }
+
+    @Test("Linear is x·Wᵀ + b; Embedding's padding row is zero and untrained")
+    func basics() {
+        let linear = Linear(2, 3)
+        linear.weight.value = Tensor([[1, 2], [3, 4], [5, 6]])
+        linear.bias!.value = Tensor(shape: [3], storage: [1, 0, -1])
+        #expect(linear(Tape().constant(Tensor([[1, 1]]))).tensor.storage == [4, 7, 10])
+        let embedding = Embedding(10, 4, padding: 0)
+        let tape = Tape()
+        let rows = embedding([0, 3], tape: tape)
+        #expect(rows.tensor.storage.prefix(4).allSatisfy { $0 == 0 })
+        tape.backward(sum(rows))
+        #expect(embedding.weight.sparseGrad?.rows == [3])
+    }
+
+    @Test("layers' input gradients match finite differences")
+    func layerGradients() {
+        let block = TransformerEncoderBlock(width: 8, heads: 2, feedForward: 12, dropout: 0)
+        expectGradients([random([2, 3, 8], seed: 2)]) { block($0[0], causal: true) }
+        let pre = TransformerEncoderBlock(width: 8, heads: 2, feedForward: 12, dropout: 0, activation: .gelu, normFirst: true)
+        expectGradients([random([2, 3, 8], seed: 3)]) { pre($0[0], keyPadding: [false, false, true, false, true, true]) }
+        let gru = GRU(inputs: 3, hidden: 4)
+        expectGradients([random([2, 3, 3], seed: 4)]) { gru($0[0]).outputs }
+        let mlp = MLP([3, 5, 2], activation: .gelu, batchNorm: true)
+        expectGradients([random([4, 3], seed: 5)]) { mlp($0[0]) }
+        let bag = EmbeddingBag(6, 3)
+        expectGradients([bag.weight.value]) { v in embeddingBag(v[0], indices: [1, 2, 5], offsets: [0, 1]) }
+    }
+
+    @Test("a GRU step follows the equations")
+    func gruEquations() {
+        let gru = GRU(inputs: 2, hidden: 2, seed: 5)
+        let x = random([1, 1, 2], seed: 6)
+        let h = gru(Tape().constant(x)).last.tensor.storage
+        let wih = gru.weightIH.value.storage, bih = gru.biasIH.value.storage, bhh = gru.biasHH.value.storage
+        func sig(_ v: Float) -> Float { 1 / (1 + expf(-v)) }
+        var expected: [Float] = []
+        for j in 0..<2 {  // h0 = 0, so Wₕ·h vanishes and only the biases remain
+            func gate(_ g: Int) -> Float { wih[(g * 2 + j) * 2] * x.storage[0] + wih[(g * 2 + j) * 2 + 1] * x.storage[1] + bih[g * 2 + j] }
+            let r = sig(gate(0) + bhh[j]), z = sig(gate(1) + bhh[2 + j])
+            let n = tanhf(gate(2) + r * bhh[4 + j])
+            expected.append((1 - z) * n)
+        }
+        #expect(zip(h, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}
+
+@Suite("Losses")
+struct LossTests {
+    @Test("binary cross-entropy with a positive-class weight matches the formula and its gradient")
+    func bce() {
+        let logits = Tensor(shape: [3], storage: [2, -1, 0.5]), targets = Tensor(shape: [3], storage: [1, 0, 1])
+        let loss = Loss.binaryCrossEntropy(logits: Tape().constant(logits), targets: targets, positiveWeight: 3).scalar
+        func s(_ x: Float) -> Float { 1 / (1 + expf(-x)) }
+        let expected = -(3 * logf(s(2)) + logf(1 - s(-1)) + 3 * logf(s(0.5))) / 3
+        #expect(abs(loss - expected) < 1e-5)
+        expectGradients([logits]) { Loss.binaryCrossEntropy(logits: $0[0], targets: targets, positiveWeight: 3) }
+    }
+
+    @Test("cross-entropy, sampled softmax, BPR and MSE: values and gradients")
+    func others() {
+        let logits = random([3, 4], seed: 7)
+        let ce = Loss.crossEntropy(logits: Tape().constant(logits), targets: [0, 3, 1]).scalar
+        let expected = (0..<3).map { r -> Float in
+            let row = logits.storage[(r * 4)..<((r + 1) * 4)]
+            let t = [0, 3, 1][r]
+            return -(row[r * 4 + t] - logf(row.map { expf($0) }.reduce(0, +)))
+        }.reduce(0, +) / 3
+        #expect(abs(ce - expected) < 1e-5)
+        expectGradients([logits]) { Loss.crossEntropy(logits: $0[0], targets: [0, 3, 1], classWeights: [1, 2, 1, 0.5]) }
+        let logQ: [Float] = [-1, -2, -1.5, -3, -0.5]
+        expectGradients([random([2, 3], seed: 8), random([5, 3], seed: 9)]) {
+            Loss.sampledSoftmax(queries: $0[0], items: $0[1], positives: [1, 3], negatives: [0, 3, 4], logQ: logQ)
+        }
+        let bpr = Loss.bpr(positive: Tape().constant(Tensor(shape: [2], storage: [2, 0])), negative: Tape().constant(Tensor(shape: [2], storage: [1, 1]))).scalar
+        #expect(abs(bpr - (log1pf(expf(-1)) + log1pf(expf(1))) / 2) < 1e-6)
+        expectGradients([random([2, 3], seed: 10)]) { Loss.meanSquaredError($0[0], Tensor(shape: [2, 3], repeating: 0.5)) }
+    }
+}
+
+@Suite("Optimizers and schedules")
+struct OptimizerTests {
+    func parameter(_ values: [Float], grad: [Float]) -> Parameter {
+        let p = Parameter(Tensor(shape: [values.count], storage: values))
+        p.grad = Tensor(shape: [grad.count], storage: grad)
+        return p
+    }
+
+    @Test("SGD with momentum: two hand-computed steps")
+    func sgd() {
+        let p = parameter([1], grad: [0.5])
+        let opt = SGD([("p", p)], learningRate: 0.1, momentum: 0.9)
+        opt.step()  // v = 0.5, w = 1 − 0.05
+        p.grad = Tensor(shape: [1], storage: [0.5])
+        opt.step()  // v = 0.9·0.5 + 0.5 = 0.95, w = 0.95 − 0.095
+        #expect(abs(p.value.storage[0] - 0.855) < 1e-6)
+    }
+
+    @Test("Adam's first step is lr·sign(g); AdamW decays weights apart from the gradient")
+    func adam() {
+        let p = parameter([1, -1], grad: [0.3, -0.001])
+        Adam([("p", p)], learningRate: 0.01).step()
+        #expect(zip(p.value.storage, [0.99, -0.99]).allSatisfy { abs($0 - $1) < 1e-4 })
+        let q = parameter([2], grad: [0])
+        Adam([("q", q)], learningRate: 0.1, weightDecay: 0.5, decoupledWeightDecay: true).step()
+        #expect(abs(q.value.storage[0] - 2 * (1 - 0.05)) < 1e-6)
+    }
+
+    @Test("Adagrad scales each coordinate by its accumulated squares")
+    func adagrad() {
+        let p = parameter([1], grad: [2])
+        let opt = Adagrad([ParameterGroup([("p", p)], learningRate: 0.5)])
+        opt.step()  // 1 − 0.5·2/2
+        #expect(abs(p.value.storage[0] - 0.5) < 1e-6)
+    }
+
+    @Test("lazy Adam touches only the rows in a sparse gradient")
+    func lazy() {
+        let table = Parameter(Tensor(shape: [1000, 2], repeating: 1))
+        let opt = Adam([("table", table)], learningRate: 0.1)
+        let tape = Tape()
+        tape.backward(sum(gather(tape.parameter(table), indices: [5, 7, 5])))
+        opt.step()
+        let changed = (0..<1000).filter { table.value.storage[$0 * 2] != 1 }
+        #expect(changed == [5, 7])
+    }
+
+    @Test("gradient clipping rescales to the global norm; schedules warm up and decay")
+    func clippingAndSchedules() {
+        let a = parameter([0, 0], grad: [3, 0]), b = parameter([0], grad: [4])
+        let opt = SGD([ParameterGroup([("a", a), ("b", b)], learningRate: 1)])
+        let norm = opt.clipGradientNorm(1)
+        #expect(norm == 5 && abs(a.grad!.storage[0] - 0.6) < 1e-6 && abs(b.grad!.storage[0] - 0.8) < 1e-6)
+        let linear = LearningRateSchedule.warmupLinear(warmup: 10, total: 110)
+        #expect(linear.multiplier(at: 5) == 0.5 && linear.multiplier(at: 10) == 1 && linear.multiplier(at: 60) == 0.5 && linear.multiplier(at: 200) == 0)
+        let cosine = LearningRateSchedule.warmupCosine(warmup: 0, total: 100, floor: 0.1)
+        #expect(abs(cosine.multiplier(at: 50) - 0.55) < 1e-5 && abs(cosine.multiplier(at: 100) - 0.1) < 1e-6)
+    }
+
+    @Test("parameter groups keep their own learning rates (a small one for pre-trained layers)")
+    func groups() {
+        let pre = parameter([1], grad: [1]), fresh = parameter([1], grad: [1])
+        SGD([ParameterGroup([("pre", pre)], learningRate: 0.001), ParameterGroup([("new", fresh)], learningRate: 0.1)]).step()
+        #expect(abs(pre.value.storage[0] - 0.999) < 1e-7 && abs(fresh.value.storage[0] - 0.9) < 1e-7)
+    }
+}
+
+@Suite("The training loop")
+struct TrainerTests {
+    /// A regression task: y = x·w* + noise, fitted by a linear layer.
+    struct Task {
+        let x: Tensor, y: Tensor
+        init(seed: UInt64 = 1) {
+            let inputs = random([256, 4], seed: seed)
+            let w: [Float] = [1, -2, 0.5, 3]
+            x = inputs
+            y = Tensor(shape: [256, 1], storage: (0..<256).map { r in (0..<4).reduce(0) { $0 + inputs.storage[r * 4 + $1] * w[$1] } })
+        }
+        func batch(_ indices: [Int]) -> (Tensor, Tensor) {
+            (Tensor(shape: [indices.count, 4], storage: indices.flatMap { x.storage[($0 * 4)..<($0 * 4 + 4)] }),
+             Tensor(shape: [indices.count, 1], storage: indices.map { y.storage[$0] }))
+        }
+        func validation(_ model: Linear) -> Double {
+            Double(Loss.meanSquaredError(model(Tape(training: false).constant(x)), y).scalar)
+        }
+    }
+
+    func run(_ configuration: Trainer.Configuration, model: Linear = Linear(4, 1, seed: 2), resumeFrom: URL? = nil) throws -> (Linear, Trainer.Summary) {
+        let task = Task()
+        let trainer = Trainer(model: model, optimizer: Adam(model.namedParameters(), learningRate: 0.05), configuration: configuration)
+        if let resumeFrom { try trainer.resume(from: resumeFrom) }
+        let summary = try trainer.fit(examples: 256, loss: { tape, indices in
+            let (x, y) = task.batch(indices)
+            return Loss.meanSquaredError(model(tape.constant(x)), y)
+        }, validate: { task.validation(model) })
+        return (model, summary)
+    }
+
+    @Test("trains to a low validation loss and reports every epoch")
+    func trains() throws {
+        var c = Trainer.Configuration()
+        c.epochs = 30; c.batchSize = 32; c.higherIsBetter = false
+        let events = EventBox()
+        c.progress = { events.add($0) }
+        let (_, summary) = try run(c)
+        #expect(summary.metrics.last! < 0.01)
+        #expect(events.all.map(\.epoch) == Array(1...30))
+    }
+
+    @Test("early stopping after `patience` epochs without improvement restores the best parameters")
+    func earlyStopping() throws {
+        var c = Trainer.Configuration()
+        c.epochs = 200; c.batchSize = 32; c.higherIsBetter = true  // "higher is better" for a loss: epoch 1 is the best
+        c.patience = 3
+        let (model, summary) = try run(c)
+        #expect(summary.stoppedEarly && summary.metrics.count == 4 && summary.bestEpoch == 1)
+        #expect(abs(Task().validation(model) - summary.bestMetric!) < 1e-9)
+    }
+
+    @Test("a run resumed from its checkpoint ends exactly where an uninterrupted run does")
+    func resume() throws {
+        let dir = temporaryURL("resume")
+        var full = Trainer.Configuration()
+        full.epochs = 6; full.batchSize = 32; full.higherIsBetter = false
+        let (uninterrupted, _) = try run(full)
+        var first = full
+        first.epochs = 3
+        first.checkpointDirectory = dir
+        _ = try run(first)
+        var second = full
+        second.checkpointDirectory = dir
+        let (resumed, summary) = try run(second, model: Linear(4, 1, seed: 77), resumeFrom: dir)
+        #expect(summary.losses.count == 6)
+        #expect(resumed.stateDict() == uninterrupted.stateDict())
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("best/model.safetensors").path))
+    }
+
+    @Test("gradual unfreezing: frozen layers stay put until their epoch")
+    func unfreezing() throws {
+        let model = MLP([4, 6, 1], seed: 3)
+        model.freeze(["0."])
+        let frozen = model.stateDict()["0.weight"]
+        var c = Trainer.Configuration()
+        c.epochs = 4; c.batchSize = 64
+        c.unfreeze = [3: ["0."]]
+        var firstLayerAtEpoch: [Tensor] = []
+        let task = Task()
+        let trainer = Trainer(model: model, optimizer: Adam(model.namedParameters(), learningRate: 0.01), configuration: c)
+        try trainer.fit(examples: 256, loss: { tape, indices in
+            let (x, y) = task.batch(indices)
+            return Loss.meanSquaredError(model(tape.constant(x)), y)
+        }, validate: {
+            firstLayerAtEpoch.append(model.stateDict()["0.weight"]!)
+            return 0
+        })
+        #expect(firstLayerAtEpoch[0] == frozen && firstLayerAtEpoch[1] == frozen && firstLayerAtEpoch[2] != frozen)
+    }
+}
+
+final class EventBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var events: [TrainerEvent] = []
+    func add(_ e: TrainerEvent) { lock.lock(); events.append(e); lock.unlock() }
+    var all: [TrainerEvent] { lock.lock(); defer { lock.unlock() }; return events }
+}
+
+@Suite("Checkpoints and Python")
+struct InteropTests {
+    static let hasPython: Bool = {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import numpy, safetensors.numpy"]
+        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        do { try p.run(); p.waitUntilExit(); return p.terminationStatus == 0 } catch { return false }
+    }()
+
+    @Test("a checkpoint written by numpy with PyTorch's names loads; Tailor's checkpoint reads back in Python",
+          .enabled(if: hasPython, "python3 with numpy and safetensors is not installed (pip install safetensors)"))
+    func pythonInterop() throws {
+        let dir = temporaryURL("py")
+        let script = """
+        import sys, numpy as np
+        from safetensors.numpy import save_file, load_file
+        d = sys.argv[1]
+        rng = np.random.default_rng(0)
+        save_file({"0.weight": rng.standard_normal((4, 3)).astype(np.float32), "0.bias": np.arange(4, dtype=np.float32),
+                   "2.weight": rng.standard_normal((2, 4)).astype(np.float32), "2.bias": np.zeros(2, np.float32)}, d + "/torch.safetensors")
+        if len(sys.argv) > 2:
+            t = load_file(d + "/tailor.safetensors")
+            x = np.array([[1, 2, 3]], np.float32)
+            h = np.maximum(0, x @ t["0.weight"].T + t["0.bias"])
+            print(float((h @ t["2.weight"].T + t["2.bias"])[0, 1]))
+        """
+        func runPython(_ args: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "-c", script] + args
+            let out = Pipe()
+            p.standardOutput = out
+            try p.run(); p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+            return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        _ = try runPython([dir.path])
+        let mlp = MLP([3, 4, 2])
+        try mlp.load(from: dir.appendingPathComponent("torch.safetensors"))
+        #expect(mlp.stateDict()["0.bias"]?.storage == [0, 1, 2, 3])
+        try mlp.save(to: dir.appendingPathComponent("tailor.safetensors"))
+        let printed = Float(try runPython([dir.path, "read"]))!
+        let mine = mlp(Tape(training: false).constant(Tensor([[1, 2, 3]]))).tensor.storage[1]
+        #expect(abs(printed - mine) < 1e-5)
+    }
+}
