@@ -3,6 +3,7 @@
 //   swift run -c release tailor-bench als-step
 // Prints one JSON object per measurement so scripts in Benchmarks/ can compare with numpy/torch.
 import Foundation
+import Synchronization
 import TailorLinalg
 import TailorData
 
@@ -12,9 +13,12 @@ func now() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// Best and median seconds of `samples` runs of `body` (after one warm-up).
+/// Best and median seconds of `samples` runs of `body`, after warming up for at least 0.2 s:
+/// an idle core here runs at about half speed for its first ~30 ms of work
+/// (`tailor-bench micro`), so a single warm-up call is not enough.
 func measure(samples: Int = 7, _ body: () -> Void) -> (best: Double, median: Double) {
-    body()
+    let warm = now()
+    repeat { body() } while now() - warm < 0.2
     var times: [Double] = []
     for _ in 0..<samples {
         let t0 = now(); body(); times.append(now() - t0)
@@ -41,7 +45,8 @@ func randomMatrix(_ rows: Int, _ columns: Int, seed: UInt64) -> Matrix {
 
 func benchGEMM() {
     let threads = argument("--threads", default: 1)
-    for n in [64, 128, 256, 512, 1024] {
+    let sizes = CommandLine.arguments.firstIndex(of: "--sizes").map { CommandLine.arguments[$0 + 1].split(separator: ",").map { Int($0)! } } ?? [64, 128, 256, 512, 1024]
+    for n in sizes {
         let a = randomMatrix(n, n, seed: 1), b = randomMatrix(n, n, seed: 2)
         var c = Matrix(rows: n, columns: n)
         let samples = n >= 1024 ? 5 : 9
@@ -102,13 +107,57 @@ func benchParse() {
     emit(["bench": "parse-events", "seconds_best": t.best])
 }
 
+/// How parallelFor behaves for short jobs: wall time of 2 chunks of `us` µs of spinning each,
+/// and how often both chunks ran on the same worker (the second thread came too late).
+func benchParallel() {
+    for us in [20.0, 100.0, 1000.0] {
+        var serial = 0, times: [Double] = []
+        for _ in 0..<200 {
+            let workers = Mutex<[Int]>([])
+            let t0 = now()
+            parallelFor(2, chunkSize: 1, threads: 2) { chunk in
+                let end = now() + us * 1e-6
+                while now() < end {}
+                workers.withLock { $0.append(chunk.worker) }
+            }
+            times.append(now() - t0)
+            if Set(workers.withLock { $0 }).count == 1 { serial += 1 }
+        }
+        times.sort()
+        emit(["bench": "parallel-for", "chunk_us": us, "median_us": times[100] * 1e6, "p90_us": times[180] * 1e6,
+              "same_worker_fraction": Double(serial) / 200])
+    }
+}
+
+/// The 6×16 micro-kernel alone on L1-resident panels, on `--threads` threads at once: the
+/// machine's arithmetic ceiling, to tell host noise from memory effects.
+func benchMicroKernel() {
+    let threads = argument("--threads", default: 1), kb = 256
+    for round in 0..<argument("--rounds", default: 10) {
+        let t0 = now()
+        let reps = 4000
+        parallelFor(threads, chunkSize: 1, threads: threads) { _ in
+            let a = UnsafeMutablePointer<Float>.allocate(capacity: 6 * kb), b = UnsafeMutablePointer<Float>.allocate(capacity: 16 * kb)
+            let c = UnsafeMutablePointer<Float>.allocate(capacity: 96)
+            for i in 0..<(6 * kb) { a[i] = Float(i % 7) * 0.01 }
+            for i in 0..<(16 * kb) { b[i] = Float(i % 5) * 0.01 }
+            for _ in 0..<reps { Kernels.microKernel6x16(kb, a, b, c, 16, 6, 16, 1, 1) }
+            a.deallocate(); b.deallocate(); c.deallocate()
+        }
+        let flops = Double(threads * reps) * 2 * 6 * 16 * Double(kb)
+        emit(["bench": "micro-kernel", "round": round, "threads": threads, "gflops": flops / (now() - t0) / 1e9])
+    }
+}
+
 let command = CommandLine.arguments.dropFirst().first ?? "gemm"
 switch command {
 case "gemm": benchGEMM()
 case "als-step": benchALSStep()
 case "parse-events": benchParse()
+case "parallel": benchParallel()
+case "micro": benchMicroKernel()
 default:
-    FileHandle.standardError.write("usage: tailor-bench gemm|als-step [--threads N]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N]\n".data(using: .utf8)!)
     exit(2)
 }
 

@@ -24,7 +24,8 @@ public func effectiveThreadCount(_ requested: Int) -> Int {
 /// Chunks are handed out dynamically (an atomic counter), so uneven work balances itself.
 /// With `threads == 1` or a single chunk, everything runs on the calling thread. This is the
 /// only place Tailor's core creates parallelism (habit 10); one `Task` per item costs ~3 µs,
-/// a chunk here costs one atomic increment.
+/// a chunk here costs one atomic increment. Work runs on ``WorkerPool``'s persistent threads
+/// (starting a job takes ~1 µs), or on GCD when the pool is already busy.
 ///
 /// - Parameters:
 ///   - count: number of loop indices.
@@ -45,15 +46,18 @@ public func parallelFor(
         return
     }
     let next = Atomic<Int>(0)
-    withoutActuallyEscaping(body) { body in
-        let box = UnsafeSendable(body)
-        DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            while true {
-                let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
-                if c >= chunks { break }
-                box.value(ParallelChunk(index: c, range: (c * size)..<min(count, (c + 1) * size), worker: worker))
-            }
+    let work: (Int) -> Void = { worker in
+        while true {
+            let c = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            if c >= chunks { break }
+            body(ParallelChunk(index: c, range: (c * size)..<min(count, (c + 1) * size), worker: worker))
         }
+    }
+    if WorkerPool.shared.run(participants: workers, work) { return }
+    // Pool busy (a nested or concurrent loop) or smaller than asked: GCD's threads.
+    withoutActuallyEscaping(work) { work in
+        let box = UnsafeSendable(work)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in box.value(worker) }
     }
 }
 

@@ -56,7 +56,7 @@ struct GEMMTests {
 
     @Test("alpha, beta and accumulation into C, in parallel")
     func alphaBeta() {
-        let (m, n, k) = (150, 600, 300)  // > 2M flops, so two workers run
+        let (m, n, k) = (150, 600, 300)  // > 1M multiply-adds, so two workers run
         let a = randomMatrix(m, k, seed: 9), b = randomMatrix(k, n, seed: 10)
         var c = randomMatrix(m, n, seed: 11)
         let expected = Reference.gemm(a, b, alpha: 0.5, beta: -1.5, c: c)
@@ -65,6 +65,31 @@ struct GEMMTests {
                          beta: -1.5, c: cp.baseAddress!, ldc: n, threads: 2)
         } } }
         #expect(relativeError(c.storage, expected.storage) < 1e-4)
+    }
+
+    @Test("parallel tasks by rows and by columns, and B wider than one packed block, equal the serial product",
+          arguments: [(600, 700, 40), (13, 2000, 300), (8, 4200, 1030)])
+    func parallelShapes(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        for transposeB in [false, true] {
+            let a = randomMatrix(m, k, seed: 21), b = transposeB ? randomMatrix(n, k, seed: 22) : randomMatrix(k, n, seed: 22)
+            let two = a.multiplied(by: b, transposeOther: transposeB, threads: 2)
+            let one = a.multiplied(by: b, transposeOther: transposeB, threads: 1)
+            #expect(two.storage == one.storage, "same tiles and depth order, so the same bits")
+            if m * n * k < 10_000_000 {
+                let slow = Reference.gemm(a, b, transposeB: transposeB)
+                #expect(relativeError(two.storage, slow.storage) < 1e-4)
+            } else {
+                // Spot-check rows against the dot products of the reference definition.
+                for i in [0, m / 2, m - 1] {
+                    for j in [0, 1, n / 3, n - 1] {
+                        var sum: Double = 0
+                        for p in 0..<k { sum += Double(a[i, p]) * Double(transposeB ? b[j, p] : b[p, j]) }
+                        #expect(abs(Double(two[i, j]) - sum) < 1e-3 * max(1, abs(sum)))
+                    }
+                }
+            }
+        }
     }
 
     @Test("beta = 0 ignores NaN already in C")

@@ -59,6 +59,42 @@ struct StructureTests {
         #expect((0..<n).allSatisfy { chunkOf[$0] == $0 / 97 })
     }
 
+    @Test("nested and concurrent parallelFor loops finish and cover every index (worker pool busy → GCD)")
+    func nestedAndConcurrentLoops() async {
+        let outer = 8, inner = 1_000
+        let visits = UnsafeMutablePointer<Int>.allocate(capacity: outer * inner)
+        visits.initialize(repeating: 0, count: outer * inner)
+        defer { visits.deallocate() }
+        let shared = UnsafeSendable(visits)
+        parallelFor(outer, chunkSize: 1, threads: 2) { o in
+            parallelFor(inner, chunkSize: 10, threads: 2) { chunk in
+                for i in chunk.range { shared.value[o.index * inner + i] += 1 }
+            }
+        }
+        #expect((0..<(outer * inner)).allSatisfy { visits[$0] == 1 })
+        // Several threads starting loops at once: one gets the pool, the others fall back.
+        let totals = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<4 {
+                group.addTask {
+                    let sums = UnsafeMutablePointer<Int>.allocate(capacity: 500)
+                    sums.initialize(repeating: 0, count: 500)
+                    defer { sums.deallocate() }
+                    let box = UnsafeSendable(sums)
+                    for _ in 0..<50 {
+                        parallelFor(500, chunkSize: 7, threads: 2) { chunk in
+                            for i in chunk.range { box.value[i] += t + 1 }
+                        }
+                    }
+                    return (0..<500).reduce(0) { $0 + sums[$1] }
+                }
+            }
+            var all: [Int] = []
+            for await total in group { all.append(total) }
+            return all.sorted()
+        }
+        #expect(totals == (1...4).map { 50 * 500 * $0 })
+    }
+
     @Test("the seeded generator is reproducible and streams differ")
     func random() {
         var a = TailorRandom(seed: 7), b = TailorRandom(seed: 7), c = TailorRandom(seed: 7, stream: 1)

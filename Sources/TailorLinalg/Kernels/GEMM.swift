@@ -1,7 +1,14 @@
 // General matrix multiply, C ← α·op(A)·op(B) + β·C, in the style of BLIS (Van Zee and van de
-// Geijn, 2015): the operands are packed into cache-sized blocks, and a 6×16 register-blocked
-// micro-kernel does the arithmetic with twelve AVX2 accumulators. A packed block of B is shared
-// by all workers; each worker packs its own blocks of A and writes disjoint rows of C.
+// Geijn, 2015): the operands are packed into cache-friendly panels, and a 6×16 register-blocked
+// micro-kernel does the arithmetic with twelve AVX2 accumulators.
+//
+// Threading (measured on the 2-core machine, Benchmarks/gemm_vs_numpy.py): B is packed once for
+// the whole depth, then C is cut into tasks of rows × columns handed out dynamically. One
+// `parallelFor` per call, no barrier per depth block (GCD takes ~0.15 ms to wake a worker, and
+// the old shared-block design paid that twice per 256 of depth), and a core slowed by a noisy
+// neighbour simply takes fewer tasks instead of holding up a static half.
+
+import Synchronization
 
 extension Kernels {
     /// Rows of C computed by one micro-kernel call.
@@ -12,8 +19,8 @@ extension Kernels {
     @usableFromInline static let gemmKC = 256
     /// Rows of A packed per block (a multiple of `gemmMR`; 96×256 floats = 96 KiB, L2-sized).
     @usableFromInline static let gemmMC = 96
-    /// Columns of B packed at once (a multiple of `gemmNR`; 256×4096 floats = 4 MiB, L3-sized).
-    @usableFromInline static let gemmNC = 4096
+    /// Most floats of packed B held at once (16 MiB); wider products go in column blocks.
+    @usableFromInline static let gemmPackedBLimit = 1 << 22
 
     /// General matrix multiply `C ← alpha·op(A)·op(B) + beta·C` on row-major buffers.
     ///
@@ -40,60 +47,127 @@ extension Kernels {
             }
             return
         }
-        let mc = gemmMC, nc = gemmNC, kc = min(gemmKC, k)
-        // 2-thread GEMM is slower than 1 thread for small problems (NUMERICS.md rule 5).
-        let workers = (m * n * k) < 2_000_000 ? 1 : effectiveThreadCount(threads)
-        // Packed blocks sized to the problem (a small product must not pay for a large buffer),
-        // rounded to whole panels, 64-byte aligned so SIMD loads never split cache lines.
-        let packAStride = roundUp(roundUp(min(mc, m), gemmMR) * kc, 16)
-        let ncHere = min(nc, roundUp(n, gemmNR))
-        let packA = allocateAligned(packAStride * workers)
-        let packB = allocateAligned(ncHere * kc)
-        defer { packA.deallocate(); packB.deallocate() }
-        let shared = UnsafeSendable((a, b, c, packA, packB))
-        // BLIS loop nest: jc (NC columns) → pc (KC depth) → pack B once → ic (MC rows, parallel,
-        // each worker packs its own A block) → jr (16 columns) → ir (6 rows) → micro-kernel.
-        var j0 = 0
-        while j0 < n {
-            let nb = min(nc, n - j0)
+        // Threads only pay for themselves above ~1 M multiply-adds (NUMERICS.md rule 5).
+        let workers = (m * n * k) < 1_000_000 ? 1 : effectiveThreadCount(threads)
+        let kc = min(gemmKC, k)
+        let panelsTotal = (n + gemmNR - 1) / gemmNR
+        let panelsPerBlock = max(1, min(panelsTotal, gemmPackedBLimit / (gemmNR * k)))
+        let packAStride = roundUp(roundUp(min(gemmMC, m), gemmMR) * kc, 16)
+        let packBCount = roundUp(panelsPerBlock * gemmNR * k, 16)
+        ScratchPool.shared.withBuffer(count: packBCount + workers * packAStride) { scratch in
+            let packB = scratch, packA = scratch + packBCount
+            var q0 = 0
+            while q0 < panelsTotal {
+                let panels = min(panelsPerBlock, panelsTotal - q0)
+                let j0 = q0 * gemmNR, nb = min(n - j0, panels * gemmNR)
+                let block = GEMMBlock(
+                    transposeA: transposeA, transposeB: transposeB, m: m, k: k, kc: kc, j0: j0, nb: nb,
+                    alpha: alpha, beta: beta, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packB: packB)
+                if workers == 1 {
+                    block.packB(panels: 0..<panels)
+                    block.compute(rows: 0..<m, panels: 0..<panels, packA: packA)
+                } else {
+                    block.runParallel(panels: panels, workers: workers, packA: packA, packAStride: packAStride)
+                }
+                q0 += panels
+            }
+        }
+    }
+}
+
+/// One block of columns of a GEMM with its fully packed B: layout `[depth block][panel][p][16]`,
+/// the depth block starting at `p0` at offset `p0 · panels · 16`.
+@usableFromInline
+struct GEMMBlock: @unchecked Sendable {
+    let transposeA: Bool, transposeB: Bool
+    let m: Int, k: Int, kc: Int, j0: Int, nb: Int
+    let alpha: Float, beta: Float
+    let a: UnsafePointer<Float>, lda: Int
+    let b: UnsafePointer<Float>, ldb: Int
+    let c: UnsafeMutablePointer<Float>, ldc: Int
+    let packB: UnsafeMutablePointer<Float>
+
+    var panelCount: Int { (nb + Kernels.gemmNR - 1) / Kernels.gemmNR }
+
+    /// Start of panel `q` of the depth block starting at `p0`.
+    @inline(__always)
+    func packedB(_ p0: Int, _ q: Int) -> UnsafeMutablePointer<Float> {
+        packB + p0 &* panelCount &* Kernels.gemmNR + q &* Kernels.gemmNR &* min(kc, k - p0)
+    }
+
+    /// Packs the given panels of B over the whole depth.
+    func packB(panels: Range<Int>) {
+        var p0 = 0
+        while p0 < k {
+            let kb = min(kc, k - p0)
+            let first = panels.lowerBound * Kernels.gemmNR
+            let cols = min(nb, panels.upperBound * Kernels.gemmNR) - first
+            Kernels.packPanelsB(transposeB, b, ldb, p0, kb, j0 + first, cols, packedB(p0, panels.lowerBound))
+            p0 += kb
+        }
+    }
+
+    /// C[rows, panels] for all depth blocks, using `packA` (MC × KC floats) for A.
+    func compute(rows: Range<Int>, panels: Range<Int>, packA: UnsafeMutablePointer<Float>) {
+        let nr = Kernels.gemmNR, mr = Kernels.gemmMR
+        var i0 = rows.lowerBound
+        while i0 < rows.upperBound {
+            let mb = min(Kernels.gemmMC, rows.upperBound - i0)
             var p0 = 0
             while p0 < k {
                 let kb = min(kc, k - p0)
                 let betaHere: Float = p0 == 0 ? beta : 1
-                let bPanels = (nb + gemmNR - 1) / gemmNR
-                // Pack B in parallel, panel groups per chunk.
-                parallelFor(bPanels, chunkSize: max(1, bPanels / (4 * workers)), threads: workers) { chunk in
-                    let (_, b, _, _, packB) = shared.value
-                    let first = chunk.range.lowerBound * gemmNR
-                    let cols = min(nb, chunk.range.upperBound * gemmNR) - first
-                    packPanelsB(transposeB, b, ldb, p0, kb, j0 + first, cols, packB + first * kb)
-                }
-                let blocksM = (m + mc - 1) / mc
-                parallelFor(blocksM, chunkSize: 1, threads: workers) { chunk in
-                    let (a, _, c, packA, packB) = shared.value
-                    let i0 = chunk.index * mc
-                    let mb = min(mc, m - i0)
-                    let pa = packA + chunk.worker * packAStride
-                    packPanelsA(transposeA, a, lda, i0, mb, p0, kb, pa)
-                    var jr = 0
-                    while jr < nb {
-                        let nr = min(gemmNR, nb - jr)
-                        let bPanel = UnsafePointer(packB + jr * kb)
-                        var ir = 0
-                        while ir < mb {
-                            microKernel6x16(kb, UnsafePointer(pa + ir * kb), bPanel,
-                                            c + (i0 + ir) * ldc + j0 + jr, ldc, min(gemmMR, mb - ir), nr, alpha, betaHere)
-                            ir &+= gemmMR
-                        }
-                        jr &+= gemmNR
+                Kernels.packPanelsA(transposeA, a, lda, i0, mb, p0, kb, packA)
+                for q in panels {
+                    let jr = q &* nr
+                    let cols = min(nr, nb - jr)
+                    let bPanel = UnsafePointer(packedB(p0, q))
+                    var ir = 0
+                    while ir < mb {
+                        Kernels.microKernel6x16(kb, UnsafePointer(packA + ir &* kb), bPanel,
+                                                c + (i0 + ir) &* ldc + j0 + jr, ldc, min(mr, mb - ir), cols, alpha, betaHere)
+                        ir &+= mr
                     }
                 }
                 p0 += kb
             }
-            j0 += nb
+            i0 += mb
         }
     }
 
+    /// Packing tasks first, then compute tasks that wait (spinning, they are short) until all of
+    /// B is packed: workers take tasks in order, so every packing task is already running when
+    /// the first compute task starts, and the wait always ends.
+    func runParallel(panels: Int, workers: Int, packA: UnsafeMutablePointer<Float>, packAStride: Int) {
+        let mr = Kernels.gemmMR
+        let packTasks = min(panels, 2 * workers)
+        // About four compute tasks per worker: rows in multiples of 6 (at least 24 rows), then
+        // columns in multiples of 16 (at least 64) when rows alone give too few.
+        let target = 4 * workers
+        let rowUnits = (m + mr - 1) / mr
+        // A multiple of the worker count, so the last round of tasks is not one worker alone.
+        let rowBlocks = min(rowUnits, roundUp(max((m + Kernels.gemmMC - 1) / Kernels.gemmMC, min(target, (rowUnits + 3) / 4)), workers))
+        let colBlocks = max(1, min((target + rowBlocks - 1) / rowBlocks, panels / 4))
+        let packed = Atomic<Int>(0)
+        parallelFor(packTasks + rowBlocks * colBlocks, chunkSize: 1, threads: workers) { chunk in
+            let t = chunk.index
+            if t < packTasks {
+                packB(panels: (panels * t / packTasks)..<(panels * (t + 1) / packTasks))
+                packed.wrappingAdd(1, ordering: .releasing)
+                return
+            }
+            while packed.load(ordering: .acquiring) < packTasks {}
+            let task = t - packTasks
+            let r = task / colBlocks, q = task % colBlocks
+            let rows = min(m, rowUnits * r / rowBlocks * mr)..<min(m, rowUnits * (r + 1) / rowBlocks * mr)
+            let cols = (panels * q / colBlocks)..<(panels * (q + 1) / colBlocks)
+            if rows.isEmpty || cols.isEmpty { return }
+            compute(rows: rows, panels: cols, packA: packA + chunk.worker * packAStride)
+        }
+    }
+}
+
+extension Kernels {
     /// Packs rows `i0..<i0+mb`, depth `p0..<p0+kb` of op(A) into panels of `gemmMR` rows,
     /// layout `[panel][p][r]`, zero-padding the last panel.
     @usableFromInline
@@ -166,27 +240,41 @@ extension Kernels {
         }
     }
 
+    // Never inlined: inside the callers' loops LLVM lost track of the twelve accumulators and added
+    // four register moves per twelve FMAs; a call per 256-deep tile costs nothing in comparison.
     /// The 6×16 micro-kernel: `C[0..<mr, 0..<nr] ← alpha·(Ã·B̃) + beta·C` for one packed A panel
     /// (`kb×6`) and one packed B panel (`kb×16`). Twelve 8-wide accumulators stay in registers.
-    @inlinable @inline(__always)
+    @inline(never)
     public static func microKernel6x16(
         _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mr: Int, _ nr: Int,
         _ alpha: Float, _ beta: Float
     ) {
-        var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16(), c4 = F16(), c5 = F16()
+        // Twelve 8-wide accumulators written out (not six SIMD16s): LLVM then keeps them in
+        // place instead of shuffling registers every iteration (4 extra moves per 12 FMAs).
+        var c00 = F8(), c01 = F8(), c10 = F8(), c11 = F8(), c20 = F8(), c21 = F8()
+        var c30 = F8(), c31 = F8(), c40 = F8(), c41 = F8(), c50 = F8(), c51 = F8()
         var pa = a, pb = b
         var p = 0
         while p < kb {
-            let bv = load16(pb)
-            c0 = madd(c0, F16(repeating: pa[0]), bv)
-            c1 = madd(c1, F16(repeating: pa[1]), bv)
-            c2 = madd(c2, F16(repeating: pa[2]), bv)
-            c3 = madd(c3, F16(repeating: pa[3]), bv)
-            c4 = madd(c4, F16(repeating: pa[4]), bv)
-            c5 = madd(c5, F16(repeating: pa[5]), bv)
+            let b0 = load8(pb), b1 = load8(pb + 8)
+            var av = F8(repeating: pa[0])
+            c00 = madd(c00, av, b0); c01 = madd(c01, av, b1)
+            av = F8(repeating: pa[1])
+            c10 = madd(c10, av, b0); c11 = madd(c11, av, b1)
+            av = F8(repeating: pa[2])
+            c20 = madd(c20, av, b0); c21 = madd(c21, av, b1)
+            av = F8(repeating: pa[3])
+            c30 = madd(c30, av, b0); c31 = madd(c31, av, b1)
+            av = F8(repeating: pa[4])
+            c40 = madd(c40, av, b0); c41 = madd(c41, av, b1)
+            av = F8(repeating: pa[5])
+            c50 = madd(c50, av, b0); c51 = madd(c51, av, b1)
             pa += 6; pb += 16; p &+= 1
         }
+        let c0 = F16(lowHalf: c00, highHalf: c01), c1 = F16(lowHalf: c10, highHalf: c11)
+        let c2 = F16(lowHalf: c20, highHalf: c21), c3 = F16(lowHalf: c30, highHalf: c31)
+        let c4 = F16(lowHalf: c40, highHalf: c41), c5 = F16(lowHalf: c50, highHalf: c51)
         if mr == 6 && nr == 16 {
             let av = F16(repeating: alpha)
             if beta == 0 {
@@ -258,3 +346,4 @@ extension Matrix {
         multiplied(by: self, transposeSelf: true, threads: threads)
     }
 }
+
