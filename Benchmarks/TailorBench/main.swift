@@ -6,6 +6,8 @@ import Foundation
 import Synchronization
 import TailorLinalg
 import TailorData
+import TailorAutodiff
+import TailorNN
 
 func now() -> Double {
     var ts = timespec()
@@ -141,12 +143,91 @@ func benchMicroKernel() {
             let c = UnsafeMutablePointer<Float>.allocate(capacity: 96)
             for i in 0..<(6 * kb) { a[i] = Float(i % 7) * 0.01 }
             for i in 0..<(16 * kb) { b[i] = Float(i % 5) * 0.01 }
-            for _ in 0..<reps { Kernels.microKernel6x16(kb, a, b, c, 16, 6, 16, 1, 1) }
+            for _ in 0..<reps { Kernels.microKernel6x16(kb, a, rowStride: 1, depthStride: 6, b, c, 16, 6, 16, 1, 1) }
             a.deallocate(); b.deallocate(); c.deallocate()
         }
         let flops = Double(threads * reps) * 2 * 6 * 16 * Double(kb)
         emit(["bench": "micro-kernel", "round": round, "threads": threads, "gflops": flops / (now() - t0) / 1e9])
     }
+}
+
+/// Resident set size in MiB (from /proc/self/statm).
+func residentMiB() -> Double {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return .nan }
+    let fields = text.split(separator: " ")
+    return Double(fields.count > 1 ? Int(fields[1]) ?? 0 : 0) * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
+}
+
+/// One training-step workload of the neural engine, built identically by `nn_vs_torch.py`.
+struct StepWorkload {
+    let name: String
+    let parameters: [(String, Parameter)]
+    let step: (Tape) -> Float
+}
+
+func mlpWorkload() -> StepWorkload {
+    let batch = 512
+    let model = MLP([256, 512, 512, 256], seed: 1)
+    let x = Tensor.normal(shape: [batch, 256], seed: 2), y = Tensor.normal(shape: [batch, 256], seed: 3)
+    return StepWorkload(name: "mlp", parameters: model.namedParameters()) { tape in
+        let loss = Loss.meanSquaredError(model(tape.constant(x)), y)
+        tape.backward(loss)
+        return loss.scalar
+    }
+}
+
+func transformerWorkload() -> StepWorkload {
+    let (batch, length, width) = (128, 50, 64)
+    let blocks = (0..<2).map { TransformerEncoderBlock(width: width, heads: 2, feedForward: 4 * width, dropout: 0.1, seed: UInt64(10 + $0)) }
+    let x = Tensor.normal(shape: [batch, length, width], seed: 4), y = Tensor.normal(shape: [batch, length, width], seed: 5)
+    let parameters = blocks.enumerated().flatMap { i, b in b.namedParameters(prefix: "\(i).") }
+    return StepWorkload(name: "transformer", parameters: parameters) { tape in
+        var h = tape.constant(x)
+        for block in blocks { h = block(h) }
+        let loss = Loss.meanSquaredError(h, y)
+        tape.backward(loss)
+        return loss.scalar
+    }
+}
+
+/// Seconds per training step (forward + backward + Adam) of the named workload: median and
+/// best over `--steps` steps after 2 s of warm-up; `--rss-every N` instead prints the resident
+/// set every N steps (the memory check).
+func benchNN(_ which: String) {
+    let workload = which == "nn-mlp" ? mlpWorkload() : transformerWorkload()
+    let adam = Adam(workload.parameters, learningRate: 1e-3)
+    var stepIndex = 0
+    func step() -> Float {
+        let tape = Tape(training: true, seed: UInt64(stepIndex))
+        stepIndex += 1
+        adam.zeroGrad()
+        let loss = workload.step(tape)
+        adam.step()
+        return loss
+    }
+    let rssEvery = argument("--rss-every", default: 0)
+    let steps = argument("--steps", default: 30)
+    if rssEvery > 0 {
+        let t0 = now()
+        for i in 0..<steps {
+            let loss = step()
+            if i % rssEvery == 0 || i == steps - 1 {
+                emit(["bench": "\(workload.name)-memory", "step": i, "rss_mib": residentMiB(), "loss": Double(loss), "seconds": now() - t0])
+            }
+        }
+        return
+    }
+    let warm = now()
+    var first: Float = 0
+    repeat { first = step() } while now() - warm < 2
+    var times: [Double] = []
+    var last: Float = 0
+    for _ in 0..<steps {
+        let t0 = now(); last = step(); times.append(now() - t0)
+    }
+    times.sort()
+    emit(["bench": workload.name, "ms_median": times[times.count / 2] * 1e3, "ms_best": times[0] * 1e3,
+          "steps": steps, "loss_first": Double(first), "loss_last": Double(last), "threads": effectiveThreadCount(0)])
 }
 
 let command = CommandLine.arguments.dropFirst().first ?? "gemm"
@@ -156,6 +237,7 @@ case "als-step": benchALSStep()
 case "parse-events": benchParse()
 case "parallel": benchParallel()
 case "micro": benchMicroKernel()
+case "nn-mlp", "nn-transformer": benchNN(command)
 default:
     FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N]\n".data(using: .utf8)!)
     exit(2)

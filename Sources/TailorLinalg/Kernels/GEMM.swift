@@ -17,7 +17,8 @@ extension Kernels {
     @usableFromInline static let gemmNR = 16
     /// Depth of one packed block (the K dimension).
     @usableFromInline static let gemmKC = 256
-    /// Rows of A packed per block (a multiple of `gemmMR`; 96×256 floats = 96 KiB, L2-sized).
+    /// Rows of C per block (a multiple of `gemmMR`): their 96×256 floats of A stay in L2 while
+    /// every panel of B passes.
     @usableFromInline static let gemmMC = 96
     /// Most floats of packed B held at once (16 MiB); wider products go in column blocks.
     @usableFromInline static let gemmPackedBLimit = 1 << 22
@@ -52,10 +53,8 @@ extension Kernels {
         let kc = min(gemmKC, k)
         let panelsTotal = (n + gemmNR - 1) / gemmNR
         let panelsPerBlock = max(1, min(panelsTotal, gemmPackedBLimit / (gemmNR * k)))
-        let packAStride = roundUp(roundUp(min(gemmMC, m), gemmMR) * kc, 16)
-        let packBCount = roundUp(panelsPerBlock * gemmNR * k, 16)
-        ScratchPool.shared.withBuffer(count: packBCount + workers * packAStride) { scratch in
-            let packB = scratch, packA = scratch + packBCount
+        let packBCount = panelsPerBlock * gemmNR * k
+        ScratchPool.shared.withBuffer(count: packBCount) { packB in
             var q0 = 0
             while q0 < panelsTotal {
                 let panels = min(panelsPerBlock, panelsTotal - q0)
@@ -65,9 +64,9 @@ extension Kernels {
                     alpha: alpha, beta: beta, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packB: packB)
                 if workers == 1 {
                     block.packB(panels: 0..<panels)
-                    block.compute(rows: 0..<m, panels: 0..<panels, packA: packA)
+                    block.compute(rows: 0..<m, panels: 0..<panels)
                 } else {
-                    block.runParallel(panels: panels, workers: workers, packA: packA, packAStride: packAStride)
+                    block.runParallel(panels: panels, workers: workers)
                 }
                 q0 += panels
             }
@@ -107,8 +106,23 @@ struct GEMMBlock: @unchecked Sendable {
         }
     }
 
-    /// C[rows, panels] for all depth blocks, using `packA` (MC × KC floats) for A.
-    func compute(rows: Range<Int>, panels: Range<Int>, packA: UnsafeMutablePointer<Float>) {
+    /// C[rows, panels] for all depth blocks. Narrow products read A in place (the micro-kernel
+    /// takes its strides): packing it cost 7 % of a transformer step, whose products are 64 deep
+    /// with A used for only a few panels of B. Wide ones pack each A block into contiguous
+    /// 6-row panels, which keeps rows of a large-stride A from fighting over L1 sets (in place,
+    /// n = 1024 ran 15 % slower).
+    func compute(rows: Range<Int>, panels: Range<Int>) {
+        if panels.count >= 32 {
+            let kcHere = min(kc, k)
+            ScratchPool.shared.withBuffer(count: roundUp(min(Kernels.gemmMC, rows.count), Kernels.gemmMR) * kcHere) { packA in
+                compute(rows: rows, panels: panels, packA: packA)
+            }
+        } else {
+            compute(rows: rows, panels: panels, packA: nil)
+        }
+    }
+
+    func compute(rows: Range<Int>, panels: Range<Int>, packA: UnsafeMutablePointer<Float>?) {
         let nr = Kernels.gemmNR, mr = Kernels.gemmMR
         var i0 = rows.lowerBound
         while i0 < rows.upperBound {
@@ -117,14 +131,22 @@ struct GEMMBlock: @unchecked Sendable {
             while p0 < k {
                 let kb = min(kc, k - p0)
                 let betaHere: Float = p0 == 0 ? beta : 1
-                Kernels.packPanelsA(transposeA, a, lda, i0, mb, p0, kb, packA)
+                let aBlock: UnsafePointer<Float>, rowStride: Int, depthStride: Int, panelStep: Int
+                if let packA {
+                    Kernels.packPanelsA(transposeA, a, lda, i0, mb, p0, kb, packA)
+                    (aBlock, rowStride, depthStride, panelStep) = (UnsafePointer(packA), 1, mr, kb)
+                } else if transposeA {
+                    (aBlock, rowStride, depthStride, panelStep) = (a + p0 &* lda + i0, 1, lda, 1)
+                } else {
+                    (aBlock, rowStride, depthStride, panelStep) = (a + i0 &* lda + p0, lda, 1, lda)
+                }
                 for q in panels {
                     let jr = q &* nr
                     let cols = min(nr, nb - jr)
                     let bPanel = UnsafePointer(packedB(p0, q))
                     var ir = 0
                     while ir < mb {
-                        Kernels.microKernel6x16(kb, UnsafePointer(packA + ir &* kb), bPanel,
+                        Kernels.microKernel6x16(kb, aBlock + ir &* panelStep, rowStride: rowStride, depthStride: depthStride, bPanel,
                                                 c + (i0 + ir) &* ldc + j0 + jr, ldc, min(mr, mb - ir), cols, alpha, betaHere)
                         ir &+= mr
                     }
@@ -138,7 +160,7 @@ struct GEMMBlock: @unchecked Sendable {
     /// Packing tasks first, then compute tasks that wait (spinning, they are short) until all of
     /// B is packed: workers take tasks in order, so every packing task is already running when
     /// the first compute task starts, and the wait always ends.
-    func runParallel(panels: Int, workers: Int, packA: UnsafeMutablePointer<Float>, packAStride: Int) {
+    func runParallel(panels: Int, workers: Int) {
         let mr = Kernels.gemmMR
         let packTasks = min(panels, 2 * workers)
         // About four compute tasks per worker: rows in multiples of 6 (at least 24 rows), then
@@ -162,7 +184,7 @@ struct GEMMBlock: @unchecked Sendable {
             let rows = min(m, rowUnits * r / rowBlocks * mr)..<min(m, rowUnits * (r + 1) / rowBlocks * mr)
             let cols = (panels * q / colBlocks)..<(panels * (q + 1) / colBlocks)
             if rows.isEmpty || cols.isEmpty { return }
-            compute(rows: rows, panels: cols, packA: packA + chunk.worker * packAStride)
+            compute(rows: rows, panels: cols)
         }
     }
 }
@@ -242,14 +264,20 @@ extension Kernels {
 
     // Never inlined: inside the callers' loops LLVM lost track of the twelve accumulators and added
     // four register moves per twelve FMAs; a call per 256-deep tile costs nothing in comparison.
-    /// The 6×16 micro-kernel: `C[0..<mr, 0..<nr] ← alpha·(Ã·B̃) + beta·C` for one packed A panel
-    /// (`kb×6`) and one packed B panel (`kb×16`). Twelve 8-wide accumulators stay in registers.
+    /// The 6×16 micro-kernel: `C[0..<mr, 0..<nr] ← alpha·(A·B̃) + beta·C` for six rows of A and
+    /// one packed B panel (`kb×16`). Element `(r, p)` of A is at `a[r·rowStride + p·depthStride]`:
+    /// `(lda, 1)` reads A in place, `(1, lda)` reads a stored transpose in place, `(1, 6)` a packed
+    /// panel. Rows `mr..<6` are not read. Twelve 8-wide accumulators stay in registers.
     @inline(never)
     public static func microKernel6x16(
-        _ kb: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+        _ kb: Int, _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mr: Int, _ nr: Int,
         _ alpha: Float, _ beta: Float
     ) {
+        // Missing rows re-read the last real one (the results are dropped), so A is never read
+        // past its end.
+        let o1 = min(1, mr - 1) &* rowStride, o2 = min(2, mr - 1) &* rowStride, o3 = min(3, mr - 1) &* rowStride
+        let o4 = min(4, mr - 1) &* rowStride, o5 = min(5, mr - 1) &* rowStride
         // Twelve 8-wide accumulators written out (not six SIMD16s): LLVM then keeps them in
         // place instead of shuffling registers every iteration (4 extra moves per 12 FMAs).
         var c00 = F8(), c01 = F8(), c10 = F8(), c11 = F8(), c20 = F8(), c21 = F8()
@@ -260,17 +288,17 @@ extension Kernels {
             let b0 = load8(pb), b1 = load8(pb + 8)
             var av = F8(repeating: pa[0])
             c00 = madd(c00, av, b0); c01 = madd(c01, av, b1)
-            av = F8(repeating: pa[1])
+            av = F8(repeating: pa[o1])
             c10 = madd(c10, av, b0); c11 = madd(c11, av, b1)
-            av = F8(repeating: pa[2])
+            av = F8(repeating: pa[o2])
             c20 = madd(c20, av, b0); c21 = madd(c21, av, b1)
-            av = F8(repeating: pa[3])
+            av = F8(repeating: pa[o3])
             c30 = madd(c30, av, b0); c31 = madd(c31, av, b1)
-            av = F8(repeating: pa[4])
+            av = F8(repeating: pa[o4])
             c40 = madd(c40, av, b0); c41 = madd(c41, av, b1)
-            av = F8(repeating: pa[5])
+            av = F8(repeating: pa[o5])
             c50 = madd(c50, av, b0); c51 = madd(c51, av, b1)
-            pa += 6; pb += 16; p &+= 1
+            pa += depthStride; pb += 16; p &+= 1
         }
         let c0 = F16(lowHalf: c00, highHalf: c01), c1 = F16(lowHalf: c10, highHalf: c11)
         let c2 = F16(lowHalf: c20, highHalf: c21), c3 = F16(lowHalf: c30, highHalf: c31)

@@ -239,7 +239,7 @@ extension Kernels {
                         let bPanel = packed + ((j0 + jr) / nr) * nr * d
                         var ir = 0
                         while ir < rows {
-                            microKernel6x16(d, packedQ + ir * d, bPanel, tile + ir * itemBlock + jr, itemBlock,
+                            microKernel6x16(d, packedQ + ir * d, rowStride: 1, depthStride: 6, bPanel, tile + ir * itemBlock + jr, itemBlock,
                                             min(mr, rows - ir), nrHere, 1, 0)
                             ir += mr
                         }
