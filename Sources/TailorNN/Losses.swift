@@ -94,7 +94,7 @@ public enum Loss {
     /// Mean squared error.
     public static func meanSquaredError(_ prediction: Value, _ target: Tensor) -> Value {
         precondition(prediction.shape == target.shape, "prediction \(prediction.shape) and target \(target.shape) differ")
-        return mean(square(prediction - prediction.tape.constant(target)))
+        return meanSquaredErrorOp(prediction, target)
     }
 }
 

@@ -193,6 +193,31 @@ struct OptimizerTests {
         #expect(abs(q.value.storage[0] - 2 * (1 - 0.05)) < 1e-6)
     }
 
+    @Test("Adam and AdamW on a large parameter (parallel, vectorized) follow the textbook update in Double", arguments: [false, true])
+    func adamReference(decoupled: Bool) {
+        let n = 100_000
+        let w0 = Tensor.uniform(shape: [n], low: -1, high: 1, seed: 3).storage
+        let p = Parameter(Tensor(shape: [n], storage: w0))
+        let opt = Adam([ParameterGroup([("p", p)], learningRate: 0.01, weightDecay: 0.1)], decoupledWeightDecay: decoupled)
+        var w = w0.map(Double.init), m = [Double](repeating: 0, count: n), v = m
+        for step in 1...3 {
+            let g = Tensor.uniform(shape: [n], low: -1, high: 1, seed: UInt64(10 + step))
+            p.grad = g
+            opt.step()
+            let (b1, b2, lr, wd) = (0.9, 0.999, 0.01, 0.1)
+            for i in 0..<n {
+                var gi = Double(g.storage[i])
+                if !decoupled { gi += wd * w[i] } else { w[i] *= 1 - lr * wd }
+                m[i] = b1 * m[i] + (1 - b1) * gi
+                v[i] = b2 * v[i] + (1 - b2) * gi * gi
+                let mHat = m[i] / (1 - pow(b1, Double(step))), vHat = v[i] / (1 - pow(b2, Double(step)))
+                w[i] -= lr * mHat / (vHat.squareRoot() + 1e-8)
+            }
+        }
+        let worst = zip(p.value.storage, w).map { abs(Double($0) - $1) }.max() ?? 0
+        #expect(worst < 1e-5, "largest difference \(worst)")
+    }
+
     @Test("Adagrad scales each coordinate by its accumulated squares")
     func adagrad() {
         let p = parameter([1], grad: [2])

@@ -53,17 +53,54 @@ func forEachBroadcastRun(_ out: [Int], _ sa: [Int], _ sb: [Int], _ body: (Int, I
     }
 }
 
-/// `op` applied to broadcast `a` and `b`.
+/// How `small` sits inside `shape` when it is its trailing axes (a bias, a per-feature scale):
+/// the number of rows it repeats over, or nil.
+func trailingRows(_ small: [Int], of shape: [Int]) -> Int? {
+    var s = small
+    while s.first == 1 && s.count > 0 { s.removeFirst() }
+    guard s.count <= shape.count, Array(shape.suffix(s.count)) == s else { return nil }
+    let width = s.reduce(1, *)
+    return width == 0 ? nil : shape.reduce(1, *) / width
+}
+
+/// `op` applied to broadcast `a` and `b`. Fast paths (parallel, vectorized): equal shapes, and
+/// one operand spanning the other's trailing axes; anything else walks the broadcast odometer.
 @inline(__always)
 func broadcastApply(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> Tensor {
     if a.shape == b.shape {
-        var out = a
-        out.storage.withUnsafeMutableBufferPointer { o in
-            b.storage.withUnsafeBufferPointer { bp in for i in 0..<o.count { o[i] = op(o[i], bp[i]) } }
+        return Tensor(uninitializedShape: a.shape) { out, count in
+            a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in
+                let p = SendablePointers((ap.baseAddress!, bp.baseAddress!, out))
+                forChunks(count) { range in
+                    let (x, y, o) = p.value
+                    for i in range { o[i] = op(x[i], y[i]) }
+                }
+            } }
         }
-        return out
     }
     let shape = broadcastShape(a.shape, b.shape)
+    let bRows = shape == a.shape ? trailingRows(b.shape, of: shape) : nil
+    let aRows = bRows == nil && shape == b.shape ? trailingRows(a.shape, of: shape) : nil
+    if let rows = bRows ?? aRows {
+        let width = shape.reduce(1, *) / rows
+        let smallIsB = bRows != nil
+        return Tensor(uninitializedShape: shape) { out, count in
+            a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in
+                let p = SendablePointers((ap.baseAddress!, bp.baseAddress!, out))
+                parallelFor(rows, chunkSize: max(1, pointwiseGrain / width), threads: count > 2 * pointwiseGrain ? 0 : 1) { chunk in
+                    let (x, y, o) = p.value
+                    for r in chunk.range {
+                        let base = r &* width
+                        if smallIsB {
+                            for j in 0..<width { o[base &+ j] = op(x[base &+ j], y[j]) }
+                        } else {
+                            for j in 0..<width { o[base &+ j] = op(x[j], y[base &+ j]) }
+                        }
+                    }
+                }
+            } }
+        }
+    }
     var out = Tensor(shape: shape)
     let sa = broadcastStrides(a.shape, to: shape), sb = broadcastStrides(b.shape, to: shape)
     out.storage.withUnsafeMutableBufferPointer { o in
@@ -78,9 +115,23 @@ func broadcastApply(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> 
     return out
 }
 
+/// Column sums of `rows × width` values (a bias gradient), in parallel, deterministic.
+func columnSums(_ g: Tensor, rows: Int, width: Int) -> [Float] {
+    g.storage.withUnsafeBufferPointer { gp in
+        let p = SendablePointers(gp.baseAddress!)
+        return forRowChunks(rows: rows, width: width, rowGrain: max(1, pointwiseGrain / width)) { range, partial in
+            for r in range { Kernels.axpy(1, p.value + r * width, partial, count: width) }
+        }
+    }
+}
+
 /// `g` summed over the axes along which `shape` was broadcast, giving `shape`.
 public func unbroadcast(_ g: Tensor, to shape: [Int]) -> Tensor {
     if g.shape == shape { return g }
+    if shape.reduce(1, *) == 1 { return Tensor(shape: shape, storage: [parallelSum(g)]) }
+    if let rows = trailingRows(shape, of: g.shape) {
+        return Tensor(shape: shape, storage: columnSums(g, rows: rows, width: g.count / rows))
+    }
     var out = Tensor(shape: shape)
     let strides = broadcastStrides(shape, to: g.shape)
     let zero = [Int](repeating: 0, count: g.shape.count)
@@ -159,53 +210,23 @@ extension Value {
     public static prefix func - (a: Value) -> Value { a * -1 }
 }
 
-extension Tensor {
-    /// Elementwise `f`.
-    @inlinable
-    public func map(_ f: (Float) -> Float) -> Tensor {
-        var out = self
-        out.storage.withUnsafeMutableBufferPointer { p in for i in 0..<p.count { p[i] = f(p[i]) } }
-        return out
-    }
-}
-
-/// A unary op with its derivative written in terms of the input `x` and output `y`.
-@inline(__always)
-func unary(_ a: Value, _ f: (Float) -> Float, _ derivative: @escaping (Float, Float) -> Float) -> Value {
-    let x = a.tensor
-    let y = x.map(f)
-    return a.tape.record(y, inputs: [a]) { g, tape in
-        var dx = g
-        dx.storage.withUnsafeMutableBufferPointer { d in
-            x.storage.withUnsafeBufferPointer { xp in
-                y.storage.withUnsafeBufferPointer { yp in for i in 0..<d.count { d[i] *= derivative(xp[i], yp[i]) } }
-            }
-        }
-        tape.accumulate(a, dx)
-    }
-}
-
 /// max(0, x).
-public func relu(_ a: Value) -> Value { unary(a, { max(0, $0) }, { x, _ in x > 0 ? 1 : 0 }) }
+public func relu(_ a: Value) -> Value { unary(a, ReLUFunction.self) }
 
 /// The Gaussian error linear unit, exact: `x·Φ(x) = ½x(1 + erf(x/√2))` (PyTorch's default).
-public func gelu(_ a: Value) -> Value {
-    unary(a, { x in 0.5 * x * (1 + erff(x * 0.70710678)) }, { x, _ in
-        0.5 * (1 + erff(x * 0.70710678)) + x * 0.39894228 * expf(-0.5 * x * x)
-    })
-}
+public func gelu(_ a: Value) -> Value { unary(a, GELUFunction.self) }
 
 /// tanh(x).
-public func tanh(_ a: Value) -> Value { unary(a, { Foundation.tanhf($0) }, { _, y in 1 - y * y }) }
+public func tanh(_ a: Value) -> Value { unary(a, TanhFunction.self) }
 
 /// 1/(1 + e^(−x)).
-public func sigmoid(_ a: Value) -> Value { unary(a, { 1 / (1 + expf(-$0)) }, { _, y in y * (1 - y) }) }
+public func sigmoid(_ a: Value) -> Value { unary(a, SigmoidFunction.self) }
 
 /// eˣ.
-public func exp(_ a: Value) -> Value { unary(a, { expf($0) }, { _, y in y }) }
+public func exp(_ a: Value) -> Value { unary(a, ExpFunction.self) }
 
 /// ln x.
-public func log(_ a: Value) -> Value { unary(a, { logf($0) }, { x, _ in 1 / x }) }
+public func log(_ a: Value) -> Value { unary(a, LogFunction.self) }
 
 /// x².
-public func square(_ a: Value) -> Value { unary(a, { $0 * $0 }, { x, _ in 2 * x }) }
+public func square(_ a: Value) -> Value { unary(a, SquareFunction.self) }

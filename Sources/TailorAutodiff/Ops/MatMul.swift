@@ -118,3 +118,60 @@ struct SendablePointers<T>: @unchecked Sendable {
     let value: T
     init(_ value: T) { self.value = value }
 }
+
+/// A fully connected layer over the last axis, `x·Wᵀ + b` (PyTorch's `F.linear`), as one op:
+/// the bias is written into the output before the GEMM accumulates onto it (no separate add
+/// and no extra tensor), and its gradient is a column sum of the output gradient.
+///
+/// `x` is `[…, in]`, `weight` `[out, in]`, `bias` `[out]`; the result is `[…, out]`.
+public func linear(_ x: Value, weight: Value, bias: Value?) -> Value {
+    let input = x.tensor, w = weight.tensor
+    precondition(w.rank == 2 && input.rank >= 1 && input.shape.last == w.shape[1],
+                 "linear: input \(input.shape) does not end with the weight's input width \(w.shape.count == 2 ? w.shape[1] : -1)")
+    let (outputs, inputs) = (w.shape[0], w.shape[1])
+    let rows = input.count / max(1, inputs)
+    let b = bias?.tensor
+    precondition(b == nil || b!.count == outputs, "linear: bias has \(b!.count) elements, the weight has \(outputs) outputs")
+    let shape = Array(input.shape.dropLast()) + [outputs]
+    let out = Tensor(uninitializedShape: shape) { c, count in
+        if let b {
+            b.storage.withUnsafeBufferPointer { bp in
+                let p = SendablePointers((bp.baseAddress!, c))
+                parallelFor(rows, chunkSize: max(1, pointwiseGrain / max(1, outputs)), threads: count > 2 * pointwiseGrain ? 0 : 1) { chunk in
+                    let (bs, cs) = p.value
+                    for r in chunk.range { (cs + r * outputs).update(from: bs, count: outputs) }
+                }
+            }
+        }
+        input.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in
+            Kernels.gemm(transposeB: true, m: rows, n: outputs, k: inputs, a: xp.baseAddress!, lda: inputs,
+                         b: wp.baseAddress!, ldb: inputs, beta: b == nil ? 0 : 1, c: c, ldc: outputs, threads: 0)
+        } }
+    }
+    let inputsList = bias.map { [x, weight, $0] } ?? [x, weight]
+    return x.tape.record(out, inputs: inputsList) { g, tape in
+        if tape.needsGrad(x) {
+            // dX = dY · W
+            let dx = Tensor(uninitializedShape: input.shape) { d, _ in
+                g.storage.withUnsafeBufferPointer { gp in w.storage.withUnsafeBufferPointer { wp in
+                    Kernels.gemm(m: rows, n: inputs, k: outputs, a: gp.baseAddress!, lda: outputs, b: wp.baseAddress!, ldb: inputs,
+                                 c: d, ldc: inputs, threads: 0)
+                } }
+            }
+            tape.accumulate(x, dx)
+        }
+        if tape.needsGrad(weight) {
+            // dW = dYᵀ · X
+            let dw = Tensor(uninitializedShape: w.shape) { d, _ in
+                g.storage.withUnsafeBufferPointer { gp in input.storage.withUnsafeBufferPointer { xp in
+                    Kernels.gemm(transposeA: true, m: outputs, n: inputs, k: rows, a: gp.baseAddress!, lda: outputs,
+                                 b: xp.baseAddress!, ldb: inputs, c: d, ldc: inputs, threads: 0)
+                } }
+            }
+            tape.accumulate(weight, dw)
+        }
+        if let bias, tape.needsGrad(bias) {
+            tape.accumulate(bias, Tensor(shape: [outputs], storage: columnSums(g, rows: rows, width: outputs)))
+        }
+    }
+}

@@ -8,48 +8,68 @@ public func layerNorm(_ a: Value, gamma: Value, beta: Value, epsilon: Float = 1e
     let x = a.tensor, w = gamma.tensor, b = beta.tensor
     let n = x.shape.last ?? 1, rows = x.count / max(1, n)
     precondition(w.count == n && b.count == n, "layerNorm parameters must have \(n) elements")
-    var xhat = x
+    let rowGrain = max(1, pointwiseGrain / max(1, n))
     var rstd = [Float](repeating: 0, count: rows)
-    var y = x
-    xhat.storage.withUnsafeMutableBufferPointer { h in
-        y.storage.withUnsafeMutableBufferPointer { yp in
-            for r in 0..<rows {
-                let row = h.baseAddress! + r * n
-                var m: Float = 0
-                for j in 0..<n { m += row[j] }
-                m /= Float(n)
-                var v: Float = 0
-                for j in 0..<n { let d = row[j] - m; v += d * d }
-                let s = 1 / (v / Float(n) + epsilon).squareRoot()
-                rstd[r] = s
-                for j in 0..<n {
-                    row[j] = (row[j] - m) * s
-                    yp[r * n + j] = row[j] * w.storage[j] + b.storage[j]
+    var xhat = Tensor(shape: [])
+    var y = Tensor(shape: [])
+    xhat = Tensor(uninitializedShape: x.shape) { h, _ in
+        y = Tensor(uninitializedShape: x.shape) { yp, _ in
+            x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in b.storage.withUnsafeBufferPointer { bp in
+            rstd.withUnsafeMutableBufferPointer { rp in
+                let p = SendablePointers((xp.baseAddress!, h, yp, wp.baseAddress!, bp.baseAddress!, rp.baseAddress!))
+                parallelFor(rows, chunkSize: rowGrain, threads: rows > rowGrain ? 0 : 1) { chunk in
+                    let (xs, hs, ys, ws, bs, rs) = p.value
+                    let inv = 1 / Float(n)
+                    for r in chunk.range {
+                        let src = xs + r &* n, hrow = hs + r &* n, yrow = ys + r &* n
+                        let m = fastSum(src, n) * inv
+                        var v: Float = 0
+                        for j in 0..<n { let d = src[j] - m; hrow[j] = d; v += d * d }
+                        let s = 1 / (v * inv + epsilon).squareRoot()
+                        rs[r] = s
+                        for j in 0..<n {
+                            let hv = hrow[j] * s
+                            hrow[j] = hv
+                            yrow[j] = hv * ws[j] + bs[j]
+                        }
+                    }
                 }
             }
+            } } }
         }
     }
     return a.tape.record(y, inputs: [a, gamma, beta]) { g, tape in
-        var dw = Tensor(shape: w.shape), db = Tensor(shape: b.shape), dx = Tensor(shape: x.shape)
-        for r in 0..<rows {
-            var sumD: Float = 0, sumDX: Float = 0
-            for j in 0..<n {
-                let gy = g.storage[r * n + j], h = xhat.storage[r * n + j]
-                dw.storage[j] += gy * h
-                db.storage[j] += gy
-                let dh = gy * w.storage[j]
-                sumD += dh
-                sumDX += dh * h
-            }
-            let s = rstd[r] / Float(n)
-            for j in 0..<n {
-                let dh = g.storage[r * n + j] * w.storage[j]
-                dx.storage[r * n + j] = s * (Float(n) * dh - sumD - xhat.storage[r * n + j] * sumDX)
-            }
+        // dx = rstd/n · (n·dĥ − Σdĥ − ĥ·Σ(dĥ·ĥ)) with dĥ = g ⊙ γ; dγ = Σ g ⊙ ĥ; dβ = Σ g.
+        var dx = Tensor(shape: [])
+        var sums: [Float] = []
+        dx = Tensor(uninitializedShape: x.shape) { d, _ in
+            g.storage.withUnsafeBufferPointer { gp in xhat.storage.withUnsafeBufferPointer { hp in
+            w.storage.withUnsafeBufferPointer { wp in rstd.withUnsafeBufferPointer { rp in
+                let p = SendablePointers((gp.baseAddress!, hp.baseAddress!, wp.baseAddress!, rp.baseAddress!, d))
+                // Partial buffer: dγ in [0, n), dβ in [n, 2n).
+                sums = forRowChunks(rows: rows, width: 2 * n, rowGrain: rowGrain) { range, partial in
+                    let (gs, hs, ws, rs, ds) = p.value
+                    let fn = Float(n)
+                    for r in range {
+                        let grow = gs + r &* n, hrow = hs + r &* n, drow = ds + r &* n
+                        var sumD: Float = 0, sumDX: Float = 0
+                        for j in 0..<n {
+                            let gy = grow[j], hv = hrow[j]
+                            partial[j] += gy * hv
+                            partial[n &+ j] += gy
+                            let dh = gy * ws[j]
+                            sumD += dh
+                            sumDX += dh * hv
+                        }
+                        let s = rs[r] / fn
+                        for j in 0..<n { drow[j] = s * (fn * grow[j] * ws[j] - sumD - hrow[j] * sumDX) }
+                    }
+                }
+            } } } }
         }
         tape.accumulate(a, dx)
-        tape.accumulate(gamma, dw)
-        tape.accumulate(beta, db)
+        tape.accumulate(gamma, Tensor(shape: w.shape, storage: Array(sums[0..<n])))
+        tape.accumulate(beta, Tensor(shape: b.shape, storage: Array(sums[n..<(2 * n)])))
     }
 }
 
@@ -129,20 +149,59 @@ public func batchNorm(_ a: Value, gamma: Value, beta: Value, running: RunningSta
 }
 
 /// Inverted dropout: in training each element is zeroed with probability `p` and the rest scaled
-/// by `1/(1−p)`; in evaluation, the identity. Masks come from the tape's seeded stream.
+/// by `1/(1−p)`; in evaluation, the identity.
+///
+/// The mask is a counter-based hash of (key, element index), the key drawn once from the tape's
+/// seeded stream: no mask is stored (the backward recomputes it), chunks fill in parallel and
+/// vectorize, and the result does not depend on the thread count.
 public func dropout(_ a: Value, probability p: Float) -> Value {
     precondition(p >= 0 && p < 1, "dropout probability must be in [0, 1), got \(p)")
     guard a.tape.isTraining, p > 0 else { return a }
     let x = a.tensor
-    let keep = 1 / (1 - p)
-    var mask = [Float](repeating: 0, count: x.count)
-    for i in 0..<mask.count { mask[i] = a.tape.rng.nextFloat() < p ? 0 : keep }
-    var y = x
-    for i in 0..<y.count { y.storage[i] *= mask[i] }
-    return a.tape.record(y, inputs: [a]) { g, tape in
-        var dx = g
-        for i in 0..<dx.count { dx.storage[i] *= mask[i] }
-        tape.accumulate(a, dx)
+    let key = a.tape.rng.next()
+    let mask = DropoutMask(key: key, probability: p)
+    let y = mask.apply(x)
+    return a.tape.record(y, inputs: [a]) { g, tape in tape.accumulate(a, mask.apply(g)) }
+}
+
+/// The keep/drop decision of element `i`: a 32-bit hash of `i` under a 64-bit key (two rounds
+/// of the PCG output hash, Jarzynski and Olano 2020), compared with `p·2²⁴`.
+struct DropoutMask: Sendable {
+    let k0: UInt32, k1: UInt32
+    let threshold: UInt32
+    let keep: Float
+
+    init(key: UInt64, probability p: Float) {
+        k0 = UInt32(truncatingIfNeeded: key)
+        k1 = UInt32(truncatingIfNeeded: key >> 32)
+        threshold = UInt32((Double(p) * 16_777_216).rounded())
+        keep = 1 / (1 - p)
+    }
+
+    @inline(__always)
+    static func hash(_ v: UInt32) -> UInt32 {
+        let state = v &* 747_796_405 &+ 2_891_336_453
+        let word = ((state >> ((state >> 28) &+ 4)) ^ state) &* 277_803_737
+        return (word >> 22) ^ word
+    }
+
+    /// Whether element `i` is kept.
+    @inline(__always)
+    func kept(_ i: Int) -> Bool {
+        DropoutMask.hash(DropoutMask.hash(UInt32(truncatingIfNeeded: i) ^ k0) ^ k1) >> 8 >= threshold
+    }
+
+    /// `x` with dropped elements zeroed and kept ones scaled.
+    func apply(_ x: Tensor) -> Tensor {
+        Tensor(uninitializedShape: x.shape) { out, count in
+            x.storage.withUnsafeBufferPointer { xp in
+                let ptrs = SendablePointers((xp.baseAddress!, out))
+                forChunks(count) { range in
+                    let (src, dst) = ptrs.value
+                    for i in range { dst[i] = kept(i) ? src[i] * keep : 0 }
+                }
+            }
+        }
     }
 }
 

@@ -14,9 +14,7 @@ func normalize(axis: Int, rank: Int) -> Int {
 /// Sum of every element (a scalar).
 public func sum(_ a: Value) -> Value {
     let x = a.tensor
-    var s: Float = 0
-    x.storage.withUnsafeBufferPointer { p in for v in p { s += v } }
-    return a.tape.record(Tensor(scalar: s), inputs: [a]) { g, tape in
+    return a.tape.record(Tensor(scalar: parallelSum(x)), inputs: [a]) { g, tape in
         tape.accumulate(a, Tensor(shape: x.shape, repeating: g.scalar))
     }
 }
@@ -93,5 +91,37 @@ public func max(_ a: Value, axis: Int, keepDims: Bool = false) -> Value {
             for j in 0..<inner { dx.storage[(i * extent + argmax[i * inner + j]) * inner + j] = g.storage[i * inner + j] }
         }
         tape.accumulate(a, dx)
+    }
+}
+
+/// `mean((prediction − target)²)` as one op (one pass forward, one backward).
+public func meanSquaredErrorOp(_ prediction: Value, _ target: Tensor) -> Value {
+    let x = prediction.tensor
+    precondition(x.shape == target.shape, "prediction \(x.shape) and target \(target.shape) differ")
+    let count = x.count
+    let chunks = max(1, (count + pointwiseGrain - 1) / pointwiseGrain)
+    var partial = [Float](repeating: 0, count: chunks)
+    x.storage.withUnsafeBufferPointer { xp in target.storage.withUnsafeBufferPointer { tp in partial.withUnsafeMutableBufferPointer { pp in
+        let p = SendablePointers((xp.baseAddress!, tp.baseAddress!, pp.baseAddress!))
+        parallelFor(count, chunkSize: pointwiseGrain, threads: chunks > 1 ? 0 : 1) { chunk in
+            let (xs, ts, ps) = p.value
+            var s: Float = 0
+            for i in chunk.range { let d = xs[i] - ts[i]; s += d * d }
+            ps[chunk.index] = s
+        }
+    } } }
+    let loss = partial.reduce(0, +) / Float(max(1, count))
+    return prediction.tape.record(Tensor(scalar: loss), inputs: [prediction]) { g, tape in
+        let scale = 2 * g.scalar / Float(max(1, count))
+        let dx = Tensor(uninitializedShape: x.shape) { d, _ in
+            x.storage.withUnsafeBufferPointer { xp in target.storage.withUnsafeBufferPointer { tp in
+                let p = SendablePointers((xp.baseAddress!, tp.baseAddress!, d))
+                forChunks(count) { range in
+                    let (xs, ts, ds) = p.value
+                    for i in range { ds[i] = scale * (xs[i] - ts[i]) }
+                }
+            } }
+        }
+        tape.accumulate(prediction, dx)
     }
 }

@@ -19,8 +19,7 @@ public final class Linear: Module {
 
     /// Applies the layer to `[…, inputs]`.
     public func callAsFunction(_ x: Value) -> Value {
-        let y = matmul(x, x.tape.parameter(weight), transposeB: true)
-        return bias.map { y + x.tape.parameter($0) } ?? y
+        linear(x, weight: x.tape.parameter(weight), bias: bias.map { x.tape.parameter($0) })
     }
 }
 

@@ -218,7 +218,13 @@ public final class Adam: Optimizer {
     public let beta1: Float, beta2: Float, epsilon: Float
     /// Decoupled weight decay (AdamW) instead of L2 in the gradient.
     public let decoupled: Bool
-    var m: [ObjectIdentifier: [Float]] = [:], v: [ObjectIdentifier: [Float]] = [:]
+    /// First and second moments of one parameter, in a class so updates happen in place
+    /// (arrays taken out of a dictionary and stored back were copied whole on every step).
+    final class Moments {
+        var m: [Float], v: [Float]
+        init(count: Int) { m = [Float](repeating: 0, count: count); v = m }
+    }
+    var moments: [ObjectIdentifier: Moments] = [:]
 
     /// An optimizer over `groups`.
     public init(_ groups: [ParameterGroup], beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
@@ -243,35 +249,38 @@ public final class Adam: Optimizer {
         let c1 = 1 - powf(beta1, Float(steps)), c2 = 1 - powf(beta2, Float(steps))
         for group in groups {
             let lr = group.learningRate * factor, wd = group.weightDecay
-            for (_, p) in group.parameters where p.requiresGrad {
+            let rule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon, c1: c1, c2: c2, lr: lr, wd: wd, decoupled: decoupled)
+            for (_, p) in group.parameters where p.requiresGrad && (p.grad != nil || p.sparseGrad != nil) {
                 let id = ObjectIdentifier(p)
-                var mm = m[id] ?? [Float](repeating: 0, count: p.value.count)
-                var vv = v[id] ?? [Float](repeating: 0, count: p.value.count)
-                let (b1, b2, eps, decoupled) = (beta1, beta2, epsilon, self.decoupled)
+                let state = moments[id] ?? Moments(count: p.value.count)
+                moments[id] = state
                 p.value.storage.withUnsafeMutableBufferPointer { w in
-                    mm.withUnsafeMutableBufferPointer { mp in
-                        vv.withUnsafeMutableBufferPointer { vp in
-                            @inline(__always) func update(_ i: Int, _ g0: Float) {
-                                let g = decoupled ? g0 : g0 + wd * w[i]
-                                mp[i] = b1 * mp[i] + (1 - b1) * g
-                                vp[i] = b2 * vp[i] + (1 - b2) * g * g
-                                let mh = mp[i] / c1, vh = vp[i] / c2
-                                if decoupled { w[i] -= lr * wd * w[i] }
-                                w[i] -= lr * mh / (vh.squareRoot() + eps)
-                            }
+                    state.m.withUnsafeMutableBufferPointer { mp in
+                        state.v.withUnsafeMutableBufferPointer { vp in
+                            let ptrs = UnsafeShared((w.baseAddress!, mp.baseAddress!, vp.baseAddress!))
                             if let g = p.grad {
-                                g.storage.withUnsafeBufferPointer { gp in for i in 0..<gp.count { update(i, gp[i]) } }
+                                g.storage.withUnsafeBufferPointer { gp in
+                                    let gs = UnsafeShared(gp.baseAddress!)
+                                    let count = gp.count
+                                    parallelFor(count, chunkSize: 32_768, threads: count > 65_536 ? 0 : 1) { chunk in
+                                        let (w, m, v) = ptrs.value
+                                        rule.update(chunk.range, gs.value, w, m, v)
+                                    }
+                                }
                             }
                             if let s = p.sparseGrad?.coalesced() {
-                                for (k, row) in s.rows.enumerated() {
-                                    for c in 0..<s.width { update(Int(row) * s.width + c, s.values[k * s.width + c]) }
+                                let (w, m, v) = ptrs.value
+                                s.values.withUnsafeBufferPointer { gp in
+                                    for (k, row) in s.rows.enumerated() {
+                                        let offset = Int(row) * s.width
+                                        // The rule indexes g with the parameter's element index.
+                                        rule.update(offset..<(offset + s.width), gp.baseAddress! + k * s.width - offset, w, m, v)
+                                    }
                                 }
                             }
                         }
                     }
                 }
-                m[id] = mm
-                v[id] = vv
             }
         }
     }
@@ -280,8 +289,10 @@ public final class Adam: Optimizer {
         var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
         for g in groups {
             for (name, p) in g.parameters {
-                if let x = m[ObjectIdentifier(p)] { out[name + ".exp_avg"] = Tensor(shape: p.value.shape, storage: x) }
-                if let x = v[ObjectIdentifier(p)] { out[name + ".exp_avg_sq"] = Tensor(shape: p.value.shape, storage: x) }
+                if let x = moments[ObjectIdentifier(p)] {
+                    out[name + ".exp_avg"] = Tensor(shape: p.value.shape, storage: x.m)
+                    out[name + ".exp_avg_sq"] = Tensor(shape: p.value.shape, storage: x.v)
+                }
             }
         }
         return out
@@ -291,12 +302,45 @@ public final class Adam: Optimizer {
         steps = Int(state["step"]?.scalar ?? 0)
         for g in groups {
             for (name, p) in g.parameters {
-                if let x = state[name + ".exp_avg"] {
-                    guard x.count == p.value.count else { throw NNError("optimizer state for '\(name)' does not match the parameter") }
-                    m[ObjectIdentifier(p)] = x.storage
+                if let x = state[name + ".exp_avg"], let y = state[name + ".exp_avg_sq"] {
+                    guard x.count == p.value.count, y.count == p.value.count else {
+                        throw NNError("optimizer state for '\(name)' does not match the parameter")
+                    }
+                    let moment = Moments(count: 0)
+                    moment.m = x.storage
+                    moment.v = y.storage
+                    moments[ObjectIdentifier(p)] = moment
                 }
-                if let x = state[name + ".exp_avg_sq"] { v[ObjectIdentifier(p)] = x.storage }
             }
         }
     }
+}
+
+/// One Adam/AdamW update of elements `range` (PyTorch's arithmetic), branch-free inside the
+/// loops so they vectorize.
+struct AdamRule: Sendable {
+    let beta1: Float, beta2: Float, epsilon: Float, c1: Float, c2: Float, lr: Float, wd: Float, decoupled: Bool
+
+    @inline(__always)
+    func update(_ range: Range<Int>, _ g: UnsafePointer<Float>, _ w: UnsafeMutablePointer<Float>,
+                _ m: UnsafeMutablePointer<Float>, _ v: UnsafeMutablePointer<Float>) {
+        let (b1, b2, eps) = (beta1, beta2, epsilon)
+        let stepSize = lr / c1, rootC2 = c2.squareRoot()
+        let coupled: Float = decoupled ? 0 : wd
+        let shrink: Float = decoupled ? 1 - lr * wd : 1
+        for i in range {
+            let gi = g[i] + coupled * w[i]
+            let mi = b1 * m[i] + (1 - b1) * gi
+            let vi = b2 * v[i] + (1 - b2) * gi * gi
+            m[i] = mi
+            v[i] = vi
+            w[i] = w[i] * shrink - stepSize * mi / (vi.squareRoot() / rootC2 + eps)
+        }
+    }
+}
+
+/// Pointers shared with the workers of one `parallelFor` (each touches its own elements).
+struct UnsafeShared<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }

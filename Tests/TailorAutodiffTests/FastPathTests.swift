@@ -1,0 +1,141 @@
+import Foundation
+import Testing
+import TailorLinalg
+@testable import TailorAutodiff
+
+// The elementwise ops take parallel, chunked fast paths once a tensor has more than
+// `pointwiseGrain` elements. Gradient checks use small tensors, so these tests run each fast
+// path on large inputs against a slow reference: a scalar loop in Double, or the same op applied
+// to small pieces (which take the serial path).
+
+/// Gradients of `f` at `inputs` for the upstream gradient `seed`.
+private func gradients(_ inputs: [Tensor], seed: Tensor, training: Bool = true, tapeSeed: UInt64 = 0,
+                       _ f: ([Value]) -> Value) -> (Tensor, [Tensor]) {
+    let tape = Tape(training: training, seed: tapeSeed)
+    let vars = inputs.map { tape.variable($0) }
+    let out = f(vars)
+    tape.backward(out, seed: seed)
+    return (out.tensor, vars.map { tape.gradient($0) ?? Tensor(shape: $0.shape) })
+}
+
+private func expectClose(_ a: Tensor, _ b: [Double], tolerance: Double = 1e-4,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(a.count == b.count, sourceLocation: sourceLocation)
+    var worst = 0.0
+    for (x, y) in zip(a.storage, b) { worst = max(worst, abs(Double(x) - y) / max(1, abs(y))) }
+    #expect(worst < tolerance, "largest relative difference \(worst)", sourceLocation: sourceLocation)
+}
+
+@Suite("Parallel fast paths match their slow references on large tensors")
+struct FastPathTests {
+    let rows = 300, width = 100  // 30,000 elements: two chunks and more
+
+    @Test("broadcast add and multiply over trailing rows, and same-shape; gradients reduce to column sums")
+    func broadcast() {
+        let a = random([rows, width], seed: 1), b = random([width], seed: 2), c = random([rows, width], seed: 3)
+        let g = random([rows, width], seed: 4)
+        let (sum, grads) = gradients([a, b], seed: g) { $0[0] + $0[1] }
+        expectClose(sum, (0..<rows * width).map { Double(a.storage[$0]) + Double(b.storage[$0 % width]) })
+        expectClose(grads[0], g.storage.map(Double.init))
+        expectClose(grads[1], (0..<width).map { j in (0..<rows).reduce(0.0) { $0 + Double(g.storage[$1 * width + j]) } })
+
+        let (product, pg) = gradients([a, b], seed: g) { $0[0] * $0[1] }
+        expectClose(product, (0..<rows * width).map { Double(a.storage[$0]) * Double(b.storage[$0 % width]) })
+        expectClose(pg[1], (0..<width).map { j in
+            (0..<rows).reduce(0.0) { $0 + Double(g.storage[$1 * width + j]) * Double(a.storage[$1 * width + j]) }
+        })
+
+        let (difference, dg) = gradients([a, c], seed: g) { $0[0] - $0[1] }
+        expectClose(difference, (0..<rows * width).map { Double(a.storage[$0]) - Double(c.storage[$0]) })
+        expectClose(dg[1], g.storage.map { -Double($0) })
+    }
+
+    @Test("pointwise activations on large tensors equal the scalar formulas")
+    func activations() {
+        let x = random([rows, width], seed: 5, low: -3, high: 3), g = random([rows, width], seed: 6)
+        let cases: [(([Value]) -> Value, (Double) -> Double, (Double) -> Double)] = [
+            ({ relu($0[0]) }, { max(0, $0) }, { $0 > 0 ? 1 : 0 }),
+            ({ tanh($0[0]) }, { Foundation.tanh($0) }, { 1 - Foundation.tanh($0) * Foundation.tanh($0) }),
+            ({ sigmoid($0[0]) }, { 1 / (1 + Foundation.exp(-$0)) }, { let s = 1 / (1 + Foundation.exp(-$0)); return s * (1 - s) }),
+            ({ gelu($0[0]) }, { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) },
+             { 0.5 * (1 + erf($0 / 2.0.squareRoot())) + $0 * Foundation.exp(-$0 * $0 / 2) / (2 * Double.pi).squareRoot() }),
+        ]
+        for (op, value, derivative) in cases {
+            let (y, grads) = gradients([x], seed: g, op)
+            expectClose(y, x.storage.map { value(Double($0)) })
+            expectClose(grads[0], zip(x.storage, g.storage).map { derivative(Double($0)) * Double($1) })
+        }
+    }
+
+    @Test("sum and mean-squared error of a large tensor equal Double-precision sums")
+    func reductions() {
+        let x = random([rows, width], seed: 7), t = random([rows, width], seed: 8)
+        let (s, _) = gradients([x], seed: Tensor(scalar: 1)) { sum($0[0]) }
+        #expect(abs(Double(s.scalar) - x.storage.reduce(0.0) { $0 + Double($1) }) < 1e-3)
+        let (mse, grads) = gradients([x], seed: Tensor(scalar: 1)) { meanSquaredErrorOp($0[0], t) }
+        let n = Double(x.count)
+        let expected = zip(x.storage, t.storage).reduce(0.0) { $0 + (Double($1.0) - Double($1.1)) * (Double($1.0) - Double($1.1)) } / n
+        #expect(abs(Double(mse.scalar) - expected) < 1e-5)
+        expectClose(grads[0], zip(x.storage, t.storage).map { 2 * (Double($0) - Double($1)) / n })
+    }
+
+    @Test("fused linear equals matmul with the transposed weight plus bias, forward and backward")
+    func fusedLinear() {
+        let x = random([2, 150, 96], seed: 9), w = random([80, 96], seed: 10), b = random([80], seed: 11)
+        let g = random([2, 150, 80], seed: 12)
+        let (fused, fg) = gradients([x, w, b], seed: g) { linear($0[0], weight: $0[1], bias: $0[2]) }
+        let (plain, pg) = gradients([x, w, b], seed: g) { matmul($0[0], $0[1], transposeB: true) + $0[2] }
+        expectClose(fused, plain.storage.map(Double.init))
+        for i in 0..<3 { expectClose(fg[i], pg[i].storage.map(Double.init)) }
+        let (noBias, _) = gradients([x, w], seed: g) { linear($0[0], weight: $0[1], bias: nil) }
+        expectClose(noBias, zip(plain.storage, (0..<plain.count).map { b.storage[$0 % 80] }).map { Double($0 - $1) })
+    }
+
+    @Test("layer norm over many rows equals layer norm applied to each row alone")
+    func layerNormRows() {
+        let n = 64, count = 400
+        let x = random([count, n], seed: 13), gamma = random([n], seed: 14), beta = random([n], seed: 15)
+        let g = random([count, n], seed: 16)
+        let (y, grads) = gradients([x, gamma, beta], seed: g) { layerNorm($0[0], gamma: $0[1], beta: $0[2]) }
+        var rowOut = [Double](), rowDx = [Double](), dGamma = [Double](repeating: 0, count: n), dBeta = dGamma
+        for r in 0..<count {
+            let xr = Tensor(shape: [1, n], storage: Array(x.storage[r * n..<(r + 1) * n]))
+            let gr = Tensor(shape: [1, n], storage: Array(g.storage[r * n..<(r + 1) * n]))
+            let (yr, gs) = gradients([xr, gamma, beta], seed: gr) { layerNorm($0[0], gamma: $0[1], beta: $0[2]) }
+            rowOut += yr.storage.map(Double.init)
+            rowDx += gs[0].storage.map(Double.init)
+            for j in 0..<n { dGamma[j] += Double(gs[1].storage[j]); dBeta[j] += Double(gs[2].storage[j]) }
+        }
+        expectClose(y, rowOut)
+        expectClose(grads[0], rowDx)
+        expectClose(grads[1], dGamma)
+        expectClose(grads[2], dBeta)
+    }
+
+    @Test("dropout drops about p of a large tensor, scales the rest, reuses its mask backward, and repeats under a seed")
+    func dropoutMask() {
+        let p: Float = 0.3
+        let x = Tensor(shape: [rows, width], repeating: 1), g = random([rows, width], seed: 17)
+        let (y, grads) = gradients([x], seed: g, tapeSeed: 5) { dropout($0[0], probability: p) }
+        let dropped = y.storage.filter { $0 == 0 }.count
+        #expect(abs(Double(dropped) / Double(y.count) - Double(p)) < 0.01)
+        #expect(y.storage.allSatisfy { $0 == 0 || abs($0 - 1 / (1 - p)) < 1e-6 })
+        expectClose(grads[0], zip(y.storage, g.storage).map { Double($0) * Double($1) })
+        let (again, _) = gradients([x], seed: g, tapeSeed: 5) { dropout($0[0], probability: p) }
+        #expect(again.storage == y.storage)
+        let (other, _) = gradients([x], seed: g, tapeSeed: 6) { dropout($0[0], probability: p) }
+        #expect(other.storage != y.storage)
+        let (eval, _) = gradients([x], seed: g, training: false) { dropout($0[0], probability: p) }
+        #expect(eval.storage == x.storage)
+    }
+
+    @Test("malloc tuning is applied on Linux unless switched off")
+    func mallocTuning() {
+        #if os(Linux)
+        let off = ProcessInfo.processInfo.environment["TAILOR_MALLOC_DEFAULTS"] == "1"
+        #expect(MemoryTuning.applied == !off)
+        #else
+        #expect(!MemoryTuning.applied)
+        #endif
+    }
+}
