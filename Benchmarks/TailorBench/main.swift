@@ -238,8 +238,9 @@ case "parse-events": benchParse()
 case "parallel": benchParallel()
 case "micro": benchMicroKernel()
 case "nn-mlp", "nn-transformer": benchNN(command)
+case "nn-parity": benchParity()
 default:
-    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N] | nn-mlp | nn-transformer [--steps N] [--rss-every N] | nn-parity --dir DIR\n".data(using: .utf8)!)
     exit(2)
 }
 

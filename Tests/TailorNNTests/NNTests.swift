@@ -218,6 +218,22 @@ struct OptimizerTests {
         #expect(worst < 1e-5, "largest difference \(worst)")
     }
 
+    @Test("lazy rows follow SparseAdam's arithmetic (ε before the bias correction), dense ones Adam's")
+    func sparseEpsilon() {
+        let table = Parameter(Tensor(shape: [2, 1], repeating: 0))
+        let dense = parameter([0], grad: [1e-7])
+        let opt = Adam([("table", table), ("dense", dense)], learningRate: 1)
+        var rows = SparseRows(width: 1)
+        rows.rows = [1]; rows.values = [1e-7]
+        table.sparseGrad = rows
+        opt.step()
+        // SparseAdam: √(1−β₂)/(1−β₁) · 0.1g / (√(0.001)·g + ε); Adam: g / (g + ε).
+        let c2 = Float(0.001).squareRoot()
+        #expect(abs(table.value.storage[1] + c2 / 0.1 * 0.1e-7 / (c2 * 1e-7 + 1e-8)) < 1e-5)
+        #expect(table.value.storage[0] == 0)
+        #expect(abs(dense.value.storage[0] + 1e-7 / (1e-7 + 1e-8)) < 1e-5)
+    }
+
     @Test("Adagrad scales each coordinate by its accumulated squares")
     func adagrad() {
         let p = parameter([1], grad: [2])

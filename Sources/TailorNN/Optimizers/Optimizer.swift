@@ -209,7 +209,10 @@ public final class Adagrad: Optimizer {
 ///
 /// Parameters with sparse row gradients (embedding tables) get lazy updates: only the rows in
 /// the gradient have their moments and values updated, as PyTorch's SparseAdam does, so a step
-/// costs the rows read rather than the whole table.
+/// costs the rows read rather than the whole table. Those rows also follow SparseAdam's (and
+/// TensorFlow's LazyAdam's) arithmetic, ε added before the bias correction of the second moment
+/// (`θ −= lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε)`), so a model ported from PyTorch trains the same
+/// (Benchmarks/nn_parity_torch.py). The two forms differ only for gradients near ε in size.
 public final class Adam: Optimizer {
     public let groups: [ParameterGroup]
     public var schedule: LearningRateSchedule
@@ -250,6 +253,9 @@ public final class Adam: Optimizer {
         for group in groups {
             let lr = group.learningRate * factor, wd = group.weightDecay
             let rule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon, c1: c1, c2: c2, lr: lr, wd: wd, decoupled: decoupled)
+            // ε/√(1−β₂ᵗ) after the correction is ε before it (SparseAdam's form).
+            let sparseRule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon / c2.squareRoot(), c1: c1, c2: c2, lr: lr, wd: wd,
+                                      decoupled: decoupled)
             for (_, p) in group.parameters where p.requiresGrad && (p.grad != nil || p.sparseGrad != nil) {
                 let id = ObjectIdentifier(p)
                 let state = moments[id] ?? Moments(count: p.value.count)
@@ -274,7 +280,7 @@ public final class Adam: Optimizer {
                                     for (k, row) in s.rows.enumerated() {
                                         let offset = Int(row) * s.width
                                         // The rule indexes g with the parameter's element index.
-                                        rule.update(offset..<(offset + s.width), gp.baseAddress! + k * s.width - offset, w, m, v)
+                                        sparseRule.update(offset..<(offset + s.width), gp.baseAddress! + k * s.width - offset, w, m, v)
                                     }
                                 }
                             }
