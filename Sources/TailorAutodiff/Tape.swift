@@ -70,8 +70,9 @@ public final class Parameter: @unchecked Sendable {
 ///
 /// Every operation on ``Value``s appends a node holding its result and a closure that, given the
 /// gradient of the result, adds the gradients of its inputs. ``backward(_:)`` runs those closures
-/// from the last node to the first. A tape serves one forward/backward pass; when it goes away,
-/// every activation it held is freed.
+/// from the last node to the first. A tape serves one forward/backward pass: backward frees every
+/// activation as soon as it has been used (only the loss, inputs and ``variable(_:)`` leaves stay
+/// readable), so the memory of a training step does not depend on how long the tape is kept.
 public final class Tape {
     struct Node {
         var value: Tensor
@@ -79,6 +80,10 @@ public final class Tape {
         var requiresGrad: Bool
         var backward: ((Tensor, Tape) -> Void)?
         var parameter: Parameter?
+        /// An op's result or a parameter: released by ``Tape/backward(_:seed:retainValues:)``.
+        var releasable = false
+        /// Its value was released by backward.
+        var released = false
     }
 
     var nodes: [Node] = []
@@ -106,8 +111,8 @@ public final class Tape {
 
     /// The value of `p` on this tape (one node per parameter, however often it is used).
     public func parameter(_ p: Parameter) -> Value {
-        if let id = parameterNodes[ObjectIdentifier(p)] { return Value(tape: self, id: id) }
-        nodes.append(Node(value: p.value, grad: nil, requiresGrad: p.requiresGrad, backward: nil, parameter: p))
+        if let id = parameterNodes[ObjectIdentifier(p)], !nodes[id].released { return Value(tape: self, id: id) }
+        nodes.append(Node(value: p.value, grad: nil, requiresGrad: p.requiresGrad, backward: nil, parameter: p, releasable: true))
         parameterNodes[ObjectIdentifier(p)] = nodes.count - 1
         return Value(tape: self, id: nodes.count - 1)
     }
@@ -116,7 +121,7 @@ public final class Tape {
     /// needs a gradient if any input does.
     public func record(_ value: Tensor, inputs: [Value], backward: @escaping (Tensor, Tape) -> Void) -> Value {
         let needs = inputs.contains { nodes[$0.id].requiresGrad }
-        nodes.append(Node(value: value, grad: nil, requiresGrad: needs, backward: needs ? backward : nil, parameter: nil))
+        nodes.append(Node(value: value, grad: nil, requiresGrad: needs, backward: needs ? backward : nil, parameter: nil, releasable: true))
         return Value(tape: self, id: nodes.count - 1)
     }
 
@@ -149,22 +154,45 @@ public final class Tape {
     }
 
     /// Backpropagates from the scalar `loss` (or from `seed` as its gradient), then adds the leaf
-    /// gradients into their parameters. Frees the intermediate gradients as it goes.
-    public func backward(_ loss: Value, seed: Tensor? = nil) {
+    /// gradients into their parameters.
+    ///
+    /// Frees memory as it goes, as PyTorch frees a graph's saved tensors: each op's gradient
+    /// closure (and the activations it captured) once it has run, and every op result and
+    /// parameter value recorded before the loss. The loss, constants and ``variable(_:)`` leaves
+    /// stay readable; reading a released value stops with a message. Pass `retainValues: true`
+    /// to keep every value (the closures are released either way: backward runs once per tape).
+    /// Releasing parameter values also means an optimizer step that follows updates the
+    /// parameters in place instead of copying them away from the tape's references.
+    public func backward(_ loss: Value, seed: Tensor? = nil, retainValues: Bool = false) {
         let start = nodes[loss.id].value
         precondition(seed != nil || start.count == 1, "backward needs a scalar loss or a seed gradient, got shape \(start.shape)")
+        precondition(!didBackward, "backward was already run on this tape; record the next forward pass on a new Tape")
+        didBackward = true
         accumulate(loss, seed ?? Tensor(shape: start.shape, repeating: 1))
         for id in stride(from: loss.id, through: 0, by: -1) {
-            guard let g = nodes[id].grad else { continue }
-            if let backward = nodes[id].backward {
-                backward(g, self)
-                nodes[id].grad = nil
-                nodes[id].backward = nil  // release captured activations now
-            } else if let p = nodes[id].parameter {
-                p.accumulate(dense: g)
-                nodes[id].grad = nil
+            if let g = nodes[id].grad {
+                if let backward = nodes[id].backward {
+                    backward(g, self)
+                    nodes[id].grad = nil
+                } else if let p = nodes[id].parameter {
+                    p.accumulate(dense: g)
+                    nodes[id].grad = nil
+                }  // a variable leaf keeps its gradient for gradient(_:)
+            }
+            nodes[id].backward = nil
+            if !retainValues && id != loss.id && nodes[id].releasable {
+                nodes[id].value = Tape.releasedValue
+                nodes[id].released = true
             }
         }
+    }
+
+    static let releasedValue = Tensor(shape: [0])
+    private var didBackward = false
+
+    /// Bytes held by the values and gradients still on the tape (for memory tests).
+    public var retainedBytes: Int {
+        nodes.reduce(0) { $0 + 4 * ($1.value.count + ($1.grad?.count ?? 0)) }
     }
 
     /// The gradient recorded for `v` (for tests of non-parameter inputs): call before backward
@@ -187,9 +215,13 @@ public struct Value {
     public let id: Int
 
     /// Its tensor.
-    public var tensor: Tensor { tape.nodes[id].value }
+    public var tensor: Tensor {
+        precondition(!tape.nodes[id].released,
+                     "this value was freed by Tape.backward; read it before backward, or call backward(_:retainValues: true)")
+        return tape.nodes[id].value
+    }
     /// Its shape.
-    public var shape: [Int] { tape.nodes[id].value.shape }
+    public var shape: [Int] { tensor.shape }
     /// The scalar of a one-element value.
     public var scalar: Float { tensor.scalar }
 }

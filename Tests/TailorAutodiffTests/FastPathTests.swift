@@ -139,3 +139,48 @@ struct FastPathTests {
         #endif
     }
 }
+
+@Suite("Backward frees activations")
+struct ReleaseTests {
+    /// A 3-layer perceptron's loss on `tape`, with its input and target as constants.
+    func forward(_ tape: Tape, _ weights: [Parameter]) -> Value {
+        var h = tape.constant(random([128, 64], seed: 1))
+        for (i, w) in weights.enumerated() {
+            h = matmul(h, tape.parameter(w))
+            if i < weights.count - 1 { h = relu(h) }
+        }
+        return sum(square(h - tape.constant(random([128, 8], seed: 2))))
+    }
+
+    let weights = [Parameter(random([64, 256], seed: 3)), Parameter(random([256, 256], seed: 4)), Parameter(random([256, 8], seed: 5))]
+
+    @Test("after backward the tape holds only its inputs and the loss; gradients reached the parameters")
+    func released() {
+        let tape = Tape()
+        let loss = forward(tape, weights)
+        let before = tape.retainedBytes
+        tape.backward(loss)
+        let inputs = 4 * (128 * 64 + 128 * 8 + 1)
+        #expect(before > 10 * inputs)
+        #expect(tape.retainedBytes == inputs)
+        #expect(loss.scalar > 0)
+        #expect(weights.allSatisfy { $0.grad != nil })
+        // A parameter used again on the same tape gets a fresh node with its current value.
+        #expect(tape.parameter(weights[0]).tensor.storage == weights[0].value.storage)
+    }
+
+    @Test("retainValues keeps every value readable, with the same gradients")
+    func retained() {
+        let a = Tape(), b = Tape()
+        let (la, lb) = (forward(a, weights), forward(b, weights))
+        for w in weights { w.zeroGrad() }
+        a.backward(la)
+        let released = weights.map { $0.grad!.storage }
+        for w in weights { w.zeroGrad() }
+        let hidden = Value(tape: b, id: lb.id - 1)
+        b.backward(lb, retainValues: true)
+        #expect(hidden.tensor.count == 128 * 8)
+        #expect(b.retainedBytes > 10 * a.retainedBytes)
+        #expect(weights.map { $0.grad!.storage } == released)
+    }
+}
