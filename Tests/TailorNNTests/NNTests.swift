@@ -275,6 +275,19 @@ struct OptimizerTests {
 
 @Suite("The training loop")
 struct TrainerTests {
+    @Test("progress renders as a bar for people and as JSON lines that decode back")
+    func progress() throws {
+        let event = TrainerEvent(kind: "epoch", epoch: 3, epochs: 10, batch: 40, batches: 40, loss: 0.12345, metric: 0.41,
+                                 improved: true, seconds: 12.5)
+        let line = TrainerProgress.jsonLine(event)
+        #expect(!line.contains("\n"))
+        #expect(try JSONDecoder().decode(TrainerEvent.self, from: Data(line.utf8)) == event)
+        let bar = TrainerProgress.barLine(event, width: 10)
+        #expect(bar.hasPrefix("epoch 3/10 ███░░░░░░░ batch 40/40 loss 0.1235 val 0.4100 (best) 12.5s eta 29.2s"), "\(bar)")
+        let last = TrainerEvent(kind: "epoch", epoch: 10, epochs: 10, batch: 40, batches: 40, loss: 0.1, metric: nil, improved: false, seconds: 40)
+        #expect(TrainerProgress.barLine(last, width: 4) == "epoch 10/10 ████ batch 40/40 loss 0.1000 40.0s")
+    }
+
     /// A regression task: y = x·w* + noise, fitted by a linear layer.
     struct Task {
         let x: Tensor, y: Tensor
