@@ -41,6 +41,32 @@ struct LearningTests {
     }
 }
 
+@Suite("README")
+struct ReadmeNNTests {
+    @Test("the README's XOR example runs as written, learns, and saves a checkpoint")
+    func readmeExample() throws {
+        let url = temporaryURL("readme").appendingPathComponent("xor.safetensors")
+        // --- as in README.md, "The neural engine" ---
+        let model = MLP([2, 8, 1], activation: .tanh)
+        let optimizer = Adam(model.namedParameters(), learningRate: 0.05)
+        let x = Tensor([[0, 0], [0, 1], [1, 0], [1, 1]]), y = Tensor(shape: [4, 1], storage: [0, 1, 1, 0])
+        for _ in 0..<500 {
+            let tape = Tape()                                   // one tape per step
+            let loss = Loss.binaryCrossEntropy(logits: model(tape.constant(x)), targets: y)
+            tape.backward(loss)
+            optimizer.step()
+            optimizer.zeroGrad()
+        }
+        try model.save(to: url)
+        // ---
+        let out = model(Tape(training: false).constant(x)).tensor.storage
+        #expect(out.map { $0 > 0 } == [false, true, true, false])
+        let copy = MLP([2, 8, 1], activation: .tanh, seed: 9)
+        try copy.load(from: url)
+        #expect(copy(Tape(training: false).constant(x)).tensor.storage == out)
+    }
+}
+
 @Suite("Modules and layers")
 struct ModuleTests {
     @Test("parameters are named like PyTorch's state_dict, and round-trip through safetensors")
