@@ -17,29 +17,8 @@ Benchmarks/results/als_vs_implicit.json.
 """
 import argparse, json, os, statistics, subprocess, sys, time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-WORK = os.path.join(ROOT, ".build", "benchmarks")
-TAILOR = os.path.join(ROOT, ".build", "release", "tailor")
-SHARED = os.environ.get("TAILOR_SHARED_DATA", os.path.join(os.path.dirname(ROOT), "shared", "data"))
-ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-
-
-def run(cmd, timed=False):
-    """Runs cmd; with timed, under /usr/bin/time, returning (stdout, peak RSS in MiB)."""
-    full = (["/usr/bin/time", "-f", "PEAK_RSS_KB=%M"] if timed else []) + cmd
-    p = subprocess.run(full, cwd=ROOT, env=ENV, capture_output=True, text=True)
-    if p.returncode != 0:
-        sys.exit(f"command failed: {' '.join(cmd)}\n{p.stderr}")
-    peak = None
-    for line in p.stderr.splitlines():
-        if line.startswith("PEAK_RSS_KB="):
-            peak = int(line.split("=")[1]) / 1024
-    return p.stdout, peak
-
-
-def load(path):
-    with open(path) as f:
-        return json.load(f)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import ROOT, WORK, TAILOR, SHARED, ENV, run, load_json as load
 
 
 def hyper(a):
