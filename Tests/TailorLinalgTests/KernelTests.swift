@@ -92,6 +92,26 @@ struct GEMMTests {
         }
     }
 
+    @Test("a deep product (a Gram matrix over many rows) is computed in depth slices that accumulate into C")
+    func deep() {
+        let (m, n, k) = (20, 40, 70_000)  // packed B for the whole depth would exceed the limit: 4 slices
+        #expect(k * n > Kernels.gemmPackedBLimit)
+        for transposeA in [false, true] {
+            for transposeB in [false, true] {
+                let a = transposeA ? randomMatrix(k, m, seed: 31) : randomMatrix(m, k, seed: 31)
+                let b = transposeB ? randomMatrix(n, k, seed: 32) : randomMatrix(k, n, seed: 32)
+                var c = randomMatrix(m, n, seed: 33)
+                let expected = Reference.gemm(a, b, transposeA: transposeA, transposeB: transposeB, alpha: 0.5, beta: 2, c: c)
+                a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                    Kernels.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                                 a: ap.baseAddress!, lda: transposeA ? m : k, b: bp.baseAddress!, ldb: transposeB ? k : n,
+                                 beta: 2, c: cp.baseAddress!, ldc: n, threads: 2)
+                } } }
+                #expect(relativeError(c.storage, expected.storage) < 1e-4, "tA=\(transposeA) tB=\(transposeB)")
+            }
+        }
+    }
+
     @Test("beta = 0 ignores NaN already in C")
     func betaZeroIgnoresGarbage() {
         let a = randomMatrix(8, 8, seed: 12), b = randomMatrix(8, 8, seed: 13)

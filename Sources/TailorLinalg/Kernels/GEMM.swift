@@ -20,8 +20,10 @@ extension Kernels {
     /// Rows of C per block (a multiple of `gemmMR`): their 96×256 floats of A stay in L2 while
     /// every panel of B passes.
     @usableFromInline static let gemmMC = 96
-    /// Most floats of packed B held at once (16 MiB); wider products go in column blocks.
-    @usableFromInline static let gemmPackedBLimit = 1 << 22
+    /// Most floats of packed B held at once (4 MiB, a 1024 × 1024 B): deeper products are cut
+    /// into depth slices accumulated into C, wider ones into column blocks. (At 16 MiB, ALS's
+    /// Gram matrices over 100k users kept 17 MB of packing buffers alive in the scratch pool.)
+    @usableFromInline static let gemmPackedBLimit = 1 << 20
 
     /// General matrix multiply `C ← alpha·op(A)·op(B) + beta·C` on row-major buffers.
     ///
@@ -48,10 +50,24 @@ extension Kernels {
             }
             return
         }
+        // A deep product (a Gram matrix over many rows) in depth slices, so packed B stays small.
+        let panelsTotal = (n + gemmNR - 1) / gemmNR
+        let sliceDepth = max(gemmKC, gemmPackedBLimit / (gemmNR * panelsTotal) / gemmKC * gemmKC)
+        if k > sliceDepth {
+            var p0 = 0
+            while p0 < k {
+                let depth = min(sliceDepth, k - p0)
+                gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: depth, alpha: alpha,
+                     a: transposeA ? a + p0 &* lda : a + p0, lda: lda,
+                     b: transposeB ? b + p0 : b + p0 &* ldb, ldb: ldb,
+                     beta: p0 == 0 ? beta : 1, c: c, ldc: ldc, threads: threads)
+                p0 += depth
+            }
+            return
+        }
         // Threads only pay for themselves above ~1 M multiply-adds (NUMERICS.md rule 5).
         let workers = (m * n * k) < 1_000_000 ? 1 : effectiveThreadCount(threads)
         let kc = min(gemmKC, k)
-        let panelsTotal = (n + gemmNR - 1) / gemmNR
         let panelsPerBlock = max(1, min(panelsTotal, gemmPackedBLimit / (gemmNR * k)))
         let packBCount = panelsPerBlock * gemmNR * k
         ScratchPool.shared.withBuffer(count: packBCount) { packB in
