@@ -63,7 +63,7 @@ def quality(a, results):
             print(f"  {name}: {path} absent, skipped")
             continue
         train, test = os.path.join(WORK, f"{name}-train.csv"), os.path.join(WORK, f"{name}-test.csv")
-        run([TAILOR, "split", path, "--method", "random", "--test-fraction", "0.2", "--seed", "42", "--train", train, "--test", test])
+        run([TAILOR, "split", path, "--method", "random", "--test-fraction", "0.2", "--split-seed", "42", "--train", train, "--test", test])
         tailor_ndcg, implicit_ndcg = [], []
         for seed in range(1, a.seeds + 1):
             model, imodel = os.path.join(WORK, f"{name}-tailor"), os.path.join(WORK, f"{name}-implicit")

@@ -39,7 +39,7 @@ def build():
 def split(name, path, seed=42, fraction=0.2, source_train=None):
     """tailor split (random per user); returns (train, test) paths."""
     train, test = os.path.join(WORK, f"{name}-train.csv"), os.path.join(WORK, f"{name}-test.csv")
-    run([TAILOR, "split", source_train or path, "--method", "random", "--test-fraction", str(fraction), "--seed", str(seed),
+    run([TAILOR, "split", source_train or path, "--method", "random", "--test-fraction", str(fraction), "--split-seed", str(seed),
          "--train", train, "--test", test])
     return train, test
 
