@@ -83,7 +83,7 @@ final class ParityTransformer: Module, @unchecked Sendable {
     }
 }
 
-private func transformerParity(dir: URL, epochs: Int, maxSteps: Int = .max) throws -> [String: Any] {
+private func transformerParity(dir: URL, epochs: Int) throws -> [String: Any] {
     let (n, length, batch) = (512, 16, 32)
     var rng = TailorRandom(seed: 11)
     var tokens = [Int32](), labels = [Int32]()
@@ -107,7 +107,6 @@ private func transformerParity(dir: URL, epochs: Int, maxSteps: Int = .max) thro
         for start in stride(from: 0, to: n, by: batch) {
             let idx = order[start..<min(n, start + batch)]
             let batchTokens = idx.flatMap { tokens[$0 * length..<($0 + 1) * length] }
-            if losses.count == maxSteps { break }
             let tape = Tape(training: true)
             optimizer.zeroGrad()
             let logits = model(tokens: batchTokens, batch: idx.count, length: length, tape: tape)
@@ -181,7 +180,7 @@ func benchParity() {
     let epochs = argument("--epochs", default: 8)
     do {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let result = ["mlp": try mlpParity(dir: dir, epochs: epochs), "transformer": try transformerParity(dir: dir, epochs: epochs, maxSteps: argument("--max-steps", default: .max)),
+        let result = ["mlp": try mlpParity(dir: dir, epochs: epochs), "transformer": try transformerParity(dir: dir, epochs: epochs),
                       "gru": try gruParity(dir: dir, epochs: epochs)]
         try writeJSON(result, to: dir.appendingPathComponent("tailor.json"))
         emit(["bench": "nn-parity", "dir": dir.path, "epochs": epochs])
