@@ -260,6 +260,26 @@ struct OptimizerTests {
         #expect(abs(dense.value.storage[0] + 1e-7 / (1e-7 + 1e-8)) < 1e-5)
     }
 
+    @Test("SGD and Adagrad state round-trips by parameter name; a state of the wrong size is refused")
+    func optimizerState() throws {
+        let p = parameter([1, 2], grad: [0.5, -0.5])
+        let sgd = SGD([("w", p)], learningRate: 0.1, momentum: 0.9)
+        sgd.step()
+        let saved = sgd.state()
+        #expect(saved["w.velocity"]?.storage == [0.5, -0.5] && saved["step"]?.scalar == 1)
+        let q = parameter([1, 2], grad: [0.5, -0.5])
+        let restored = SGD([("w", q)], learningRate: 0.1, momentum: 0.9)
+        try restored.load(state: saved)
+        sgd.step(); restored.step()
+        #expect(restored.state()["w.velocity"]?.storage == sgd.state()["w.velocity"]?.storage && restored.steps == 2)
+        let wrong = SGD([("w", parameter([1, 2, 3], grad: [0, 0, 0]))], learningRate: 0.1, momentum: 0.9)
+        #expect(throws: NNError.self) { try wrong.load(state: saved) }
+        let adagrad = Adagrad([ParameterGroup([("w", parameter([1], grad: [2]))], learningRate: 0.5)])
+        adagrad.step()
+        #expect(adagrad.state()["w.sum"]?.storage == [4])
+        #expect(throws: NNError.self) { try Adagrad([ParameterGroup([("w", parameter([1, 1], grad: [0, 0]))], learningRate: 0.5)]).load(state: adagrad.state()) }
+    }
+
     @Test("Adagrad scales each coordinate by its accumulated squares")
     func adagrad() {
         let p = parameter([1], grad: [2])

@@ -61,6 +61,33 @@ public protocol Optimizer: AnyObject {
 }
 
 extension Optimizer {
+    /// Per-parameter buffers of `table` as tensors named `<parameter><suffix>`, with the step count.
+    func namedState(_ table: [ObjectIdentifier: [Float]], suffix: String) -> [String: Tensor] {
+        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
+        for g in groups {
+            for (name, p) in g.parameters {
+                if let v = table[ObjectIdentifier(p)] { out[name + suffix] = Tensor(shape: p.value.shape, storage: v) }
+            }
+        }
+        return out
+    }
+
+    /// The buffers named `<parameter><suffix>` in `state`, checked against their parameters' sizes.
+    func loadNamedState(_ state: [String: Tensor], suffix: String) throws -> [ObjectIdentifier: [Float]] {
+        var table: [ObjectIdentifier: [Float]] = [:]
+        for g in groups {
+            for (name, p) in g.parameters {
+                guard let v = state[name + suffix] else { continue }
+                guard v.count == p.value.count else {
+                    throw NNError("optimizer state '\(name + suffix)' has \(v.count) values, the parameter has \(p.value.count)",
+                                  hint: "load a checkpoint written for this model")
+                }
+                table[ObjectIdentifier(p)] = v.storage
+            }
+        }
+        return table
+    }
+
     /// Clears every gradient.
     public func zeroGrad() { for g in groups { for (_, p) in g.parameters { p.zeroGrad() } } }
 
@@ -120,7 +147,8 @@ public final class SGD: Optimizer {
             let lr = group.learningRate * factor
             for (_, p) in group.parameters where p.requiresGrad {
                 if let g = p.grad {
-                    var v = velocity[ObjectIdentifier(p)] ?? [Float](repeating: 0, count: g.count)
+                    // Taken out of the dictionary so it is mutated in place, not copied every step.
+                    var v = velocity.removeValue(forKey: ObjectIdentifier(p)) ?? [Float](repeating: 0, count: g.count)
                     for i in 0..<g.count {
                         let d = g.storage[i] + group.weightDecay * p.value.storage[i]
                         if momentum != 0 {
@@ -144,15 +172,11 @@ public final class SGD: Optimizer {
         }
     }
 
-    public func state() -> [String: Tensor] {
-        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
-        for g in groups { for (name, p) in g.parameters { if let v = velocity[ObjectIdentifier(p)] { out[name + ".velocity"] = Tensor(shape: p.value.shape, storage: v) } } }
-        return out
-    }
+    public func state() -> [String: Tensor] { namedState(velocity, suffix: ".velocity") }
 
     public func load(state: [String: Tensor]) throws {
+        velocity = try loadNamedState(state, suffix: ".velocity")
         steps = Int(state["step"]?.scalar ?? 0)
-        for g in groups { for (name, p) in g.parameters { if let v = state[name + ".velocity"] { velocity[ObjectIdentifier(p)] = v.storage } } }
     }
 }
 
@@ -178,7 +202,8 @@ public final class Adagrad: Optimizer {
         for group in groups {
             let lr = group.learningRate * factor
             for (_, p) in group.parameters where p.requiresGrad {
-                var acc = sums[ObjectIdentifier(p)] ?? [Float](repeating: 0, count: p.value.count)
+                // Taken out of the dictionary so it is mutated in place, not copied every step.
+                var acc = sums.removeValue(forKey: ObjectIdentifier(p)) ?? [Float](repeating: 0, count: p.value.count)
                 func update(_ i: Int, _ g0: Float) {
                     let g = g0 + group.weightDecay * p.value.storage[i]
                     acc[i] += g * g
@@ -193,15 +218,11 @@ public final class Adagrad: Optimizer {
         }
     }
 
-    public func state() -> [String: Tensor] {
-        var out: [String: Tensor] = ["step": Tensor(scalar: Float(steps))]
-        for g in groups { for (name, p) in g.parameters { if let v = sums[ObjectIdentifier(p)] { out[name + ".sum"] = Tensor(shape: p.value.shape, storage: v) } } }
-        return out
-    }
+    public func state() -> [String: Tensor] { namedState(sums, suffix: ".sum") }
 
     public func load(state: [String: Tensor]) throws {
+        sums = try loadNamedState(state, suffix: ".sum")
         steps = Int(state["step"]?.scalar ?? 0)
-        for g in groups { for (name, p) in g.parameters { if let v = state[name + ".sum"] { sums[ObjectIdentifier(p)] = v.storage } } }
     }
 }
 
