@@ -19,14 +19,19 @@ extension EventStore {
             log.users.reserveCapacity(count); log.items.reserveCapacity(count); log.types.reserveCapacity(count)
             log.values.reserveCapacity(count); log.timestamps.reserveCapacity(count); log.sessions.reserveCapacity(count)
             log.keys.reserveCapacity(count)
-            let cursor = try Row.fetchCursor(db, sql: "SELECT user, item, type, value, ts_ms, session, key FROM events")
+            // `untimed` marks events whose time is a placeholder (EventContext.untimedKey in `extra`).
+            let cursor = try Row.fetchCursor(db, sql: """
+                SELECT user, item, type, value, ts_ms, session, key,
+                       CASE WHEN extra IS NULL THEN 0 ELSE coalesce(json_extract(extra, '$.untimed') = '1', 0) END
+                FROM events
+                """)
             while let row = try cursor.next() {
                 let typeName: String = row[2]
                 let code: UInt16
                 if let c = typeCodes[typeName] { code = c } else { code = log.code(for: EventType(typeName)); typeCodes[typeName] = code }
                 let value: Double? = row[3]
                 log.append(user: userPosition[row[0]]!, item: itemPosition[row[1]]!, type: code, value: value ?? .nan,
-                           timestamp: row[4], session: row[5], key: row[6])
+                           timestamp: row[4], session: row[5], key: row[6], untimed: row[7] as Bool)
             }
             return log
         }

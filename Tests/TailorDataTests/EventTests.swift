@@ -42,6 +42,15 @@ struct EventReadingTests {
         #expect { try events(text) { $0.strict = true } } throws: { "\($0)".contains("events.csv:2:") }
     }
 
+    @Test("a stray quote in an events file loses only its own row (what tailor ingest reads)")
+    func strayQuoteEvents() throws {
+        var rows = ["user,item,type,timestamp"]
+        for k in 0..<1_000 { rows.append(k == 400 ? "u1,\"i2,click,1600000000" : "u\(k % 7),i\(k),view,\(1_600_000_000 + k)") }
+        let (es, report) = try events(rows.joined(separator: "\n"))
+        #expect(es.count == 999 && report.rowsSkipped == 1)
+        #expect(es.last?.item == "i999")
+    }
+
     @Test("without a type column, events take the default type, or rating for a rating column")
     func defaultType() throws {
         #expect(try events("user,item\na,b\n").0.first?.type == .click)
@@ -128,6 +137,80 @@ struct CleaningTests {
         #expect(report.flaggedUsers.first { $0.user == "fast" }!.events == 150)
         #expect(clean.count == 2)
         #expect(report.summary.contains("users flagged as bots (2)"))
+    }
+
+    @Test("exact duplicates are found even when an event with another value lies between them")
+    func interleavedDuplicates() {
+        let input = [e("u", "a", .rating, value: 4, at: 0), e("u", "a", .rating, value: 2, at: 0), e("u", "a", .rating, value: 4, at: 0),
+                     e("u", "b", .view, at: 5), e("u", "b", .view, at: 5)]
+        var c = CleaningConfiguration()
+        c.repeatWindowSeconds = nil
+        let (clean, report) = Cleaner.clean(log(input), configuration: c)
+        #expect(removed(report, "exact duplicates") == 2)
+        #expect(clean.values.filter { $0 == 4 }.count == 1 && clean.values.filter { $0 == 2 }.count == 1)
+    }
+
+    @Test("distinct items per hour is a sliding hour, not clock-hour buckets")
+    func slidingHour() {
+        var rules = BotRules()
+        rules.maxDistinctItemsPerHour = 100
+        rules.maxEventsPerMinute = 1_000
+        // 80 items in the last 20 minutes of one clock hour and 80 in the first 20 of the next:
+        // 160 within 40 minutes. Clock buckets saw 80 and 80.
+        var input: [Event] = []
+        for k in 0..<80 { input.append(e("spread", "a\(k)", .view, at: 2_400 + Double(k) * 15)) }
+        for k in 0..<80 { input.append(e("spread", "b\(k)", .view, at: 3_600 + Double(k) * 15)) }
+        // A human: 160 items over 4 hours, never more than 50 in any hour.
+        for k in 0..<160 { input.append(e("slow", "c\(k)", .view, at: Double(k) * 90)) }
+        var c = CleaningConfiguration()
+        c.bots = rules
+        let (_, report) = Cleaner.clean(log(input), configuration: c)
+        #expect(report.flaggedUsers.map(\.user) == ["spread"])
+        #expect(report.flaggedUsers[0].reasons == ["160 distinct items in one hour"])
+    }
+
+    @Test("bot rules count only user actions: impressions, untimed history and bulk ratings are not a bot")
+    func botRulesCountActions() {
+        var input: [Event] = []
+        // A news reader: shown 300 items in one minute (skips), clicked 3.
+        for k in 0..<300 { input.append(e("reader", "n\(k)", .skip, at: Double(k) * 0.1, session: "imp1")) }
+        for k in 0..<3 { input.append(e("reader", "n\(k)", .click, at: 5 + Double(k), session: "imp1")) }
+        // A click history without times, stamped with one time (MIND's history column).
+        for k in 0..<400 {
+            var h = e("history", "h\(k)", .click, at: 100)
+            h.context.isUntimed = true
+            input.append(h)
+        }
+        // Someone rating 600 films in 50 minutes after signing up (MovieLens user 405).
+        for k in 0..<600 { input.append(e("rater", "m\(k)", .rating, value: 4, at: Double(k) * 5)) }
+        // A bot doing the same as views (and a rating bot at 3 per second) is still caught.
+        for k in 0..<600 { input.append(e("viewbot", "m\(k)", .view, at: Double(k) * 5)) }
+        for k in 0..<200 { input.append(e("ratebot", "m\(k)", .rating, value: 5, at: Double(k) * 0.3)) }
+        let (_, report) = Cleaner.clean(log(input))
+        #expect(Set(report.flaggedUsers.map(\.user)) == ["viewbot", "ratebot"])
+        #expect(report.flaggedUsers.first { $0.user == "viewbot" }!.reasons.contains { $0.contains("distinct items in one hour") })
+        #expect(report.flaggedUsers.first { $0.user == "ratebot" }!.reasons.contains { $0.contains("events in one minute") })
+    }
+
+    @Test("rules decoded from a partial JSON file keep the other defaults")
+    func partialRules() throws {
+        let rules = try JSONDecoder().decode(BotRules.self, from: Data(#"{"maxEventsPerMinute": 10}"#.utf8))
+        var expected = BotRules()
+        expected.maxEventsPerMinute = 10
+        #expect(rules == expected)
+    }
+
+    @Test("huge thresholds in a cleaning file do not trap")
+    func hugeThresholds() {
+        var c = CleaningConfiguration()
+        c.futureToleranceSeconds = 1e300
+        c.repeatWindowSeconds = 1e300
+        c.earliestTime = Int64.min / 10
+        let (clean, _) = Cleaner.clean(log([e("u", "a", at: 0), e("u", "a", at: 10), e("u", "b", at: 20)]), configuration: c)
+        #expect(clean.count == 2)  // the repeat of (u, a) is inside the endless window
+        var sessionizer = Sessionizer()
+        sessionizer.gapSeconds = 1e300
+        #expect(sessionizer.sessions(clean).count == 1)
     }
 
     @Test("k-core repeats until every user and item has enough events; minimum rating drops low ratings")
@@ -238,6 +321,23 @@ struct PresetTests {
         #expect(content.events.filter { $0.type == .skip }.count == 189_359 - 7_542)
         #expect(content.items.count == 2_000 && content.items.allSatisfy { $0.categories.count == 2 })
         #expect(content.reports[0].rowsSkipped == 0)
+    }
+
+    @Test("default bot rules remove under 1 % of the real users of every preset",
+          arguments: [(DatasetPreset.movielens100k, "ml-100k"), (.movielensLatestSmall, "ml-latest-small"), (.mind, "mind-sample")])
+    func presetsKeepRealPeople(preset: DatasetPreset, directory: String) throws {
+        guard let path = SharedData.path(directory) else {
+            print("skipped: \(SharedData.skipMessage)")
+            return
+        }
+        let content = try preset.read(directory: path)
+        let log = EventLog(content.events)
+        let (_, report) = Cleaner.clean(log, configuration: { var c = CleaningConfiguration(); c.referenceTime = 1_800_000_000; return c }())
+        let flagged = Double(report.flaggedUsers.count) / Double(log.userIDs.count)
+        #expect(flagged < 0.01, "\(report.flaggedUsers.count) of \(log.userIDs.count) users flagged: \(report.flaggedUsers.prefix(3))")
+        if preset == .mind {
+            #expect(content.events.filter { $0.context.isUntimed }.count > 100_000)  // the history is untimed
+        }
     }
 
     @Test("a directory without the preset's files is a clear error")

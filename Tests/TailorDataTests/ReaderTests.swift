@@ -100,8 +100,47 @@ struct ReaderTests {
         #expect(report.problems[1].reason == "empty user id")
         #expect(report.problems[2].reason.contains("'x' is not a number"))
         #expect(report.problems[3].reason.contains("not a Unix time or a date"))
-        #expect(report.problems[4].reason.contains("never closed"))
+        #expect(report.problems[4].reason.contains("not closed on its line"))
         #expect(report.summary.contains("skipped 5 malformed rows"))
+    }
+
+    @Test("a stray quote mid-file loses only its own row: every later row is kept", arguments: ["\n", "\r\n"])
+    func strayQuote(newline: String) throws {
+        // 5,000 rows with an unclosed quote in row 2,500 (the review's case): before the fix the
+        // scanner ran to the end of the file and kept only the rows before it.
+        var rows = ["user,item,rating,timestamp"]
+        for k in 0..<5_000 {
+            rows.append(k == 2_500 ? "u1,\"i2,3,1600000000" : "u\(k % 97),i\(k),\(1 + k % 5),\(1_600_000_000 + k)")
+        }
+        let (log, report) = try read(rows.joined(separator: newline) + newline)
+        #expect(log.count == 4_999)
+        #expect(report.rowsSkipped == 1 && report.problems.map(\.line) == [2_502])
+        #expect(report.problems[0].reason.contains("not closed on its line"))
+        // A later quote that "closes" the broken one must not swallow the rows in between.
+        let text = "user,item,rating\nu1,\"i1,1\nu2,i2,1\nu3,i3,1\nu4,\"i4\",1\nu5,i5,1\n"
+        let (log2, report2) = try read(text)
+        #expect(triples(log2) == ["u2/i2/1.0", "u3/i3/1.0", "u4/i4/1.0", "u5/i5/1.0"])
+        #expect(report2.problems.map(\.line) == [2])
+    }
+
+    @Test("a quoted field that really spans lines is still one field")
+    func multilineField() throws {
+        let (log, report) = try read("user,item,rating\nu1,\"two\nlines\",4\nu2,i2,1\n")
+        #expect(report.rowsSkipped == 0)
+        #expect(triples(log) == ["u1/two\nlines/4.0", "u2/i2/1.0"])
+    }
+
+    @Test("JSON Lines with a huge or non-finite timestamp: that row is reported, the rest kept")
+    func hugeJSONTimestamp() throws {
+        let text = """
+        {"user": "a", "item": "x", "timestamp": 1600000000}
+        {"user": "b", "item": "y", "timestamp": 1e300}
+        {"user": "c", "item": "z", "timestamp": -1e19}
+        {"user": "d", "item": "w", "timestamp": 1600000001}
+        """
+        let (log, report) = try read(text)
+        #expect(log.count == 2 && report.rowsSkipped == 2)
+        #expect(report.problems.map(\.line) == [2, 3])
     }
 
     @Test("only the first few problems are described, all are counted")

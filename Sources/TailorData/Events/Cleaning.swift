@@ -35,14 +35,22 @@ public struct CleaningConfiguration: Sendable, Codable, Equatable {
     public init() {}
 }
 
-/// What makes a user a bot.
+/// What makes a user a bot. The rules count only what a user did: event types in
+/// ``passiveTypes`` (items shown, not acted on) never count, and events whose time is a
+/// placeholder (``EventLog/untimed``) do not count toward the rates.
 public struct BotRules: Sendable, Codable, Equatable {
     /// More events than this within any 60 seconds.
     public var maxEventsPerMinute = 120
     /// More events than this in one session (explicit, or by 30-minute gaps).
     public var maxEventsPerSession = 2_000
-    /// More distinct items than this within one clock hour.
+    /// More distinct items than this within any 60 minutes (a sliding hour).
     public var maxDistinctItemsPerHour = 500
+    /// Types that are not user actions (impressions: shown and not clicked); ignored by every rule.
+    public var passiveTypes: [String] = ["skip"]
+    /// Judgements of things consumed earlier, which people enter in bulk (rating a few hundred
+    /// films at sign-up is human): they count toward the per-minute rate only, not toward the
+    /// session and distinct-items-per-hour rules.
+    public var retrospectiveTypes: [String] = ["rating", "review"]
     /// Dwell patterns no human produces: with at least `dwellEventsNeeded` dwell events, more
     /// than `inhumanDwellFraction` of them under one second or all of one value.
     public var dwellEventsNeeded = 20
@@ -51,6 +59,34 @@ public struct BotRules: Sendable, Codable, Equatable {
 
     /// The defaults.
     public init() {}
+
+    private enum CodingKeys: String, CodingKey {
+        case maxEventsPerMinute, maxEventsPerSession, maxDistinctItemsPerHour, passiveTypes, retrospectiveTypes
+        case dwellEventsNeeded, inhumanDwellFraction
+    }
+
+    /// Decodes rules; a missing key keeps its default, so a file may name only what it changes.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = BotRules()
+        maxEventsPerMinute = try c.decodeIfPresent(Int.self, forKey: .maxEventsPerMinute) ?? d.maxEventsPerMinute
+        maxEventsPerSession = try c.decodeIfPresent(Int.self, forKey: .maxEventsPerSession) ?? d.maxEventsPerSession
+        maxDistinctItemsPerHour = try c.decodeIfPresent(Int.self, forKey: .maxDistinctItemsPerHour) ?? d.maxDistinctItemsPerHour
+        passiveTypes = try c.decodeIfPresent([String].self, forKey: .passiveTypes) ?? d.passiveTypes
+        retrospectiveTypes = try c.decodeIfPresent([String].self, forKey: .retrospectiveTypes) ?? d.retrospectiveTypes
+        dwellEventsNeeded = try c.decodeIfPresent(Int.self, forKey: .dwellEventsNeeded) ?? d.dwellEventsNeeded
+        inhumanDwellFraction = try c.decodeIfPresent(Double.self, forKey: .inhumanDwellFraction) ?? d.inhumanDwellFraction
+    }
+}
+
+/// Milliseconds from seconds, clamped to the range a timestamp can hold (a configuration may say
+/// `1e300` to mean "never"; converting that directly would trap).
+func clampedMilliseconds(_ seconds: Double) -> Int64 {
+    let ms = seconds * 1000
+    if ms.isNaN { return 0 }
+    if ms >= 9.2e18 { return Int64.max / 2 }
+    if ms <= -9.2e18 { return Int64.min / 2 }
+    return Int64(ms)
 }
 
 /// What cleaning removed, step by step.
@@ -115,8 +151,10 @@ public enum Cleaner {
 
         // 1. Anomalies.
         let now = (c.referenceTime ?? Int64(Date().timeIntervalSince1970)) * 1000
-        let latest = now + Int64(c.futureToleranceSeconds * 1000)
-        let earliest = c.earliestTime * 1000
+        let latest = now.addingReportingOverflow(clampedMilliseconds(c.futureToleranceSeconds)).overflow
+            ? Int64.max : now + clampedMilliseconds(c.futureToleranceSeconds)
+        let earliest = c.earliestTime.multipliedReportingOverflow(by: 1000).overflow
+            ? (c.earliestTime < 0 ? Int64.min : Int64.max) : c.earliestTime * 1000
         var details: [String: Int] = [:]
         let dwellCode = log.typeNames.firstIndex(of: .dwell).map(UInt16.init)
         let ratingCode = log.typeNames.firstIndex(of: .rating).map(UInt16.init)
@@ -133,12 +171,16 @@ public enum Cleaner {
         }
         report.steps.append(.init(name: "anomalies", removed: log.count - current.count, details: details))
 
-        // 2. Exact duplicates.
+        // 2. Exact duplicates. The value is part of the sort key, so copies are adjacent even when
+        // an event with the same key but another value lies between them (NaN sorts as one value).
         if c.exactDuplicates {
             let before = current.count
+            let valueKey = current.values.map { $0.isNaN ? UInt64.max : $0.bitPattern }
             let order = (0..<current.count).sorted { a, b in
-                (current.users[a], current.items[a], current.types[a], current.timestamps[a], current.sessions[a], a)
-                    < (current.users[b], current.items[b], current.types[b], current.timestamps[b], current.sessions[b], b)
+                if (current.users[a], current.items[a], current.types[a]) != (current.users[b], current.items[b], current.types[b]) {
+                    return (current.users[a], current.items[a], current.types[a]) < (current.users[b], current.items[b], current.types[b])
+                }
+                return (current.timestamps[a], current.sessions[a], valueKey[a], a) < (current.timestamps[b], current.sessions[b], valueKey[b], b)
             }
             var drop = [Bool](repeating: false, count: current.count)
             for (p, q) in zip(order, order.dropFirst()) {
@@ -155,7 +197,7 @@ public enum Cleaner {
         // 3. Quick repeats of the same (user, item, type).
         if let window = c.repeatWindowSeconds {
             let before = current.count
-            let windowMs = Int64(window * 1000)
+            let windowMs = clampedMilliseconds(window)
             let order = (0..<current.count).sorted { a, b in
                 (current.users[a], current.items[a], current.types[a], current.timestamps[a], a)
                     < (current.users[b], current.items[b], current.types[b], current.timestamps[b], b)
@@ -217,8 +259,14 @@ public enum Cleaner {
     static func flagBots(_ log: EventLog, rules: BotRules) -> [Int32: [String]] {
         var flagged: [Int32: [String]] = [:]
         let dwellCode = log.typeNames.firstIndex(of: .dwell).map(UInt16.init)
-        for (u, events) in log.eventsByUser().enumerated() where events.count > 1 {
+        let passive = Set(rules.passiveTypes.map { EventType($0) })
+        let retrospective = Set(rules.retrospectiveTypes.map { EventType($0) })
+        let isPassive = log.typeNames.map { passive.contains($0) }
+        let isRetrospective = log.typeNames.map { retrospective.contains($0) }
+        for (u, all) in log.eventsByUser().enumerated() where all.count > 1 {
             var reasons: [String] = []
+            // Only the user's own actions with a real time count toward the rates.
+            let events = all.filter { !isPassive[Int(log.types[$0])] && !log.isUntimed($0) }
             // Events within any 60 s (two pointers over time-ordered events).
             var lo = 0, peak = 0
             for hi in events.indices {
@@ -226,28 +274,40 @@ public enum Cleaner {
                 peak = max(peak, hi - lo + 1)
             }
             if peak > rules.maxEventsPerMinute { reasons.append("\(peak) events in one minute") }
+            // Session and hourly rules: actions taken now, not judgements entered in bulk.
+            let live = events.filter { !isRetrospective[Int(log.types[$0])] }
             // Events per session: explicit sessions, else 30-minute gaps.
             var sessionSizes: [Int32: Int] = [:]
             var inferredSize = 0, largest = 0
-            for (k, e) in events.enumerated() {
+            var previousInferred: Int?
+            for e in live {
                 if log.sessions[e] >= 0 {
                     sessionSizes[log.sessions[e], default: 0] += 1
                 } else {
-                    if k > 0 && log.timestamps[e] - log.timestamps[events[k - 1]] > 1_800_000 { inferredSize = 0 }
+                    if let p = previousInferred, log.timestamps[e] - log.timestamps[p] > 1_800_000 { inferredSize = 0 }
                     inferredSize += 1
                     largest = max(largest, inferredSize)
+                    previousInferred = e
                 }
             }
             largest = max(largest, sessionSizes.values.max() ?? 0)
             if largest > rules.maxEventsPerSession { reasons.append("\(largest) events in one session") }
-            // Distinct items per clock hour.
-            var perHour: [Int64: Set<Int32>] = [:]
-            for e in events { perHour[log.timestamps[e] / 3_600_000, default: []].insert(log.items[e]) }
-            let busiest = perHour.values.map(\.count).max() ?? 0
+            // Distinct items within any 60 minutes (sliding window with per-item counts).
+            var inWindow: [Int32: Int] = [:]
+            var start = 0, busiest = 0
+            for e in live {
+                inWindow[log.items[e], default: 0] += 1
+                while log.timestamps[e] - log.timestamps[live[start]] >= 3_600_000 {
+                    let old = log.items[live[start]]
+                    if inWindow[old]! == 1 { inWindow[old] = nil } else { inWindow[old]! -= 1 }
+                    start += 1
+                }
+                busiest = max(busiest, inWindow.count)
+            }
             if busiest > rules.maxDistinctItemsPerHour { reasons.append("\(busiest) distinct items in one hour") }
             // Dwell patterns.
             if let dwellCode {
-                let dwells = events.filter { log.types[$0] == dwellCode }.map { log.values[$0] }
+                let dwells = all.filter { log.types[$0] == dwellCode }.map { log.values[$0] }
                 if dwells.count >= rules.dwellEventsNeeded {
                     let short = Double(dwells.filter { $0 < 1 }.count) / Double(dwells.count)
                     var counts: [Double: Int] = [:]

@@ -90,6 +90,17 @@ public struct EventContext: Hashable, Sendable, Codable {
         self.extra = extra
     }
 
+    /// The ``extra`` key that marks an event whose time is only a placeholder (value `"1"`):
+    /// for example a click history given without times, stamped with the time of the record it
+    /// came with. Time-based cleaning rules skip such events.
+    public static let untimedKey = "untimed"
+
+    /// Whether the event's time is only a placeholder (see ``untimedKey``).
+    public var isUntimed: Bool {
+        get { extra[EventContext.untimedKey] == "1" }
+        set { extra[EventContext.untimedKey] = newValue ? "1" : nil }
+    }
+
     /// Whether no field is set.
     public var isEmpty: Bool {
         device == nil && platform == nil && country == nil && session == nil && referrer == nil && extra.isEmpty

@@ -22,6 +22,10 @@ public struct EventLog: Sendable {
     public var sessionNames: [String] = []
     /// Store keys of the events, when loaded from a store.
     public var keys: [Int64] = []
+    /// Whether each event's time is only a placeholder (for example MIND's click history, which
+    /// carries the time of the impression it came with, not of the click). Time-based rules such
+    /// as the bot rates skip these events. Empty when no event is untimed.
+    public var untimed: [Bool] = []
 
     private var typeIndex: [EventType: UInt16] = [:]
     private var sessionIndex: [String: Int32] = [:]
@@ -49,11 +53,17 @@ public struct EventLog: Sendable {
     /// Appends one event.
     public mutating func append(_ e: Event) {
         append(user: userIDs.insert(e.user), item: itemIDs.insert(e.item), type: code(for: e.type), value: e.value ?? .nan,
-               timestamp: e.timestampMilliseconds, session: e.context.session, key: e.key)
+               timestamp: e.timestampMilliseconds, session: e.context.session, key: e.key, untimed: e.context.isUntimed)
     }
 
+    /// Whether event `i`'s time is only a placeholder (see ``untimed``).
+    @inlinable public func isUntimed(_ i: Int) -> Bool { !untimed.isEmpty && untimed[i] }
+
     /// Appends one event by positions.
-    public mutating func append(user: Int32, item: Int32, type: UInt16, value: Double, timestamp: Int64, session: String?, key: Int64 = 0) {
+    public mutating func append(user: Int32, item: Int32, type: UInt16, value: Double, timestamp: Int64, session: String?, key: Int64 = 0,
+                                untimed isUntimed: Bool = false) {
+        if isUntimed && untimed.isEmpty { untimed = [Bool](repeating: false, count: users.count) }
+        if !untimed.isEmpty { untimed.append(isUntimed) }
         users.append(user); items.append(item); types.append(type); values.append(value); timestamps.append(timestamp)
         if let session {
             if let s = sessionIndex[session] { sessions.append(s) } else {
@@ -79,6 +89,7 @@ public struct EventLog: Sendable {
         out.timestamps = kept.map { timestamps[$0] }
         out.sessions = kept.map { sessions[$0] }
         out.keys = keys.isEmpty ? [] : kept.map { keys[$0] }
+        out.untimed = untimed.isEmpty ? [] : kept.map { untimed[$0] }
         return out
     }
 

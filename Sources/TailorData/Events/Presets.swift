@@ -149,7 +149,7 @@ public enum DatasetPreset: String, Sendable, Codable, CaseIterable {
             if historyDone.insert(user).inserted {
                 for news in f[3].split(separator: " ") where !news.isEmpty {
                     content.events.append(Event(id: "history:\(user):\(news)", user: user, item: String(news), type: .click,
-                                                timestampMilliseconds: ms - 1000, context: EventContext(extra: ["source": "history"])))
+                                                timestampMilliseconds: ms - 1000, context: EventContext(extra: ["source": "history", EventContext.untimedKey: "1"])))
                 }
             }
             for candidate in f[4].split(separator: " ") {

@@ -25,7 +25,7 @@ public struct Sessionizer: Sendable, Codable, Equatable {
     /// Every user's sessions, users in position order, sessions in time order.
     public func sessions(_ log: EventLog) -> [Session] {
         var out: [Session] = []
-        let gap = Int64(gapSeconds * 1000)
+        let gap = clampedMilliseconds(gapSeconds)
         for (u, events) in log.eventsByUser().enumerated() where !events.isEmpty {
             var current: Session?
             var currentSource: Int32 = -1

@@ -344,7 +344,12 @@ extension InteractionReader {
                 var time: Int64 = 0
                 if let tk = k.time {
                     var parsed: Int64?
-                    if let n = object[tk] as? NSNumber { parsed = Int64(n.doubleValue.rounded(.down)) }
+                    if let n = object[tk] as? NSNumber {
+                        // Same range as the delimited reader: anything past ±1e15 s (or NaN) is not a
+                        // time, and converting it to Int64 would trap.
+                        let d = n.doubleValue
+                        parsed = d.isFinite && abs(d) < 1e15 ? Int64(d.rounded(.down)) : nil
+                    }
                     else if var s = object[tk] as? String { parsed = s.withUTF8 { ValueParsing.timestamp($0) } }
                     guard let t = parsed else { try problem(line: line, "'\(tk)' is missing or not a Unix time or date"); continue }
                     time = t

@@ -69,7 +69,7 @@ struct RecordScanner {
         /// A line with nothing on it.
         case blank(line: Int)
         /// A record that cannot be split (for example an unterminated quote); scanning resumes
-        /// on the next line.
+        /// on the line after the one the record started on, so later rows are kept.
         case malformed(line: Int, reason: String)
     }
 
@@ -91,6 +91,15 @@ struct RecordScanner {
     /// Skips to just after the end of the current line.
     private mutating func skipRestOfLine() {
         while position < bytes.count && !isLineEnd(bytes[position]) { position += 1 }
+        skipLineEnd()
+    }
+
+    /// Continues after a broken quoted field: just after the line end at `lineEnd` (the end of the
+    /// line the quote opened on), or at the end of the buffer when that line was the last.
+    private mutating func resume(atLineEnd lineEnd: Int?, line lineAtQuote: Int) {
+        guard let lineEnd else { position = bytes.count; return }
+        position = lineEnd
+        line = lineAtQuote
         skipLineEnd()
     }
 
@@ -120,11 +129,16 @@ struct RecordScanner {
                 while position < n && (bytes[position] == 32 || bytes[position] == 9) { position += 1 }
             }
             if position < n && bytes[position] == 34 {
-                // Quoted field.
+                // Quoted field. It may span lines (RFC 4180), but a quote that is never closed, or
+                // whose "closing" quote is followed by more text, is a broken field: then the field
+                // ends at the end of the line it started on, that row is reported, and scanning
+                // resumes on the next line, so no good row after a stray quote is lost.
+                let lineAtQuote = line
                 position += 1
                 let start = position
                 var escaped = false
                 var closed = false
+                var firstLineEnd: Int?
                 while position < n {
                     let c = bytes[position]
                     if c == 34 {
@@ -136,17 +150,23 @@ struct RecordScanner {
                         closed = true
                         break
                     }
+                    if isLineEnd(c) && firstLineEnd == nil { firstLineEnd = position }
                     if c == 10 || (c == 13 && !(position + 1 < n && bytes[position + 1] == 10)) { line += 1 }
                     position += 1
                 }
                 guard closed else {
-                    return .malformed(line: startLine, reason: "a quoted field is never closed (missing \")")
+                    resume(atLineEnd: firstLineEnd, line: lineAtQuote)
+                    return .malformed(line: startLine, reason: "a quoted field is not closed on its line (missing \"); the row was skipped")
                 }
                 fields.append(FieldRange(start: start, end: position, needsUnescape: escaped))
                 position += 1  // closing quote
                 // Allow spaces before the delimiter.
                 while position < n && bytes[position] == 32 && !whitespace { position += 1 }
                 if position < n && !isLineEnd(bytes[position]) && !isSeparator(at: position, sep, whitespace, doubleColon) {
+                    if firstLineEnd != nil {
+                        resume(atLineEnd: firstLineEnd, line: lineAtQuote)
+                        return .malformed(line: startLine, reason: "a quoted field is not closed on its line (missing \"); the row was skipped")
+                    }
                     skipRestOfLine()
                     return .malformed(line: startLine, reason: "unexpected text after a closing quote")
                 }
