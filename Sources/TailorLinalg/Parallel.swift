@@ -15,9 +15,15 @@ public struct ParallelChunk: Sendable {
 }
 
 /// The number of worker threads to use when a caller asks for `requested` (0 or less: all cores).
+/// At most ``maximumThreadCount``: each worker owns scratch buffers, so `--threads 100000` must
+/// not allocate for a hundred thousand workers.
 public func effectiveThreadCount(_ requested: Int) -> Int {
-    requested > 0 ? requested : max(1, ProcessInfo.processInfo.activeProcessorCount)
+    requested > 0 ? min(requested, maximumThreadCount) : max(1, ProcessInfo.processInfo.activeProcessorCount)
 }
+
+/// The most workers any parallel loop uses: four per active processor (more only adds
+/// contention), and at least 8.
+public let maximumThreadCount = max(8, 4 * ProcessInfo.processInfo.activeProcessorCount)
 
 /// Runs `body` over `0..<count` split into chunks of `chunkSize`, on up to `threads` workers.
 ///

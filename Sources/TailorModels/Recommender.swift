@@ -36,9 +36,10 @@ public protocol Recommender: Sendable {
 extension Recommender {
     /// Default top-K: score users in blocks, knock out excluded items, select without sorting.
     /// O(users · (itemCount + cost of scoring)).
-    public func recommend(users: [Int32], k: Int, exclude: CSRMatrix?, threads: Int) -> TopKResult {
-        var result = TopKResult(queries: users.count, k: k)
+    public func recommend(users: [Int32], k requested: Int, exclude: CSRMatrix?, threads: Int) -> TopKResult {
         let n = itemCount
+        let k = Swift.max(0, Swift.min(requested, n))
+        var result = TopKResult(queries: users.count, k: k)
         guard !users.isEmpty, k > 0, n > 0 else { return result }
         let block = 64
         let workers = effectiveThreadCount(threads)
@@ -176,7 +177,8 @@ struct UnsafeSendableBox<T>: @unchecked Sendable {
 
 /// Top-`k` of each row of a sparse matrix (for example, an item-similarity matrix), skipping the
 /// diagonal.
-func topKOfRows(_ m: CSRMatrix, rows: [Int32], k: Int) -> TopKResult {
+func topKOfRows(_ m: CSRMatrix, rows: [Int32], k requested: Int) -> TopKResult {
+    let k = Swift.max(0, Swift.min(requested, m.columns))
     var result = TopKResult(queries: rows.count, k: k)
     for (q, r) in rows.enumerated() {
         let range = m.range(ofRow: Int(r))

@@ -30,8 +30,9 @@ extension EventStore {
                 let code: UInt16
                 if let c = typeCodes[typeName] { code = c } else { code = log.code(for: EventType(typeName)); typeCodes[typeName] = code }
                 let value: Double? = row[3]
+                let untimed: Int64 = row[7]
                 log.append(user: userPosition[row[0]]!, item: itemPosition[row[1]]!, type: code, value: value ?? .nan,
-                           timestamp: row[4], session: row[5], key: row[6], untimed: row[7] as Bool)
+                           timestamp: row[4], session: row[5], key: row[6], untimed: untimed != 0)
             }
             return log
         }

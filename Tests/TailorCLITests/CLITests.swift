@@ -114,6 +114,24 @@ struct CLITests {
         #expect { try tailor(["train", "\(dir)/bad.csv", "--columns", "who=1", "--output", "\(dir)/m"]) } throws: { "\($0)".contains("unknown role 'who'") }
     }
 
+    @Test("odd option values are errors naming the option, never a crash")
+    func oddOptions() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "50", "--items", "30", "--interactions", "600", "--output", "\(dir)/log.csv"])
+        try tailor(["train", "\(dir)/log.csv", "--factors", "4", "--iterations", "1", "--output", "\(dir)/m", "--progress", "none"])
+        for k in [",", ",,", " "] {
+            #expect { try tailor(["evaluate", "--model", "\(dir)/m", "--train", "\(dir)/log.csv", "--test", "\(dir)/log.csv", "--k", k]) }
+                throws: { "\($0)".contains("--k takes positive integers") }
+        }
+        #expect { try tailor(["generate", "--events", "--bots=-1", "--output", "\(dir)/e.csv"]) } throws: { "\($0)".contains("--bots must be 0 or more") }
+        // --k far beyond the catalogue and --threads in the thousands: bounded, every item once.
+        try tailor(["recommend", "--model", "\(dir)/m", "--all-users", "--k", "2000000000", "--threads", "100000", "--output", "\(dir)/all.csv"])
+        let rows = try csvRows("\(dir)/all.csv").dropFirst()
+        let perUser = Dictionary(grouping: rows, by: { $0[0] })
+        #expect(perUser.count == 50)
+        #expect(perUser.values.allSatisfy { $0.count <= 30 && Set($0.map { $0[1] }).count == $0.count })
+    }
+
     @Test("every command's help teaches by example")
     func help() {
         for command in [Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self, Demo.self, Generate.self] as [any ParsableCommand.Type] {
@@ -131,6 +149,20 @@ struct CLITests {
         for file in ["tailor.db", "interactions.csv", "train.csv", "test.csv", "model/manifest.json", "model/embeddings.safetensors"] {
             #expect(FileManager.default.fileExists(atPath: "\(dir)/\(file)"), "\(file)")
         }
+        // The kept files are the run: the split partitions the interactions, and the model it
+        // trained beats popularity on the held-out part (what the demo claims).
+        let all = try csvRows("\(dir)/interactions.csv").count - 1
+        let train = try csvRows("\(dir)/train.csv").count - 1, test = try csvRows("\(dir)/test.csv").count - 1
+        #expect(train + test == all && test > 0)
+        try tailor(["evaluate", "--model", "\(dir)/model", "--train", "\(dir)/train.csv", "--test", "\(dir)/test.csv",
+                    "--k", "10", "--json", "\(dir)/eval.json"])
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/eval.json"))) as! [String: Any]
+        let results = json["results"] as! [String: [String: Any]]
+        func ndcg(_ label: String) -> Double {
+            let atK = results[label]!["atK"] as! [[String: Any]]
+            return (atK.first { $0["k"] as? Int == 10 }!["metrics"] as! [String: Double])["ndcg"]!
+        }
+        #expect(ndcg("als") > 1.2 * ndcg("popularity"), "ALS \(ndcg("als")) vs popularity \(ndcg("popularity"))")
     }
 }
 

@@ -422,6 +422,33 @@ struct TrainerTests {
         })
         #expect(firstLayerAtEpoch[0] == frozen && firstLayerAtEpoch[1] == frozen && firstLayerAtEpoch[2] != frozen)
     }
+
+    @Test("a resumed run keeps the layers unfrozen in its earlier epochs trainable, and matches an uninterrupted run")
+    func resumeAfterUnfreezing() throws {
+        let dir = temporaryURL("resume-unfreeze")
+        func train(epochs: Int, checkpoint: URL?, resume: Bool) throws -> MLP {
+            let model = MLP([4, 6, 1], seed: 3)
+            model.freeze(["0."])
+            var c = Trainer.Configuration()
+            c.epochs = epochs; c.batchSize = 64; c.higherIsBetter = false
+            c.unfreeze = [2: ["0."]]
+            c.checkpointDirectory = checkpoint
+            let task = Task()
+            let trainer = Trainer(model: model, optimizer: Adam(model.namedParameters(), learningRate: 0.01), configuration: c)
+            if resume { try trainer.resume(from: checkpoint!) }
+            try trainer.fit(examples: 256, loss: { tape, indices in
+                let (x, y) = task.batch(indices)
+                return Loss.meanSquaredError(model(tape.constant(x)), y)
+            }, validate: { Double(Loss.meanSquaredError(model(Tape(training: false).constant(task.x)), task.y).scalar) })
+            return model
+        }
+        let uninterrupted = try train(epochs: 5, checkpoint: nil, resume: false)
+        let stoppedAfter3 = try train(epochs: 3, checkpoint: dir, resume: false)
+        let resumed = try train(epochs: 5, checkpoint: dir, resume: true)
+        // Before the fix the first layer stayed frozen in epochs 4–5 of the resumed run.
+        #expect(resumed.stateDict()["0.weight"] != stoppedAfter3.stateDict()["0.weight"])
+        #expect(resumed.stateDict() == uninterrupted.stateDict())
+    }
 }
 
 final class EventBox: @unchecked Sendable {

@@ -86,6 +86,9 @@ struct Evaluate: ParsableCommand {
             }
             return v
         }
+        guard !ks.isEmpty else {
+            throw ValidationError("--k takes positive integers separated by commas, like 5,10,20 (got '\(k)')")
+        }
         let bundles = try model.map { try ModelBundle.load(from: URL(fileURLWithPath: $0)) }
         let trainLog: Interactions, testLog: Interactions
         let trainName: String, testName: String

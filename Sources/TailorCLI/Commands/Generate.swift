@@ -35,7 +35,13 @@ struct Generate: ParsableCommand {
     var bots = 5
 
     func validate() throws {
-        guard users > 0, items > 0, interactions > 0, genres > 0 else { throw ValidationError("sizes must be positive") }
+        guard users > 0, items > 0, interactions > 0, genres > 0 else {
+            throw ValidationError("--users, --items, --interactions and --genres must be positive")
+        }
+        guard bots >= 0 else { throw ValidationError("--bots must be 0 or more (got \(bots))") }
+        guard users <= 100_000_000, items <= 100_000_000, interactions <= 2_000_000_000 else {
+            throw ValidationError("--users and --items take at most 100,000,000, --interactions at most 2,000,000,000")
+        }
     }
 
     func run() throws {

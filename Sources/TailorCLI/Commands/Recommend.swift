@@ -88,48 +88,33 @@ struct Recommend: ParsableCommand {
         let tLoad = now()
         let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
         let t0 = now()
-        var tRecommended = t0
-        var userCount = 0, rowCount = 0
-        var csv = "user,item,score,rank\n"
+        // Every source gives (user, ranked items); one writer turns them into CSV.
+        let results: [UserRecommendations]
         if let history {
             let (log, _) = try read.read(history, quiet: true)
-            let results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, threads: threads)
-            tRecommended = now()
-            userCount = results.count
-            rowCount = results.reduce(0) { $0 + $1.items.count }
-            for r in results {
-                let id = InteractionWriter.quoted(r.user)
-                for (rank, entry) in r.items.enumerated() {
-                    csv += "\(id),\(InteractionWriter.quoted(entry.item)),\(entry.score),\(rank + 1)\n"
-                }
-            }
+            results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, threads: threads)
         } else if allUsers {
             let positions = Array(0..<Int32(bundle.userIDs.count))
             let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, threads: threads)
-            tRecommended = now()
-            userCount = positions.count
-            rowCount = top.counts.reduce(0, +)
-            csv.reserveCapacity(positions.count * k * 24)
-            for q in 0..<positions.count {
-                let id = InteractionWriter.quoted(bundle.userIDs[positions[q]])
-                for (rank, entry) in top.row(q).enumerated() {
-                    csv += "\(id),\(InteractionWriter.quoted(bundle.itemIDs[entry.index])),\(entry.score),\(rank + 1)\n"
-                }
+            results = positions.indices.map { q in
+                UserRecommendations(user: bundle.userIDs[positions[q]], items: top.row(q).map { (bundle.itemIDs[$0.index], $0.score) }, isFallback: false)
             }
         } else {
             let ids = try user.map { [$0] } ?? UserList.read(users!, options: read)
-            let results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, threads: threads)
-            tRecommended = now()
-            userCount = results.count
-            rowCount = results.reduce(0) { $0 + $1.items.count }
+            results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, threads: threads)
             let fallbacks = results.filter(\.isFallback).count
             if fallbacks > 0 { Terminal.note("\(fallbacks) unknown users got popular items") }
             if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }
-            for r in results {
-                let id = InteractionWriter.quoted(r.user)
-                for (rank, entry) in r.items.enumerated() {
-                    csv += "\(id),\(InteractionWriter.quoted(entry.item)),\(entry.score),\(rank + 1)\n"
-                }
+        }
+        let tRecommended = now()
+        let userCount = results.count
+        let rowCount = results.reduce(0) { $0 + $1.items.count }
+        var csv = "user,item,score,rank\n"
+        csv.reserveCapacity(rowCount * 24)
+        for r in results {
+            let id = InteractionWriter.quoted(r.user)
+            for (rank, entry) in r.items.enumerated() {
+                csv += "\(id),\(InteractionWriter.quoted(entry.item)),\(entry.score),\(rank + 1)\n"
             }
         }
         try Terminal.write(csv, to: output)

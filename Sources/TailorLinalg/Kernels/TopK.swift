@@ -193,6 +193,7 @@ extension Kernels {
         precondition(queries.columns == items.columns,
                      "topKInnerProducts needs equal widths, got queries ×\(queries.columns) and items ×\(items.columns)")
         let q = queries.rows, n = items.rows, d = queries.columns
+        let k = max(0, min(k, n))  // never more results than items, whatever was asked
         var result = TopKResult(queries: q, k: k)
         guard q > 0, n > 0, k > 0 else { return result }
         let mr = gemmMR, nr = gemmNR

@@ -109,4 +109,23 @@ extension Kernels {
         x.update(from: rhs, count: k)
         return true
     }
+
+    /// The exact solve, or, when its system is not positive definite (λ = 0 with degenerate
+    /// factors), `max(steps, k)` conjugate-gradient steps from `x`. Returns whether the exact
+    /// solve succeeded, so callers can count fallbacks instead of keeping a stale `x`.
+    /// `scratch` holds at least ``implicitExactScratchCount(k:count:)`` floats.
+    @inlinable
+    public static func implicitLeastSquaresExactOrCG(
+        gram: UnsafePointer<Float>, factors: UnsafePointer<Float>, k: Int,
+        indices: UnsafePointer<Int32>, confidences: UnsafePointer<Float>, count: Int,
+        x: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>, block: Int = 256, steps: Int = 3
+    ) -> Bool {
+        if implicitLeastSquaresExact(gram: gram, factors: factors, k: k, indices: indices, confidences: confidences,
+                                     count: count, x: x, scratch: scratch, block: block) {
+            return true
+        }
+        implicitLeastSquaresCG(gram: gram, factors: factors, k: k, indices: indices, confidences: confidences,
+                               count: count, x: x, steps: max(steps, k), scratch: scratch)
+        return false
+    }
 }

@@ -74,8 +74,9 @@ public enum SafeTensors {
         public func int32s() -> [Int32] {
             switch dtype {
             case .i32: return bytes.withUnsafeBytes { Array($0.bindMemory(to: Int32.self)) }
-            case .i64: return int64s().map { Int32(truncatingIfNeeded: $0) }
-            default: return floats().map { Int32($0) }
+            case .i64: return int64s().map { Int32(exactly: $0) ?? -1 }  // out of range: −1, rejected by index checks
+            // Non-integral or out-of-range values become −1, which every index check rejects.
+            default: return floats().map { Int32(exactly: $0) ?? -1 }
             }
         }
 
@@ -84,7 +85,7 @@ public enum SafeTensors {
             switch dtype {
             case .i64: return bytes.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) }
             case .i32: return int32s().map(Int64.init)
-            default: return floats().map { Int64($0) }
+            default: return floats().map { Int64(exactly: $0) ?? -1 }
             }
         }
 
@@ -163,8 +164,18 @@ public enum SafeTensors {
             guard let dtype = DType(rawValue: dtypeName) else {
                 throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (supported: F32, F16, F64, I32, I64, U8)")
             }
-            let expected = shape.reduce(1, *) * dtype.size
-            guard offsets[0] >= 0, offsets[1] - offsets[0] == expected, body + offsets[1] <= data.count else {
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw fail("tensor '\(name)' has a negative dimension in its shape \(shape)")
+            }
+            var expected = dtype.size
+            for dim in shape {
+                let (product, overflow) = expected.multipliedReportingOverflow(by: dim)
+                guard !overflow, product <= data.count else {
+                    throw fail("tensor '\(name)' has shape \(shape), larger than the whole file (\(data.count) bytes)")
+                }
+                expected = product
+            }
+            guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= data.count - body, offsets[1] - offsets[0] == expected else {
                 throw fail("tensor '\(name)' claims bytes \(offsets[0])..<\(offsets[1]) (shape \(shape)) but the file has \(data.count - body) data bytes")
             }
             let bytes = [UInt8](data[(body + offsets[0])..<(body + offsets[1])])

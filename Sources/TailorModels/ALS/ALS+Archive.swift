@@ -23,6 +23,10 @@ extension ALS {
             throw ModelError(reason: "the ALS manifest lacks its configuration")
         }
         let history = try fields["history"]?.decode([IterationRecord].self) ?? []
-        self.init(configuration: try c.decode(Configuration.self), userFactors: users, itemFactors: items, history: history)
+        let decoded = try c.decode(Configuration.self)
+        try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors, model: "ALS")
+        try ArchiveChecks.finite(users, name: "user_factors", model: "ALS")
+        try ArchiveChecks.finite(items, name: "item_factors", model: "ALS")
+        self.init(configuration: decoded, userFactors: users, itemFactors: items, history: history)
     }
 }

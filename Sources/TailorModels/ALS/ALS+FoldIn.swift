@@ -20,8 +20,8 @@ extension ALS {
         var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
         itemGram.withUnsafeBufferPointer { g in
             itemFactors.withUnsafeBufferPointer { y in
-                _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: y.baseAddress!, k: k, indices: items,
-                                                      confidences: confidences, count: items.count, x: &x, scratch: &scratch)
+                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: y.baseAddress!, k: k, indices: items,
+                                                          confidences: confidences, count: items.count, x: &x, scratch: &scratch)
             }
         }
         return x
@@ -89,7 +89,7 @@ extension ALS {
                         if range.isEmpty { x.update(repeating: 0, count: k); continue }
                         confidence.columnIndices.withUnsafeBufferPointer { idx in
                             confidence.values.withUnsafeBufferPointer { val in
-                                _ = Kernels.implicitLeastSquaresExact(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
                                                                       indices: idx.baseAddress! + range.lowerBound,
                                                                       confidences: val.baseAddress! + range.lowerBound,
                                                                       count: range.count, x: x, scratch: &scratch)

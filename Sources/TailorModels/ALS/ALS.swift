@@ -81,6 +81,18 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         public var loss: Double?
         /// Seconds since the fit started.
         public var seconds: Double
+        /// Rows whose exact (Cholesky) solve failed because the system was not positive definite
+        /// (possible only with `regularization = 0`) and which were solved by conjugate gradient
+        /// instead; `nil` for the CG solver.
+        public var fallbackSolves: Int?
+
+        /// A record.
+        public init(iteration: Int, loss: Double?, seconds: Double, fallbackSolves: Int? = nil) {
+            self.iteration = iteration
+            self.loss = loss
+            self.seconds = seconds
+            self.fallbackSolves = fallbackSolves
+        }
     }
 
     /// The hyperparameters used.
@@ -133,15 +145,18 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         var y = randomFactors(matrix.itemCount, k, seed: configuration.seed, stream: 2, scale: configuration.initialScale)
         var history: [IterationRecord] = []
         for iteration in 1...max(1, configuration.iterations) where configuration.iterations > 0 {
-            solve(&x, fixed: y, confidence: userConfidence, configuration, threads: threads)
-            solve(&y, fixed: x, confidence: itemConfidence, configuration, threads: threads)
+            let failed = solve(&x, fixed: y, confidence: userConfidence, configuration, threads: threads)
+                + solve(&y, fixed: x, confidence: itemConfidence, configuration, threads: threads)
             let loss = configuration.computeLoss
                 ? lossValue(userFactors: x, itemFactors: y, confidence: userConfidence, regularization: configuration.regularization, threads: threads)
                 : nil
             let elapsed = monotonicSeconds() - start
-            history.append(IterationRecord(iteration: iteration, loss: loss, seconds: elapsed))
+            let fallbacks = configuration.solver == .cholesky ? failed : nil
+            history.append(IterationRecord(iteration: iteration, loss: loss, seconds: elapsed, fallbackSolves: fallbacks))
+            var metrics = loss.map { ["loss": $0] } ?? [:]
+            if let fallbacks, fallbacks > 0 { metrics["fallback_solves"] = Double(fallbacks) }
             progress?(TrainingEvent(model: kind, step: iteration, totalSteps: configuration.iterations, elapsedSeconds: elapsed,
-                                    metrics: loss.map { ["loss": $0] } ?? [:]))
+                                    metrics: metrics))
         }
         return ALS(configuration: configuration, userFactors: x, itemFactors: y, history: history)
     }
@@ -157,17 +172,23 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         return Matrix(rows: rows, columns: k, storage: (0..<(rows * k)).map { _ in Float(rng.nextGaussian()) * scale })
     }
 
-    /// Re-solves every row of `target` against the fixed factors.
-    static func solve(_ target: inout Matrix, fixed: Matrix, confidence: CSRMatrix, _ c: Configuration, threads: Int) {
+    /// Re-solves every row of `target` against the fixed factors. Returns how many exact solves
+    /// failed (a system that is not positive definite) and were solved by CG instead.
+    @discardableResult
+    static func solve(_ target: inout Matrix, fixed: Matrix, confidence: CSRMatrix, _ c: Configuration, threads: Int) -> Int {
         let k = c.factors
         var gram = fixed.gram(threads: threads)
         for i in 0..<k { gram[i, i] += c.regularization }
         let rows = target.rows
         // Exact solves process a row's observations in blocks, bounding scratch memory.
         let block = 256
-        let scratchPerWorker = c.solver == .cholesky ? Kernels.implicitExactScratchCount(k: k, count: block) : Kernels.implicitCGScratchCount(k: k)
+        let cgScratch = Kernels.implicitCGScratchCount(k: k)
+        let scratchPerWorker = c.solver == .cholesky ? max(Kernels.implicitExactScratchCount(k: k, count: block), cgScratch) : cgScratch
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * threads)
-        defer { scratch.deallocate() }
+        let chunkCount = (rows + 63) / 64
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: max(1, chunkCount))
+        failures.initialize(repeating: 0, count: max(1, chunkCount))
+        defer { scratch.deallocate(); failures.deallocate() }
         gram.withUnsafeBufferPointer { g in
             fixed.withUnsafeBufferPointer { f in
                 target.withUnsafeMutableBufferPointer { t in
@@ -175,9 +196,9 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                         confidence.columnIndices.withUnsafeBufferPointer { idx in
                             confidence.values.withUnsafeBufferPointer { val in
                                 let shared = UnsafeSendableBox((g.baseAddress!, f.baseAddress!, t.baseAddress!, ptr.baseAddress!,
-                                                                idx.baseAddress, val.baseAddress, scratch))
+                                                                idx.baseAddress, val.baseAddress, scratch, failures))
                                 parallelFor(rows, chunkSize: 64, threads: threads) { chunk in
-                                    let (g, f, t, ptr, idx, val, scratch) = shared.value
+                                    let (g, f, t, ptr, idx, val, scratch, failures) = shared.value
                                     let s = scratch + chunk.worker * scratchPerWorker
                                     for row in chunk.range {
                                         let lo = ptr[row], count = ptr[row + 1] - lo
@@ -193,9 +214,13 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                                                                            confidences: val + lo, count: count, x: x,
                                                                            steps: c.conjugateGradientSteps, scratch: s)
                                         case .cholesky:
-                                            _ = Kernels.implicitLeastSquaresExact(gram: g, factors: f, k: k, indices: idx + lo,
-                                                                                  confidences: val + lo, count: count, x: x,
-                                                                                  scratch: s, block: block)
+                                            // Not positive definite (λ = 0 and degenerate factors): CG
+                                            // still finds a least-squares solution; count it.
+                                            if !Kernels.implicitLeastSquaresExactOrCG(gram: g, factors: f, k: k, indices: idx + lo,
+                                                                                      confidences: val + lo, count: count, x: x,
+                                                                                      scratch: s, block: block, steps: c.conjugateGradientSteps) {
+                                                failures[chunk.index] += 1
+                                            }
                                         }
                                     }
                                 }
@@ -205,5 +230,6 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                 }
             }
         }
+        return (0..<chunkCount).reduce(0) { $0 + failures[$1] }
     }
 }

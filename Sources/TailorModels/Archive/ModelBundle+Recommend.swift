@@ -20,6 +20,13 @@ public struct UserRecommendations: Sendable, Equatable {
     /// Whether these came from the popularity fallback (unknown user).
     public var isFallback: Bool
 
+    /// Recommendations for `user`.
+    public init(user: String, items: [(item: String, score: Float)], isFallback: Bool) {
+        self.user = user
+        self.items = items
+        self.isFallback = isFallback
+    }
+
     public static func == (a: Self, b: Self) -> Bool {
         a.user == b.user && a.isFallback == b.isFallback && a.items.map(\.item) == b.items.map(\.item)
             && a.items.map(\.score) == b.items.map(\.score)
@@ -36,6 +43,7 @@ extension ModelBundle {
     /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``.
     public func recommend(userIDs ids: [String], k: Int, excludeSeen: Bool = true,
                           unknownUsers: UnknownUserPolicy = .error, threads: Int = 0) throws -> [UserRecommendations] {
+        let k = clampedK(k)
         var known: [Int32] = [], knownSlots: [Int] = []
         var slots = [UserRecommendations?](repeating: nil, count: ids.count)
         for (slot, id) in ids.enumerated() {
@@ -64,8 +72,12 @@ extension ModelBundle {
     /// Top-`k` for users given by position (all users: `0..<userIDs.count`). The low-level form
     /// used for bulk output.
     public func recommend(positions: [Int32], k: Int, excludeSeen: Bool = true, threads: Int = 0) -> TopKResult {
-        model.recommend(users: positions, k: k, exclude: excludeSeen ? seen : nil, threads: threads)
+        model.recommend(users: positions, k: clampedK(k), exclude: excludeSeen ? seen : nil, threads: threads)
     }
+
+    /// `k` limited to the catalogue: no user can get more items than there are, so a request for
+    /// more (a typo, `--k 1000000000`) must not allocate room for them.
+    func clampedK(_ k: Int) -> Int { Swift.max(0, Swift.min(k, itemIDs.count)) }
 
     /// The `k` items most similar to `itemID` by cosine of the model's item vectors.
     ///
@@ -79,7 +91,7 @@ extension ModelBundle {
             throw ModelError(reason: "unknown item '\(itemID)': it does not appear in the training data",
                              hint: "item ids are as in the training log (e.g. the movieId column)")
         }
-        return similarity.similarItems(to: [p], k: k, threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
+        return similarity.similarItems(to: [p], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
     }
 }
 
@@ -93,6 +105,7 @@ extension ModelBundle {
         guard let scorer = model as? any HistoryScoring else {
             throw ModelError(reason: "the \(manifest.kind) model cannot fold in new histories")
         }
+        let k = clampedK(k)
         let itemMap = events.itemIDs.ids.map { itemIDs.position(of: $0) }
         let (order, offsets) = events.rowsByUser()
         var results: [UserRecommendations] = []

@@ -93,6 +93,10 @@ extension BPR {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the BPR manifest lacks its configuration")
         }
-        self.init(configuration: try c.decode(Configuration.self), userFactors: users, itemFactors: items)
+        let decoded = try c.decode(Configuration.self)
+        try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors + 1, model: "BPR")  // + the bias column
+        try ArchiveChecks.finite(users, name: "user_factors", model: "BPR")
+        try ArchiveChecks.finite(items, name: "item_factors", model: "BPR")
+        self.init(configuration: decoded, userFactors: users, itemFactors: items)
     }
 }

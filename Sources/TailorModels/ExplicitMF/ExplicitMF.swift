@@ -274,6 +274,8 @@ extension ExplicitMF {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the MF manifest lacks its configuration")
         }
-        self.init(configuration: try c.decode(Configuration.self), globalMean: mean, userBias: bias, userFactors: users, itemFactors: items)
+        let decoded = try c.decode(Configuration.self)
+        try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors + 1, model: "MF")  // + the bias column
+        self.init(configuration: decoded, globalMean: mean, userBias: bias, userFactors: users, itemFactors: items)
     }
 }

@@ -65,6 +65,24 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
         /// Seed.
         public var seed: UInt64 = 1
 
+        /// Throws a ``ModelError`` naming the first key out of range.
+        public func validate() throws {
+            func check(_ ok: Bool, _ key: String, _ rule: String, _ value: Any) throws {
+                guard ok else { throw ModelError(reason: "Item2Vec \(key) must be \(rule), got \(value)") }
+            }
+            try check(factors >= 1 && factors <= 4096, "factors", "between 1 and 4096", factors)
+            try check(epochs >= 0, "epochs", "≥ 0", epochs)
+            try check(window >= 0, "window", "≥ 0", window)
+            try check(negatives >= 1 && negatives <= 1000, "negatives", "between 1 and 1000", negatives)
+            try check(maxContexts >= 1, "maxContexts", "≥ 1", maxContexts)
+            try check(learningRate > 0 && learningRate.isFinite, "learningRate", "positive", learningRate)
+            try check(subsample >= 0 && subsample.isFinite, "subsample", "≥ 0", subsample)
+            try check(halfLifeDays > 0 && halfLifeDays.isFinite, "halfLifeDays", "positive", halfLifeDays)
+            try check(halfLifeEvents > 0 && halfLifeEvents.isFinite, "halfLifeEvents", "positive", halfLifeEvents)
+            try check(attentionSharpness.isFinite, "attentionSharpness", "finite", attentionSharpness)
+            try check((sessionGapSeconds ?? 1) > 0, "sessionGapSeconds", "positive", sessionGapSeconds ?? 0)
+        }
+
         /// A configuration; every parameter has the documented default.
         public init(factors: Int = 64, epochs: Int = 10, window: Int = 0, negatives: Int = 5, aggregation: Aggregation = .mean, seed: UInt64 = 1) {
             self.factors = factors
@@ -100,9 +118,7 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
         guard data.matrix.nonZeroCount > 0 else {
             throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
         }
-        guard c.factors >= 1, c.epochs >= 0, c.window >= 0, c.negatives >= 1, c.learningRate > 0, c.maxContexts >= 1 else {
-            throw ModelError(reason: "Item2Vec needs factors ≥ 1, epochs ≥ 0, window ≥ 0, negatives ≥ 1, maxContexts ≥ 1 and a positive learning rate")
-        }
+        try c.validate()
         if c.sessionGapSeconds != nil && !data.hasTimestamps {
             throw ModelError(reason: "sessions need timestamps, and this log has no time column",
                              hint: "name the time column with --columns time=COLUMN, or drop --session-gap")
@@ -296,20 +312,29 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
 
     /// Restores a model written by ``archiveTensors()``.
     public init(archiveTensors t: [String: SafeTensors.Tensor], configuration: JSONValue) throws {
-        guard let vectors = t["item_vectors"]?.matrix(), let pointers = t["history_indptr"]?.int64s(),
-              let items = t["history_items"]?.int32s(), pointers.first == 0, pointers.last == Int64(items.count) else {
+        guard let vectors = t["item_vectors"]?.matrix(), let items = t["history_items"]?.int32s() else {
             throw ModelError(reason: "the Item2Vec model file lacks consistent item vectors and histories")
         }
+        let pointers = try ArchiveChecks.pointers(t["history_indptr"]?.int64s(), count: items.count, name: "history_indptr", model: "Item2Vec")
+        try ArchiveChecks.indices(items, below: vectors.rows, name: "history_items", model: "Item2Vec")
+        try ArchiveChecks.finite(vectors, name: "item_vectors", model: "Item2Vec")
         let times = t["history_times"]?.int64s()
+        guard times == nil || times!.count == items.count else {
+            throw ModelError(reason: "the Item2Vec model file's 'history_times' has \(times!.count) entries for \(items.count) history items",
+                             hint: "the model directory is damaged; retrain the model")
+        }
         var histories: [UserHistory] = []
         for u in 0..<(pointers.count - 1) {
-            let range = Int(pointers[u])..<Int(pointers[u + 1])
+            let range = pointers[u]..<pointers[u + 1]
             histories.append(UserHistory(items: Array(items[range]), times: times.map { Array($0[range]) }))
         }
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the Item2Vec manifest lacks its configuration")
         }
-        self.init(configuration: try c.decode(Configuration.self), itemVectors: vectors, histories: histories)
+        let decoded = try c.decode(Configuration.self)
+        try decoded.validate()
+        try ArchiveChecks.factorWidth(vectors.columns, configured: decoded.factors, model: "Item2Vec")
+        self.init(configuration: decoded, itemVectors: vectors, histories: histories)
     }
 }
 

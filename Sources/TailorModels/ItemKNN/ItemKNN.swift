@@ -218,13 +218,13 @@ public struct ItemKNN: TrainableRecommender, HistoryScoring, ItemSimilarity {
 
     /// Restores a model written by ``archiveTensors()`` plus the bundle's `seen_*` tensors.
     public init(archiveTensors t: [String: SafeTensors.Tensor], configuration: JSONValue) throws {
-        guard let indptr = t["similarity_indptr"]?.int64s(), let indices = t["similarity_indices"]?.int32s(),
-              let values = t["similarity_values"]?.floats(), indices.count == values.count,
-              indptr.first == 0, indptr.last == Int64(indices.count) else {
+        guard let indices = t["similarity_indices"]?.int32s(), let values = t["similarity_values"]?.floats(),
+              indices.count == values.count else {
             throw ModelError(reason: "the ItemKNN model file lacks a consistent similarity matrix")
         }
+        let indptr = try ArchiveChecks.pointers(t["similarity_indptr"]?.int64s(), count: indices.count, name: "similarity_indptr", model: "ItemKNN")
         let n = indptr.count - 1
-        guard indices.allSatisfy({ $0 >= 0 && Int($0) < n }) else { throw ModelError(reason: "ItemKNN similarity indices out of range") }
+        try ArchiveChecks.indices(indices, below: n, name: "similarity_indices", model: "ItemKNN")
         guard let history = ModelBundle.seenMatrix(in: t, columns: n) else {
             throw ModelError(reason: "the ItemKNN model file lacks the training interactions (seen_*)")
         }
@@ -232,7 +232,7 @@ public struct ItemKNN: TrainableRecommender, HistoryScoring, ItemSimilarity {
             throw ModelError(reason: "the ItemKNN manifest lacks its configuration")
         }
         self.init(configuration: try c.decode(Configuration.self),
-                  similarity: CSRMatrix(rows: n, columns: n, rowPointers: indptr.map { Int($0) }, columnIndices: indices, values: values),
+                  similarity: CSRMatrix(rows: n, columns: n, rowPointers: indptr, columnIndices: indices, values: values),
                   history: history)
     }
 }

@@ -115,7 +115,8 @@ public struct Popularity: TrainableRecommender, HistoryScoring {
         guard let scores = tensors["item_scores"]?.floats() else {
             throw ModelError(reason: "the popularity model file lacks item_scores")
         }
-        guard case .object(let fields) = configuration, case .number(let users)? = fields["users"] else {
+        guard case .object(let fields) = configuration, case .number(let users)? = fields["users"],
+              users >= 0, users < 1e12, users == users.rounded() else {
             throw ModelError(reason: "the popularity manifest lacks its user count")
         }
         self.init(itemScores: scores, userCount: Int(users),

@@ -181,6 +181,11 @@ public final class Trainer {
             throw NNError("\(last.path)/trainer.json cannot be read (\(error.localizedDescription))", hint: "the checkpoint is incomplete; start over")
         }
         nextEpoch = state.nextEpoch
+        // The layers unfrozen in the epochs already run were trainable when the run stopped;
+        // the fresh model starts with them frozen again, so replay those unfreezings.
+        for (epoch, prefixes) in configuration.unfreeze.sorted(by: { $0.key < $1.key }) where epoch < nextEpoch {
+            model.unfreeze(prefixes)
+        }
         summary = state.summary
         epochsWithoutImprovement = state.epochsWithoutImprovement
         let best = directory.appendingPathComponent("best/model.safetensors")
