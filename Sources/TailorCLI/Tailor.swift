@@ -23,7 +23,7 @@ struct Tailor: ParsableCommand {
         `tailor help COMMAND` for each command's options and examples.
         """,
         version: "0.1.0",
-        subcommands: [Demo.self, IngestCommand.self, Stats.self, Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self,
+        subcommands: [Demo.self, IngestCommand.self, Stats.self, Train.self, Models.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self,
                       SessionsCommand.self, Encode.self, Generate.self]
     )
 }

@@ -1,3 +1,4 @@
+import TailorData
 import TailorLinalg
 
 /// Anything that scores every item for a user. Every model in Tailor conforms, so the CLI, the

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import TailorData
 
-extension EventStore {
+extension EventStore: EventSource {
     /// Every stored event as an ``EventLog``. Users and items are numbered in the order they
     /// entered the store, so loading is deterministic.
     public func loadEvents() throws -> EventLog {

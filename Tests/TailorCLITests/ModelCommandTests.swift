@@ -35,7 +35,7 @@ struct ModelCommandTests {
         } throws: { "\($0)".contains("--neighbors does not apply to --model als") }
         #expect {
             try tailor(["train", "\(Self.dir)/train.csv", "--model", "als", "--solver", "sgd", "--output", "\(Self.dir)/x"])
-        } throws: { "\($0)".contains("--solver for als is cg or cholesky") }
+        } throws: { "\($0)".contains("--solver (configuration key solver)") && "\($0)".contains("sgd") }
     }
 
     @Test("--config reads a model's configuration from JSON, flags override it, unknown fields are named")
@@ -49,7 +49,7 @@ struct ModelCommandTests {
         try #"{"neighbours": 7}"#.write(toFile: "\(dir)/bad.json", atomically: true, encoding: .utf8)
         #expect {
             try tailor(["train", "\(dir)/train.csv", "--model", "itemknn", "--config", "\(dir)/bad.json", "--output", "\(dir)/cfg2"])
-        } throws: { "\($0)".contains("unknown field 'neighbours'") }
+        } throws: { "\($0)".contains("has no key 'neighbours'") && "\($0)".contains("neighbors") }
     }
 
     @Test("evaluate compares several models in one table and JSON, with RMSE for rating models")

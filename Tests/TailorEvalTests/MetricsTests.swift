@@ -1,3 +1,4 @@
+import TailorData
 import Foundation
 import Testing
 import TailorLinalg

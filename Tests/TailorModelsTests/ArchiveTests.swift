@@ -90,7 +90,7 @@ struct ArchiveTests {
         #expect { try ModelBundle.load(from: dir) } throws: { "\($0)".contains("missing field") }
 
         let text = String(decoding: goodManifest, as: UTF8.self)
-        try Data(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 99").utf8).write(to: manifest)
+        try Data(text.replacingOccurrences(of: "\"formatVersion\" : 1", with: "\"formatVersion\" : 99").replacingOccurrences(of: "\"formatVersion\" : 2", with: "\"formatVersion\" : 99").utf8).write(to: manifest)
         #expect { try ModelBundle.load(from: dir) } throws: { "\($0)".contains("newer than this Tailor") }
 
         try Data(text.replacingOccurrences(of: "\"kind\" : \"als\"", with: "\"kind\" : \"quantum\"").utf8).write(to: manifest)

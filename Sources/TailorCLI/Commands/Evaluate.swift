@@ -32,7 +32,10 @@ struct Evaluate: ParsableCommand {
     )
 
     @Option(help: "A model directory written by `tailor train` (repeat to compare several in one table).")
-    var model: [String]
+    var model: [String] = []
+
+    @Option(help: ArgumentHelp("A run file: evaluate the model it wrote (its \"output\") on the held-out part of its recipe.", valueName: "FILE.json"))
+    var config: String?
 
     @Option(help: "The training interactions (their items are excluded from rankings).")
     var train: String?
@@ -40,7 +43,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "The held-out interactions.")
     var test: String?
 
-    @Option(help: ArgumentHelp("Evaluate on the store the models were trained from with `train --holdout`: the same split is rebuilt (same cleaning, weights and seed).", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("The store the models were trained from with `train --holdout`, if it moved; by default the recipe in the model's manifest names it.", valueName: "FILE.db"))
     var store: String?
 
     @Option(help: "Cut-offs, comma-separated.")
@@ -73,9 +76,10 @@ struct Evaluate: ParsableCommand {
     }
 
     func validate() throws {
-        guard !model.isEmpty else { throw ValidationError("give at least one --model DIR") }
-        guard (store == nil) == (train != nil && test != nil) else {
-            throw ValidationError("give --train FILE and --test FILE, or --store FILE.db (for models trained with --holdout)")
+        guard !model.isEmpty || config != nil else { throw ValidationError("give at least one --model DIR, or --config run.json") }
+        guard (train == nil) == (test == nil) else { throw ValidationError("give both --train FILE and --test FILE, or neither (to replay the model's recipe)") }
+        if train != nil && (store != nil || config != nil) {
+            throw ValidationError("give --train and --test files, or a recipe to replay (--config, --store, or the model's manifest), not both")
         }
     }
 
@@ -89,24 +93,30 @@ struct Evaluate: ParsableCommand {
         guard !ks.isEmpty else {
             throw ValidationError("--k takes positive integers separated by commas, like 5,10,20 (got '\(k)')")
         }
+        var run: TrainingRun?
+        if let config { run = try TrainingRun.read(from: config) }
+        let model = self.model.isEmpty ? [run?.output].compactMap { $0 } : self.model
+        guard !model.isEmpty else { throw ValidationError("\(config!) names no \"output\" model directory; give --model DIR") }
         let bundles = try model.map { try ModelBundle.load(from: URL(fileURLWithPath: $0)) }
         let trainLog: Interactions, testLog: Interactions
         let trainName: String, testName: String
-        if let store {
-            // Rebuild the split the (first) model was trained on.
-            guard let holdout = bundles[0].manifest.data.holdout else {
-                throw ValidationError("\(model[0]) was not trained with --holdout, so there is no held-out part to evaluate on; use --train and --test files")
-            }
-            let cleaning = try holdout.cleaning?.decode(CleaningConfiguration.self) ?? CleaningConfiguration()
-            let weights = try holdout.weights?.decode(EventWeights.self) ?? EventWeights()
-            let (log, _) = try Ingest.trainingData(from: try EventStore(path: store, create: false), cleaning: cleaning, weights: weights)
-            let split = try Split.make(log, method: holdout.method, seed: holdout.seed)
-            (trainLog, testLog) = (split.train, split.test)
-            (trainName, testName) = ("\(store) (\(split.report.method), train part)", "\(store) (held-out part)")
+        if let train, let test {
+            (trainLog, _) = try read.read(train, quiet: true)
+            (testLog, _) = try read.read(test, quiet: true)
+            (trainName, testName) = (train, test)
         } else {
-            (trainLog, _) = try read.read(train!, quiet: true)
-            (testLog, _) = try read.read(test!, quiet: true)
-            (trainName, testName) = (train!, test!)
+            // Replay the recipe: the run file's, or the one recorded in the (first) model.
+            guard var recipe = run?.data ?? bundles[0].manifest.data.effectiveRecipe else {
+                throw ValidationError("\(model[0]) records no recipe to replay (it was trained from \(bundles[0].manifest.data.source ?? "unknown data")); give --train FILE and --test FILE")
+            }
+            guard recipe.holdout != nil else {
+                throw ValidationError("\(config ?? model[0]): the recipe holds nothing out, so there is no test part; train with --holdout, or give --train and --test files")
+            }
+            if let store { recipe.source = .store(store) }
+            let prepared = try recipe.prepare(openStore: StoreOptions.open)
+            (trainLog, testLog) = (prepared.trainRaw, prepared.test!)
+            let method = prepared.splitReport?.method ?? "held out"
+            (trainName, testName) = ("\(recipe.source.path) (\(method), train part)", "\(recipe.source.path) (held-out part)")
         }
         let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
         var results: [(String, EvaluationReport)] = []

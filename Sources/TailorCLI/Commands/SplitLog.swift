@@ -48,7 +48,7 @@ struct SplitLog: ParsableCommand {
         guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them)") }
         let splitMethod = try holdout.method(method)
         let log = file != nil ? try read.read(file!).0 : try storeOptions.interactions()
-        let split = try Split.make(log, method: splitMethod, seed: holdout.splitSeed)
+        let split = try Split.make(log, method: splitMethod, seed: holdout.splitSeed ?? 42)
         try InteractionWriter.write(split.train, to: trainPath)
         try InteractionWriter.write(split.test, to: testPath)
         let r = split.report

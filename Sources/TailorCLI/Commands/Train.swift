@@ -44,29 +44,37 @@ struct Train: ParsableCommand {
         """
     )
 
-    @Argument(help: "The interaction log (CSV, TSV, '::', whitespace or JSON Lines); or use --store.")
+    @Argument(help: "The interaction log (CSV, TSV, '::', whitespace or JSON Lines); or use --store, or a run file's data.")
     var file: String?
+
+    @Option(help: ArgumentHelp("A run file (JSON: data recipe, model, configuration, seed, threads, output; see the README). Flags override its values. A file without \"data\" or \"model\" keys is read as the model's configuration alone.",
+                               valueName: "FILE.json"))
+    var config: String?
 
     @OptionGroup(title: "Store") var storeOptions: StoreOptions
 
-    @Option(help: "Hold out test interactions and train on the rest: random, temporal, leave-last-out or global-time. `tailor evaluate --model DIR --store FILE` then rebuilds the same split.")
+    @Option(help: "Hold out test interactions and train on the rest: random, temporal, leave-last-out or global-time. `tailor evaluate --model DIR --store FILE` (or `--config run.json`) then rebuilds the same split.")
     var holdout: HoldoutOptions.Method?
 
     @OptionGroup(title: "Hold-out") var holdoutOptions: HoldoutOptions
 
-    @Option(help: "The model: als, bpr, itemknn, ease, mf, item2vec or popularity.")
-    var model = "als"
+    @Option(help: ArgumentHelp("How strengths become training values: log (default; log(1 + r/ε) scaled so 1 stays 1, for counts of any size), linear, binary or bm25. Options: log:EPSILON, bm25:K1:B.",
+                               valueName: "TRANSFORM"))
+    var confidence: String?
+
+    @Option(help: "The model: als, bpr, itemknn, ease, mf, item2vec or popularity (`tailor models` lists every registered model and its keys).")
+    var model: String?
 
     @Option(help: "Worker threads (0: all cores). Results are deterministic for a given value.")
-    var threads = 0
+    var threads: Int?
 
     @Option(help: "Random seed.")
-    var seed: UInt64 = 1
+    var seed: UInt64?
 
     @OptionGroup(title: "Model options") var hyper: ModelOptions
 
     @Option(name: .shortAndLong, help: "Directory to write the model to.")
-    var output: String
+    var output: String?
 
     @Option(help: ArgumentHelp("Write a JSON report (rows read and skipped, users, items, seconds loading, fitting and saving).", valueName: "FILE.json"))
     var report: String?
@@ -90,57 +98,113 @@ struct Train: ParsableCommand {
         var finalLoss: Double?
         var output: String
         var problems: [InteractionReader.ReadReport.Problem]
+        var run: TrainingRun
     }
 
     func validate() throws {
-        guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them)") }
+        if config == nil {
+            guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them), or --config run.json") }
+            guard output != nil else { throw ValidationError("give --output DIR (where to write the model)") }
+        } else if file != nil && storeOptions.store != nil {
+            throw ValidationError("give a log FILE or --store FILE.db, not both")
+        }
+    }
+
+    /// The run: the run file's (if any), with every flag that was given applied over it.
+    func makeRun(registry: ModelRegistry = .shared) throws -> TrainingRun {
+        var run: TrainingRun
+        var modelPatch: JSONValue?
+        if let config {
+            let json = try ConfigurationFile.read(config)
+            if case .object(let keys) = json, keys["data"] != nil || keys["model"] != nil {
+                run = try TrainingRun.read(from: config)
+                modelPatch = run.configuration
+            } else {
+                // An older-style file: the model's configuration alone.
+                guard file != nil || storeOptions.store != nil else { throw ValidationError("\(config) holds only a model configuration; give a log FILE or --store too") }
+                run = TrainingRun(data: DatasetRecipe(source: .log("")))
+                modelPatch = json
+            }
+        } else {
+            run = TrainingRun(data: DatasetRecipe(source: .log(file ?? "")))
+        }
+        if let file { run.data.source = .log(file) }
+        if let store = storeOptions.store { run.data.source = .store(store) }
+        run.data.reader = try read.apply(to: run.data.reader)
+        if storeOptions.cleaning != nil { run.data.cleaning = try storeOptions.cleaningConfiguration() }
+        if storeOptions.weights != nil { run.data.weights = try storeOptions.eventWeights() }
+        if let confidence { run.data.confidence = try ConfidenceTransform(parsing: confidence) }
+        if let holdout {
+            run.data.holdout = .init(method: try holdoutOptions.method(holdout), seed: holdoutOptions.splitSeed ?? run.data.holdout?.seed ?? 42)
+        } else if let seed = holdoutOptions.splitSeed, run.data.holdout != nil {
+            run.data.holdout!.seed = seed
+        }
+        if let model { run.model = model.lowercased() }
+        if let seed { run.seed = seed }
+        if let threads { run.threads = threads }
+        if let output { run.output = output }
+        guard run.output != nil else { throw ValidationError("give --output DIR, or \"output\" in the run file") }
+        let entry: ModelRegistry.Entry
+        do { entry = try registry.entry(run.model) } catch let error as ModelError {
+            throw ValidationError("unknown --model '\(run.model)'; this Tailor trains: \(registry.kinds.joined(separator: ", "))" + (error.code == .unknownModelKind ? "" : ""))
+        }
+        run.configuration = try hyper.apply(to: modelPatch, entry: entry)
+        return run
     }
 
     func run() throws {
-        let t0 = now()
-        let log: Interactions
-        var readReport = InteractionReader.ReadReport(file: file ?? storeOptions.store!, format: "store", header: false, columns: [:])
-        if file != nil {
-            (log, readReport) = try read.read(file!)
-        } else {
-            log = try storeOptions.interactions()
-            readReport.rowsRead = log.count
-            readReport.interactions = log.count
+        let run = try makeRun()
+        if case .log(let path) = run.data.source, path.isEmpty {
+            throw ValidationError("the run names no data: give a log FILE, --store FILE.db, or \"data\" in the run file")
         }
-        var training = log
-        var record: ModelManifest.DataSummary.Holdout?
-        if let holdout {
-            let method = try holdoutOptions.method(holdout)
-            let split = try Split.make(log, method: method, seed: holdoutOptions.splitSeed)
-            training = split.train
-            record = .init(method: method, seed: holdoutOptions.splitSeed,
-                           cleaning: storeOptions.store == nil ? nil : try JSONValue(encoding: storeOptions.cleaningConfiguration()),
-                           weights: storeOptions.store == nil ? nil : try JSONValue(encoding: storeOptions.eventWeights()))
-            Terminal.note("\(split.report.method): training on \(split.report.trainRows) interactions, \(split.report.testRows) held out for `tailor evaluate`")
+        var lastLoss: Double?
+        let handler = progressOptions.handler()
+        let losses = LossTracker()
+        let outcome: TrainingRun.Outcome
+        do {
+            outcome = try run.train(openStore: StoreOptions.open, progress: { event in
+                if let loss = event.metrics["loss"] { losses.record(loss) }
+                handler?(event)
+            })
+        } catch var error as ModelError where error.code == .invalidConfiguration {
+            // The library names configuration keys; people typed flags.
+            for (flag, key) in ModelOptions.keys where error.reason.hasPrefix("configuration.\(key):") {
+                error.reason = "\(flag) (configuration key \(key))" + error.reason.dropFirst("configuration.\(key)".count)
+            }
+            throw error
         }
-        let matrix = InteractionMatrix(training)
-        let t1 = now()
-        let trained: any Recommender
-        var finalLoss: Double?
-        trained = try ModelCatalog.fit(model.lowercased(), hyper, seed: seed, threads: threads,
-                                       data: TrainingData(training, matrix: matrix), progress: progressOptions.handler())
-        finalLoss = (trained as? ALS)?.history.last?.loss
+        lastLoss = losses.last
+        let prepared = outcome.data
+        if let r = prepared.readReport { Terminal.note(r.summary) }
+        if let c = prepared.cleaningReport { Terminal.note(c.summary) }
+        if let s = prepared.splitReport {
+            Terminal.note("\(s.method): training on \(s.trainRows) interactions, \(s.testRows) held out for `tailor evaluate`")
+        }
         let t2 = now()
-        let bundle = try ModelBundle(model: trained, training: training, matrix: matrix, source: file ?? "store:" + storeOptions.store!,
-                                     holdout: record)
-        try bundle.save(to: URL(fileURLWithPath: output))
-        let t3 = now()
+        let output = run.output!
+        try outcome.bundle.save(to: URL(fileURLWithPath: output))
+        let secondsSaving = now() - t2
+        let m = outcome.bundle.manifest.data
         Terminal.note(String(format: "trained %@ on %d users × %d items (%d interactions) in %.2fs%@; saved to %@",
-                             model, matrix.userCount, matrix.itemCount, matrix.nonZeroCount, t2 - t1,
-                             finalLoss.map { String(format: ", final loss %.6g", $0) } ?? "", output))
+                             run.model, m.users, m.items, m.interactions, outcome.secondsFitting,
+                             lastLoss.map { String(format: ", final loss %.6g", $0) } ?? "", output))
         if let report {
-            try Terminal.writeJSON(Report(file: file ?? storeOptions.store!, model: model, rowsRead: readReport.rowsRead, rowsSkipped: readReport.rowsSkipped,
-                                          rowsBelowMinimumRating: readReport.rowsBelowMinimumRating, duplicatesMerged: readReport.duplicatesMerged,
-                                          users: matrix.userCount, items: matrix.itemCount, interactions: matrix.nonZeroCount,
-                                          secondsLoading: t1 - t0, secondsFitting: t2 - t1, secondsSaving: t3 - t2,
-                                          finalLoss: finalLoss, output: output, problems: readReport.problems), to: report)
+            let r = prepared.readReport
+            try Terminal.writeJSON(Report(file: run.data.source.path, model: run.model, rowsRead: r?.rowsRead ?? prepared.all.count,
+                                          rowsSkipped: r?.rowsSkipped ?? 0, rowsBelowMinimumRating: r?.rowsBelowMinimumRating ?? 0,
+                                          duplicatesMerged: r?.duplicatesMerged ?? 0, users: m.users, items: m.items, interactions: m.interactions,
+                                          secondsLoading: outcome.secondsPreparing, secondsFitting: outcome.secondsFitting, secondsSaving: secondsSaving,
+                                          finalLoss: lastLoss, output: output, problems: r?.problems ?? [], run: run), to: report)
         }
     }
+}
+
+/// The latest loss a fit reported (progress may arrive on a worker thread).
+final class LossTracker: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Double?
+    func record(_ loss: Double) { lock.lock(); value = loss; lock.unlock() }
+    var last: Double? { lock.lock(); defer { lock.unlock() }; return value }
 }
 
 extension ALS.Solver: ExpressibleByArgument {}

@@ -18,8 +18,8 @@ struct HoldoutOptions: ParsableArguments {
     @Option(help: "Time cut for global-time: Unix seconds or a date such as 2024-06-01.")
     var cutoff: String?
 
-    @Option(name: .customLong("split-seed"), help: "Random seed of the split (random method).")
-    var splitSeed: UInt64 = 42
+    @Option(name: .customLong("split-seed"), help: "Random seed of the split (random method; default 42).")
+    var splitSeed: UInt64?
 
     func method(_ m: Method) throws -> SplitMethod {
         switch m {

@@ -53,19 +53,57 @@ struct ModelOptions: ParsableArguments {
     var sessionGap: Double?
     @Option(name: .customLong("bias-regularization"), help: "L2 penalty on the biases (mf).")
     var biasRegularization: Float?
-    @Option(help: ArgumentHelp("A JSON file with the model's whole configuration (flags override it).", valueName: "FILE.json"))
-    var config: String?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Set any configuration key of the model (repeatable); VALUE is JSON or text. `tailor models` lists the keys.",
+                                                    valueName: "KEY=VALUE"))
+    var set: [String] = []
 
-    /// The options the user set, by flag name.
-    var given: [String] {
-        let all: [(String, Any?)] = [("--factors", factors), ("--iterations", iterations), ("--epochs", epochs),
-            ("--regularization", regularization), ("--alpha", alpha), ("--learning-rate", learningRate), ("--solver", solver),
-            ("--cg-steps", cgSteps), ("--loss", loss), ("--neighbors", neighbors), ("--shrinkage", shrinkage),
-            ("--weighting", weighting), ("--normalize", normalize), ("--l2", l2), ("--binarize", binarize),
-            ("--negative-sampling", negativeSampling), ("--half-life", halfLife), ("--window", window),
-            ("--negatives", negatives), ("--subsample", subsample), ("--aggregation", aggregation),
-            ("--session-gap", sessionGap), ("--bias-regularization", biasRegularization)]
-        return all.compactMap { $0.1 == nil ? nil : $0.0 }
+    /// Configuration keys by flag, with how the flag's value becomes the key's JSON value.
+    /// Flags are only the CLI's names for configuration keys; the library knows keys.
+    static let keys: [String: String] = [
+        "--factors": "factors", "--iterations": "iterations", "--epochs": "epochs", "--regularization": "regularization",
+        "--alpha": "alpha", "--learning-rate": "learningRate", "--solver": "solver", "--cg-steps": "conjugateGradientSteps",
+        "--loss": "computeLoss", "--neighbors": "neighbors", "--shrinkage": "shrinkage", "--weighting": "weighting",
+        "--normalize": "normalize", "--l2": "l2", "--binarize": "binarize", "--negative-sampling": "negativeSampling",
+        "--half-life": "halfLifeDays", "--window": "window", "--negatives": "negatives", "--subsample": "subsample",
+        "--aggregation": "aggregation", "--session-gap": "sessionGapSeconds", "--bias-regularization": "biasRegularization",
+    ]
+
+    /// The flags given, as configuration keys and JSON values.
+    var given: [(flag: String, key: String, value: JSONValue)] {
+        func n<T: BinaryInteger>(_ v: T?) -> JSONValue? { v.map { .number(Double($0)) } }
+        func f<T: BinaryFloatingPoint>(_ v: T?) -> JSONValue? { v.map { .number(Double($0)) } }
+        func b(_ v: Bool?) -> JSONValue? { v.map { .bool($0) } }
+        func t(_ v: String?) -> JSONValue? { v.map { .string($0) } }
+        let all: [(String, JSONValue?)] = [("--factors", n(factors)), ("--iterations", n(iterations)), ("--epochs", n(epochs)),
+            ("--regularization", f(regularization)), ("--alpha", f(alpha)), ("--learning-rate", f(learningRate)), ("--solver", t(solver)),
+            ("--cg-steps", n(cgSteps)), ("--loss", b(loss)), ("--neighbors", n(neighbors)), ("--shrinkage", f(shrinkage)),
+            ("--weighting", t(weighting?.rawValue)), ("--normalize", b(normalize)), ("--l2", f(l2)), ("--binarize", b(binarize)),
+            ("--negative-sampling", t(negativeSampling?.rawValue)), ("--half-life", f(halfLife)), ("--window", n(window)),
+            ("--negatives", n(negatives)), ("--subsample", f(subsample)), ("--aggregation", t(aggregation?.rawValue)),
+            ("--session-gap", sessionGap.map { .number(($0 * 60).rounded()) }), ("--bias-regularization", f(biasRegularization))]
+        return all.compactMap { flag, value in value.map { (flag, Self.keys[flag]!, $0) } }
+    }
+
+    /// `patch` with the flags and `--set` pairs applied, checked against what `entry` accepts.
+    func apply(to patch: JSONValue?, entry: ModelRegistry.Entry) throws -> JSONValue {
+        guard case .object(var fields) = patch ?? .object([:]) else {
+            throw ValidationError("the model configuration must be a JSON object")
+        }
+        let stray = given.filter { !entry.accepts($0.key) }
+        if !stray.isEmpty {
+            let takes = Self.keys.filter { entry.accepts($0.value) }.keys.sorted()
+            throw ValidationError("\(stray.map(\.flag).joined(separator: ", ")) \(stray.count == 1 ? "does" : "do") not apply to --model \(entry.kind); it takes \(takes.joined(separator: ", ")) (and --set KEY=VALUE for any of its keys: \(entry.keys.sorted().joined(separator: ", ")))")
+        }
+        for g in given { fields[g.key] = g.value }
+        for pair in set {
+            let parts = pair.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--set takes KEY=VALUE, got '\(pair)'") }
+            guard entry.accepts(parts[0]) else {
+                throw ValidationError("--set \(parts[0]): \(entry.kind) has no key '\(parts[0])'; its keys are \(entry.keys.sorted().joined(separator: ", "))")
+            }
+            fields[parts[0]] = (try? JSONDecoder().decode(JSONValue.self, from: Data(parts[1].utf8))) ?? .string(parts[1])
+        }
+        return .object(fields)
     }
 }
 
@@ -73,124 +111,28 @@ extension ItemKNN.Weighting: ExpressibleByArgument {}
 extension BPR.NegativeSampling: ExpressibleByArgument {}
 extension Item2Vec.Aggregation: ExpressibleByArgument {}
 
-/// The models `tailor train` knows, the options each accepts, and how to fit them.
-enum ModelCatalog {
-    static let options: [String: Set<String>] = [
-        ALS.kind: ["--factors", "--iterations", "--regularization", "--alpha", "--solver", "--cg-steps", "--loss"],
-        BPR.kind: ["--factors", "--epochs", "--regularization", "--learning-rate", "--negative-sampling"],
-        ItemKNN.kind: ["--neighbors", "--shrinkage", "--weighting", "--normalize"],
-        EASE.kind: ["--l2", "--binarize"],
-        ExplicitMF.kind: ["--factors", "--epochs", "--regularization", "--learning-rate", "--solver", "--bias-regularization"],
-        Item2Vec.kind: ["--factors", "--epochs", "--learning-rate", "--window", "--negatives", "--subsample", "--aggregation",
-                        "--half-life", "--session-gap"],
-        Popularity.kind: ["--half-life"],
-    ]
-
-    static var names: [String] { options.keys.sorted() }
-
-    /// Reads `base` overridden by the JSON file at `path`, if any.
-    static func load<C: Codable>(_ base: C, from path: String?) throws -> C {
-        guard let path else { return base }
-        do {
-            // Start from the defaults so the file may give only some fields.
-            var merged = try JSONSerialization.jsonObject(with: JSONEncoder().encode(base)) as! [String: Any]
-            guard let given = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any] else {
-                throw ValidationError("\(path): the configuration must be a JSON object")
-            }
-            // Every stored property is a field (optional ones encode to nothing when nil).
-            let fields = Set(Mirror(reflecting: base).children.compactMap(\.label))
-            for (key, value) in given {
-                guard fields.contains(key) else {
-                    throw ValidationError("\(path): unknown field '\(key)'; the fields are \(fields.sorted().joined(separator: ", "))")
-                }
-                merged[key] = value
-            }
-            return try JSONDecoder().decode(C.self, from: JSONSerialization.data(withJSONObject: merged))
-        } catch let error as ValidationError {
-            throw error
-        } catch {
-            throw ValidationError("\(path): cannot read the configuration (\(error.localizedDescription))")
+/// Reading JSON configuration files for the CLI.
+enum ConfigurationFile {
+    /// The JSON value in `path`.
+    static func read(_ path: String) throws -> JSONValue {
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw DataError(FileManager.default.fileExists(atPath: path) ? .unreadableFile : .missingFile, file: path,
+                            reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
+        }
+        do { return try JSONDecoder().decode(JSONValue.self, from: data) } catch {
+            throw DataError(.invalidConfiguration, file: path, reason: "is not valid JSON (\(error.localizedDescription))")
         }
     }
 
-    /// Fits model `name` on `data` with the options, seed and threads given.
-    static func fit(_ name: String, _ o: ModelOptions, seed: UInt64, threads: Int, data: TrainingData,
-                    progress: ProgressHandler?) throws -> any Recommender {
-        guard let allowed = options[name] else {
-            throw ValidationError("unknown --model '\(name)'; this Tailor trains: \(names.joined(separator: ", "))")
-        }
-        let stray = o.given.filter { !allowed.contains($0) }
-        if !stray.isEmpty {
-            throw ValidationError("\(stray.joined(separator: ", ")) \(stray.count == 1 ? "does" : "do") not apply to --model \(name); it takes \(allowed.sorted().joined(separator: ", "))")
-        }
-        switch name {
-        case ALS.kind:
-            var c = try load(ALS.Configuration(), from: o.config)
-            c.seed = seed; c.threads = threads
-            if let v = o.factors { c.factors = v }
-            if let v = o.iterations { c.iterations = v }
-            if let v = o.regularization { c.regularization = v }
-            if let v = o.alpha { c.alpha = v }
-            if let v = o.cgSteps { c.conjugateGradientSteps = v }
-            if let v = o.loss { c.computeLoss = v }
-            if let v = o.solver {
-                guard let s = ALS.Solver(rawValue: v) else { throw ValidationError("--solver for als is cg or cholesky, not '\(v)'") }
-                c.solver = s
-            }
-            return try ALS.fit(data, configuration: c, progress: progress)
-        case BPR.kind:
-            var c = try load(BPR.Configuration(), from: o.config)
-            c.seed = seed; c.threads = threads
-            if let v = o.factors { c.factors = v }
-            if let v = o.epochs { c.epochs = v }
-            if let v = o.regularization { c.regularization = v }
-            if let v = o.learningRate { c.learningRate = v }
-            if let v = o.negativeSampling { c.negativeSampling = v }
-            return try BPR.fit(data, configuration: c, progress: progress)
-        case ItemKNN.kind:
-            var c = try load(ItemKNN.Configuration(), from: o.config)
-            c.threads = threads
-            if let v = o.neighbors { c.neighbors = v }
-            if let v = o.shrinkage { c.shrinkage = v }
-            if let v = o.weighting { c.weighting = v }
-            if let v = o.normalize { c.normalize = v }
-            return try ItemKNN.fit(data, configuration: c, progress: progress)
-        case EASE.kind:
-            var c = try load(EASE.Configuration(), from: o.config)
-            c.threads = threads
-            if let v = o.l2 { c.l2 = v }
-            if let v = o.binarize { c.binarize = v }
-            return try EASE.fit(data, configuration: c, progress: progress)
-        case ExplicitMF.kind:
-            var c = try load(ExplicitMF.Configuration(), from: o.config)
-            c.seed = seed; c.threads = threads
-            if let v = o.factors { c.factors = v }
-            if let v = o.epochs { c.epochs = v }
-            if let v = o.regularization { c.regularization = v }
-            if let v = o.learningRate { c.learningRate = v }
-            if let v = o.biasRegularization { c.biasRegularization = v }
-            if let v = o.solver {
-                guard let s = ExplicitMF.Solver(rawValue: v) else { throw ValidationError("--solver for mf is sgd or als-wr, not '\(v)'") }
-                c.solver = s
-            }
-            return try ExplicitMF.fit(data, configuration: c, progress: progress)
-        case Item2Vec.kind:
-            var c = try load(Item2Vec.Configuration(), from: o.config)
-            c.seed = seed
-            if let v = o.factors { c.factors = v }
-            if let v = o.epochs { c.epochs = v }
-            if let v = o.learningRate { c.learningRate = v }
-            if let v = o.window { c.window = v }
-            if let v = o.negatives { c.negatives = v }
-            if let v = o.subsample { c.subsample = v }
-            if let v = o.aggregation { c.aggregation = v }
-            if let v = o.halfLife { c.halfLifeDays = v }
-            if let v = o.sessionGap { c.sessionGapSeconds = Int(v * 60) }
-            return try Item2Vec.fit(data, configuration: c, progress: progress)
-        default:
-            var c = try load(Popularity.Configuration(), from: o.config)
-            if let v = o.halfLife { c.halfLifeDays = v }
-            return try Popularity.fit(data, configuration: c, progress: progress)
+    /// `defaults` patched by the JSON object in `path` (keys it does not name keep their defaults).
+    static func load<C: Codable>(_ defaults: C, from path: String?) throws -> C {
+        guard let path else { return defaults }
+        do {
+            return try ConfigurationPatch.apply(try read(path), to: defaults, context: URL(fileURLWithPath: path).lastPathComponent)
+        } catch var error as DataError {
+            if error.file == nil { error.file = path }
+            throw error
         }
     }
 }

@@ -23,30 +23,21 @@ struct ReadOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("How repeated (user, item) rows combine: sum (default), last, first or max. The merged row keeps the latest time.",
                                valueName: "RULE"))
-    var duplicates: DuplicateRule = .sum
+    var duplicates: DuplicateRule?
 
-    func configuration() throws -> InteractionReader.Configuration {
-        var c = InteractionReader.Configuration()
+    /// `base` with the options that were given applied.
+    func apply(to base: InteractionReader.Configuration) throws -> InteractionReader.Configuration {
+        var c = base
         if let columns { c.columns = try ColumnSelection(parsing: columns) }
-        if let delimiter {
-            switch delimiter.lowercased() {
-            case "json", "jsonl", "jsonlines", "json-lines": c.format = .jsonLines
-            case ",", "comma", "csv": c.format = .delimited(.comma)
-            case "\\t", "\t", "tab", "tsv": c.format = .delimited(.tab)
-            case ";", "semicolon": c.format = .delimited(.semicolon)
-            case "|", "pipe": c.format = .delimited(.pipe)
-            case "::", "double-colon", "doublecolon": c.format = .delimited(.doubleColon)
-            case " ", "space", "whitespace": c.format = .delimited(.whitespace)
-            default:
-                throw ValidationError("unknown --delimiter '\(delimiter)'; use comma, tab, semicolon, pipe, double-colon, whitespace or json")
-            }
-        }
+        if let delimiter { c.format = try LogFormat(parsing: delimiter) }
         if let header { c.header = header ? .present : .absent }
-        c.strict = strict
-        c.minimumRating = minRating
-        c.duplicates = duplicates
+        if strict { c.strict = true }
+        if let minRating { c.minimumRating = minRating }
+        if let duplicates { c.duplicates = duplicates }
         return c
     }
+
+    func configuration() throws -> InteractionReader.Configuration { try apply(to: .init()) }
 
     /// Reads `path`, printing the reader's summary to standard error.
     func read(_ path: String, quiet: Bool = false) throws -> (Interactions, InteractionReader.ReadReport) {

@@ -15,22 +15,24 @@ struct StoreOptions: ParsableArguments {
     var weights: String?
 
     func cleaningConfiguration() throws -> CleaningConfiguration {
-        try cleaning.map { try ModelCatalog.load(CleaningConfiguration(), from: $0) } ?? CleaningConfiguration()
+        try ConfigurationFile.load(CleaningConfiguration(), from: cleaning)
     }
 
     func eventWeights() throws -> EventWeights {
-        try weights.map { try ModelCatalog.load(EventWeights(), from: $0) } ?? EventWeights()
+        try ConfigurationFile.load(EventWeights(), from: weights)
     }
 
-    /// The store's events, cleaned and weighted into interactions; prints the cleaning summary.
+    /// The store's events, cleaned and weighted into interactions (raw strengths); prints the
+    /// cleaning summary.
     func interactions(quiet: Bool = false) throws -> Interactions {
-        let store = try EventStore(path: self.store!, create: false)
-        let (log, report) = try Ingest.trainingData(from: store, cleaning: cleaningConfiguration(), weights: eventWeights())
-        if !quiet { Terminal.note(report.summary) }
-        guard log.count > 0 else {
-            throw ValidationError("\(self.store!): no interactions left after cleaning and weighting (\(report.eventsBefore) events before cleaning)")
-        }
+        let recipe = DatasetRecipe(source: .store(store!), cleaning: try cleaningConfiguration(), weights: try eventWeights())
+        let prepared = try recipe.prepare(openStore: StoreOptions.open)
+        if !quiet, let report = prepared.cleaningReport { Terminal.note(report.summary) }
+        let log = prepared.all
         if !quiet { Terminal.note("\(log.count) (user, item) interactions, \(log.userIDs.count) users, \(log.itemIDs.count) items") }
         return log
     }
+
+    /// Opens an existing store for a recipe.
+    static let open: @Sendable (String) throws -> any EventSource = { try EventStore(path: $0, create: false) }
 }

@@ -1,3 +1,4 @@
+import TailorData
 import TailorLinalg
 
 extension ALS {

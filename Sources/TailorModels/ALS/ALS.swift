@@ -65,11 +65,11 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         }
 
         func validate() throws {
-            guard factors >= 1 && factors <= 4096 else { throw ModelError(reason: "factors must be between 1 and 4096, got \(factors)") }
-            guard iterations >= 0 else { throw ModelError(reason: "iterations must be ≥ 0, got \(iterations)") }
-            guard regularization >= 0 && regularization.isFinite else { throw ModelError(reason: "regularization must be ≥ 0, got \(regularization)") }
-            guard alpha >= 0 && alpha.isFinite else { throw ModelError(reason: "alpha must be ≥ 0, got \(alpha)") }
-            guard conjugateGradientSteps >= 1 else { throw ModelError(reason: "conjugate-gradient steps must be ≥ 1") }
+            guard factors >= 1 && factors <= 4096 else { throw ModelError(.invalidConfiguration, reason: "factors must be between 1 and 4096, got \(factors)") }
+            guard iterations >= 0 else { throw ModelError(.invalidConfiguration, reason: "iterations must be ≥ 0, got \(iterations)") }
+            guard regularization >= 0 && regularization.isFinite else { throw ModelError(.invalidConfiguration, reason: "regularization must be ≥ 0, got \(regularization)") }
+            guard alpha >= 0 && alpha.isFinite else { throw ModelError(.invalidConfiguration, reason: "alpha must be ≥ 0, got \(alpha)") }
+            guard conjugateGradientSteps >= 1 else { throw ModelError(.invalidConfiguration, reason: "conjugate-gradient steps must be ≥ 1") }
         }
     }
 
@@ -133,7 +133,7 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                            progress: ProgressHandler? = nil) throws -> ALS {
         try configuration.validate()
         guard matrix.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to train on (\(matrix.userCount) users, \(matrix.itemCount) items, 0 interactions)",
+            throw ModelError(.emptyData, reason: "no interactions to train on (\(matrix.userCount) users, \(matrix.itemCount) items, 0 interactions)",
                              hint: "check the input log and any filters (--min-rating) that may have removed every row")
         }
         let start = monotonicSeconds()

@@ -53,7 +53,7 @@ extension ModelBundle {
             }
             switch unknownUsers {
             case .error:
-                throw ModelError(reason: "unknown user '\(id)': the model was trained on \(userIDs.count) users and this is not one of them",
+                throw ModelError(.unknownUser, reason: "unknown user '\(id)': the model was trained on \(userIDs.count) users and this is not one of them",
                                  hint: "use --unknown-users popular to recommend popular items instead, or --unknown-users skip")
             case .popular:
                 let top = popularity.recommend(users: [-1], k: k, exclude: nil, threads: 1)
@@ -84,11 +84,11 @@ extension ModelBundle {
     /// - Throws: ``ModelError`` for an unknown item, or a model without item vectors.
     public func similarItems(to itemID: String, k: Int) throws -> [(item: String, score: Float)] {
         guard let similarity = model as? any ItemSimilarity else {
-            throw ModelError(reason: "the \(manifest.kind) model has no item vectors, so it cannot find similar items",
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model has no item vectors, so it cannot find similar items",
                              hint: "train a model with item vectors or similarities, such as --model als or itemknn")
         }
         guard let p = itemIDs.position(of: itemID) else {
-            throw ModelError(reason: "unknown item '\(itemID)': it does not appear in the training data",
+            throw ModelError(.unknownItem, reason: "unknown item '\(itemID)': it does not appear in the training data",
                              hint: "item ids are as in the training log (e.g. the movieId column)")
         }
         return similarity.similarItems(to: [p], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
@@ -103,7 +103,7 @@ extension ModelBundle {
     /// - Throws: ``ModelError`` if the model cannot score histories.
     public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, threads: Int = 0) throws -> [UserRecommendations] {
         guard let scorer = model as? any HistoryScoring else {
-            throw ModelError(reason: "the \(manifest.kind) model cannot fold in new histories")
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold in new histories")
         }
         let k = clampedK(k)
         let itemMap = events.itemIDs.ids.map { itemIDs.position(of: $0) }

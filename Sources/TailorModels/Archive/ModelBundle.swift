@@ -25,20 +25,9 @@ public struct ModelBundle: Sendable {
     /// Distinct users per item in the training data: the fallback ranking for unknown users.
     public let popularity: Popularity
 
-    /// Models this build can load, by kind.
-    public static let registry: [String: any Recommender.Type] = [
-        ALS.kind: ALS.self,
-        BPR.kind: BPR.self,
-        ItemKNN.kind: ItemKNN.self,
-        EASE.kind: EASE.self,
-        ExplicitMF.kind: ExplicitMF.self,
-        Item2Vec.kind: Item2Vec.self,
-        Popularity.kind: Popularity.self,
-    ]
-
     /// Bundles a freshly trained model with its training data.
     public init(model: any Recommender, training: Interactions, matrix: InteractionMatrix? = nil, source: String? = nil,
-                holdout: ModelManifest.DataSummary.Holdout? = nil) throws {
+                holdout: ModelManifest.DataSummary.Holdout? = nil, recipe: DatasetRecipe? = nil, fingerprint: String? = nil) throws {
         let m = matrix ?? InteractionMatrix(training)
         precondition(model.userCount == m.userCount && model.itemCount == m.itemCount,
                      "model shape \(model.userCount)×\(model.itemCount) differs from its data \(m.userCount)×\(m.itemCount)")
@@ -48,7 +37,7 @@ public struct ModelBundle: Sendable {
             kind: type(of: model).kind, createdAt: stamp, tailorVersion: tailorVersion,
             model: try model.archiveConfiguration(),
             data: .init(users: m.userCount, items: m.itemCount, interactions: m.nonZeroCount,
-                        fingerprint: training.fingerprint(), source: source, holdout: holdout),
+                        fingerprint: fingerprint ?? training.fingerprint(), source: source, holdout: holdout, recipe: recipe),
             users: training.userIDs.ids, items: training.itemIDs.ids, tensorFile: "embeddings.safetensors")
         try self.init(model: model, userIDs: training.userIDs, itemIDs: training.itemIDs, seen: m.userItems, manifest: manifest)
     }
@@ -70,7 +59,7 @@ public struct ModelBundle: Sendable {
         do {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw ModelError(path: directory.path, reason: "cannot create the model directory (\(error.localizedDescription))")
+            throw ModelError(.invalidModelFile, path: directory.path, reason: "cannot create the model directory (\(error.localizedDescription))")
         }
         var tensors = model.archiveTensors()
         tensors["seen_indptr"] = .init(seen.rowPointers.map(Int64.init), shape: [seen.rows + 1])
@@ -88,51 +77,51 @@ public struct ModelBundle: Sendable {
     ///
     /// - Throws: ``ModelError`` naming the file for a missing directory, a foreign, corrupt,
     ///   truncated or too-new manifest or tensor file, or an unknown model kind.
-    public static func load(from directory: URL) throws -> ModelBundle {
+    public static func load(from directory: URL, registry: ModelRegistry = .shared) throws -> ModelBundle {
         let path = directory.path
         let manifestURL = directory.appendingPathComponent("manifest.json")
         guard FileManager.default.fileExists(atPath: manifestURL.path) else {
             let isFile = FileManager.default.fileExists(atPath: path) && !((try? directory.resourceValues(forKeys: [.isDirectoryKey]))?.isDirectory ?? false)
-            throw ModelError(path: path, reason: isFile ? "is a file, not a model directory" : "is not a Tailor model directory (no manifest.json)",
+            throw ModelError(.invalidModelFile, path: path, reason: isFile ? "is a file, not a model directory" : "is not a Tailor model directory (no manifest.json)",
                              hint: "train one with `tailor train LOG --output \(directory.lastPathComponent)`")
         }
         let manifest: ModelManifest
         do {
             manifest = try JSONDecoder().decode(ModelManifest.self, from: Data(contentsOf: manifestURL))
         } catch {
-            throw ModelError(path: manifestURL.path, reason: "is not a valid Tailor manifest (\(describe(error)))",
+            throw ModelError(.invalidModelFile, path: manifestURL.path, reason: "is not a valid Tailor manifest (\(describe(error)))",
                              hint: "the file is corrupt or was not written by Tailor; retrain the model")
         }
         guard manifest.format == ModelManifest.formatName else {
-            throw ModelError(path: manifestURL.path, reason: "has format '\(manifest.format)', not '\(ModelManifest.formatName)'")
+            throw ModelError(.invalidModelFile, path: manifestURL.path, reason: "has format '\(manifest.format)', not '\(ModelManifest.formatName)'")
         }
         guard manifest.formatVersion <= ModelManifest.currentVersion else {
-            throw ModelError(path: manifestURL.path, reason: "uses model format \(manifest.formatVersion), newer than this Tailor (\(tailorVersion)) reads (\(ModelManifest.currentVersion))",
+            throw ModelError(.newerFormat, path: manifestURL.path, reason: "uses model format \(manifest.formatVersion), newer than this Tailor (\(tailorVersion)) reads (\(ModelManifest.currentVersion))",
                              hint: "upgrade Tailor")
         }
-        guard let type = registry[manifest.kind] else {
-            throw ModelError(path: manifestURL.path, reason: "holds an unknown model kind '\(manifest.kind)'",
-                             hint: "this Tailor knows \(registry.keys.sorted().joined(separator: ", "))")
+        guard let type = registry.modelType(manifest.kind) else {
+            throw ModelError(.unknownModelKind, path: manifestURL.path, reason: "holds an unknown model kind '\(manifest.kind)'",
+                             hint: "this Tailor knows \(registry.kinds.joined(separator: ", "))")
         }
         let tensorURL = directory.appendingPathComponent(manifest.tensorFile)
         let tensors: [String: SafeTensors.Tensor]
         do {
             tensors = try SafeTensors.read(from: tensorURL).tensors
         } catch {
-            throw ModelError(path: tensorURL.path, reason: "\(error)")
+            throw ModelError(.invalidModelFile, path: tensorURL.path, reason: "\(error)")
         }
         let model: any Recommender
         do {
             model = try type.init(archiveTensors: tensors, configuration: manifest.model)
         } catch {
-            throw ModelError(path: tensorURL.path, reason: "\(error)")
+            throw ModelError(.invalidModelFile, path: tensorURL.path, reason: "\(error)")
         }
         guard let seen = seenMatrix(in: tensors, columns: manifest.items.count), seen.rows == manifest.users.count, seen.columns == manifest.items.count else {
-            throw ModelError(path: tensorURL.path, reason: "the training interactions (seen_*) are missing or inconsistent with the manifest",
+            throw ModelError(.invalidModelFile, path: tensorURL.path, reason: "the training interactions (seen_*) are missing or inconsistent with the manifest",
                              hint: "the model directory is corrupt; retrain the model")
         }
         guard model.userCount == manifest.users.count, model.itemCount == manifest.items.count else {
-            throw ModelError(path: path, reason: "the tensors are for \(model.userCount) users × \(model.itemCount) items but the manifest lists \(manifest.users.count) × \(manifest.items.count)")
+            throw ModelError(.invalidModelFile, path: path, reason: "the tensors are for \(model.userCount) users × \(model.itemCount) items but the manifest lists \(manifest.users.count) × \(manifest.items.count)")
         }
         return try ModelBundle(model: model, userIDs: IDMap(manifest.users), itemIDs: IDMap(manifest.items), seen: seen, manifest: manifest)
     }

@@ -1,4 +1,6 @@
-/// The JSON manifest of a model directory (`manifest.json`).
+import TailorData
+
+/// The JSON manifest of a model directory (`manifest.json`). `Docs/ModelFormat.md` specifies it.
 ///
 /// A model directory holds this manifest and `embeddings.safetensors` (the tensors, readable by
 /// numpy and PyTorch). The manifest says what the model is, how it was trained and on what
@@ -37,9 +39,26 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         public var fingerprint: String
         /// Where the data came from, if known (a file path, or `store:PATH`).
         public var source: String?
-        /// The held-out split the model was trained on the training part of, if any (so
-        /// evaluation can rebuild the same split from the same source).
+        /// Format 1 only: the held-out split and the store's cleaning and weights. Format 2
+        /// records the whole ``DatasetRecipe`` in ``recipe`` instead; ``effectiveRecipe``
+        /// reads either.
         public var holdout: Holdout?
+        /// How the training data was made (source, reading, cleaning, weights, confidence
+        /// transform, split and seed), so `tailor evaluate` can rebuild the same split.
+        public var recipe: DatasetRecipe?
+
+        /// The recipe the model was trained with: ``recipe``, or one rebuilt from a format-1
+        /// ``holdout`` (stores only; those models had no confidence transform).
+        public var effectiveRecipe: DatasetRecipe? {
+            if let recipe { return recipe }
+            guard let holdout, let source, source.hasPrefix("store:") else { return nil }
+            let cleaning = (try? holdout.cleaning?.decode(CleaningConfiguration.self)) ?? CleaningConfiguration()
+            let weights = (try? holdout.weights?.decode(EventWeights.self)) ?? EventWeights()
+            return DatasetRecipe(source: .store(String(source.dropFirst("store:".count))), cleaning: cleaning, weights: weights,
+                                 confidence: .linear, holdout: .init(method: holdout.method, seed: holdout.seed))
+        }
+
+        private enum CodingKeys: String, CodingKey { case users, items, interactions, fingerprint, source, holdout, recipe }
 
         /// A recorded split.
         public struct Holdout: Sendable, Codable, Equatable {
@@ -52,6 +71,8 @@ public struct ModelManifest: Sendable, Codable, Equatable {
             /// See ``cleaning``.
             public var weights: JSONValue?
 
+            private enum CodingKeys: String, CodingKey { case method, seed, cleaning, weights }
+
             /// A record.
             public init(method: SplitMethod, seed: UInt64, cleaning: JSONValue? = nil, weights: JSONValue? = nil) {
                 self.method = method
@@ -62,7 +83,9 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         }
 
         /// A summary.
-        public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil, holdout: Holdout? = nil) {
+        public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil, holdout: Holdout? = nil,
+                    recipe: DatasetRecipe? = nil) {
+            self.recipe = recipe
             self.users = users
             self.items = items
             self.interactions = interactions
@@ -72,10 +95,12 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         }
     }
 
+    private enum CodingKeys: String, CodingKey { case format, formatVersion, kind, createdAt, tailorVersion, model, data, users, items, tensorFile }
+
     /// The format marker.
     public static let formatName = "tailor-model"
-    /// The newest layout this build reads and the one it writes.
-    public static let currentVersion = 1
+    /// The newest layout this build reads and the one it writes. 2 added ``DataSummary/recipe``.
+    public static let currentVersion = 2
 }
 
 import TailorData

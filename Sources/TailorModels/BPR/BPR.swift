@@ -76,7 +76,7 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
     public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> BPR {
         let m = data.matrix.userItems
         guard m.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
+            throw ModelError(.emptyData, reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
         }
         guard c.factors >= 1, c.epochs >= 0, c.learningRate > 0, c.regularization >= 0 else {
             throw ModelError(reason: "BPR needs factors ≥ 1, epochs ≥ 0, a positive learning rate and regularization ≥ 0")

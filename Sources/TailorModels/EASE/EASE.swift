@@ -62,7 +62,7 @@ public struct EASE: TrainableRecommender, HistoryScoring, ItemSimilarity {
     ///   (with the size needed and what to do).
     public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> EASE {
         guard data.matrix.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
+            throw ModelError(.emptyData, reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
         }
         guard c.l2 > 0, c.l2.isFinite else { throw ModelError(reason: "EASE needs a positive L2 penalty λ, got \(c.l2)") }
         let n = data.itemCount

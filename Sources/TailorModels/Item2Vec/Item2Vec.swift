@@ -68,7 +68,7 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
         /// Throws a ``ModelError`` naming the first key out of range.
         public func validate() throws {
             func check(_ ok: Bool, _ key: String, _ rule: String, _ value: Any) throws {
-                guard ok else { throw ModelError(reason: "Item2Vec \(key) must be \(rule), got \(value)") }
+                guard ok else { throw ModelError(.invalidConfiguration, reason: "Item2Vec \(key) must be \(rule), got \(value)") }
             }
             try check(factors >= 1 && factors <= 4096, "factors", "between 1 and 4096", factors)
             try check(epochs >= 0, "epochs", "≥ 0", epochs)
@@ -116,7 +116,7 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
     /// Trains the embeddings. O(epochs · pairs · negatives · factors) on one thread.
     public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> Item2Vec {
         guard data.matrix.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
+            throw ModelError(.emptyData, reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
         }
         try c.validate()
         if c.sessionGapSeconds != nil && !data.hasTimestamps {

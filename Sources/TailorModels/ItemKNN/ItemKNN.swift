@@ -75,10 +75,10 @@ public struct ItemKNN: TrainableRecommender, HistoryScoring, ItemSimilarity {
     /// Computes the neighbourhoods. O(Σᵤ nᵤ² + items · neighbours · log neighbours).
     public static func fit(_ data: TrainingData, configuration c: Configuration = .init(), progress: ProgressHandler? = nil) throws -> ItemKNN {
         guard data.matrix.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
+            throw ModelError(.emptyData, reason: "no interactions to learn from (\(data.userCount) users, \(data.itemCount) items)")
         }
-        guard c.neighbors >= 1 else { throw ModelError(reason: "neighbors must be at least 1, got \(c.neighbors)") }
-        guard c.shrinkage >= 0, c.shrinkage.isFinite else { throw ModelError(reason: "shrinkage must be ≥ 0, got \(c.shrinkage)") }
+        guard c.neighbors >= 1 else { throw ModelError(.invalidConfiguration, reason: "neighbors must be at least 1, got \(c.neighbors)") }
+        guard c.shrinkage >= 0, c.shrinkage.isFinite else { throw ModelError(.invalidConfiguration, reason: "shrinkage must be ≥ 0, got \(c.shrinkage)") }
         let start = monotonicSeconds()
         let weightedItemUsers = weighted(data.matrix.itemUsers, c)
         let weightedUserItems = weightedItemUsers.transposed()

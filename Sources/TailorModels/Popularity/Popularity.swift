@@ -47,13 +47,13 @@ public struct Popularity: TrainableRecommender, HistoryScoring {
     /// O(nnz). Trending needs timestamps.
     public static func fit(_ data: TrainingData, configuration: Configuration = .init(), progress: ProgressHandler? = nil) throws -> Popularity {
         guard data.matrix.nonZeroCount > 0 else {
-            throw ModelError(reason: "no interactions to count (\(data.userCount) users, \(data.itemCount) items)",
+            throw ModelError(.emptyData, reason: "no interactions to count (\(data.userCount) users, \(data.itemCount) items)",
                              hint: "check the input log and any filters that may have removed every row")
         }
         guard let halfLife = configuration.halfLifeDays else {
             return Popularity(counting: data.matrix.userItems)
         }
-        guard halfLife > 0, halfLife.isFinite else { throw ModelError(reason: "half-life must be a positive number of days, got \(halfLife)") }
+        guard halfLife > 0, halfLife.isFinite else { throw ModelError(.invalidConfiguration, reason: "half-life must be a positive number of days, got \(halfLife)") }
         guard let log = data.interactions, let times = log.timestamps, let latest = times.max() else {
             throw ModelError(reason: "trending popularity needs timestamps, and this log has no time column",
                              hint: "name the time column with --columns time=COLUMN, or drop --half-life for all-time popularity")
