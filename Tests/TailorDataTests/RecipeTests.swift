@@ -37,8 +37,9 @@ struct RecipeTests {
                                userIDs: IDMap(["a", "b", "c"]), itemIDs: IDMap(["x", "y", "z"]))
         let logValues = ConfidenceTransform.standard.transformed(log)
         #expect(logValues[0] == 1)
-        #expect(abs(logValues[1] - Float(Foundation.log2(100_001.0))) < 1e-3)
-        #expect(logValues[3] == -Float(Foundation.log2(3.0)))  // sign kept
+        #expect(abs(logValues[1] - Float(Foundation.log(1_000_001.0) / Foundation.log(11.0))) < 1e-3)  // ≈ 5.76
+        #expect(abs(logValues[3] + Float(Foundation.log(21.0) / Foundation.log(11.0))) < 1e-5)  // sign kept
+        #expect(ConfidenceTransform.log(epsilon: 1).transformed(log)[1] == Float(Foundation.log(100_001.0) / Foundation.log(2.0)))
         #expect(ConfidenceTransform.binary.transformed(log) == [1, 1, 1, -1, 1])
         #expect(ConfidenceTransform.linear.transformed(log) == log.values)
         // BM25 by hand (K1 100, B 0.8): N = 3 users; df x 2, y 1, z 2; row sums 100001, 1, 7.

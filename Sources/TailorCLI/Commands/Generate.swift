@@ -14,6 +14,7 @@ struct Generate: ParsableCommand {
           tailor generate --output log.csv
           tailor generate --users 100000 --items 20000 --interactions 3000000 --seed 1 --output big.csv
           tailor generate --events --output events.csv --catalog items.csv      # typed events for `tailor ingest`
+          tailor generate --play-counts --output plays.csv                       # heavy-tailed play counts
         """
     )
 
@@ -34,6 +35,9 @@ struct Generate: ParsableCommand {
     @Option(help: "Bot users to plant (with --events).")
     var bots = 5
 
+    @Flag(name: .customLong("play-counts"), help: "Make the strengths heavy-tailed play counts (1 to 100,000, like a music log) instead of view counts of 1–10.")
+    var playCounts = false
+
     func validate() throws {
         guard users > 0, items > 0, interactions > 0, genres > 0 else {
             throw ValidationError("--users, --items, --interactions and --genres must be positive")
@@ -47,6 +51,7 @@ struct Generate: ParsableCommand {
     func run() throws {
         var c = SyntheticLog.Configuration()
         c.users = users; c.items = items; c.interactions = interactions; c.genres = genres; c.seed = seed
+        c.playCounts = playCounts
         let t0 = now()
         if events {
             var e = SyntheticEvents.Configuration()

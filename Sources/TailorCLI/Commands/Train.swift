@@ -58,7 +58,7 @@ struct Train: ParsableCommand {
 
     @OptionGroup(title: "Hold-out") var holdoutOptions: HoldoutOptions
 
-    @Option(help: ArgumentHelp("How strengths become training values: log (default; log(1 + r/ε) scaled so 1 stays 1, for counts of any size), linear, binary or bm25. Options: log:EPSILON, bm25:K1:B.",
+    @Option(help: ArgumentHelp("How strengths become training values: log (default, ε 0.1: log(1 + r/ε) scaled so 1 stays 1, for counts of any size), linear, binary or bm25. Options: log:EPSILON, bm25:K1:B.",
                                valueName: "TRANSFORM"))
     var confidence: String?
 

@@ -24,7 +24,7 @@ extension ALS {
             throw ModelError(reason: "the ALS manifest lacks its configuration")
         }
         let history = try fields["history"]?.decode([IterationRecord].self) ?? []
-        let decoded = try c.decode(Configuration.self)
+        let decoded = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
         try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors, model: "ALS")
         try ArchiveChecks.finite(users, name: "user_factors", model: "ALS")
         try ArchiveChecks.finite(items, name: "item_factors", model: "ALS")

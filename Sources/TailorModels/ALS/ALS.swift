@@ -37,8 +37,10 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         public var iterations = 15
         /// L2 penalty λ on every vector.
         public var regularization: Float = 0.05
-        /// Confidence slope α in `c = 1 + α·r`.
-        public var alpha: Float = 1
+        /// Confidence slope α in `c = 1 + α·r`. 0.5 with the recipe's default `log` transform:
+        /// the pair measured at or above binarized input on ratings, sequences and raw play counts
+        /// (`Benchmarks/defaults_vs_popularity.py`, Docs/Benchmarks.md).
+        public var alpha: Float = 0.5
         /// Per-row solver.
         public var solver: Solver = .conjugateGradient
         /// Conjugate-gradient steps per row and half-iteration.
@@ -53,7 +55,7 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         public var computeLoss = true
 
         /// A configuration; every parameter has the documented default.
-        public init(factors: Int = 64, iterations: Int = 15, regularization: Float = 0.05, alpha: Float = 1,
+        public init(factors: Int = 64, iterations: Int = 15, regularization: Float = 0.05, alpha: Float = 0.5,
                     solver: Solver = .conjugateGradient, seed: UInt64 = 1, threads: Int = 0) {
             self.factors = factors
             self.iterations = iterations

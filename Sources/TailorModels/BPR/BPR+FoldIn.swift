@@ -93,7 +93,7 @@ extension BPR {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the BPR manifest lacks its configuration")
         }
-        let decoded = try c.decode(Configuration.self)
+        let decoded = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
         try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors + 1, model: "BPR")  // + the bias column
         try ArchiveChecks.finite(users, name: "user_factors", model: "BPR")
         try ArchiveChecks.finite(items, name: "item_factors", model: "BPR")

@@ -183,6 +183,6 @@ public struct EASE: TrainableRecommender, HistoryScoring, ItemSimilarity {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the EASE manifest lacks its configuration")
         }
-        self.init(configuration: try c.decode(Configuration.self), weights: weights, history: history)
+        self.init(configuration: try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration"), weights: weights, history: history)
     }
 }

@@ -274,7 +274,7 @@ extension ExplicitMF {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the MF manifest lacks its configuration")
         }
-        let decoded = try c.decode(Configuration.self)
+        let decoded = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
         try ArchiveChecks.factorWidth(users.columns, configured: decoded.factors + 1, model: "MF")  // + the bias column
         self.init(configuration: decoded, globalMean: mean, userBias: bias, userFactors: users, itemFactors: items)
     }

@@ -231,7 +231,7 @@ public struct ItemKNN: TrainableRecommender, HistoryScoring, ItemSimilarity {
         guard case .object(let fields) = configuration, let c = fields["configuration"] else {
             throw ModelError(reason: "the ItemKNN manifest lacks its configuration")
         }
-        self.init(configuration: try c.decode(Configuration.self),
+        self.init(configuration: try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration"),
                   similarity: CSRMatrix(rows: n, columns: n, rowPointers: indptr, columnIndices: indices, values: values),
                   history: history)
     }

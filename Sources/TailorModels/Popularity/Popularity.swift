@@ -120,7 +120,7 @@ public struct Popularity: TrainableRecommender, HistoryScoring {
             throw ModelError(reason: "the popularity manifest lacks its user count")
         }
         self.init(itemScores: scores, userCount: Int(users),
-                  configuration: try fields["configuration"]?.decode(Configuration.self) ?? .init())
+                  configuration: try ConfigurationPatch.apply(fields["configuration"], to: Configuration(), context: "model.configuration"))
     }
 }
 
