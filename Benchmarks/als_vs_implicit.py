@@ -33,7 +33,7 @@ def speed(a, results):
     model, report = os.path.join(WORK, "tailor-3m"), os.path.join(WORK, "train-3m.json")
     t_fit, t_rec, t_mem, i_fit, i_rec, i_mem = [], [], [], [], [], []
     for rep in range(a.repeat):
-        _, peak = run([TAILOR, "train", log, "--seed", "1", "--output", model, "--report", report, "--no-loss", "--progress", "none"] + hyper(a), timed=True)
+        _, peak = run([TAILOR, "train", log, "--confidence", "linear", "--seed", "1", "--output", model, "--report", report, "--no-loss", "--progress", "none"] + hyper(a), timed=True)
         t_fit.append(load(report)["secondsFitting"]); t_mem.append(peak)
         rec_report = os.path.join(WORK, "recommend-3m.json")
         run([TAILOR, "recommend", "--model", model, "--all-users", "--k", "10", "--threads", str(a.threads),
@@ -67,7 +67,7 @@ def quality(a, results):
         tailor_ndcg, implicit_ndcg = [], []
         for seed in range(1, a.seeds + 1):
             model, imodel = os.path.join(WORK, f"{name}-tailor"), os.path.join(WORK, f"{name}-implicit")
-            run([TAILOR, "train", train, "--seed", str(seed), "--output", model, "--progress", "none"] + hyper(a))
+            run([TAILOR, "train", train, "--confidence", "linear", "--seed", str(seed), "--output", model, "--progress", "none"] + hyper(a))
             run([sys.executable, os.path.join(ROOT, "Benchmarks", "implicit_als.py"), model, "--seed", str(seed), "--write-model", imodel] + hyper(a))
             for m, sink in ((model, tailor_ndcg), (imodel, implicit_ndcg)):
                 out_json = os.path.join(WORK, f"{name}-eval.json")

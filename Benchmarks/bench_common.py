@@ -45,7 +45,9 @@ def split(name, path, seed=42, fraction=0.2, source_train=None):
 
 
 def train(log, out, model, *options, report=None):
-    cmd = [TAILOR, "train", log, "--model", model, "--output", out, "--progress", "none"] + [str(o) for o in options]
+    # The anchors see raw strengths, so Tailor does too (its default log transform would be
+    # different work): --confidence linear.
+    cmd = [TAILOR, "train", log, "--model", model, "--confidence", "linear", "--output", out, "--progress", "none"] + [str(o) for o in options]
     if report:
         cmd += ["--report", report]
     run(cmd)
