@@ -54,18 +54,20 @@ let package = Package(
         .target(name: "TailorAutodiff", dependencies: ["TailorLinalg"], swiftSettings: numericSettings),
         .target(name: "TailorNN", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
+        // The store protocol, its shared types and its conformance suite: no database here.
+        .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
         // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
         // and the numeric targets build and test without it.
         .target(
-            name: "TailorStore",
-            dependencies: ["TailorData", .product(name: "GRDB", package: "GRDB.swift"),
+            name: "TailorSQLite",
+            dependencies: ["TailorData", "TailorStore", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: commonSettings
         ),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings
@@ -80,7 +82,7 @@ let package = Package(
         .testTarget(name: "TailorDataTests", dependencies: ["TailorData"], swiftSettings: commonSettings),
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
-        .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),

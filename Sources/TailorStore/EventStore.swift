@@ -1,194 +1,236 @@
 import Foundation
-import GRDB
 import TailorData
 
-/// A problem with a store file: what, which file, and how to fix it.
+/// Where Tailor keeps typed events, the item catalogue and user profiles.
+///
+/// The embedded default is `SQLiteEventStore` (module TailorSQLite, one file, no setup); a
+/// PostgreSQL implementation for several servers is the next one. Every implementation passes
+/// ``EventStoreConformance``, so the CLI, recipes and the server treat them alike.
+///
+/// Events are append-only and idempotent by ``Event/key`` (the source's event id, or a hash of
+/// the content): appending or importing the same event twice stores it once.
+public protocol EventStore: EventSource, Sendable {
+    /// Where the store is, for messages (a path or a URL without credentials).
+    var location: String { get }
+
+    /// Appends events in one transaction, skipping those already stored and repeats within the
+    /// call. Safe to call while another process imports into the same store.
+    @discardableResult
+    func append(_ events: [Event]) throws -> AppendCounts
+
+    /// Inserts or updates catalogue items by id.
+    func upsert(items: [CatalogItem]) throws
+    /// Inserts or updates user profiles by id.
+    func upsert(users: [UserProfile]) throws
+
+    /// Every stored event, users and items numbered in the order they entered the store.
+    func loadEvents() throws -> EventLog
+    /// The item catalogue, in the order items entered the store.
+    func loadItems() throws -> [CatalogItem]
+    /// The user profiles, in the order users entered the store.
+    func loadUsers() throws -> [UserProfile]
+
+    /// Rows of events, users and items.
+    func counts() throws -> StoreCounts
+    /// Every import and append run, oldest first.
+    func imports() throws -> [ImportRecord]
+
+    /// Imports a file of `kind` with the store's fastest bulk path: batched transactions, an
+    /// interrupted import completed by running it again, progress after each batch.
+    @discardableResult
+    func importFile(_ path: String, kind: ImportKind, configuration: ImportConfiguration) throws -> IngestCounts
+
+    /// Stores a JSON document under `name` (fitted encoders and the like).
+    func saveDocument(_ json: Data, name: String) throws
+    /// The JSON document stored under `name`, if any.
+    func loadDocument(name: String) throws -> Data?
+}
+
+extension EventStore {
+    /// Stores a JSON-encodable value under `name`.
+    public func saveEncoder<T: Encodable>(_ value: T, name: String) throws {
+        try saveDocument(try JSONEncoder().encode(value), name: name)
+    }
+
+    /// The value stored under `name`, if any.
+    public func loadEncoder<T: Decodable>(_ type: T.Type, name: String) throws -> T? {
+        guard let data = try loadDocument(name: name) else { return nil }
+        return try JSONDecoder().decode(T.self, from: data)
+    }
+}
+
+/// What a file holds.
+public enum ImportKind: String, Sendable, Codable, CaseIterable {
+    /// Typed events.
+    case events
+    /// Catalogue items.
+    case items
+    /// User profiles.
+    case users
+}
+
+/// How an import runs.
+public struct ImportConfiguration: Sendable {
+    /// Events per transaction.
+    public var batchSize = 50_000
+    /// Stop at the first malformed row.
+    public var strict = false
+    /// Type for event files without a type column.
+    public var defaultType = EventType.click
+    /// Sleep this long after each batch (a test aid for interrupting imports mid-way).
+    public var pauseBetweenBatches: Double = 0
+    /// Called after each batch with the running counts.
+    public var progress: (@Sendable (IngestCounts) -> Void)?
+    /// The defaults.
+    public init() {}
+}
+
+/// Rows in a store.
+public struct StoreCounts: Sendable, Codable, Equatable {
+    /// Events.
+    public var events: Int
+    /// Users (with events or a profile).
+    public var users: Int
+    /// Items (with events or in the catalogue).
+    public var items: Int
+
+    /// Counts.
+    public init(events: Int, users: Int, items: Int) {
+        self.events = events
+        self.users = users
+        self.items = items
+    }
+}
+
+/// What one ``EventStore/append(_:)`` did.
+public struct AppendCounts: Sendable, Codable, Equatable {
+    /// Events stored.
+    public var inserted: Int
+    /// Events already in the store.
+    public var alreadyPresent: Int
+    /// Events repeating one earlier in the same call.
+    public var duplicates: Int
+
+    /// Counts.
+    public init(inserted: Int = 0, alreadyPresent: Int = 0, duplicates: Int = 0) {
+        self.inserted = inserted
+        self.alreadyPresent = alreadyPresent
+        self.duplicates = duplicates
+    }
+}
+
+/// One import (or the appends of one process), as recorded by the store.
+public struct ImportRecord: Sendable, Codable, Equatable {
+    public var id: Int64
+    public var source: String
+    public var kind: String
+    /// `running`, `finished` or `interrupted`.
+    public var status: String
+    public var started: String
+    public var finished: String?
+    public var rowsRead: Int
+    public var inserted: Int
+    public var alreadyPresent: Int
+    public var duplicates: Int
+    public var skipped: Int
+
+    /// A record.
+    public init(id: Int64, source: String, kind: String, status: String, started: String, finished: String?, rowsRead: Int,
+                inserted: Int, alreadyPresent: Int, duplicates: Int, skipped: Int) {
+        self.id = id; self.source = source; self.kind = kind; self.status = status; self.started = started
+        self.finished = finished; self.rowsRead = rowsRead; self.inserted = inserted; self.alreadyPresent = alreadyPresent
+        self.duplicates = duplicates; self.skipped = skipped
+    }
+}
+
+/// A problem with a store: what, which store, and how to fix it.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
-    /// The store file.
+    /// What kind of problem.
+    public enum Code: String, Sendable, Codable, CaseIterable {
+        /// The store does not exist.
+        case missing
+        /// The file or server is not a Tailor store, or is damaged.
+        case notAStore = "not-a-store"
+        /// The store was written by a newer Tailor.
+        case newerSchema = "newer-schema"
+        /// Another import is running.
+        case busy
+        /// Reading or writing failed (disk full, permissions, connection lost).
+        case io
+    }
+
+    /// What kind of problem.
+    public var code: Code
+    /// The store (path or URL without credentials).
     public var path: String
     /// What is wrong.
     public var reason: String
     /// How to fix it.
     public var hint: String?
+    /// The underlying error, if any.
+    public var cause: (any Error & Sendable)?
+
+    /// An error.
+    public init(_ code: Code = .io, path: String, reason: String, hint: String? = nil, cause: (any Error & Sendable)? = nil) {
+        self.code = code; self.path = path; self.reason = reason; self.hint = hint; self.cause = cause
+    }
+
     /// `path: reason. hint`
     public var description: String { "\(path): \(reason)" + (hint.map { ". " + $0 } ?? "") }
 }
 
-/// Tailor's embedded store: one SQLite file (WAL mode, schema migrations) holding events, the
-/// item catalogue, user profiles, the record of every import, and fitted feature encoders.
-///
-/// Schema (version 1):
-/// - `events(id INTEGER PRIMARY KEY, key, user, item, type, value, ts_ms, session, device,
-///   platform, country, referrer, extra, event_id, import)`: rows append in import order; `key`
-///   is ``Event/key`` (the event id's hash, or the content's). An import loads the existing keys
-///   and stores only new ones, so importing an event twice stores it once. (A `UNIQUE` index on
-///   random 64-bit keys would do the same, but every commit would rewrite most of its pages:
-///   ingest fell from ~200k to ~130k events/s at 2.4M events.) Imports hold an exclusive lock
-///   file (`FILE.import-lock`), so only one runs at a time.
-/// - `items(id INTEGER PRIMARY KEY, external UNIQUE, title, body, categories, tags, published_ms,
-///   numeric, features)`: categories and tags are JSON arrays, numeric a JSON object, features a
-///   little-endian float32 blob.
-/// - `users(id INTEGER PRIMARY KEY, external UNIQUE, attributes, signup_ms)`.
-/// - `imports(id, source, kind, status, started, finished, rows_read, inserted, already_present,
-///   duplicates, skipped, problems)`: one row per `tailor ingest` run.
-/// - `tailor_meta(key, value)`: `format = tailor-store`, `version`.
-/// - `encoders(name PRIMARY KEY, json)`: fitted ``FeatureEncoders`` and the like.
-public final class EventStore: Sendable {
-    /// The file.
-    public let path: String
-    let pool: DatabasePool
+/// Counts of one import.
+public struct IngestCounts: Sendable, Codable, Equatable {
+    /// Rows read from the source.
+    public var rowsRead = 0
+    /// Events stored.
+    public var inserted = 0
+    /// Events already in the store from an earlier import (or an interrupted run of this one).
+    public var alreadyPresent = 0
+    /// Events repeating one earlier in the same import (same id, or same content): counted,
+    /// stored once.
+    public var duplicates = 0
+    /// Rows skipped as malformed.
+    public var skipped = 0
+    /// The first malformed rows.
+    public var problems: [RowProblem] = []
+    /// Items and users written (inserted or updated).
+    public var itemsWritten = 0
+    /// See ``itemsWritten``.
+    public var usersWritten = 0
 
-    /// The schema version this build writes and the newest it reads.
-    public static let schemaVersion = 1
+    /// All zero.
+    public init() {}
+}
 
-    /// Opens the store at `path`, creating it unless `create` is false.
-    ///
-    /// - Throws: ``StoreError`` for a file that is not SQLite, an SQLite database that is not a
-    ///   Tailor store, a store newer than this build, or a missing file with `create == false`.
-    public init(path: String, create: Bool = true) throws {
-        self.path = path
-        let exists = FileManager.default.fileExists(atPath: path)
-        if !exists && !create {
-            throw StoreError(path: path, reason: "no such store", hint: "create one with `tailor ingest FILE --store \(path)`")
-        }
-        if exists, let handle = FileHandle(forReadingAtPath: path) {
-            let header = handle.readData(ofLength: 16)
-            try? handle.close()
-            if !header.isEmpty && !header.starts(with: Array("SQLite format 3".utf8)) {
-                throw StoreError(path: path, reason: "is not an SQLite database (it starts with \(header.prefix(8).map { String(format: "%02x", $0) }.joined(separator: " ")))",
-                                 hint: "give --store a new file name, or the .db file a previous `tailor ingest` wrote")
-            }
-        }
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-            try db.execute(sql: "PRAGMA cache_size = -200000")
-            // Fewer, larger checkpoints during bulk loads (the WAL is folded in every ~40 MB).
-            try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
-            try db.execute(sql: "PRAGMA mmap_size = 1073741824")
-        }
-        do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-        } catch {
-            throw StoreError(path: path, reason: "cannot be opened as a database (\(EventStore.describe(error)))",
-                             hint: "the file may be corrupt; move it aside and ingest again")
-        }
-        try checkFormat()
-        do {
-            try migrator.migrate(pool)
-        } catch {
-            throw StoreError(path: path, reason: "cannot be prepared (\(EventStore.describe(error)))", hint: "the file may be corrupt or read-only")
-        }
+
+extension EventStore {
+    /// Imports a public data set by preset (items, users, then events in batches of
+    /// `configuration.batchSize`), through the protocol, so every store implementation has it.
+    /// Running it again adds nothing twice.
+    @discardableResult
+    public func importPreset(_ preset: DatasetPreset, directory: String, configuration c: ImportConfiguration = .init()) throws -> IngestCounts {
+        let content = try preset.read(directory: directory)
+        var counts = IngestCounts()
+        try upsert(items: content.items)
+        try upsert(users: content.users)
+        counts.itemsWritten = content.items.count
+        counts.usersWritten = content.users.count
+        counts.rowsRead = content.reports.reduce(0) { $0 + $1.rowsRead }
+        counts.skipped = content.reports.reduce(0) { $0 + $1.rowsSkipped }
+        counts.problems = Array(content.reports.flatMap(\.problems).prefix(5))
+        try append(content.events, batchSize: c.batchSize, into: &counts, progress: c.progress)
+        return counts
     }
 
-    static func describe(_ error: any Error) -> String {
-        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
-        return "\(error)"
-    }
-
-    /// Refuses SQLite files that are not Tailor stores, and stores newer than this build.
-    func checkFormat() throws {
-        do {
-            let (tables, format, version) = try pool.read { db -> ([String], String?, Int?) in
-                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name != 'grdb_migrations'")
-                guard tables.contains("tailor_meta") else { return (tables, nil, nil) }
-                let format = try String.fetchOne(db, sql: "SELECT value FROM tailor_meta WHERE key = 'format'")
-                let version = try String.fetchOne(db, sql: "SELECT value FROM tailor_meta WHERE key = 'version'").flatMap { Int($0) }
-                return (tables, format, version)
-            }
-            if !tables.isEmpty && !tables.contains("tailor_meta") {
-                throw StoreError(path: path, reason: "is an SQLite database but not a Tailor store (its tables: \(tables.sorted().prefix(8).joined(separator: ", ")))",
-                                 hint: "give --store a new file name; Tailor does not write into other applications' databases")
-            }
-            if let format, format != "tailor-store" {
-                throw StoreError(path: path, reason: "has format '\(format)', not 'tailor-store'")
-            }
-            if let version, version > EventStore.schemaVersion {
-                throw StoreError(path: path, reason: "uses store schema \(version), newer than this Tailor reads (\(EventStore.schemaVersion))",
-                                 hint: "upgrade Tailor")
-            }
-        } catch let error as StoreError {
-            throw error
-        } catch {
-            throw StoreError(path: path, reason: "is not a readable SQLite database (\(EventStore.describe(error)))",
-                             hint: "the file may be corrupt; move it aside and ingest again")
+    /// Appends events in transactions of `batchSize`, adding to `counts`.
+    public func append(_ events: [Event], batchSize: Int, into counts: inout IngestCounts, progress: (@Sendable (IngestCounts) -> Void)? = nil) throws {
+        for start in stride(from: 0, to: events.count, by: max(1, batchSize)) {
+            let r = try append(Array(events[start..<min(events.count, start + max(1, batchSize))]))
+            counts.inserted += r.inserted
+            counts.alreadyPresent += r.alreadyPresent
+            counts.duplicates += r.duplicates
+            progress?(counts)
         }
-    }
-
-    var migrator: DatabaseMigrator {
-        var m = DatabaseMigrator()
-        m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE tailor_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                INSERT INTO tailor_meta VALUES ('format', 'tailor-store'), ('version', '1');
-                CREATE TABLE users (id INTEGER PRIMARY KEY, external TEXT NOT NULL UNIQUE, attributes TEXT, signup_ms INTEGER);
-                CREATE TABLE items (id INTEGER PRIMARY KEY, external TEXT NOT NULL UNIQUE, title TEXT, body TEXT, categories TEXT,
-                                    tags TEXT, published_ms INTEGER, numeric TEXT, features BLOB);
-                CREATE TABLE events (id INTEGER PRIMARY KEY, key INTEGER NOT NULL, user INTEGER NOT NULL, item INTEGER NOT NULL,
-                                     type TEXT NOT NULL, value REAL, ts_ms INTEGER NOT NULL, session TEXT, device TEXT, platform TEXT,
-                                     country TEXT, referrer TEXT, extra TEXT, event_id TEXT, import INTEGER);
-                CREATE TABLE imports (id INTEGER PRIMARY KEY, source TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-                                      started TEXT NOT NULL, finished TEXT, rows_read INTEGER DEFAULT 0, inserted INTEGER DEFAULT 0,
-                                      already_present INTEGER DEFAULT 0, duplicates INTEGER DEFAULT 0, skipped INTEGER DEFAULT 0, problems TEXT);
-                CREATE TABLE encoders (name TEXT PRIMARY KEY, json TEXT NOT NULL);
-                """)
-        }
-        return m
-    }
-
-    // MARK: Counts and records
-
-    /// Rows in the events, users and items tables.
-    public func counts() throws -> (events: Int, users: Int, items: Int) {
-        try pool.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM events") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0)
-        }
-    }
-
-    /// One `tailor ingest` run.
-    public struct ImportRecord: Sendable, Codable, Equatable {
-        public var id: Int64
-        public var source: String
-        public var kind: String
-        public var status: String
-        public var started: String
-        public var finished: String?
-        public var rowsRead: Int
-        public var inserted: Int
-        public var alreadyPresent: Int
-        public var duplicates: Int
-        public var skipped: Int
-    }
-
-    /// Every import, oldest first.
-    public func imports() throws -> [ImportRecord] {
-        try pool.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM imports ORDER BY id").map { r in
-                ImportRecord(id: r["id"], source: r["source"], kind: r["kind"], status: r["status"], started: r["started"],
-                             finished: r["finished"], rowsRead: r["rows_read"], inserted: r["inserted"],
-                             alreadyPresent: r["already_present"], duplicates: r["duplicates"], skipped: r["skipped"])
-            }
-        }
-    }
-
-    /// Integrity check (`PRAGMA integrity_check`): `ok` for a sound file.
-    public func integrityCheck() throws -> String {
-        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "?" }
-    }
-
-    // MARK: Encoders
-
-    /// Stores a JSON-encodable value under `name`.
-    public func saveEncoder<T: Encodable>(_ value: T, name: String) throws {
-        let json = String(decoding: try JSONEncoder().encode(value), as: UTF8.self)
-        try pool.write { db in try db.execute(sql: "INSERT OR REPLACE INTO encoders(name, json) VALUES (?, ?)", arguments: [name, json]) }
-    }
-
-    /// The value stored under `name`, if any.
-    public func loadEncoder<T: Decodable>(_ type: T.Type, name: String) throws -> T? {
-        guard let json = try pool.read({ db in try String.fetchOne(db, sql: "SELECT json FROM encoders WHERE name = ?", arguments: [name]) }) else { return nil }
-        return try JSONDecoder().decode(T.self, from: Data(json.utf8))
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TailorData
 import TailorStore
+import TailorSQLite
 @testable import TailorCLI
 
 @Suite("Store commands")
@@ -20,13 +21,13 @@ struct StoreCommandTests {
         try tailor(["ingest", "\(dir)/events.csv", "--store", store, "--batch-size", "1000", "--report", "\(dir)/ingest.json"])
         try tailor(["ingest", "\(dir)/items.csv", "--kind", "items", "--store", store])
         try tailor(["ingest", "\(dir)/users.csv", "--kind", "users", "--store", store])
-        let counts = try EventStore(path: store).counts()
+        let counts = try SQLiteEventStore(path: store).counts()
         let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/ingest.json"))) as! [String: Any]
         let source = (report["sources"] as! [String: [String: Any]])["\(dir)/events.csv"]!
         #expect(source["inserted"] as? Int == counts.events && (source["duplicates"] as? Int ?? 0) > 0)
         #expect(counts.items == 120 && counts.users == 302)
         try tailor(["ingest", "\(dir)/events.csv", "--store", store])
-        #expect(try EventStore(path: store).counts() == counts)
+        #expect(try SQLiteEventStore(path: store).counts() == counts)
         #expect { try tailor(["ingest", "\(dir)/nope.csv", "--store", store]) } throws: { "\($0)".contains("nope.csv: no such file") }
         #expect { try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/events.csv"]) } throws: { "\($0)".contains("is not an SQLite database") }
     }
@@ -66,7 +67,7 @@ struct StoreCommandTests {
         let dir = Self.dir, store = "\(dir)/encode.db"
         try tailor(["ingest", "\(dir)/items.csv", "--kind", "items", "--store", store])
         try tailor(["encode", "--store", store, "--min-count", "1", "--output", "\(dir)/features.safetensors"])
-        let encoders = try EventStore(path: store).loadEncoder(FeatureEncoders.self, name: "features")
+        let encoders = try SQLiteEventStore(path: store).loadEncoder(FeatureEncoders.self, name: "features")
         #expect(encoders?.itemCategories.size ?? 0 > 10 && encoders?.itemNumeric["year"] != nil)
         #expect(FileManager.default.fileExists(atPath: "\(dir)/features.safetensors"))
     }
@@ -102,7 +103,7 @@ struct CrashTests {
         try tailor(["generate", "--events", "--users", "1500", "--items", "400", "--interactions", "30000", "--output", "\(dir)/events.csv"])
         // A clean import for reference.
         try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/clean.db"])
-        let clean = try EventStore(path: "\(dir)/clean.db").counts()
+        let clean = try SQLiteEventStore(path: "\(dir)/clean.db").counts()
         // A child process importing slowly (small batches with pauses), killed mid-way.
         let p = Process()
         p.executableURL = URL(fileURLWithPath: BinaryTests.binary!)
@@ -115,7 +116,7 @@ struct CrashTests {
         while Date() < deadline {
             Thread.sleep(forTimeInterval: 0.05)
             if FileManager.default.fileExists(atPath: "\(dir)/killed.db"),
-               let n = try? EventStore(path: "\(dir)/killed.db", create: false).counts().events, n >= 10_000 {
+               let n = try? SQLiteEventStore(path: "\(dir)/killed.db", create: false).counts().events, n >= 10_000 {
                 partial = n
                 break
             }
@@ -125,7 +126,7 @@ struct CrashTests {
         #expect(p.terminationReason == .uncaughtSignal, "the import must still be running when killed")
         #expect(partial > 0 && partial < clean.events, "killed mid-way: \(partial) of \(clean.events)")
         // The store is consistent: it opens, passes the integrity check, and holds whole batches.
-        let store = try EventStore(path: "\(dir)/killed.db")
+        let store = try SQLiteEventStore(path: "\(dir)/killed.db")
         #expect(try store.integrityCheck() == "ok")
         // Whole batches: the stored count is what a clean import holds after some whole number of
         // 2,000-event batches (each batch stores its events not seen before), never in between.
@@ -143,10 +144,10 @@ struct CrashTests {
         #expect(try store.imports().last?.status == "running")
         // Re-running completes it.
         try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/killed.db"])
-        #expect(try EventStore(path: "\(dir)/killed.db").counts() == clean)
+        #expect(try SQLiteEventStore(path: "\(dir)/killed.db").counts() == clean)
         #expect(try store.imports().map(\.status) == ["interrupted", "finished"])
         // And the loaded logs are the same events.
-        let a = try EventStore(path: "\(dir)/killed.db").loadEvents(), b = try EventStore(path: "\(dir)/clean.db").loadEvents()
+        let a = try SQLiteEventStore(path: "\(dir)/killed.db").loadEvents(), b = try SQLiteEventStore(path: "\(dir)/clean.db").loadEvents()
         #expect(Set(a.keys) == Set(b.keys))
     }
 }

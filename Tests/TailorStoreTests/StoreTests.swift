@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TailorData
 @testable import TailorStore
+@testable import TailorSQLite
 
 func temporaryPath(_ name: String, _ ext: String = "db") -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-store-\(UUID().uuidString.prefix(8))")
@@ -24,7 +25,7 @@ struct StoreTests {
     @Test("ingest stores every event once; a second import adds nothing; repeats within a file are counted")
     func idempotent() throws {
         let (file, generated) = eventFile()
-        let store = try EventStore(path: temporaryPath("s"))
+        let store = try SQLiteEventStore(path: temporaryPath("s"))
         var c = Ingest.Configuration()
         c.batchSize = 700
         let first = try Ingest.file(file, kind: .events, into: store, configuration: c)
@@ -44,7 +45,7 @@ struct StoreTests {
     @Test("loaded events equal what was ingested")
     func roundTrip() throws {
         let (file, generated) = eventFile(users: 50, items: 40, interactions: 600)
-        let store = try EventStore(path: temporaryPath("r"))
+        let store = try SQLiteEventStore(path: temporaryPath("r"))
         try Ingest.file(file, kind: .events, into: store)
         let log = try store.loadEvents()
         var unique: [Int64: Event] = [:]
@@ -60,7 +61,7 @@ struct StoreTests {
 
     @Test("items and users are upserted by id and read back")
     func catalog() throws {
-        let store = try EventStore(path: temporaryPath("c"))
+        let store = try SQLiteEventStore(path: temporaryPath("c"))
         let (session, _) = try store.beginImport(source: "test", kind: "items")
         try store.upsert(items: [CatalogItem(id: "a", title: "A", categories: ["x"], tags: ["t"], numeric: ["p": 2], features: [1, 2]),
                                  CatalogItem(id: "b", title: "B")], session: session)
@@ -79,11 +80,11 @@ struct StoreTests {
     @Test("an interrupted import is completed by running it again, with the same counts as a clean one")
     func interrupted() throws {
         let (file, _) = eventFile()
-        let clean = try EventStore(path: temporaryPath("clean"))
+        let clean = try SQLiteEventStore(path: temporaryPath("clean"))
         try Ingest.file(file, kind: .events, into: clean)
         // Simulate a crash: store two batches, never finish (the session, and with it the import
         // lock, goes away at the end of the block, as it would with the process).
-        let store = try EventStore(path: temporaryPath("crashed"))
+        let store = try SQLiteEventStore(path: temporaryPath("crashed"))
         do {
             let (session, _) = try store.beginImport(source: URL(fileURLWithPath: file).standardizedFileURL.path, kind: "events")
             var batches = 0
@@ -104,35 +105,35 @@ struct StoreTests {
     func foreign() throws {
         let text = temporaryPath("text")
         try "hello, I am a text file with enough bytes".write(toFile: text, atomically: true, encoding: .utf8)
-        #expect { try EventStore(path: text) } throws: { "\($0)".contains(text) && "\($0)".contains("is not an SQLite database") }
+        #expect { try SQLiteEventStore(path: text) } throws: { "\($0)".contains(text) && "\($0)".contains("is not an SQLite database") }
 
         let other = temporaryPath("other")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         p.arguments = [other, "CREATE TABLE customers(id INTEGER, name TEXT);"]
         try p.run(); p.waitUntilExit()
-        #expect { try EventStore(path: other) } throws: { "\($0)".contains("is an SQLite database but not a Tailor store (its tables: customers)") }
+        #expect { try SQLiteEventStore(path: other) } throws: { "\($0)".contains("is an SQLite database but not a Tailor store (its tables: customers)") }
 
         let newer = temporaryPath("newer")
-        _ = try EventStore(path: newer)
+        _ = try SQLiteEventStore(path: newer)
         let q = Process()
         q.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
         q.arguments = [newer, "UPDATE tailor_meta SET value = '99' WHERE key = 'version';"]
         try q.run(); q.waitUntilExit()
-        #expect { try EventStore(path: newer) } throws: { "\($0)".contains("newer than this Tailor reads") }
+        #expect { try SQLiteEventStore(path: newer) } throws: { "\($0)".contains("newer than this Tailor reads") }
 
-        #expect { try EventStore(path: temporaryPath("absent"), create: false) } throws: { "\($0)".contains("no such store") }
+        #expect { try SQLiteEventStore(path: temporaryPath("absent"), create: false) } throws: { "\($0)".contains("no such store") }
 
         // A truncated store: the header survives but the pages do not.
         let truncated = temporaryPath("truncated")
         let (file, _) = eventFile(users: 30, items: 20, interactions: 300)
-        try Ingest.file(file, kind: .events, into: try EventStore(path: truncated))
+        try Ingest.file(file, kind: .events, into: try SQLiteEventStore(path: truncated))
         let data = try Data(contentsOf: URL(fileURLWithPath: truncated))
         try data.prefix(4096 + 100).write(to: URL(fileURLWithPath: truncated))
         try? FileManager.default.removeItem(atPath: truncated + "-wal")
         try? FileManager.default.removeItem(atPath: truncated + "-shm")
         #expect {
-            let s = try EventStore(path: truncated)
+            let s = try SQLiteEventStore(path: truncated)
             _ = try s.loadEvents()
         } throws: { error in
             error is StoreError && "\(error)".contains(truncated) && "\(error)".contains("corrupt")
@@ -141,7 +142,7 @@ struct StoreTests {
 
     @Test("only one import runs at a time; the lock is released when it finishes")
     func exclusive() throws {
-        let store = try EventStore(path: temporaryPath("lock"))
+        let store = try SQLiteEventStore(path: temporaryPath("lock"))
         let (first, _) = try store.beginImport(source: "a", kind: "events")
         #expect { try store.beginImport(source: "b", kind: "events") } throws: { "\($0)".contains("another import into this store is running") }
         try store.finishImport(first)
@@ -151,21 +152,23 @@ struct StoreTests {
 
     @Test("encoders are saved in the store and read back")
     func encoders() throws {
-        let store = try EventStore(path: temporaryPath("enc"))
+        let store = try SQLiteEventStore(path: temporaryPath("enc"))
         let encoders = FeatureEncoders(items: [CatalogItem(id: "1", categories: ["A"])], users: [], minimumCount: 1)
         try store.saveEncoder(encoders, name: "features")
         #expect(try store.loadEncoder(FeatureEncoders.self, name: "features") == encoders)
         #expect(try store.loadEncoder(FeatureEncoders.self, name: "missing") == nil)
     }
 
-    @Test("training data from the store: cleaned and weighted")
+    @Test("training data from the store through a recipe: cleaned and weighted")
     func training() throws {
         let (file, _) = eventFile()
-        let store = try EventStore(path: temporaryPath("t"))
+        let path = temporaryPath("t")
+        let store = try SQLiteEventStore(path: path)
         try Ingest.file(file, kind: .events, into: store)
-        var cleaning = CleaningConfiguration()
-        cleaning.referenceTime = 1_800_000_000
-        let (interactions, report) = try Ingest.trainingData(from: store, cleaning: cleaning)
+        var recipe = DatasetRecipe(source: .store(path))
+        recipe.cleaning.referenceTime = 1_800_000_000
+        let prepared = try recipe.prepare(openStore: { _ in store })
+        let (interactions, report) = (prepared.all, prepared.cleaningReport!)
         #expect(report.flaggedUsers.count == 5)
         #expect(interactions.count > 0 && interactions.values.allSatisfy { $0 > 0 })
         #expect(!interactions.userIDs.ids.contains { $0.hasPrefix("bot") && interactions.users.contains(interactions.userIDs.position(of: $0)!) })

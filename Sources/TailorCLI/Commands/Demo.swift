@@ -5,6 +5,7 @@ import TailorEval
 import TailorLinalg
 import TailorModels
 import TailorStore
+import TailorSQLite
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,7 +32,7 @@ struct Demo: ParsableCommand {
     @Option var factors = 64
     @Option var iterations = 15
     @Option var regularization: Float = 0.05
-    @Option var alpha: Float = 1
+    @Option var alpha: Float = ALS.Configuration().alpha
     @Option var seed: UInt64 = 7
     @Option(help: "Worker threads (0: all cores).")
     var threads = 0
@@ -60,18 +61,17 @@ struct Demo: ParsableCommand {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: storePath + suffix) }
         defer { if output == nil { try? FileManager.default.removeItem(at: directory) } }
         t = now()
-        let store = try EventStore(path: storePath)
-        let counts = try Ingest.events(generated.events, source: "synthetic", into: store)
+        let store = try StoreOptions.store(at: storePath, create: true)
+        var counts = IngestCounts()
+        try store.append(generated.events, batchSize: 50_000, into: &counts)
         print(String(format: "2. Stored them in %@: %d events (%d repeated rows folded) in %.2fs",
                      output == nil ? "a temporary SQLite store" : storePath, counts.inserted, counts.duplicates, now() - t))
 
         t = now()
-        let raw = try store.loadEvents()
-        var cleaning = CleaningConfiguration()
-        cleaning.referenceTime = 1_800_000_000  // the synthetic year is 2024; anything after 2027 is "the future"
-        let weights = EventWeights()
-        let (cleaned, cleaningReport) = Cleaner.clean(raw, configuration: cleaning, knownTypes: weights.knownTypes)
-        let log = weights.interactions(from: cleaned)
+        var recipe = DatasetRecipe(source: .store(storePath))
+        recipe.cleaning.referenceTime = 1_800_000_000  // the synthetic year is 2024; anything after 2027 is "the future"
+        let (_, cleaned, cleaningReport) = try recipe.cleanedEvents(openStore: { _ in store })
+        let log = recipe.weights.interactions(from: cleaned)
         print(String(format: "3. Cleaned and weighted (%.2fs):", now() - t))
         print(cleaningReport.summary.split(separator: "\n").map { "   " + $0 }.joined(separator: "\n"))
         let found = Set(cleaningReport.flaggedUsers.map(\.user)) == Set(generated.botUsers)
@@ -89,7 +89,7 @@ struct Demo: ParsableCommand {
                      split.train.count, split.test.count, now() - t))
 
         t = now()
-        let matrix = InteractionMatrix(split.train)
+        let matrix = InteractionMatrix(recipe.confidence.apply(to: split.train))
         let configuration = ALS.Configuration(factors: factors, iterations: iterations, regularization: regularization,
                                               alpha: alpha, seed: seed, threads: threads)
         let als = try ALS.fit(matrix, configuration: configuration, progress: progressOptions.handler())

@@ -3,6 +3,7 @@ import Foundation
 import TailorData
 import TailorLinalg
 import TailorStore
+import TailorSQLite
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,7 +38,7 @@ struct Encode: ParsableCommand {
     var output: String?
 
     func run() throws {
-        let db = try EventStore(path: store, create: false)
+        let db = try StoreOptions.store(at: store, create: false)
         let items = try db.loadItems(), users = try db.loadUsers()
         let encoders = FeatureEncoders(items: items, users: users, minimumCount: minCount, numericMethod: numeric)
         try db.saveEncoder(encoders, name: "features")

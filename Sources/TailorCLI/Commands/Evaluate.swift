@@ -4,6 +4,7 @@ import TailorData
 import TailorEval
 import TailorModels
 import TailorStore
+import TailorSQLite
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(

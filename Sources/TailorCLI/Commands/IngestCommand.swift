@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TailorData
 import TailorStore
+import TailorSQLite
 
 struct IngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -38,7 +39,7 @@ struct IngestCommand: ParsableCommand {
     var store: String
 
     @Option(help: "What the files hold: events, items or users.")
-    var kind: Ingest.Kind = .events
+    var kind: ImportKind = .events
 
     @Option(help: "Load a public dataset by its layout: movielens-100k, movielens-latest-small or mind.")
     var preset: DatasetPreset?
@@ -73,8 +74,8 @@ struct IngestCommand: ParsableCommand {
     }
 
     func run() throws {
-        let db = try EventStore(path: store)
-        var c = Ingest.Configuration()
+        let db = try StoreOptions.store(at: store, create: true)
+        var c = ImportConfiguration()
         c.batchSize = batchSize
         c.strict = strict
         c.defaultType = EventType(defaultType)
@@ -87,9 +88,9 @@ struct IngestCommand: ParsableCommand {
         var sources: [String: IngestCounts] = [:]
         let t0 = now()
         if let preset {
-            sources[files[0]] = try Ingest.preset(preset, directory: files[0], into: db, configuration: c)
+            sources[files[0]] = try db.importPreset(preset, directory: files[0], configuration: c)
         } else {
-            for file in files { sources[file] = try Ingest.file(file, kind: kind, into: db, configuration: c) }
+            for file in files { sources[file] = try db.importFile(file, kind: kind, configuration: c) }
         }
         let seconds = now() - t0
         if Terminal.standardErrorIsTerminal { FileHandle.standardError.write(Data("\r".utf8)) }
@@ -115,5 +116,5 @@ struct IngestCommand: ParsableCommand {
     }
 }
 
-extension Ingest.Kind: ExpressibleByArgument {}
+extension ImportKind: ExpressibleByArgument {}
 extension DatasetPreset: ExpressibleByArgument {}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TailorData
 import TailorStore
+import TailorSQLite
 
 struct SessionsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -43,13 +44,13 @@ struct SessionsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let store = try EventStore(path: data.store!, create: false)
-        var log = try store.loadEvents()
+        var log: EventLog
         if clean {
-            let weights = try data.eventWeights()
-            let (cleaned, report) = Cleaner.clean(log, configuration: try data.cleaningConfiguration(), knownTypes: weights.knownTypes)
+            let (_, cleaned, report) = try data.recipe().cleanedEvents(openStore: StoreOptions.open)
             log = cleaned
             Terminal.note(report.summary)
+        } else {
+            log = try StoreOptions.store(at: data.store!, create: false).loadEvents()
         }
         var sessions = Sessionizer(gapSeconds: sessionGap * 60).sessions(log)
         if per == .user {

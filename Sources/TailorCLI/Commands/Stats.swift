@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TailorData
 import TailorStore
+import TailorSQLite
 
 struct Stats: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +47,7 @@ struct Stats: ParsableCommand {
         var cleaning: CleaningReport
         var cleaned: DataStats
         var interactions: Int
-        var imports: [EventStore.ImportRecord]
+        var imports: [ImportRecord]
     }
 
     func validate() throws {
@@ -54,12 +55,12 @@ struct Stats: ParsableCommand {
     }
 
     func run() throws {
-        let store = try EventStore(path: data.store!, create: false)
-        let log = try store.loadEvents()
+        let store = try StoreOptions.store(at: data.store!, create: false)
+        let recipe = try data.recipe()
+        let (log, clean, report) = try recipe.cleanedEvents(openStore: { _ in store })
         let sessionizer = Sessionizer(gapSeconds: sessionGap * 60)
         let raw = DataStats(log, sessionizer: sessionizer)
-        let weights = try data.eventWeights()
-        let (clean, report) = Cleaner.clean(log, configuration: try data.cleaningConfiguration(), knownTypes: weights.knownTypes)
+        let weights = recipe.weights
         let cleaned = DataStats(clean, sessionizer: sessionizer)
         let interactions = weights.interactions(from: clean)
         print("\(data.store!) — raw events")

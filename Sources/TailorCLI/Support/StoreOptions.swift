@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TailorData
 import TailorStore
+import TailorSQLite
 
 /// Options for commands that read their data from a store instead of a log file.
 struct StoreOptions: ParsableArguments {
@@ -34,5 +35,18 @@ struct StoreOptions: ParsableArguments {
     }
 
     /// Opens an existing store for a recipe.
-    static let open: @Sendable (String) throws -> any EventSource = { try EventStore(path: $0, create: false) }
+    static let open: @Sendable (String) throws -> any EventSource = { try StoreOptions.store(at: $0, create: false) }
+
+    /// The store at `location`: an SQLite file (the embedded default).
+    static func store(at location: String, create: Bool) throws -> any EventStore {
+        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
+            throw ValidationError("\(location.split(separator: "@").last ?? ""): PostgreSQL stores are not in this build yet; use an SQLite file (--store tailor.db)")
+        }
+        return try SQLiteEventStore(path: location, create: create)
+    }
+
+    /// The recipe these options describe, for a store.
+    func recipe() throws -> DatasetRecipe {
+        DatasetRecipe(source: .store(store!), cleaning: try cleaningConfiguration(), weights: try eventWeights())
+    }
 }

@@ -199,6 +199,20 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         public var splitReport: Split.Report?
     }
 
+    /// A store source's events before and after cleaning, with the cleaning report (the first
+    /// steps of ``prepare(openStore:)``, for commands that show or export events).
+    public func cleanedEvents(openStore: ((String) throws -> any EventSource)?) throws -> (raw: EventLog, clean: EventLog, report: CleaningReport) {
+        guard case .store(let path) = source else {
+            throw DataError(.invalidConfiguration, field: "data", reason: "events come from a store, and this recipe reads a log file", hint: "give \"store\": FILE.db")
+        }
+        guard let openStore else {
+            throw DataError(.invalidConfiguration, file: path, reason: "this build cannot open stores", hint: "use the tailor command, or pass openStore")
+        }
+        let events = try openStore(path).loadEvents()
+        let (clean, report) = Cleaner.clean(events, configuration: cleaning, knownTypes: weights.knownTypes)
+        return (events, clean, report)
+    }
+
     /// Reads, cleans, weights, splits and transforms. `openStore` opens a store by path
     /// (TailorData knows no database; the caller passes e.g. `{ try SQLiteEventStore(path: $0, create: false) }`).
     ///
@@ -213,11 +227,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         case .log(let path):
             (all, readReport) = try InteractionReader.read(path: path, configuration: reader)
         case .store(let path):
-            guard let openStore else {
-                throw DataError(.invalidConfiguration, file: path, reason: "this build cannot open stores", hint: "use the tailor command, or pass openStore")
-            }
-            let events = try openStore(path).loadEvents()
-            let (clean, report) = Cleaner.clean(events, configuration: cleaning, knownTypes: weights.knownTypes)
+            let (_, clean, report) = try cleanedEvents(openStore: openStore)
             cleaningReport = report
             all = weights.interactions(from: clean)
             guard all.count > 0 else {

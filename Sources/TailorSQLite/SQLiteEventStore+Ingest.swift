@@ -2,27 +2,7 @@ import Foundation
 import GRDB
 import GRDBSQLite
 import TailorData
-
-/// Counts of one import.
-public struct IngestCounts: Sendable, Codable, Equatable {
-    /// Rows read from the source.
-    public var rowsRead = 0
-    /// Events stored.
-    public var inserted = 0
-    /// Events already in the store from an earlier import (or an interrupted run of this one).
-    public var alreadyPresent = 0
-    /// Events repeating one earlier in the same import (same id, or same content): counted,
-    /// stored once.
-    public var duplicates = 0
-    /// Rows skipped as malformed.
-    public var skipped = 0
-    /// The first malformed rows.
-    public var problems: [RowProblem] = []
-    /// Items and users written (inserted or updated).
-    public var itemsWritten = 0
-    /// See ``itemsWritten``.
-    public var usersWritten = 0
-}
+import TailorStore
 
 /// The state of one import run: the maps from external identifiers to store ids, and the
 /// event keys seen so far (to tell duplicates within the run from events stored earlier).
@@ -84,7 +64,7 @@ struct PreparedBatch {
     var alreadyPresent = 0
 }
 
-extension EventStore {
+extension SQLiteEventStore {
     /// Starts an import of `source` (`kind`: events, items, users or a preset name). Notes in the
     /// result whether an earlier run of the same source was interrupted.
     public func beginImport(source: String, kind: String) throws -> (ImportSession, interrupted: Bool) {
@@ -183,7 +163,7 @@ extension EventStore {
                     bindText(statement, 9, e.context.platform)
                     bindText(statement, 10, e.context.country)
                     bindText(statement, 11, e.context.referrer)
-                    bindText(statement, 12, e.context.extra.isEmpty ? nil : EventStore.json(e.context.extra))
+                    bindText(statement, 12, e.context.extra.isEmpty ? nil : SQLiteEventStore.json(e.context.extra))
                     bindText(statement, 13, e.id)
                     sqlite3_bind_int64(statement, 14, session.id)
                     guard sqlite3_step(statement) == SQLITE_DONE else {
@@ -202,7 +182,7 @@ extension EventStore {
         } catch let error as StoreError {
             throw error
         } catch {
-            throw StoreError(path: path, reason: "cannot store events (\(EventStore.describe(error)))", hint: "check free disk space and permissions")
+            throw StoreError(path: path, reason: "cannot store events (\(SQLiteEventStore.describe(error)))", hint: "check free disk space and permissions")
         }
     }
 
@@ -218,8 +198,8 @@ extension EventStore {
                     """)
                 for item in part {
                     let features = item.features.map { f in f.withUnsafeBytes { Data($0) } }
-                    try statement.execute(arguments: [item.id, item.title, item.text, EventStore.json(item.categories), EventStore.json(item.tags),
-                                                      item.publishedMilliseconds, item.numeric.isEmpty ? nil : EventStore.json(item.numeric), features])
+                    try statement.execute(arguments: [item.id, item.title, item.text, SQLiteEventStore.json(item.categories), SQLiteEventStore.json(item.tags),
+                                                      item.publishedMilliseconds, item.numeric.isEmpty ? nil : SQLiteEventStore.json(item.numeric), features])
                     if session.items[item.id] == nil, let id = try Int64.fetchOne(db, sql: "SELECT id FROM items WHERE external = ?", arguments: [item.id]) {
                         session.items[item.id] = id
                         session.nextItem = max(session.nextItem, id + 1)
@@ -240,7 +220,7 @@ extension EventStore {
                     ON CONFLICT(external) DO UPDATE SET attributes = excluded.attributes, signup_ms = excluded.signup_ms
                     """)
                 for user in part {
-                    try statement.execute(arguments: [user.id, user.attributes.isEmpty ? nil : EventStore.json(user.attributes), user.signupMilliseconds])
+                    try statement.execute(arguments: [user.id, user.attributes.isEmpty ? nil : SQLiteEventStore.json(user.attributes), user.signupMilliseconds])
                     if session.users[user.id] == nil, let id = try Int64.fetchOne(db, sql: "SELECT id FROM users WHERE external = ?", arguments: [user.id]) {
                         session.users[user.id] = id
                         session.nextUser = max(session.nextUser, id + 1)

@@ -1,34 +1,19 @@
 import Foundation
 import TailorData
+import TailorStore
 
-/// Loading files into an ``EventStore``: events, items and users from CSV/TSV/JSON Lines, or a
+/// Loading files into an ``SQLiteEventStore``: events, items and users from CSV/TSV/JSON Lines, or a
 /// whole public dataset by preset. Events go in batches, one transaction each; re-running an
 /// import adds nothing twice, and an interrupted import is completed by running it again.
 public enum Ingest {
     /// What kind of rows a file holds.
-    public enum Kind: String, Sendable, Codable, CaseIterable {
-        case events, items, users
-    }
-
+    public typealias Kind = ImportKind
     /// Options.
-    public struct Configuration: Sendable {
-        /// Events per transaction.
-        public var batchSize = 50_000
-        /// Stop at the first malformed row.
-        public var strict = false
-        /// Type for event files without a type column.
-        public var defaultType = EventType.click
-        /// Sleep this long after each batch (a test aid for interrupting imports mid-way).
-        public var pauseBetweenBatches: Double = 0
-        /// Called after each batch with the running counts.
-        public var progress: (@Sendable (IngestCounts) -> Void)?
-        /// The defaults.
-        public init() {}
-    }
+    public typealias Configuration = ImportConfiguration
 
     /// Imports one file of `kind` into `store`.
     @discardableResult
-    public static func file(_ path: String, kind: Kind, into store: EventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
+    public static func file(_ path: String, kind: Kind, into store: SQLiteEventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
         let (session, _) = try store.beginImport(source: URL(fileURLWithPath: path).standardizedFileURL.path, kind: kind.rawValue)
         switch kind {
         case .events:
@@ -90,7 +75,7 @@ public enum Ingest {
 
     /// Imports a whole dataset by preset from `directory`.
     @discardableResult
-    public static func preset(_ preset: DatasetPreset, directory: String, into store: EventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
+    public static func preset(_ preset: DatasetPreset, directory: String, into store: SQLiteEventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
         let content = try preset.read(directory: directory)
         let (session, _) = try store.beginImport(source: URL(fileURLWithPath: directory).standardizedFileURL.path, kind: preset.rawValue)
         try store.upsert(items: content.items, session: session)
@@ -108,7 +93,7 @@ public enum Ingest {
 
     /// Imports events already in memory (for example generated ones), in batches.
     @discardableResult
-    public static func events(_ events: [Event], source: String, into store: EventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
+    public static func events(_ events: [Event], source: String, into store: SQLiteEventStore, configuration c: Configuration = .init()) throws -> IngestCounts {
         let (session, _) = try store.beginImport(source: source, kind: Kind.events.rawValue)
         for start in stride(from: 0, to: events.count, by: c.batchSize) {
             let batch = Array(events[start..<min(events.count, start + c.batchSize)])
@@ -120,13 +105,6 @@ public enum Ingest {
         return session.counts
     }
 
-    /// The event log of `store` as training interactions: cleaned, then weighted.
-    public static func trainingData(from store: EventStore, cleaning: CleaningConfiguration = .init(),
-                                    weights: EventWeights = .init()) throws -> (Interactions, CleaningReport) {
-        let log = try store.loadEvents()
-        let (clean, report) = Cleaner.clean(log, configuration: cleaning, knownTypes: weights.knownTypes)
-        return (weights.interactions(from: clean), report)
-    }
 }
 
 /// A bounded hand-off of prepared batches from the reader thread to the writer.

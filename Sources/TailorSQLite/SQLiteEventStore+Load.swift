@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import TailorData
+import TailorStore
 
-extension EventStore: EventSource {
+extension SQLiteEventStore {
     /// Every stored event as an ``EventLog``. Users and items are numbered in the order they
     /// entered the store, so loading is deterministic.
     public func loadEvents() throws -> EventLog {
@@ -43,10 +44,10 @@ extension EventStore: EventSource {
         try reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM items ORDER BY id").map { r in
                 var item = CatalogItem(id: r["external"], title: r["title"], text: r["body"],
-                                       categories: EventStore.decode([String].self, r["categories"]) ?? [],
-                                       tags: EventStore.decode([String].self, r["tags"]) ?? [],
+                                       categories: SQLiteEventStore.decode([String].self, r["categories"]) ?? [],
+                                       tags: SQLiteEventStore.decode([String].self, r["tags"]) ?? [],
                                        publishedMilliseconds: r["published_ms"],
-                                       numeric: EventStore.decode([String: Double].self, r["numeric"]) ?? [:])
+                                       numeric: SQLiteEventStore.decode([String: Double].self, r["numeric"]) ?? [:])
                 if let blob: Data = r["features"] {
                     item.features = blob.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
                 }
@@ -59,7 +60,7 @@ extension EventStore: EventSource {
     public func loadUsers() throws -> [UserProfile] {
         try reading { db in
             try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map { r in
-                UserProfile(id: r["external"], attributes: EventStore.decode([String: String].self, r["attributes"]) ?? [:],
+                UserProfile(id: r["external"], attributes: SQLiteEventStore.decode([String: String].self, r["attributes"]) ?? [:],
                             signupMilliseconds: r["signup_ms"])
             }
         }
@@ -71,7 +72,7 @@ extension EventStore: EventSource {
         do {
             return try pool.read(body)
         } catch let error as DatabaseError {
-            throw StoreError(path: path, reason: "cannot be read (\(EventStore.describe(error)))",
+            throw StoreError(path: path, reason: "cannot be read (\(SQLiteEventStore.describe(error)))",
                              hint: "the file may be corrupt; move it aside and ingest again")
         }
     }

@@ -1,0 +1,117 @@
+import Foundation
+import TailorData
+
+/// The behaviour every ``EventStore`` must have, as checks any implementation's tests run
+/// against a fresh, empty store: the SQLite store's tests run them now, a PostgreSQL store's
+/// will run the same.
+///
+/// ```swift
+/// @Test(arguments: EventStoreConformance.checks)
+/// func conformance(_ check: EventStoreConformance.Check) throws {
+///     try check.run(try SQLiteEventStore(path: freshPath()), scratchDirectory)
+/// }
+/// ```
+public enum EventStoreConformance {
+    /// One check: a name, and a body that throws ``Failure`` when the store misbehaves.
+    public struct Check: Sendable, CustomStringConvertible {
+        /// What the check checks.
+        public let name: String
+        /// Runs the check against an empty store; `scratch` is a directory for files.
+        public let run: @Sendable (any EventStore, _ scratch: String) throws -> Void
+        public var description: String { name }
+    }
+
+    /// A failed expectation, naming what was expected.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    static func expect(_ condition: Bool, _ message: @autoclosure () -> String) throws {
+        if !condition { throw Failure(description: message()) }
+    }
+
+    static let t0: Int64 = 1_704_067_200_000
+
+    static func sample() -> [Event] {
+        [Event(id: "e1", user: "ann", item: "news-1", type: .view, timestampMilliseconds: t0, context: EventContext(device: "mobile", session: "s1")),
+         Event(id: "e2", user: "ann", item: "news-2", type: .dwell, value: 42.5, timestampMilliseconds: t0 + 1_000),
+         Event(user: "bob", item: "news-1", type: .rating, value: 4, timestampMilliseconds: t0 + 2_000, context: EventContext(extra: ["campaign": "x"])),
+         Event(id: "h1", user: "bob", item: "news-3", type: .click, timestampMilliseconds: t0, context: EventContext(extra: [EventContext.untimedKey: "1"]))]
+    }
+
+    /// Every check.
+    public static let checks: [Check] = [
+        Check(name: "appending the same events twice stores them once, and counts why") { store, _ in
+            let events = sample()
+            let first = try store.append(events)
+            try expect(first == AppendCounts(inserted: 4), "first append: \(first)")
+            let again = try store.append(events + [events[0]])
+            try expect(again == AppendCounts(inserted: 0, alreadyPresent: 4, duplicates: 1), "second append: \(again)")
+            let counts = try store.counts()
+            try expect(counts == StoreCounts(events: 4, users: 2, items: 3), "counts: \(counts)")
+        },
+        Check(name: "events load back with their users, items, types, values, times, sessions and untimed flags") { store, _ in
+            try store.append(sample())
+            let log = try store.loadEvents()
+            try expect(log.count == 4, "\(log.count) events")
+            try expect(log.userIDs.ids == ["ann", "bob"] && log.itemIDs.ids == ["news-1", "news-2", "news-3"],
+                       "ids in store order: \(log.userIDs.ids), \(log.itemIDs.ids)")
+            let byKey = Dictionary(uniqueKeysWithValues: (0..<log.count).map { (log.keys[$0], $0) })
+            for e in sample() {
+                guard let i = byKey[e.key] else { throw Failure(description: "event \(e) missing") }
+                try expect(log.userIDs[log.users[i]] == e.user && log.itemIDs[log.items[i]] == e.item && log.type(i) == e.type,
+                           "event \(i) differs from \(e)")
+                try expect(log.timestamps[i] == e.timestampMilliseconds, "time of \(e)")
+                try expect((e.value == nil && log.values[i].isNaN) || Double(e.value ?? .nan) == log.values[i], "value of \(e): \(log.values[i])")
+                try expect((log.sessions[i] >= 0 ? log.sessionNames[Int(log.sessions[i])] : nil) == e.context.session, "session of \(e)")
+                try expect(log.isUntimed(i) == e.context.isUntimed, "untimed flag of \(e)")
+            }
+        },
+        Check(name: "items and users upsert by id: a second write replaces the first") { store, _ in
+            try store.upsert(items: [CatalogItem(id: "i1", title: "Old", categories: ["a"], features: [1, 2]),
+                                     CatalogItem(id: "i2", title: "Two", tags: ["t"], numeric: ["year": 1999])])
+            try store.upsert(items: [CatalogItem(id: "i1", title: "New", categories: ["b", "c"], features: [3, 4, 5])])
+            try store.upsert(users: [UserProfile(id: "u1", attributes: ["age": "30"]), UserProfile(id: "u2")])
+            try store.upsert(users: [UserProfile(id: "u1", attributes: ["age": "31"], signupMilliseconds: 5)])
+            let items = try store.loadItems(), users = try store.loadUsers()
+            try expect(items.map(\.id) == ["i1", "i2"], "items: \(items.map(\.id))")
+            try expect(items[0] == CatalogItem(id: "i1", title: "New", categories: ["b", "c"], features: [3, 4, 5]), "updated item: \(items[0])")
+            try expect(items[1].numeric == ["year": 1999] && items[1].tags == ["t"], "second item: \(items[1])")
+            try expect(users == [UserProfile(id: "u1", attributes: ["age": "31"], signupMilliseconds: 5), UserProfile(id: "u2")], "users: \(users)")
+        },
+        Check(name: "events for catalogued items and profiled users join them, not duplicate them") { store, _ in
+            try store.upsert(items: [CatalogItem(id: "news-1", title: "One")])
+            try store.upsert(users: [UserProfile(id: "ann", attributes: ["country": "NZ"])])
+            try store.append(sample())
+            let counts = try store.counts()
+            try expect(counts == StoreCounts(events: 4, users: 2, items: 3), "counts: \(counts)")
+            try expect(try store.loadItems().first { $0.id == "news-1" }?.title == "One", "the catalogued item keeps its title")
+        },
+        Check(name: "importing a file stores its events once, reports malformed rows, and re-importing adds nothing") { store, scratch in
+            let path = scratch + "/conformance-events.csv"
+            var rows = ["event_id,user,item,type,timestamp"]
+            for k in 0..<500 { rows.append("e\(k),u\(k % 37),i\(k % 53),\(k % 3 == 0 ? "click" : "view"),\(1_704_067_200 + k)") }
+            rows.insert("bad,row", at: 100)
+            rows.append("e7,u7,i7,view,1704067207")  // a repeat of row 8 (same id)
+            try rows.joined(separator: "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            var c = ImportConfiguration()
+            c.batchSize = 64
+            let first = try store.importFile(path, kind: .events, configuration: c)
+            try expect(first.inserted == 500 && first.duplicates == 1 && first.skipped == 1, "first import: \(first)")
+            let second = try store.importFile(path, kind: .events, configuration: c)
+            try expect(second.inserted == 0 && second.alreadyPresent == 500, "second import: \(second)")
+            try expect(try store.counts().events == 500, "events after two imports")
+            try expect(try store.imports().filter { $0.kind == "events" }.allSatisfy { $0.status == "finished" }, "imports recorded as finished")
+        },
+        Check(name: "documents are stored and replaced by name") { store, _ in
+            try store.saveDocument(Data(#"{"a":1}"#.utf8), name: "enc")
+            try store.saveDocument(Data(#"{"a":2}"#.utf8), name: "enc")
+            try expect(try store.loadDocument(name: "enc") == Data(#"{"a":2}"#.utf8), "replaced document")
+            try expect(try store.loadDocument(name: "none") == nil, "absent document")
+        },
+        Check(name: "an empty store loads as empty") { store, _ in
+            try expect(try store.loadEvents().count == 0 && (try store.loadItems()).isEmpty && (try store.loadUsers()).isEmpty, "not empty")
+            try expect(try store.counts() == StoreCounts(events: 0, users: 0, items: 0), "counts not zero")
+        },
+    ]
+}
