@@ -2,7 +2,7 @@
 //
 // Tailor: a content-personalization engine for Swift on Linux servers.
 //
-// Build settings that matter for speed (see `Docs/Numerics.md` and ../shared/design/NUMERICS.md):
+// Build settings that matter for speed (see `Docs/Numerics.md`):
 // release builds on x86-64 target Haswell-class CPUs (AVX2 + FMA + F16C) so the SIMD kernels in
 // TailorLinalg run ~3x faster, and `TAILOR_FMA` turns on fused multiply-add in them. Set
 // `TAILOR_PORTABLE=1` in the environment to build for any x86-64 CPU. SwiftPM 6.2 and later allow
@@ -37,8 +37,17 @@ let package = Package(
     name: "Tailor",
     platforms: [.macOS(.v15)],
     products: [
-        .library(name: "Tailor", targets: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
-                                           "TailorAutodiff", "TailorNN"]),
+        // One library per module, so a user who wants ALS links neither SQLite nor the neural
+        // engine, plus the umbrella `Tailor` (every module, one import).
+        .library(name: "TailorLinalg", targets: ["TailorLinalg"]),
+        .library(name: "TailorData", targets: ["TailorData"]),
+        .library(name: "TailorModels", targets: ["TailorModels"]),
+        .library(name: "TailorEval", targets: ["TailorEval"]),
+        .library(name: "TailorStore", targets: ["TailorStore"]),
+        .library(name: "TailorSQLite", targets: ["TailorSQLite"]),
+        .library(name: "TailorAutodiff", targets: ["TailorAutodiff"]),
+        .library(name: "TailorNN", targets: ["TailorNN"]),
+        .library(name: "Tailor", targets: ["Tailor"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
@@ -64,6 +73,9 @@ let package = Package(
                            .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: commonSettings
         ),
+        // The umbrella: `import Tailor` brings every module.
+        .target(name: "Tailor", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
+                                                "TailorSQLite", "TailorAutodiff", "TailorNN"], swiftSettings: commonSettings),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
@@ -80,7 +92,8 @@ let package = Package(
         ),
         .testTarget(name: "TailorLinalgTests", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .testTarget(name: "TailorDataTests", dependencies: ["TailorData"], swiftSettings: commonSettings),
-        .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], swiftSettings: commonSettings),
+        // Fixtures/ holds committed model directories of earlier format versions, read by #filePath.
+        .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], exclude: ["Fixtures"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),

@@ -230,6 +230,8 @@ func benchNN(_ which: String) {
           "steps": steps, "loss_first": Double(first), "loss_last": Double(last), "threads": effectiveThreadCount(0)])
 }
 
+// The program, not the library, decides to tune malloc for training (TailorAutodiff.MemoryTuning).
+MemoryTuning.apply()
 let command = CommandLine.arguments.dropFirst().first ?? "gemm"
 switch command {
 case "gemm": benchGEMM()

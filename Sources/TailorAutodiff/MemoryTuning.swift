@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,11 +13,11 @@ import Glibc
 /// malloc reuse those blocks, as jemalloc or tcmalloc would. The price is that the resident set
 /// stays at its peak after training ends.
 ///
-/// Applied once, when the first ``Tape`` is created; set `TAILOR_MALLOC_DEFAULTS=1` in the
-/// environment to leave malloc alone.
+/// The library never changes the process on its own (habit 11): call ``apply()`` once from the
+/// program (the `tailor` and `tailor-bench` executables do, before training). It does nothing
+/// when `TAILOR_MALLOC_DEFAULTS=1` is set in the environment, or off Linux.
 public enum MemoryTuning {
-    /// Whether the thresholds were raised in this process.
-    public static let applied: Bool = {
+    private static let result: Bool = {
         #if os(Linux)
         if ProcessInfo.processInfo.environment["TAILOR_MALLOC_DEFAULTS"] == "1" { return false }
         // glibc's mallopt (malloc.h is not in Swift's Glibc module): M_TRIM_THRESHOLD = −1,
@@ -31,4 +32,17 @@ public enum MemoryTuning {
         return false
         #endif
     }()
+
+    private static let requested = Mutex(false)
+
+    /// Raises the thresholds (once per process; later calls do nothing). Returns whether they
+    /// are raised.
+    @discardableResult
+    public static func apply() -> Bool {
+        requested.withLock { $0 = true }
+        return result
+    }
+
+    /// Whether ``apply()`` was called and the thresholds were raised.
+    public static var applied: Bool { requested.withLock { $0 } && result }
 }

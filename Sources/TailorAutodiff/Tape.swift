@@ -95,7 +95,6 @@ public final class Tape {
 
     /// A tape; `seed` drives dropout masks.
     public init(training: Bool = true, seed: UInt64 = 0) {
-        _ = MemoryTuning.applied
         isTraining = training
         rng = TailorRandom(seed: seed, stream: 0xD809)
     }

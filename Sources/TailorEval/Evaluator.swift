@@ -60,7 +60,7 @@ public enum Evaluator {
         defer { partials.deallocate() }
         let buffers = (0..<threads).map { _ in UnsafeMutableBufferPointer<Float>.allocate(capacity: block * n) }
         defer { buffers.forEach { $0.deallocate() } }
-        let shared = UnsafeShared((partials, buffers))
+        let shared = UnsafeSendable((partials, buffers))
         parallelFor(users.count, chunkSize: block, threads: threads) { chunk in
             let (partials, buffers) = shared.value
             let batch = Array(users[chunk.range])
@@ -148,8 +148,4 @@ public struct RatingErrors: Sendable, Codable, Equatable {
     public var count: Int
 }
 
-/// Shares buffers with the workers of one `parallelFor`; each worker writes disjoint slots.
-struct UnsafeShared<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
+

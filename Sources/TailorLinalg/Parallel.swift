@@ -68,9 +68,10 @@ public func parallelFor(
 }
 
 /// Wraps a value that the caller promises is safe to share across the workers of one
-/// `parallelFor` (each worker touches disjoint memory).
+/// `parallelFor` (each worker touches disjoint memory). The package's one unsafe sharing box:
+/// every module uses this instead of a copy of its own, so there is one place to audit.
 @usableFromInline
-struct UnsafeSendable<T>: @unchecked Sendable {
-    @usableFromInline let value: T
-    @usableFromInline init(_ value: T) { self.value = value }
+package struct UnsafeSendable<T>: @unchecked Sendable {
+    @usableFromInline package let value: T
+    @usableFromInline package init(_ value: T) { self.value = value }
 }

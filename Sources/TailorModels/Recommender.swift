@@ -51,7 +51,7 @@ extension Recommender {
         result.indices.withUnsafeMutableBufferPointer { outI in
             result.scores.withUnsafeMutableBufferPointer { outS in
                 result.counts.withUnsafeMutableBufferPointer { outC in
-                    let shared = UnsafeSendableBox((outI.baseAddress!, outS.baseAddress!, outC.baseAddress!, buffers, heapS, heapI))
+                    let shared = UnsafeSendable((outI.baseAddress!, outS.baseAddress!, outC.baseAddress!, buffers, heapS, heapI))
                     parallelFor(users.count, chunkSize: block, threads: workers) { chunk in
                         let (outI, outS, outC, buffers, heapS, heapI) = shared.value
                         let batch = Array(users[chunk.range])
@@ -170,11 +170,7 @@ func normalizedRows(_ m: Matrix) -> Matrix {
     return out
 }
 
-/// Shares raw pointers with the workers of one `parallelFor`; each worker writes disjoint memory.
-struct UnsafeSendableBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
+
 
 /// Top-`k` of each row of a sparse matrix (for example, an item-similarity matrix), skipping the
 /// diagonal.

@@ -24,7 +24,7 @@ public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal
             Q.storage.withUnsafeBufferPointer { qp in
                 K.storage.withUnsafeBufferPointer { kp in
                     V.storage.withUnsafeBufferPointer { vp in
-                        let box = SendablePointers((pp.baseAddress!, op.baseAddress!, qp.baseAddress!, kp.baseAddress!, vp.baseAddress!))
+                        let box = UnsafeSendable((pp.baseAddress!, op.baseAddress!, qp.baseAddress!, kp.baseAddress!, vp.baseAddress!))
                         parallelFor(pairs, chunkSize: 1, threads: pairs * t * s * d < 200_000 ? 1 : 0) { chunk in
                             let (pp, op, qp, kp, vp) = box.value
                             let pair = chunk.index, batch = pair / h
@@ -52,7 +52,7 @@ public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal
         Q.storage.withUnsafeBufferPointer { qp in
         K.storage.withUnsafeBufferPointer { kp in
         V.storage.withUnsafeBufferPointer { vp in
-            let box = SendablePointers((dqp.baseAddress!, dkp.baseAddress!, dvp.baseAddress!, pp.baseAddress!, gp.baseAddress!,
+            let box = UnsafeSendable((dqp.baseAddress!, dkp.baseAddress!, dvp.baseAddress!, pp.baseAddress!, gp.baseAddress!,
                                         qp.baseAddress!, kp.baseAddress!, vp.baseAddress!))
             parallelFor(pairs, chunkSize: 1, threads: pairs * t * s * d < 200_000 ? 1 : 0) { chunk in
                 let (dqp, dkp, dvp, pp, gp, qp, kp, vp) = box.value

@@ -70,7 +70,7 @@ func broadcastApply(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> 
     if a.shape == b.shape {
         return Tensor(uninitializedShape: a.shape) { out, count in
             a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in
-                let p = SendablePointers((ap.baseAddress!, bp.baseAddress!, out))
+                let p = UnsafeSendable((ap.baseAddress!, bp.baseAddress!, out))
                 forChunks(count) { range in
                     let (x, y, o) = p.value
                     for i in range { o[i] = op(x[i], y[i]) }
@@ -86,7 +86,7 @@ func broadcastApply(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> 
         let smallIsB = bRows != nil
         return Tensor(uninitializedShape: shape) { out, count in
             a.storage.withUnsafeBufferPointer { ap in b.storage.withUnsafeBufferPointer { bp in
-                let p = SendablePointers((ap.baseAddress!, bp.baseAddress!, out))
+                let p = UnsafeSendable((ap.baseAddress!, bp.baseAddress!, out))
                 parallelFor(rows, chunkSize: max(1, pointwiseGrain / width), threads: count > 2 * pointwiseGrain ? 0 : 1) { chunk in
                     let (x, y, o) = p.value
                     for r in chunk.range {
@@ -118,7 +118,7 @@ func broadcastApply(_ a: Tensor, _ b: Tensor, _ op: (Float, Float) -> Float) -> 
 /// Column sums of `rows × width` values (a bias gradient), in parallel, deterministic.
 func columnSums(_ g: Tensor, rows: Int, width: Int) -> [Float] {
     g.storage.withUnsafeBufferPointer { gp in
-        let p = SendablePointers(gp.baseAddress!)
+        let p = UnsafeSendable(gp.baseAddress!)
         return forRowChunks(rows: rows, width: width, rowGrain: max(1, pointwiseGrain / width)) { range, partial in
             for r in range { Kernels.axpy(1, p.value + r * width, partial, count: width) }
         }

@@ -100,7 +100,7 @@ func batchedGemm(_ batch: Int, _ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: 
     a.withUnsafeBufferPointer { ap in
         b.withUnsafeBufferPointer { bp in
             c.withUnsafeMutableBufferPointer { cp in
-                let box = SendablePointers((ap.baseAddress!, bp.baseAddress!, cp.baseAddress!))
+                let box = UnsafeSendable((ap.baseAddress!, bp.baseAddress!, cp.baseAddress!))
                 parallelFor(batch, chunkSize: max(1, batch / 8), threads: 0) { chunk in
                     let (ap, bp, cp) = box.value
                     for s in chunk.range {
@@ -113,11 +113,7 @@ func batchedGemm(_ batch: Int, _ tA: Bool, _ tB: Bool, _ m: Int, _ n: Int, _ k: 
     }
 }
 
-/// Raw pointers shared with the workers of one `parallelFor` (disjoint writes).
-struct SendablePointers<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
+
 
 /// A fully connected layer over the last axis, `x·Wᵀ + b` (PyTorch's `F.linear`), as one op:
 /// the bias is written into the output before the GEMM accumulates onto it (no separate add
@@ -136,7 +132,7 @@ public func linear(_ x: Value, weight: Value, bias: Value?) -> Value {
     let out = Tensor(uninitializedShape: shape) { c, count in
         if let b {
             b.storage.withUnsafeBufferPointer { bp in
-                let p = SendablePointers((bp.baseAddress!, c))
+                let p = UnsafeSendable((bp.baseAddress!, c))
                 parallelFor(rows, chunkSize: max(1, pointwiseGrain / max(1, outputs)), threads: count > 2 * pointwiseGrain ? 0 : 1) { chunk in
                     let (bs, cs) = p.value
                     for r in chunk.range { (cs + r * outputs).update(from: bs, count: outputs) }

@@ -16,7 +16,7 @@ public func layerNorm(_ a: Value, gamma: Value, beta: Value, epsilon: Float = 1e
         y = Tensor(uninitializedShape: x.shape) { yp, _ in
             x.storage.withUnsafeBufferPointer { xp in w.storage.withUnsafeBufferPointer { wp in b.storage.withUnsafeBufferPointer { bp in
             rstd.withUnsafeMutableBufferPointer { rp in
-                let p = SendablePointers((xp.baseAddress!, h, yp, wp.baseAddress!, bp.baseAddress!, rp.baseAddress!))
+                let p = UnsafeSendable((xp.baseAddress!, h, yp, wp.baseAddress!, bp.baseAddress!, rp.baseAddress!))
                 parallelFor(rows, chunkSize: rowGrain, threads: rows > rowGrain ? 0 : 1) { chunk in
                     let (xs, hs, ys, ws, bs, rs) = p.value
                     let inv = 1 / Float(n)
@@ -45,7 +45,7 @@ public func layerNorm(_ a: Value, gamma: Value, beta: Value, epsilon: Float = 1e
         dx = Tensor(uninitializedShape: x.shape) { d, _ in
             g.storage.withUnsafeBufferPointer { gp in xhat.storage.withUnsafeBufferPointer { hp in
             w.storage.withUnsafeBufferPointer { wp in rstd.withUnsafeBufferPointer { rp in
-                let p = SendablePointers((gp.baseAddress!, hp.baseAddress!, wp.baseAddress!, rp.baseAddress!, d))
+                let p = UnsafeSendable((gp.baseAddress!, hp.baseAddress!, wp.baseAddress!, rp.baseAddress!, d))
                 // Partial buffer: dγ in [0, n), dβ in [n, 2n).
                 sums = forRowChunks(rows: rows, width: 2 * n, rowGrain: rowGrain) { range, partial in
                     let (gs, hs, ws, rs, ds) = p.value
@@ -195,7 +195,7 @@ struct DropoutMask: Sendable {
     func apply(_ x: Tensor) -> Tensor {
         Tensor(uninitializedShape: x.shape) { out, count in
             x.storage.withUnsafeBufferPointer { xp in
-                let ptrs = SendablePointers((xp.baseAddress!, out))
+                let ptrs = UnsafeSendable((xp.baseAddress!, out))
                 forChunks(count) { range in
                     let (src, dst) = ptrs.value
                     for i in range { dst[i] = kept(i) ? src[i] * keep : 0 }

@@ -27,7 +27,7 @@ func forRowChunks(rows: Int, width: Int, rowGrain: Int, _ body: (Range<Int>, Uns
     let chunks = max(1, (rows + rowGrain - 1) / rowGrain)
     var partials = [Float](repeating: 0, count: chunks * width)
     partials.withUnsafeMutableBufferPointer { pp in
-        let base = SendablePointers(pp.baseAddress!)
+        let base = UnsafeSendable(pp.baseAddress!)
         parallelFor(rows, chunkSize: rowGrain, threads: chunks > 1 ? 0 : 1) { chunk in
             body(chunk.range, base.value + chunk.index * width)
         }
@@ -57,7 +57,7 @@ extension Tensor {
     public func map(_ f: (Float) -> Float) -> Tensor {
         Tensor(uninitializedShape: shape) { out, count in
             storage.withUnsafeBufferPointer { src in
-                let x = SendablePointers(src.baseAddress!), o = SendablePointers(out)
+                let x = UnsafeSendable(src.baseAddress!), o = UnsafeSendable(out)
                 forChunks(count) { range in
                     for i in range { o.value[i] = f(x.value[i]) }
                 }
@@ -116,7 +116,7 @@ func unary<F: PointwiseFunction>(_ a: Value, _: F.Type) -> Value {
     let x = a.tensor
     let y = Tensor(uninitializedShape: x.shape) { out, count in
         x.storage.withUnsafeBufferPointer { xp in
-            let src = SendablePointers(xp.baseAddress!), o = SendablePointers(out)
+            let src = UnsafeSendable(xp.baseAddress!), o = UnsafeSendable(out)
             forChunks(count) { range in
                 let xs = src.value, ys = o.value
                 for i in range { ys[i] = F.value(xs[i]) }
@@ -126,7 +126,7 @@ func unary<F: PointwiseFunction>(_ a: Value, _: F.Type) -> Value {
     return a.tape.record(y, inputs: [a]) { g, tape in
         let dx = Tensor(uninitializedShape: x.shape) { out, count in
             g.storage.withUnsafeBufferPointer { gp in x.storage.withUnsafeBufferPointer { xp in y.storage.withUnsafeBufferPointer { yp in
-                let p = SendablePointers((gp.baseAddress!, xp.baseAddress!, yp.baseAddress!, out))
+                let p = UnsafeSendable((gp.baseAddress!, xp.baseAddress!, yp.baseAddress!, out))
                 forChunks(count) { range in
                     let (gs, xs, ys, ds) = p.value
                     for i in range { ds[i] = gs[i] * F.derivative(xs[i], ys[i]) }
@@ -160,7 +160,7 @@ func parallelSum(_ x: Tensor) -> Float {
     var partial = [Float](repeating: 0, count: chunks)
     x.storage.withUnsafeBufferPointer { xp in
         partial.withUnsafeMutableBufferPointer { pp in
-            let p = SendablePointers((xp.baseAddress!, pp.baseAddress!))
+            let p = UnsafeSendable((xp.baseAddress!, pp.baseAddress!))
             parallelFor(count, chunkSize: pointwiseGrain, threads: chunks > 1 ? 0 : 1) { chunk in
                 let (xs, ps) = p.value
                 ps[chunk.index] = fastSum(xs + chunk.range.lowerBound, chunk.range.count)

@@ -102,7 +102,7 @@ public func meanSquaredErrorOp(_ prediction: Value, _ target: Tensor) -> Value {
     let chunks = max(1, (count + pointwiseGrain - 1) / pointwiseGrain)
     var partial = [Float](repeating: 0, count: chunks)
     x.storage.withUnsafeBufferPointer { xp in target.storage.withUnsafeBufferPointer { tp in partial.withUnsafeMutableBufferPointer { pp in
-        let p = SendablePointers((xp.baseAddress!, tp.baseAddress!, pp.baseAddress!))
+        let p = UnsafeSendable((xp.baseAddress!, tp.baseAddress!, pp.baseAddress!))
         parallelFor(count, chunkSize: pointwiseGrain, threads: chunks > 1 ? 0 : 1) { chunk in
             let (xs, ts, ps) = p.value
             var s: Float = 0
@@ -115,7 +115,7 @@ public func meanSquaredErrorOp(_ prediction: Value, _ target: Tensor) -> Value {
         let scale = 2 * g.scalar / Float(max(1, count))
         let dx = Tensor(uninitializedShape: x.shape) { d, _ in
             x.storage.withUnsafeBufferPointer { xp in target.storage.withUnsafeBufferPointer { tp in
-                let p = SendablePointers((xp.baseAddress!, tp.baseAddress!, d))
+                let p = UnsafeSendable((xp.baseAddress!, tp.baseAddress!, d))
                 forChunks(count) { range in
                     let (xs, ts, ds) = p.value
                     for i in range { ds[i] = scale * (xs[i] - ts[i]) }

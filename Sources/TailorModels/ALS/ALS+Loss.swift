@@ -24,7 +24,7 @@ extension ALS {
             gram.withUnsafeBufferPointer { g in
                 x.withUnsafeBufferPointer { xp in
                     y.withUnsafeBufferPointer { yp in
-                        let shared = UnsafeSendableBox((out.baseAddress!, g.baseAddress!, xp.baseAddress!, yp.baseAddress!))
+                        let shared = UnsafeSendable((out.baseAddress!, g.baseAddress!, xp.baseAddress!, yp.baseAddress!))
                         parallelFor(x.rows, chunkSize: chunkSize, threads: threads) { chunk in
                             let (out, g, xp, yp) = shared.value
                             var total = 0.0

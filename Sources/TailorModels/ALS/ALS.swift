@@ -197,7 +197,7 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                     confidence.rowPointers.withUnsafeBufferPointer { ptr in
                         confidence.columnIndices.withUnsafeBufferPointer { idx in
                             confidence.values.withUnsafeBufferPointer { val in
-                                let shared = UnsafeSendableBox((g.baseAddress!, f.baseAddress!, t.baseAddress!, ptr.baseAddress!,
+                                let shared = UnsafeSendable((g.baseAddress!, f.baseAddress!, t.baseAddress!, ptr.baseAddress!,
                                                                 idx.baseAddress, val.baseAddress, scratch, failures))
                                 parallelFor(rows, chunkSize: 64, threads: threads) { chunk in
                                     let (g, f, t, ptr, idx, val, scratch, failures) = shared.value

@@ -115,7 +115,7 @@ public struct BPR: FactorModel, TrainableRecommender, HistoryScoring {
             users.withUnsafeMutableBufferPointer { up in
                 items.withUnsafeMutableBufferPointer { ip in
                     bias.withUnsafeMutableBufferPointer { bp in
-                        let shared = UnsafeSendableBox((up.baseAddress!, ip.baseAddress!, bp.baseAddress!, stats))
+                        let shared = UnsafeSendable((up.baseAddress!, ip.baseAddress!, bp.baseAddress!, stats))
                         strata.runEpoch(epoch: epoch, seed: c.seed, threads: threads) { entries, block, cell, rng in
                             let (up, ip, bp, stats) = shared.value
                             let members = strata.itemsInBlock[block]

@@ -85,7 +85,7 @@ public struct EASE: TrainableRecommender, HistoryScoring, ItemSimilarity {
         // G = XᵀX + λI, row i from the users of item i (rows are independent: parallel).
         var g = Matrix(rows: n, columns: n)
         g.withUnsafeMutableBufferPointer { gp in
-            let shared = UnsafeSendableBox(gp.baseAddress!)
+            let shared = UnsafeSendable(gp.baseAddress!)
             parallelFor(n, chunkSize: 16, threads: threads) { chunk in
                 let g = shared.value
                 for i in chunk.range {

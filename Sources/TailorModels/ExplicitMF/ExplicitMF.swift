@@ -124,7 +124,7 @@ public struct ExplicitMF: FactorModel, TrainableRecommender, HistoryScoring, Rat
                     items.withUnsafeMutableBufferPointer { ip in
                         userBias.withUnsafeMutableBufferPointer { bp in
                             let shared = SharedParameters(users: up.baseAddress!, items: ip.baseAddress!)
-                            let bias = UnsafeSendableBox(bp.baseAddress!)
+                            let bias = UnsafeSendable(bp.baseAddress!)
                             strata.runEpoch(epoch: epoch, seed: c.seed, threads: threads) { entries, _, _, rng in
                                 // Every rating of the cell once, in random order.
                                 var order = Array(entries)
@@ -180,7 +180,7 @@ public struct ExplicitMF: FactorModel, TrainableRecommender, HistoryScoring, Rat
             target.withUnsafeMutableBufferPointer { t in
                 targets.withUnsafeBufferPointer { tv in
                     ratings.columnIndices.withUnsafeBufferPointer { idx in
-                        let shared = UnsafeSendableBox((f.baseAddress!, t.baseAddress!, tv.baseAddress, idx.baseAddress, scratch))
+                        let shared = UnsafeSendable((f.baseAddress!, t.baseAddress!, tv.baseAddress, idx.baseAddress, scratch))
                         parallelFor(ratings.rows, chunkSize: 64, threads: threads) { chunk in
                             let (f, t, tv, idx, scratch) = shared.value
                             let s = scratch + chunk.worker * scratchSize

@@ -337,7 +337,7 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
     /// Scores from each user's training history.
     public func scores(users: [Int32], into scores: UnsafeMutableBufferPointer<Float>, threads: Int) {
         let n = itemCount
-        let shared = UnsafeSendableBox(scores.baseAddress!)
+        let shared = UnsafeSendable(scores.baseAddress!)
         parallelFor(users.count, chunkSize: 4, threads: threads) { chunk in
             for r in chunk.range {
                 let u = Int(users[r])

@@ -93,7 +93,7 @@ public struct ItemKNN: TrainableRecommender, HistoryScoring, ItemSimilarity {
         var rowsValues = [[Float]](repeating: [], count: n)
         rowsIndices.withUnsafeMutableBufferPointer { outI in
             rowsValues.withUnsafeMutableBufferPointer { outV in
-                let shared = UnsafeSendableBox((outI.baseAddress!, outV.baseAddress!))
+                let shared = UnsafeSendable((outI.baseAddress!, outV.baseAddress!))
                 parallelFor(n, chunkSize: 32, threads: threads) { chunk in
                     let (outI, outV) = shared.value
                     var accumulator = [Float](repeating: 0, count: n)

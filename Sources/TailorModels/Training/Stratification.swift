@@ -43,7 +43,7 @@ struct Strata {
         let nnz = matrix.nonZeroCount
         var cells = [Int32](repeating: 0, count: nnz)
         cells.withUnsafeMutableBufferPointer { out in
-            let box = UnsafeSendableBox(out.baseAddress!)
+            let box = UnsafeSendable(out.baseAddress!)
             parallelFor(nnz, chunkSize: 1 << 16, threads: threads) { chunk in
                 for p in chunk.range {
                     box.value[p] = userBlock[Int(userOfPosition[p])] * Int32(blocks) + itemBlocks[Int(matrix.columnIndices[p])]
@@ -53,7 +53,7 @@ struct Strata {
         let order = blocks == 1 ? Array(0..<nnz) : CountingSort.permutation(keys: cells, keyCount: blocks * blocks)
         var us = [Int32](repeating: 0, count: nnz), its = [Int32](repeating: 0, count: nnz), vs = [Float](repeating: 0, count: nnz)
         us.withUnsafeMutableBufferPointer { u in its.withUnsafeMutableBufferPointer { i in vs.withUnsafeMutableBufferPointer { v in
-            let box = UnsafeSendableBox((u.baseAddress!, i.baseAddress!, v.baseAddress!))
+            let box = UnsafeSendable((u.baseAddress!, i.baseAddress!, v.baseAddress!))
             parallelFor(nnz, chunkSize: 1 << 16, threads: threads) { chunk in
                 let (u, i, v) = box.value
                 for e in chunk.range {

@@ -284,10 +284,10 @@ public final class Adam: Optimizer {
                 p.value.storage.withUnsafeMutableBufferPointer { w in
                     state.m.withUnsafeMutableBufferPointer { mp in
                         state.v.withUnsafeMutableBufferPointer { vp in
-                            let ptrs = UnsafeShared((w.baseAddress!, mp.baseAddress!, vp.baseAddress!))
+                            let ptrs = UnsafeSendable((w.baseAddress!, mp.baseAddress!, vp.baseAddress!))
                             if let g = p.grad {
                                 g.storage.withUnsafeBufferPointer { gp in
-                                    let gs = UnsafeShared(gp.baseAddress!)
+                                    let gs = UnsafeSendable(gp.baseAddress!)
                                     let count = gp.count
                                     parallelFor(count, chunkSize: 32_768, threads: count > 65_536 ? 0 : 1) { chunk in
                                         let (w, m, v) = ptrs.value
@@ -366,8 +366,4 @@ struct AdamRule: Sendable {
     }
 }
 
-/// Pointers shared with the workers of one `parallelFor` (each touches its own elements).
-struct UnsafeShared<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
+
