@@ -132,6 +132,20 @@ struct CLITests {
         #expect(perUser.values.allSatisfy { $0.count <= 30 && Set($0.map { $0[1] }).count == $0.count })
     }
 
+    @Test("progress renders as a bar for people and as JSON lines for scripts, for classic and neural runs")
+    func progressRendering() throws {
+        let epoch = TrainingEvent(model: "mlp", kind: .step, step: 3, totalSteps: 10, batch: 40, batches: 40, elapsedSeconds: 12.5,
+                                  metrics: ["loss": 0.12345, "validation": 0.41], improved: true)
+        #expect(ProgressRendering.barLine(epoch, width: 10) == "mlp ███░░░░░░░ 3/10 batch 40/40 loss 0.1235 val 0.4100 (best)  12.5s eta 29.2s")
+        let als = TrainingEvent(model: "als", step: 15, totalSteps: 15, elapsedSeconds: 4, metrics: ["loss": 0.1])
+        #expect(ProgressRendering.barLine(als, width: 4) == "als ████ 15/15 loss 0.1000  4.0s")
+        let line = ProgressRendering.jsonLine(epoch)
+        #expect(!line.contains("\n"))
+        let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+        #expect(object["event"] as? String == "step" && object["step"] as? Int == 3 && object["batches"] as? Int == 40)
+        #expect(object["loss"] as? Double == 0.12345 && object["validation"] as? Double == 0.41 && object["improved"] as? Bool == true)
+    }
+
     @Test("every command's help teaches by example")
     func help() {
         for command in [Train.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self, Demo.self, Generate.self] as [any ParsableCommand.Type] {

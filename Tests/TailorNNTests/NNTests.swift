@@ -321,17 +321,18 @@ struct OptimizerTests {
 
 @Suite("The training loop")
 struct TrainerTests {
-    @Test("progress renders as a bar for people and as JSON lines that decode back")
-    func progress() throws {
-        let event = TrainerEvent(kind: "epoch", epoch: 3, epochs: 10, batch: 40, batches: 40, loss: 0.12345, metric: 0.41,
-                                 improved: true, seconds: 12.5)
-        let line = TrainerProgress.jsonLine(event)
-        #expect(!line.contains("\n"))
-        #expect(try JSONDecoder().decode(TrainerEvent.self, from: Data(line.utf8)) == event)
-        let bar = TrainerProgress.barLine(event, width: 10)
-        #expect(bar.hasPrefix("epoch 3/10 ███░░░░░░░ batch 40/40 loss 0.1235 val 0.4100 (best) 12.5s eta 29.2s"), "\(bar)")
-        let last = TrainerEvent(kind: "epoch", epoch: 10, epochs: 10, batch: 40, batches: 40, loss: 0.1, metric: nil, improved: false, seconds: 40)
-        #expect(TrainerProgress.barLine(last, width: 4) == "epoch 10/10 ████ batch 40/40 loss 0.1000 40.0s")
+    @Test("progress arrives as TrainingEvents: batches when asked, one step per epoch with loss and validation")
+    func progressEvents() throws {
+        var c = Trainer.Configuration()
+        c.epochs = 3; c.batchSize = 64; c.higherIsBetter = false; c.reportEveryBatches = 2
+        c.name = "linear"
+        let events = EventBox()
+        c.progress = { events.add($0) }
+        _ = try run(c)
+        let steps = events.all.filter { $0.kind == .step }, batches = events.all.filter { $0.kind == .batch }
+        #expect(steps.map(\.step) == [1, 2, 3] && steps.allSatisfy { $0.model == "linear" && $0.totalSteps == 3 })
+        #expect(steps.allSatisfy { $0.metrics["loss"] != nil && $0.metrics["validation"] != nil && $0.improved != nil })
+        #expect(batches.count == 6 && batches.allSatisfy { $0.batches == 4 && $0.batch! % 2 == 0 })
     }
 
     /// A regression task: y = x·w* + noise, fitted by a linear layer.
@@ -371,7 +372,7 @@ struct TrainerTests {
         c.progress = { events.add($0) }
         let (_, summary) = try run(c)
         #expect(summary.metrics.last! < 0.01)
-        #expect(events.all.map(\.epoch) == Array(1...30))
+        #expect(events.all.map(\.step) == Array(1...30))
     }
 
     @Test("early stopping after `patience` epochs without improvement restores the best parameters")
@@ -453,9 +454,9 @@ struct TrainerTests {
 
 final class EventBox: @unchecked Sendable {
     private let lock = NSLock()
-    private var events: [TrainerEvent] = []
-    func add(_ e: TrainerEvent) { lock.lock(); events.append(e); lock.unlock() }
-    var all: [TrainerEvent] { lock.lock(); defer { lock.unlock() }; return events }
+    private var events: [TrainingEvent] = []
+    func add(_ e: TrainingEvent) { lock.lock(); events.append(e); lock.unlock() }
+    var all: [TrainingEvent] { lock.lock(); defer { lock.unlock() }; return events }
 }
 
 @Suite("Checkpoints and Python")

@@ -2,28 +2,6 @@ import Foundation
 import TailorAutodiff
 import TailorLinalg
 
-/// Progress of a training run.
-public struct TrainerEvent: Sendable, Codable, Equatable {
-    /// `batch` (after each batch) or `epoch` (after each epoch).
-    public var kind: String
-    /// 1-based epoch.
-    public var epoch: Int
-    /// Epochs planned.
-    public var epochs: Int
-    /// Batches done in this epoch.
-    public var batch: Int
-    /// Batches per epoch.
-    public var batches: Int
-    /// Mean training loss so far in this epoch.
-    public var loss: Double
-    /// The validation metric (epoch events with validation).
-    public var metric: Double?
-    /// Whether this epoch set a new best.
-    public var improved: Bool
-    /// Seconds since training started.
-    public var seconds: Double
-}
-
 /// A minibatch training loop with validation, early stopping, checkpoints and gradual
 /// unfreezing.
 ///
@@ -53,7 +31,9 @@ public final class Trainer {
         /// unfreezing of pre-trained layers.
         public var unfreeze: [Int: [String]] = [:]
         /// Progress callback.
-        public var progress: (@Sendable (TrainerEvent) -> Void)?
+        public var progress: ProgressHandler?
+        /// The name in progress events (the model being trained).
+        public var name = "trainer"
         /// Also report every this many batches (0: epochs only).
         public var reportEveryBatches = 0
 
@@ -121,8 +101,8 @@ public final class Trainer {
                 optimizer.step()
                 optimizer.zeroGrad()
                 if c.reportEveryBatches > 0 && (b + 1) % c.reportEveryBatches == 0 {
-                    c.progress?(TrainerEvent(kind: "batch", epoch: epoch, epochs: c.epochs, batch: b + 1, batches: batches,
-                                             loss: total / Double(b + 1), metric: nil, improved: false, seconds: Date().timeIntervalSince(start)))
+                    c.progress?(TrainingEvent(model: c.name, kind: .batch, step: epoch, totalSteps: c.epochs, batch: b + 1, batches: batches,
+                                              elapsedSeconds: Date().timeIntervalSince(start), metrics: ["loss": total / Double(b + 1)]))
                 }
             }
             summary.losses.append(total / Double(batches))
@@ -145,8 +125,10 @@ public final class Trainer {
             }
             nextEpoch = epoch + 1
             if let dir = c.checkpointDirectory { try saveLast(to: dir) }
-            c.progress?(TrainerEvent(kind: "epoch", epoch: epoch, epochs: c.epochs, batch: batches, batches: batches,
-                                     loss: summary.losses.last!, metric: metric, improved: improved, seconds: Date().timeIntervalSince(start)))
+            var metrics = ["loss": summary.losses.last!]
+            if let metric { metrics["validation"] = metric }
+            c.progress?(TrainingEvent(model: c.name, kind: .step, step: epoch, totalSteps: c.epochs, batch: batches, batches: batches,
+                                      elapsedSeconds: Date().timeIntervalSince(start), metrics: metrics, improved: metric == nil ? nil : improved))
             if let patience = c.patience, epochsWithoutImprovement >= patience {
                 summary.stoppedEarly = true
                 break

@@ -1,0 +1,9 @@
+import Foundation
+
+/// Monotonic seconds, for timing fits.
+@usableFromInline
+func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
