@@ -8,7 +8,10 @@ against a fixed random target):
   * mlp:         batch 512, Linear 256→512, ReLU, Linear 512→512, ReLU, Linear 512→256;
   * transformer: 2 post-norm encoder blocks (nn.TransformerEncoderLayer, batch_first),
                  batch 128, sequence 50, width 64, 2 heads, feed-forward 256, ReLU,
-                 dropout 0.1 (training mode).
+                 dropout 0.1 (training mode) at all four of PyTorch's sites: the attention
+                 probabilities, the attention output, the feed-forward hidden layer and its
+                 output. (Before Tailor had attention dropout, its block skipped the first: the
+                 README's earlier 0.63x compared two different networks.)
 Both use all cores of the machine (2 here: torch.set_num_threads). Each round runs
 `tailor-bench nn-<workload>` (2 s of warm-up, then the median of --steps steps) and PyTorch the
 same way in this process, and takes the ratio of the medians; the median ratio over rounds is

@@ -109,6 +109,29 @@ struct OpGradientTests {
         checkGradients([q, k, v]) { scaledDotProductAttention($0[0], $0[1], $0[2], keyPadding: [false, false, true, false, false, true, true, false]) }
         let qs = random([1, 2, 4, 4], seed: 20), ks = random([1, 2, 4, 4], seed: 21), vs = random([1, 2, 4, 4], seed: 22)
         checkGradients([qs, ks, vs]) { scaledDotProductAttention($0[0], $0[1], $0[2], causal: true) }
+        // With dropout on the probabilities (the check's tapes share a seed, so the same mask).
+        checkGradients([q, k, v]) { scaledDotProductAttention($0[0], $0[1], $0[2], keyPadding: [false, false, true, false, false, true, true, false], dropout: 0.3) }
+    }
+
+    @Test("attention dropout equals dropout of softmax(QKᵀ/√d)·V built from primitives, and is off in evaluation")
+    func attentionDropout() {
+        let q = random([2, 2, 5, 4], seed: 40), k = random([2, 2, 6, 4], seed: 41), v = random([2, 2, 6, 4], seed: 42)
+        // Fused on a training tape vs. the masked probabilities built by hand from the same mask.
+        let tape = Tape(training: true, seed: 11)
+        let (qv, kv, vv) = (tape.variable(q), tape.variable(k), tape.variable(v))
+        let fused = scaledDotProductAttention(qv, kv, vv, dropout: 0.4)
+        let probabilities = softmax(matmul(tape.constant(q), tape.constant(k), transposeB: true) * (1 / Float(4).squareRoot())).tensor
+        let mask = DropoutMask(key: Tape(training: true, seed: 11).rng.next(), probability: 0.4)
+        var dropped = probabilities
+        dropped.storage = probabilities.storage.enumerated().map { mask.kept($0.offset) ? $0.element / 0.6 : 0 }
+        let expected = matmul(tape.constant(dropped), tape.constant(v)).tensor
+        #expect(zip(fused.tensor.storage, expected.storage).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(probabilities.storage.enumerated().contains { !mask.kept($0.offset) }, "some probabilities are dropped")
+        // Evaluation: no dropout.
+        let eval = Tape(training: false)
+        let plain = scaledDotProductAttention(eval.variable(q), eval.variable(k), eval.variable(v), dropout: 0.4)
+        let none = scaledDotProductAttention(eval.variable(q), eval.variable(k), eval.variable(v))
+        #expect(plain.tensor.storage == none.tensor.storage)
     }
 }
 

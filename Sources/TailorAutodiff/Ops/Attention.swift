@@ -5,10 +5,16 @@ import TailorLinalg
 /// `q` `[B, H, T, d]`, `k` and `v` `[B, H, S, d]`, giving `[B, H, T, d]`.
 ///
 /// `causal` hides keys after each query (`s > t`); `keyPadding` (`[B, S]`, `true` = padding)
-/// hides padded keys. A query that sees no key gets zeros. One fused op, parallel over `B·H`: the
-/// forward keeps the attention probabilities; the backward computes
-/// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`.
-public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal: Bool = false, keyPadding: [Bool]? = nil) -> Value {
+/// hides padded keys. A query that sees no key gets zeros. `dropout` drops attention
+/// probabilities on a training tape and scales the rest by `1/(1 − p)`, as PyTorch's
+/// `MultiheadAttention(dropout:)` does (nothing in evaluation). One fused op, parallel over
+/// `B·H`: the forward keeps the probabilities `P` (the dropout mask is a hash, recomputed in
+/// backward, never stored); with `D = mask(P)` the backward computes `dV = Dᵀ·dO`,
+/// `dP = mask(dO·Vᵀ)`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS·K/√d`, `dK = dSᵀ·Q/√d`.
+public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal: Bool = false, keyPadding: [Bool]? = nil,
+                                      dropout p: Float = 0) -> Value {
+    precondition(p >= 0 && p < 1, "attention dropout must be in [0, 1), got \(p)")
+    let mask: DropoutMask? = q.tape.isTraining && p > 0 ? DropoutMask(key: q.tape.rng.next(), probability: p) : nil
     let Q = q.tensor, K = k.tensor, V = v.tensor
     precondition(Q.rank == 4 && K.rank == 4 && V.rank == 4, "attention needs [B, H, T, d] tensors")
     let (b, h, t, d) = (Q.shape[0], Q.shape[1], Q.shape[2], Q.shape[3])
@@ -35,7 +41,15 @@ public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal
                                 for j in 0..<s where (causal && j > i) || (keyPadding?[batch * s + j] ?? false) { P[i * s + j] = -.infinity }
                             }
                             Kernels.softmaxRows(P, rows: t, n: s)
-                            Kernels.gemm(m: t, n: d, k: s, a: P, lda: s, b: vp + pair * s * d, ldb: d, c: op + pair * t * d, ldc: d)
+                            if let mask {
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: t * s) { dropped in
+                                    let D = dropped.baseAddress!
+                                    mask.apply(P, into: D, count: t * s, offset: pair * t * s)
+                                    Kernels.gemm(m: t, n: d, k: s, a: D, lda: s, b: vp + pair * s * d, ldb: d, c: op + pair * t * d, ldc: d)
+                                }
+                            } else {
+                                Kernels.gemm(m: t, n: d, k: s, a: P, lda: s, b: vp + pair * s * d, ldb: d, c: op + pair * t * d, ldc: d)
+                            }
                         }
                     }
                 }
@@ -58,12 +72,20 @@ public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal
                 let (dqp, dkp, dvp, pp, gp, qp, kp, vp) = box.value
                 let pair = chunk.index
                 let P = pp + pair * t * s, dO = gp + pair * t * d
-                // dV = Pᵀ·dO
-                Kernels.gemm(transposeA: true, m: s, n: d, k: t, a: P, lda: s, b: dO, ldb: d, c: dvp + pair * s * d, ldc: d)
-                // dP = dO·Vᵀ, then dS in place.
+                // dV = Dᵀ·dO, with D the dropped-out probabilities (P itself without dropout).
+                if let mask {
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: t * s) { dropped in
+                        mask.apply(P, into: dropped.baseAddress!, count: t * s, offset: pair * t * s)
+                        Kernels.gemm(transposeA: true, m: s, n: d, k: t, a: dropped.baseAddress!, lda: s, b: dO, ldb: d, c: dvp + pair * s * d, ldc: d)
+                    }
+                } else {
+                    Kernels.gemm(transposeA: true, m: s, n: d, k: t, a: P, lda: s, b: dO, ldb: d, c: dvp + pair * s * d, ldc: d)
+                }
+                // dP = mask(dO·Vᵀ), then dS in place.
                 withUnsafeTemporaryAllocation(of: Float.self, capacity: t * s) { dsBuffer in
                     let dS = dsBuffer.baseAddress!
                     Kernels.gemm(transposeB: true, m: t, n: s, k: d, a: dO, lda: d, b: vp + pair * s * d, ldb: d, c: dS, ldc: s)
+                    if let mask { mask.apply(dS, into: dS, count: t * s, offset: pair * t * s) }
                     for i in 0..<t {
                         var dot: Float = 0
                         for j in 0..<s { dot += dS[i * s + j] * P[i * s + j] }

@@ -191,6 +191,14 @@ struct DropoutMask: Sendable {
         DropoutMask.hash(DropoutMask.hash(UInt32(truncatingIfNeeded: i) ^ k0) ^ k1) >> 8 >= threshold
     }
 
+    /// Writes `count` elements of `source` to `destination` (which may be `source`), dropped
+    /// ones zeroed and kept ones scaled, deciding element `i` as element `offset + i` of a
+    /// larger tensor would be.
+    @inline(__always)
+    func apply(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<Float>, count: Int, offset: Int) {
+        for i in 0..<count { destination[i] = kept(offset + i) ? source[i] * keep : 0 }
+    }
+
     /// `x` with dropped elements zeroed and kept ones scaled.
     func apply(_ x: Tensor) -> Tensor {
         Tensor(uninitializedShape: x.shape) { out, count in

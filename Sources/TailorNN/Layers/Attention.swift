@@ -15,9 +15,14 @@ public final class MultiHeadAttention: Module {
     /// E.
     public let width: Int
 
+    /// Dropout on the attention probabilities in training (PyTorch's `dropout` argument).
+    public let attentionDropout: Float
+
     /// A layer of `width` split into `heads` heads (PyTorch's initialization: Xavier-uniform
-    /// input projection, zero biases).
-    public init(width: Int, heads: Int, seed: UInt64 = 1) {
+    /// input projection, zero biases), with `dropout` on the attention probabilities.
+    public init(width: Int, heads: Int, dropout: Float = 0, seed: UInt64 = 1) {
+        precondition(dropout >= 0 && dropout < 1, "attention dropout must be in [0, 1), got \(dropout)")
+        attentionDropout = dropout
         precondition(width % heads == 0, "width \(width) must divide into \(heads) heads")
         self.width = width
         self.heads = heads
@@ -52,7 +57,8 @@ public final class MultiHeadAttention: Module {
             k = matmul(key ?? query, ws[1], transposeB: true) + bs[1]
             v = matmul(value ?? key ?? query, ws[2], transposeB: true) + bs[2]
         }
-        let attended = scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v), causal: causal, keyPadding: keyPadding)
+        let attended = scaledDotProductAttention(splitHeads(q), splitHeads(k), splitHeads(v), causal: causal, keyPadding: keyPadding,
+                                                 dropout: attentionDropout)
         let s = query.shape
         let merged = reshape(permute(attended, [0, 2, 1, 3]), [s[0], s[1], width])
         return outProjection(merged)
@@ -68,7 +74,8 @@ public final class TransformerEncoderBlock: Module {
     public let linear2: Linear
     public let norm1: LayerNorm
     public let norm2: LayerNorm
-    /// Dropout on the attention output, the feed-forward hidden layer and its output.
+    /// Dropout on the attention probabilities, the attention output, the feed-forward hidden
+    /// layer and its output (PyTorch's `TransformerEncoderLayer(dropout:)` uses it in all four).
     public let dropout: Float
     /// Feed-forward activation.
     public let activation: Activation
@@ -78,7 +85,7 @@ public final class TransformerEncoderBlock: Module {
     /// A block of `width` with `heads` heads and a feed-forward layer of `feedForward` units.
     public init(width: Int, heads: Int, feedForward: Int, dropout: Float = 0.1, activation: Activation = .relu,
                 normFirst: Bool = false, seed: UInt64 = 1) {
-        selfAttention = MultiHeadAttention(width: width, heads: heads, seed: seed)
+        selfAttention = MultiHeadAttention(width: width, heads: heads, dropout: dropout, seed: seed)
         linear1 = Linear(width, feedForward, seed: seed &+ 11)
         linear2 = Linear(feedForward, width, seed: seed &+ 13)
         norm1 = LayerNorm(width)
