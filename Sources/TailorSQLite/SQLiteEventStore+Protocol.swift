@@ -10,6 +10,8 @@ final class AppendState: @unchecked Sendable {
     let lock = NSLock()
     var keys = Set<Int64>()
     var lastEventID: Int64 = 0
+    var users: [String: Int64] = [:], items: [String: Int64] = [:]
+    var lastUserID: Int64 = 0, lastItemID: Int64 = 0
     var importID: Int64?
     var counts = AppendCounts()
 }
@@ -30,19 +32,32 @@ extension SQLiteEventStore {
                     state.keys.insert(row[1])
                     state.lastEventID = max(state.lastEventID, row[0])
                 }
+                // Users and items: ids never change once given, so only newer rows are read.
+                for row in try Row.fetchAll(db, sql: "SELECT id, external FROM users WHERE id > ?", arguments: [state.lastUserID]) {
+                    state.users[row[1]] = row[0]; state.lastUserID = max(state.lastUserID, row[0])
+                }
+                for row in try Row.fetchAll(db, sql: "SELECT id, external FROM items WHERE id > ?", arguments: [state.lastItemID]) {
+                    state.items[row[1]] = row[0]; state.lastItemID = max(state.lastItemID, row[0])
+                }
                 if state.importID == nil {
                     let stamp = ISO8601DateFormatter().string(from: Date())
                     try db.execute(sql: "INSERT INTO imports(source, kind, status, started) VALUES ('append', 'events', 'running', ?)", arguments: [stamp])
                     state.importID = db.lastInsertedRowID
                 }
                 var inCall = Set<Int64>()
-                let userID = try db.cachedStatement(sql: "SELECT id FROM users WHERE external = ?")
-                let itemID = try db.cachedStatement(sql: "SELECT id FROM items WHERE external = ?")
+                var newUsers: [String: Int64] = [:], newItems: [String: Int64] = [:]
                 let insertUser = try db.cachedStatement(sql: "INSERT INTO users(external) VALUES (?)")
                 let insertItem = try db.cachedStatement(sql: "INSERT INTO items(external) VALUES (?)")
-                func id(_ external: String, _ find: Statement, _ insert: Statement) throws -> Int64 {
-                    if let id = try Int64.fetchOne(find, arguments: [external]) { return id }
-                    try insert.execute(arguments: [external])
+                func user(_ external: String) throws -> Int64 {
+                    if let id = state.users[external] ?? newUsers[external] { return id }
+                    try insertUser.execute(arguments: [external])
+                    newUsers[external] = db.lastInsertedRowID
+                    return db.lastInsertedRowID
+                }
+                func item(_ external: String) throws -> Int64 {
+                    if let id = state.items[external] ?? newItems[external] { return id }
+                    try insertItem.execute(arguments: [external])
+                    newItems[external] = db.lastInsertedRowID
                     return db.lastInsertedRowID
                 }
                 let insert = try db.cachedStatement(sql: """
@@ -53,8 +68,8 @@ extension SQLiteEventStore {
                     let key = e.key
                     guard inCall.insert(key).inserted else { result.duplicates += 1; continue }
                     if state.keys.contains(key) { result.alreadyPresent += 1; continue }
-                    let user = try id(e.user, userID, insertUser), item = try id(e.item, itemID, insertItem)
-                    try insert.execute(arguments: [key, user, item, e.type.name, e.value, e.timestampMilliseconds, e.context.session,
+                    let u = try user(e.user), i = try item(e.item)
+                    try insert.execute(arguments: [key, u, i, e.type.name, e.value, e.timestampMilliseconds, e.context.session,
                                                    e.context.device, e.context.platform, e.context.country, e.context.referrer,
                                                    e.context.extra.isEmpty ? nil : SQLiteEventStore.json(e.context.extra), e.id, state.importID])
                     result.inserted += 1
