@@ -30,7 +30,9 @@ struct Train: ParsableCommand {
           item2vec    skip-gram item embeddings (Barkan and Koenigstein 2016): --factors --epochs --window
                       --negatives --subsample --aggregation mean|recency|attention --half-life --session-gap
           popularity  most-interacted items; --half-life DAYS for trending
-        Every model also takes --config FILE.json with its whole configuration.
+        Every model also takes --set KEY=VALUE for any configuration key (`tailor models` lists
+        them), and --config run.json reads a whole run (data recipe, model, configuration, seed,
+        threads, output; see the README) that flags then override.
 
         More examples:
           tailor train ratings.csv --model bpr --factors 64 --epochs 60 --learning-rate 0.05 --output bpr
@@ -40,7 +42,9 @@ struct Train: ParsableCommand {
           tailor train plays.csv --model item2vec --aggregation recency --half-life 14 --output i2v
           tailor train events.csv --model popularity --half-life 7 --output trending
           tailor train --store tailor.db --model als --output model       # cleaned, weighted events
-          tailor train --store tailor.db --holdout temporal --output model  # then: tailor evaluate --model model --store tailor.db
+          tailor train --store tailor.db --holdout temporal --output model  # then: tailor evaluate --model model
+          tailor train --config run.json                                     # a run file
+          tailor train plays.tsv --confidence log:1 --model als --output model   # raw counts, log-scaled (the default is log:0.1)
         """
     )
 
