@@ -54,6 +54,29 @@ def speed(a, results):
     }
 
 
+def sweep(a, results):
+    """ALS fit time at growing sizes (users = interactions / 30, items = users / 5, binary input),
+    Tailor and implicit on the identical matrix, one run each, as in the review's measurement."""
+    rows = []
+    for n in a.sweep_sizes:
+        users = n // 30
+        log = os.path.join(WORK, f"synthetic-{n}.csv")
+        if not os.path.exists(log):
+            run([TAILOR, "generate", "--users", str(users), "--items", str(max(100, users // 5)), "--interactions", str(n),
+                 "--seed", "1", "--output", log])
+        model, report = os.path.join(WORK, f"tailor-sweep-{n}"), os.path.join(WORK, f"train-sweep-{n}.json")
+        run([TAILOR, "train", log, "--confidence", "binary", "--seed", "1", "--output", model, "--report", report, "--no-loss",
+             "--progress", "none"] + hyper(a))
+        t_fit = load(report)["secondsFitting"]
+        out, _ = run([sys.executable, os.path.join(ROOT, "Benchmarks", "implicit_als.py"), model, "--seed", "1"] + hyper(a))
+        r = json.loads(out.strip().splitlines()[-1])
+        rows.append({"interactions": r["interactions"], "users": r["users"], "items": r["items"], "tailor_seconds": t_fit,
+                     "implicit_seconds": r["fit_seconds"], "ratio": t_fit / r["fit_seconds"]})
+        print(f"  {r['interactions']:>9} interactions ({r['users']} users × {r['items']} items): fit tailor {t_fit:.2f}s implicit {r['fit_seconds']:.2f}s = {t_fit / r['fit_seconds']:.2f}x", flush=True)
+    results["size_sweep"] = {"rows": rows, "input": "binary (Tailor --confidence binary; implicit sees the same matrix)",
+                             "runs": 1}
+
+
 def quality(a, results):
     sets = {"ml-100k": os.path.join(SHARED, "ml-100k", "u.data"),
             "ml-latest-small": os.path.join(SHARED, "ml-latest-small", "ratings.csv")}
@@ -90,6 +113,8 @@ def main():
     p.add_argument("--repeat", type=int, default=3, help="speed runs (medians reported)")
     p.add_argument("--seeds", type=int, default=5, help="seeds per MovieLens set (means reported)")
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--sweep-only", action="store_true", help="only the size sweep")
+    p.add_argument("--sweep-sizes", type=lambda t: [int(x) for x in t.split(",")], default=[800_000, 2_500_000, 8_600_000])
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     if a.quick:
@@ -102,8 +127,20 @@ def main():
     results = {"date": time.strftime("%Y-%m-%d"), "machine": f"{os.cpu_count()} cores", "implicit": implicit.__version__,
                "hyperparameters": {"factors": a.factors, "iterations": a.iterations, "regularization": a.regularization,
                                    "alpha": a.alpha, "threads": a.threads, "cg_steps": 3}}
+    out_path = os.path.join(ROOT, "Benchmarks", "results", "als_vs_implicit.json")
+    if a.sweep_only:
+        previous = load(out_path) if os.path.exists(out_path) else {}
+        print("fit time by size:", flush=True)
+        sweep(a, previous)
+        previous["size_sweep"]["date"] = time.strftime("%Y-%m-%d")
+        with open(out_path, "w") as f:
+            json.dump(previous, f, indent=2)
+        print(f"wrote {os.path.relpath(out_path, ROOT)}")
+        return
     print("speed on the synthetic 3M log:", flush=True)
     speed(a, results)
+    print("fit time by size:", flush=True)
+    sweep(a, results)
     if not a.quick:
         print("quality on MovieLens:", flush=True)
         quality(a, results)

@@ -10,8 +10,12 @@
     on a validation split carved out of train, then retrained on all of train);
   * EASE vs the numpy EASE of the paper (G = XᵀX + λI; P = inv(G); B = −P/diag(P)): fit seconds
     and NDCG@10 at the same λ (chosen on validation);
-  * ItemKNN vs implicit's CosineRecommender: fit seconds at the same K, and NDCG@10 at each
-    one's best settings (implicit: K; Tailor: K, weighting, shrinkage).
+  * ItemKNN vs implicit's item-item recommenders: fit seconds at the same K (cosine), and NDCG@10
+    at each one's best settings from grids of the same size (implicit: Cosine, TFIDF and BM25
+    recommenders × K, 25 settings; Tailor: K × weighting × shrinkage, 27);
+  * BPR quality is the mean ± sd over --seeds seeds (5) per library at its best settings;
+  * EASE: numpy runs on the same BLAS thread count as Tailor (threadpoolctl); its `inv` works in
+    float64 (a float32 run is timed too).
 
 Every anchor trains on the exact matrix Tailor trained on (read from Tailor's model file), and
 its learned parameters are written into a Tailor model directory, so `tailor evaluate` scores
@@ -36,8 +40,14 @@ def implicit_bpr(matrix, factors, lr, reg, epochs, seed, threads):
     return model, seconds
 
 
-def numpy_ease(matrix, l2, dtype=np.float64):
+def numpy_ease(matrix, l2, dtype=np.float64, threads=2):
+    from threadpoolctl import threadpool_limits
+
     def fit():
+        with threadpool_limits(limits=threads, user_api="blas"):
+            return inner()
+
+    def inner():
         x = matrix.copy().astype(dtype)
         x.data[:] = 1
         g = (x.T @ x).toarray()
@@ -49,11 +59,24 @@ def numpy_ease(matrix, l2, dtype=np.float64):
     return timed(fit)
 
 
-def implicit_cosine(matrix, k, threads):
-    from implicit.nearest_neighbours import CosineRecommender
-    model = CosineRecommender(K=k, num_threads=threads)
+def implicit_cosine(matrix, k, threads, kind="cosine"):
+    from implicit.nearest_neighbours import CosineRecommender, TFIDFRecommender, BM25Recommender
+    if kind == "cosine":
+        model = CosineRecommender(K=k, num_threads=threads)
+    elif kind == "tfidf":
+        model = TFIDFRecommender(K=k, num_threads=threads)
+    else:  # "bm25:K1:B"
+        _, k1, b = kind.split(":")
+        model = BM25Recommender(K=k, K1=float(k1), B=float(b), num_threads=threads)
     _, seconds = timed(lambda: model.fit(matrix, show_progress=False))
     return model, seconds
+
+
+def knn_tensors(model):
+    s = model.similarity.tocsr()
+    s.sort_indices()
+    return {"similarity_indptr": s.indptr.astype(np.int64), "similarity_indices": s.indices.astype(np.int32),
+            "similarity_values": s.data.astype(np.float32)}
 
 
 # ---------- helpers ----------
@@ -94,19 +117,26 @@ def bpr(a, results):
             implicit_scores.append(((lr, reg, epochs), ndcg(d + "-implicit", vtr, vte)))
         (t_lr, t_reg, t_ep), t_val = best(tailor_scores)
         (i_lr, i_reg, i_ep), i_val = best(implicit_scores)
-        d = os.path.join(WORK, f"{name}-bpr")
-        train(tr, d, "bpr", "--factors", a.factors, "--learning-rate", t_lr, "--regularization", t_reg, "--epochs", t_ep,
-              "--threads", a.threads, "--seed", 1)
-        t_test = ndcg(d, tr, te)
-        matrix, _, _ = tailor_matrix(d)
-        model, _ = implicit_bpr(matrix, a.factors, i_lr, i_reg, i_ep, 1, a.threads)
-        write_as_tailor(d, d + "-implicit", {"user_factors": np.ascontiguousarray(model.user_factors, np.float32),
-                                             "item_factors": np.ascontiguousarray(model.item_factors, np.float32)}, kind="bpr")
-        i_test = ndcg(d + "-implicit", tr, te)
-        out["ndcg_at_10"][name] = {"tailor": t_test, "implicit": i_test, "ratio": t_test / i_test,
+        # Each library at its best settings, over a.seeds seeds (mean ± sd).
+        t_runs, i_runs = [], []
+        for seed in range(1, a.seeds + 1):
+            d = os.path.join(WORK, f"{name}-bpr")
+            train(tr, d, "bpr", "--factors", a.factors, "--learning-rate", t_lr, "--regularization", t_reg, "--epochs", t_ep,
+                  "--threads", a.threads, "--seed", seed)
+            t_runs.append(ndcg(d, tr, te))
+            matrix, _, _ = tailor_matrix(d)
+            model, _ = implicit_bpr(matrix, a.factors, i_lr, i_reg, i_ep, seed, a.threads)
+            write_as_tailor(d, d + "-implicit", {"user_factors": np.ascontiguousarray(model.user_factors, np.float32),
+                                                 "item_factors": np.ascontiguousarray(model.item_factors, np.float32)}, kind="bpr")
+            i_runs.append(ndcg(d + "-implicit", tr, te))
+        import statistics
+        t_test, i_test = statistics.mean(t_runs), statistics.mean(i_runs)
+        out["ndcg_at_10"][name] = {"tailor": t_test, "implicit": i_test, "ratio": t_test / i_test, "seeds": a.seeds,
+                                   "tailor_sd": statistics.stdev(t_runs), "implicit_sd": statistics.stdev(i_runs),
+                                   "tailor_runs": t_runs, "implicit_runs": i_runs,
                                    "tailor_best": {"learning_rate": t_lr, "regularization": t_reg, "epochs": t_ep, "validation_ndcg": t_val},
                                    "implicit_best": {"learning_rate": i_lr, "regularization": i_reg, "epochs": i_ep, "validation_ndcg": i_val}}
-        print(f"    test NDCG@10 tailor {t_test:.4f} (lr {t_lr}, reg {t_reg}, {t_ep} epochs) implicit {i_test:.4f} (lr {i_lr}, reg {i_reg}, {i_ep} epochs)", flush=True)
+        print(f"    test NDCG@10 over {a.seeds} seeds: tailor {t_test:.4f} ± {statistics.stdev(t_runs):.4f}, implicit {i_test:.4f} ± {statistics.stdev(i_runs):.4f}; tailor (lr {t_lr}, reg {t_reg}, {t_ep} epochs) implicit {i_test:.4f} (lr {i_lr}, reg {i_reg}, {i_ep} epochs)", flush=True)
     # Speed on the synthetic log.
     log = synthetic()
     d = os.path.join(WORK, "bpr-3m")
@@ -133,13 +163,14 @@ def ease(a, results):
         r = train(tr, d, "ease", "--l2", l2, "--threads", a.threads, report=os.path.join(WORK, f"{name}-ease.json"))
         t_test = ndcg(d, tr, te)
         matrix, _, _ = tailor_matrix(d)
-        b, n_seconds = numpy_ease(matrix, l2)
+        b, n_seconds = numpy_ease(matrix, l2, threads=a.threads)
         write_as_tailor(d, d + "-numpy", {"weights": np.ascontiguousarray(b, np.float32)}, kind="ease")
         n_test = ndcg(d + "-numpy", tr, te)
-        _, n32_seconds = numpy_ease(matrix, l2, np.float32)
+        _, n32_seconds = numpy_ease(matrix, l2, np.float32, threads=a.threads)
         out[name] = {"l2": l2, "items": matrix.shape[1], "fit_seconds": {"tailor": r["secondsFitting"], "numpy": n_seconds,
                      "ratio": r["secondsFitting"] / n_seconds, "numpy_float32": n32_seconds,
-                     "ratio_float32": r["secondsFitting"] / n32_seconds},
+                     "ratio_float32": r["secondsFitting"] / n32_seconds, "threads": a.threads,
+                     "note": "numpy on the same BLAS thread count as Tailor (threadpoolctl); numpy's inv works in float64 (float32 input is also timed)"},
                      "ndcg_at_10": {"tailor": t_test, "numpy": n_test, "ratio": t_test / n_test}}
         print(f"  ease on {name} (λ {l2}, {matrix.shape[1]} items): fit tailor {r['secondsFitting']:.2f}s numpy {n_seconds:.2f}s (float32 {n32_seconds:.2f}s); NDCG@10 tailor {t_test:.4f} numpy {n_test:.4f}", flush=True)
 
@@ -149,38 +180,33 @@ def ease(a, results):
 def itemknn(a, results):
     out = results.setdefault("itemknn", {"ndcg_at_10": {}})
     for name, (tr, te, vtr, vte) in datasets().items():
-        # implicit: its only knob is K.
+        # implicit: its cosine, TF-IDF and BM25 recommenders (BM25 at its default and at two
+        # other (K1, B)) over five K: 25 settings, against Tailor's 27 below.
         i_scores = []
-        for k in [20, 50, 100, 200]:
-            d = os.path.join(WORK, f"{name}-knn-val")
-            train(vtr, d, "itemknn", "--neighbors", k, "--threads", a.threads)  # template for the seen matrix
-            matrix, _, _ = tailor_matrix(d)
-            model, _ = implicit_cosine(matrix, k, a.threads)
-            s = model.similarity.tocsr()
-            s.sort_indices()
-            write_as_tailor(d, d + "-implicit", {"similarity_indptr": s.indptr.astype(np.int64), "similarity_indices": s.indices.astype(np.int32),
-                                                 "similarity_values": s.data.astype(np.float32)}, kind="itemknn")
-            i_scores.append((k, ndcg(d + "-implicit", vtr, vte)))
+        d = os.path.join(WORK, f"{name}-knn-val")
+        train(vtr, d, "itemknn", "--neighbors", 50, "--threads", a.threads)  # template for the seen matrix
+        matrix, _, _ = tailor_matrix(d)
+        for k, kind in itertools.product([20, 50, 100, 200, 400], ["cosine", "tfidf", "bm25:1.2:0.75", "bm25:100:0.8", "bm25:1.2:0.5"]):
+            model, _ = implicit_cosine(matrix, k, a.threads, kind)
+            write_as_tailor(d, d + "-implicit", knn_tensors(model), kind="itemknn")
+            i_scores.append(((k, kind), ndcg(d + "-implicit", vtr, vte)))
         t_scores = []
         for k, weighting, shrink in itertools.product([50, 100, 200], ["none", "tfidf", "bm25"], [0, 10, 50]):
             d = os.path.join(WORK, f"{name}-knn-val")
             train(vtr, d, "itemknn", "--neighbors", k, "--weighting", weighting, "--shrinkage", shrink, "--threads", a.threads)
             t_scores.append(((k, weighting, shrink), ndcg(d, vtr, vte)))
-        i_k, _ = best(i_scores)
+        (i_k, i_kind), _ = best(i_scores)
         (t_k, t_w, t_s), _ = best(t_scores)
         d = os.path.join(WORK, f"{name}-knn")
         train(tr, d, "itemknn", "--neighbors", t_k, "--weighting", t_w, "--shrinkage", t_s, "--threads", a.threads)
         t_test = ndcg(d, tr, te)
         matrix, _, _ = tailor_matrix(d)
-        model, _ = implicit_cosine(matrix, i_k, a.threads)
-        s = model.similarity.tocsr()
-        s.sort_indices()
-        write_as_tailor(d, d + "-implicit", {"similarity_indptr": s.indptr.astype(np.int64), "similarity_indices": s.indices.astype(np.int32),
-                                             "similarity_values": s.data.astype(np.float32)}, kind="itemknn")
+        model, _ = implicit_cosine(matrix, i_k, a.threads, i_kind)
+        write_as_tailor(d, d + "-implicit", knn_tensors(model), kind="itemknn")
         i_test = ndcg(d + "-implicit", tr, te)
-        out["ndcg_at_10"][name] = {"tailor": t_test, "implicit": i_test, "ratio": t_test / i_test,
-                                   "tailor_best": {"neighbors": t_k, "weighting": t_w, "shrinkage": t_s}, "implicit_best": {"K": i_k}}
-        print(f"  itemknn on {name}: NDCG@10 tailor {t_test:.4f} (K {t_k}, {t_w}, shrink {t_s}) implicit {i_test:.4f} (K {i_k})", flush=True)
+        out["ndcg_at_10"][name] = {"tailor": t_test, "implicit": i_test, "ratio": t_test / i_test, "grid_sizes": {"tailor": len(t_scores), "implicit": len(i_scores)},
+                                   "tailor_best": {"neighbors": t_k, "weighting": t_w, "shrinkage": t_s}, "implicit_best": {"K": i_k, "recommender": i_kind}}
+        print(f"  itemknn on {name}: NDCG@10 tailor {t_test:.4f} (K {t_k}, {t_w}, shrink {t_s}) implicit {i_test:.4f} (K {i_k}, {i_kind})", flush=True)
     # Speed on the synthetic log at the same K, plain cosine for both.
     log = synthetic()
     d = os.path.join(WORK, "knn-3m")
@@ -204,6 +230,7 @@ def main():
     p.add_argument("--factors", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--speed-epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=5, help="BPR seeds per library at the best settings")
     p.add_argument("--no-build", action="store_true")
     a = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
