@@ -45,4 +45,5 @@ for target in "${TARGETS[@]}"; do
   summary+=("$target: ${runs:-?} executions in ${SECONDS_PER_TARGET}s, $result")
 done
 printf '%s\n' "${summary[@]}"
+{ echo "# bash Benchmarks/fuzz.sh $SECONDS_PER_TARGET, $(date -u +%Y-%m-%d)"; printf '%s\n' "${summary[@]}"; } > Benchmarks/results/fuzz.txt
 exit $status
