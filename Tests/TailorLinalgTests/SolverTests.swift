@@ -63,16 +63,20 @@ struct SolverTests {
         let p = problem(k: k, items: items, observed: observed, seed: 40)
         let x0 = randomVector(k, seed: 41).map { $0 * 0.1 }
         for steps in [1, 3] {
-            var x = x0
-            var scratch = [Float](repeating: 0, count: Kernels.implicitCGScratchCount(k: k))
-            p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
-                Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
-                                               indices: p.indices, confidences: p.confidences, count: p.indices.count,
-                                               x: &x, steps: steps, scratch: &scratch)
-            } }
-            let expected = Reference.implicitLeastSquaresCG(gram: p.gram, factors: p.factors, indices: p.indices,
-                                                            confidences: p.confidences, x0: x0, steps: steps)
-            #expect(relativeError(x, expected) < 1e-3, "steps \(steps)")
+            // In place, and with the observed rows gathered into scratch first (same arithmetic,
+            // so the same bits), against the textbook reference.
+            for gatherRows in [0, observed] {
+                var x = x0
+                var scratch = [Float](repeating: 0, count: Kernels.implicitCGScratchCount(k: k, gatherRows: gatherRows))
+                p.gram.withUnsafeBufferPointer { g in p.factors.withUnsafeBufferPointer { f in
+                    Kernels.implicitLeastSquaresCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k,
+                                                   indices: p.indices, confidences: p.confidences, count: p.indices.count,
+                                                   x: &x, steps: steps, scratch: &scratch, gatherRows: gatherRows)
+                } }
+                let expected = Reference.implicitLeastSquaresCG(gram: p.gram, factors: p.factors, indices: p.indices,
+                                                                confidences: p.confidences, x0: x0, steps: steps)
+                #expect(relativeError(x, expected) < 1e-3, "steps \(steps), gather \(gatherRows)")
+            }
         }
         // Many steps converge to the exact answer.
         var x = x0

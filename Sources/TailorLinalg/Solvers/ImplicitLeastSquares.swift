@@ -13,8 +13,9 @@
 // Pilászy and Tikk 2011), O(steps·(k² + n_u·k)); and the exact Cholesky solve, O(n_u·k² + k³).
 
 extension Kernels {
-    /// Scratch floats needed by ``implicitLeastSquaresCG(gram:factors:k:indices:confidences:count:x:steps:scratch:)``.
-    @inlinable public static func implicitCGScratchCount(k: Int) -> Int { 3 * k }
+    /// Scratch floats needed by ``implicitLeastSquaresCG(gram:factors:k:indices:confidences:count:x:steps:scratch:gatherRows:)``
+    /// (`gatherRows`: the most observed rows copied into scratch, 0 for none).
+    @inlinable public static func implicitCGScratchCount(k: Int, gatherRows: Int = 0) -> Int { 3 * k + gatherRows * k }
 
     /// Approximately solves the implicit-ALS normal equations for one row by `steps` iterations
     /// of conjugate gradient, starting from and overwriting `x`.
@@ -25,19 +26,32 @@ extension Kernels {
     ///   - indices/confidences: the row's observed columns and their confidences `c` (> 0
     ///     positive feedback, < 0 negative feedback with confidence `|c|`).
     ///   - x: the row's vector: the starting point on entry, the solution on return.
-    ///   - scratch: at least ``implicitCGScratchCount(k:)`` floats.
+    ///   - scratch: at least ``implicitCGScratchCount(k:gatherRows:)`` floats.
+    ///   - gatherRows: rows with at most this many observations first copy their factor rows
+    ///     into scratch, one independent load after another, so the CPU fetches many from memory
+    ///     at once; every CG pass then reads them contiguously from cache. The arithmetic is the
+    ///     same.
     @inlinable
     public static func implicitLeastSquaresCG(
         gram: UnsafePointer<Float>, factors: UnsafePointer<Float>, k: Int,
         indices: UnsafePointer<Int32>, confidences: UnsafePointer<Float>, count: Int,
-        x: UnsafeMutablePointer<Float>, steps: Int, scratch: UnsafeMutablePointer<Float>
+        x: UnsafeMutablePointer<Float>, steps: Int, scratch: UnsafeMutablePointer<Float>, gatherRows: Int = 0
     ) {
         let r = scratch, p = scratch + k, ap = scratch + 2 &* k
+        // The observed rows: gathered into scratch (stride k) or read in place.
+        let gathered = count <= gatherRows
+        let rows = scratch + 3 &* k
+        if gathered {
+            for t in 0..<count { (rows + t &* k).update(from: factors + Int(indices[t]) &* k, count: k) }
+        }
+        @inline(__always) func row(_ t: Int) -> UnsafePointer<Float> {
+            gathered ? UnsafePointer(rows + t &* k) : factors + Int(indices[t]) &* k
+        }
         // r = b − A·x
         gemv(gram, lda: k, rows: k, columns: k, x, r)
         scale(-1, r, count: k)
         for t in 0..<count {
-            let y = factors + Int(indices[t]) &* k
+            let y = row(t)
             let c = confidences[t]
             let conf = abs(c)
             let target: Float = c > 0 ? conf : 0
@@ -51,7 +65,7 @@ extension Kernels {
             // ap = A·p
             gemv(gram, lda: k, rows: k, columns: k, p, ap)
             for t in 0..<count {
-                let y = factors + Int(indices[t]) &* k
+                let y = row(t)
                 let w = abs(confidences[t]) - 1
                 axpy(w * dot(y, p, count: k), y, ap, count: k)
             }

@@ -1,3 +1,4 @@
+import Foundation
 import TailorData
 import TailorLinalg
 
@@ -174,6 +175,9 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         return Matrix(rows: rows, columns: k, storage: (0..<(rows * k)).map { _ in Float(rng.nextGaussian()) * scale })
     }
 
+    /// Rows with at most this many observations gather their factor rows before CG.
+    static let gatherRows = 4096  // 1 MiB of scratch per worker at 64 factors
+
     /// Re-solves every row of `target` against the fixed factors. Returns how many exact solves
     /// failed (a system that is not positive definite) and were solved by CG instead.
     @discardableResult
@@ -184,7 +188,10 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         let rows = target.rows
         // Exact solves process a row's observations in blocks, bounding scratch memory.
         let block = 256
-        let cgScratch = Kernels.implicitCGScratchCount(k: k)
+        // CG rows with up to `gatherRows` observations copy their factor rows into scratch first
+        // (more loads in flight, then cache-resident passes; TAILOR_ALS_GATHER overrides, 0 off).
+        let gatherRows = ProcessInfo.processInfo.environment["TAILOR_ALS_GATHER"].flatMap(Int.init) ?? ALS.gatherRows
+        let cgScratch = Kernels.implicitCGScratchCount(k: k, gatherRows: gatherRows)
         let scratchPerWorker = c.solver == .cholesky ? max(Kernels.implicitExactScratchCount(k: k, count: block), cgScratch) : cgScratch
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * threads)
         let chunkCount = (rows + 63) / 64
@@ -214,7 +221,7 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
                                         case .conjugateGradient:
                                             Kernels.implicitLeastSquaresCG(gram: g, factors: f, k: k, indices: idx + lo,
                                                                            confidences: val + lo, count: count, x: x,
-                                                                           steps: c.conjugateGradientSteps, scratch: s)
+                                                                           steps: c.conjugateGradientSteps, scratch: s, gatherRows: gatherRows)
                                         case .cholesky:
                                             // Not positive definite (λ = 0 and degenerate factors): CG
                                             // still finds a least-squares solution; count it.
