@@ -56,6 +56,17 @@ struct RecipeTests {
         #expect(throws: DataError.self) { try ConfidenceTransform(parsing: "sqrt") }
     }
 
+    @Test("one value transformed alone equals the same value in a whole log (what fold-in uses); BM25 has no per-value form")
+    func perValue() {
+        let values: [Float] = [1, 0.5, 3, 250, 100_000, -2]
+        let log = Interactions(users: values.indices.map { Int32($0) }, items: values.indices.map { _ in 0 }, values: values, timestamps: nil,
+                               userIDs: IDMap(values.indices.map { "u\($0)" }), itemIDs: IDMap(["i"]))
+        for t in [ConfidenceTransform.linear, .binary, .standard, .log(epsilon: 1)] {
+            #expect(values.map { t.transform(value: $0)! } == t.transformed(log), "\(t)")
+        }
+        #expect(ConfidenceTransform.bm25(k1: 100, b: 0.8).transform(value: 3) == nil)
+    }
+
     @Test("a recipe round-trips through JSON with explicit, stable names")
     func recipeJSON() throws {
         var recipe = DatasetRecipe(source: .log("ratings.csv"), confidence: .bm25(k1: 100, b: 0.8),

@@ -99,6 +99,19 @@ public enum ConfidenceTransform: Sendable, Equatable, Codable, CustomStringConve
         }
     }
 
+    /// One strength transformed on its own, for events that arrive after training (fold-in).
+    /// `nil` for ``bm25(k1:b:)``, which needs the whole matrix (document frequencies, row lengths).
+    public func transform(value v: Float) -> Float? {
+        switch self {
+        case .linear: return v
+        case .binary: return v > 0 ? 1 : (v < 0 ? -1 : 0)
+        case .log(let epsilon):
+            let m = Float(Foundation.log(1 + Double(abs(v)) / epsilon) / Foundation.log(1 + 1 / epsilon))
+            return v < 0 ? -m : m
+        case .bm25: return nil
+        }
+    }
+
     /// `log` with the interactions' values transformed. O(n).
     public func apply(to log: Interactions) -> Interactions {
         var out = log

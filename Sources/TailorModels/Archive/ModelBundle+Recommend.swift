@@ -107,6 +107,9 @@ extension ModelBundle {
         }
         let k = clampedK(k)
         let itemMap = events.itemIDs.ids.map { itemIDs.position(of: $0) }
+        // New events get the confidence transform the training values got (BM25 needs the
+        // whole matrix, so under it new strengths go in as they are).
+        let transform = manifest.data.recipe?.confidence
         let (order, offsets) = events.rowsByUser()
         var results: [UserRecommendations] = []
         for u in 0..<events.userIDs.count {
@@ -119,7 +122,8 @@ extension ModelBundle {
             }
             for row in order[offsets[u]..<offsets[u + 1]] {
                 guard let item = itemMap[Int(events.items[row])] else { continue }
-                items.append(item); values.append(events.values[row]); times?.append(events.timestamps![row])
+                let raw = events.values[row]
+                items.append(item); values.append(transform?.transform(value: raw) ?? raw); times?.append(events.timestamps![row])
             }
             // Training rows have no times here; give them the earliest new time.
             if var t = times, let earliest = t.filter({ $0 != Int64.min }).min() {
