@@ -149,8 +149,8 @@ struct Train: ParsableCommand {
         if let output { run.output = output }
         guard run.output != nil else { throw ValidationError("give --output DIR, or \"output\" in the run file") }
         let entry: ModelRegistry.Entry
-        do { entry = try registry.entry(run.model) } catch let error as ModelError {
-            throw ValidationError("unknown --model '\(run.model)'; this Tailor trains: \(registry.kinds.joined(separator: ", "))" + (error.code == .unknownModelKind ? "" : ""))
+        do { entry = try registry.entry(run.model) } catch is ModelError {
+            throw ValidationError("unknown --model '\(run.model)'; this Tailor trains: \(registry.kinds.joined(separator: ", "))")
         }
         run.configuration = try hyper.apply(to: modelPatch, entry: entry)
         return run
