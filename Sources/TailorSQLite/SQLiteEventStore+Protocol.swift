@@ -24,6 +24,7 @@ extension SQLiteEventStore {
         let state = appendState
         state.lock.lock(); defer { state.lock.unlock() }
         var result = AppendCounts()
+        let keys = events.map(\.key)  // a hash of the event; computed once
         do {
             try pool.write { db in
                 // Catch up with events others stored since the last call.
@@ -64,8 +65,7 @@ extension SQLiteEventStore {
                     INSERT INTO events (key, user, item, type, value, ts_ms, session, device, platform, country, referrer, extra, event_id, import)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """)
-                for e in events {
-                    let key = e.key
+                for (e, key) in zip(events, keys) {
                     guard inCall.insert(key).inserted else { result.duplicates += 1; continue }
                     if state.keys.contains(key) { result.alreadyPresent += 1; continue }
                     let u = try user(e.user), i = try item(e.item)
@@ -84,7 +84,7 @@ extension SQLiteEventStore {
                              cause: error as? DatabaseError)
         }
         // Only now, after the commit, do the new keys count as stored.
-        for e in events { state.keys.insert(e.key) }
+        state.keys.formUnion(keys)
         return result
     }
 

@@ -49,7 +49,7 @@ struct ModelCommandTests {
         try #"{"neighbours": 7}"#.write(toFile: "\(dir)/bad.json", atomically: true, encoding: .utf8)
         #expect {
             try tailor(["train", "\(dir)/train.csv", "--model", "itemknn", "--config", "\(dir)/bad.json", "--output", "\(dir)/cfg2"])
-        } throws: { "\($0)".contains("has no key 'neighbours'") && "\($0)".contains("neighbors") }
+        } throws: { "\($0)".contains("unknown key 'neighbours'") && "\($0)".contains("neighbors") }
     }
 
     @Test("evaluate compares several models in one table and JSON, with RMSE for rating models")

@@ -98,7 +98,9 @@ struct RunFileTests {
     func badRunFiles() throws {
         let dir = Self.dir
         for (text, needle) in [(#"{"data": {"log": "x.csv"}, "modle": "als"}"#, "unknown key 'modle'"),
-                               (#"{"data": {"log": "x.csv"}, "model": "als", "configuration": {"factor": 3}, "output": "o"}"#, "no key 'factor'"),
+                               (#"{"data": {"log": "x.csv"}, "model": "als", "configuration": {"factor": 3}, "output": "o"}"#, "unknown key 'factor'"),
+                               // A wrong type is found before the data is read (x.csv does not exist).
+                               (#"{"data": {"log": "x.csv"}, "model": "als", "configuration": {"factors": "many"}, "output": "o"}"#, "configuration key factors"),
                                (#"{"data": {"log": "x.csv", "holdout": {"method": "temporal", "testFraction": 2}}, "output": "o"}"#, "holdout.testFraction"),
                                (#"{"model": "als", "output": "o"}"#, "data")] {
             try text.write(toFile: "\(dir)/bad-run.json", atomically: true, encoding: .utf8)

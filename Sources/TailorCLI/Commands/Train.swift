@@ -161,7 +161,6 @@ struct Train: ParsableCommand {
         if case .log(let path) = run.data.source, path.isEmpty {
             throw ValidationError("the run names no data: give a log FILE, --store FILE.db, or \"data\" in the run file")
         }
-        var lastLoss: Double?
         let handler = progressOptions.handler()
         let losses = LossTracker()
         let outcome: TrainingRun.Outcome
@@ -177,7 +176,7 @@ struct Train: ParsableCommand {
             }
             throw error
         }
-        lastLoss = losses.last
+        let lastLoss = losses.last
         let prepared = outcome.data
         if let r = prepared.readReport { Terminal.note(r.summary) }
         if let c = prepared.cleaningReport { Terminal.note(c.summary) }

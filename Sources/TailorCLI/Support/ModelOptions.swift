@@ -115,11 +115,7 @@ extension Item2Vec.Aggregation: ExpressibleByArgument {}
 enum ConfigurationFile {
     /// The JSON value in `path`.
     static func read(_ path: String) throws -> JSONValue {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw DataError(FileManager.default.fileExists(atPath: path) ? .unreadableFile : .missingFile, file: path,
-                            reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
-        }
+        let data = try readFile(path)
         do { return try JSONDecoder().decode(JSONValue.self, from: data) } catch {
             throw DataError(.invalidConfiguration, file: path, reason: "is not valid JSON (\(error.localizedDescription))")
         }

@@ -168,13 +168,15 @@ public enum EventReader {
     }
 }
 
-/// Reads a whole file, with a clear error for a missing or unreadable one.
-func readFile(_ path: String) throws -> Data {
+/// Reads a whole file, with a clear error for a missing or unreadable one (the package's one
+/// file reader for user-named files: logs, catalogues, run and configuration files).
+package func readFile(_ path: String) throws -> Data {
     do {
         return try Data(contentsOf: URL(fileURLWithPath: path), options: .mappedIfSafe)
     } catch {
         let exists = FileManager.default.fileExists(atPath: path)
-        throw DataError(file: path, reason: exists ? "cannot be read (\(error.localizedDescription))" : "no such file",
+        throw DataError(exists ? .unreadableFile : .missingFile, file: path,
+                        reason: exists ? "cannot be read (\(error.localizedDescription))" : "no such file",
                         hint: exists ? "check its permissions" : "check the path")
     }
 }

@@ -124,14 +124,8 @@ public enum ConfidenceTransform: Sendable, Equatable, Codable, CustomStringConve
         switch self {
         case .linear:
             return log.values
-        case .binary:
-            return log.values.map { $0 > 0 ? 1 : ($0 < 0 ? -1 : 0) }
-        case .log(let epsilon):
-            let scale = 1 / Foundation.log(1 + 1 / epsilon)
-            return log.values.map { v in
-                let m = Float(Foundation.log(1 + Double(abs(v)) / epsilon) * scale)
-                return v < 0 ? -m : m
-            }
+        case .binary, .log:
+            return log.values.map { transform(value: $0)! }
         case .bm25(let k1, let b):
             let users = log.userIDs.count, items = log.itemIDs.count
             var rowSums = [Double](repeating: 0, count: users), df = [Double](repeating: 0, count: items)

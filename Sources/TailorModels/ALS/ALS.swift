@@ -175,8 +175,10 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         return Matrix(rows: rows, columns: k, storage: (0..<(rows * k)).map { _ in Float(rng.nextGaussian()) * scale })
     }
 
-    /// Rows with at most this many observations gather their factor rows before CG.
-    static let gatherRows = 4096  // 1 MiB of scratch per worker at 64 factors
+    /// CG rows with up to this many observations copy their factor rows into scratch first
+    /// (more loads in flight, then cache-resident passes): 4,096, 1 MiB of scratch per worker
+    /// at 64 factors. `TAILOR_ALS_GATHER=N` overrides it for measurements (0 turns it off).
+    static let gatherRows = ProcessInfo.processInfo.environment["TAILOR_ALS_GATHER"].flatMap(Int.init).map { max(0, $0) } ?? 4096
 
     /// Re-solves every row of `target` against the fixed factors. Returns how many exact solves
     /// failed (a system that is not positive definite) and were solved by CG instead.
@@ -188,9 +190,7 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         let rows = target.rows
         // Exact solves process a row's observations in blocks, bounding scratch memory.
         let block = 256
-        // CG rows with up to `gatherRows` observations copy their factor rows into scratch first
-        // (more loads in flight, then cache-resident passes; TAILOR_ALS_GATHER overrides, 0 off).
-        let gatherRows = ProcessInfo.processInfo.environment["TAILOR_ALS_GATHER"].flatMap(Int.init) ?? ALS.gatherRows
+        let gatherRows = ALS.gatherRows
         let cgScratch = Kernels.implicitCGScratchCount(k: k, gatherRows: gatherRows)
         let scratchPerWorker = c.solver == .cholesky ? max(Kernels.implicitExactScratchCount(k: k, count: block), cgScratch) : cgScratch
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchPerWorker * threads)

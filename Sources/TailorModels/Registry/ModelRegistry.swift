@@ -27,6 +27,8 @@ public struct ModelRegistry: Sendable {
         /// Every configuration key (including optional ones that are `nil` by default).
         public let keys: Set<String>
         let fitFromJSON: @Sendable (JSONValue, TrainingData, ProgressHandler?) throws -> any Recommender
+        /// The full configuration for a patch, checked against the configuration type.
+        let complete: @Sendable (JSONValue?) throws -> JSONValue
 
         /// Whether the configuration has `key` (a run's `seed` and `threads` go only where they apply).
         public func accepts(_ key: String) -> Bool { keys.contains(key) }
@@ -50,7 +52,8 @@ public struct ModelRegistry: Sendable {
             fitFromJSON: { configuration, data, progress in
                 let c = try ConfigurationPatch.apply(configuration, to: defaults, context: "configuration")
                 return try M.fit(data, configuration: c, progress: progress)
-            })
+            },
+            complete: { patch in try JSONValue(encoding: ConfigurationPatch.apply(patch, to: defaults, context: "configuration")) })
     }
 
     /// The entry for `kind`.
@@ -63,22 +66,19 @@ public struct ModelRegistry: Sendable {
         return e
     }
 
-    /// The full configuration of `kind`: its defaults with `patch` applied, as JSON.
+    /// The full configuration of `kind`: its defaults with `patch` applied, decoded as the
+    /// model's configuration type (so a wrong key or type fails here, before any data is read)
+    /// and returned as JSON.
     ///
     /// - Throws: ``ModelError`` `.invalidConfiguration` for an unknown key (named, with the valid
     ///   ones) or a value of the wrong type.
     public func configuration(_ kind: String, patch: JSONValue?) throws -> JSONValue {
         let e = try entry(kind)
-        guard let patch, case .object(let fields) = patch else { return e.defaults }
-        guard case .object(var merged) = e.defaults else { return e.defaults }
-        for (key, value) in fields {
-            guard e.keys.contains(key) else {
-                throw ModelError(.invalidConfiguration,
-                                 reason: "configuration.\(key): \(kind) has no key '\(key)'; its keys are \(e.keys.sorted().joined(separator: ", "))")
-            }
-            merged[key] = value
+        do {
+            return try e.complete(patch)
+        } catch let error as DataError {
+            throw ModelError(error)
         }
-        return .object(merged)
     }
 
     /// Fits `kind` on `data` with `patch` over its defaults.
@@ -90,7 +90,7 @@ public struct ModelRegistry: Sendable {
         do {
             return try e.fitFromJSON(patch ?? .object([:]), data, progress)
         } catch let error as DataError where error.code == .unknownConfigurationKey || error.code == .invalidConfiguration {
-            throw ModelError(.invalidConfiguration, reason: "\(error.field ?? "configuration"): \(error.reason)", hint: error.hint, cause: error)
+            throw ModelError(error)
         }
     }
 
@@ -122,5 +122,12 @@ public struct ModelRegistry: Sendable {
     /// Adds a model kind to ``shared``.
     public static func registerShared<M: TrainableRecommender>(_ type: M.Type, summary: String, defaults: M.Configuration) {
         sharedStorage.withLock { $0.register(type, summary: summary, defaults: defaults) }
+    }
+}
+
+extension ModelError {
+    /// A configuration problem found while patching (`configuration.KEY: …`), as a model error.
+    init(_ error: DataError) {
+        self.init(.invalidConfiguration, reason: "\(error.field ?? "configuration"): \(error.reason)", hint: error.hint, cause: error)
     }
 }

@@ -63,11 +63,7 @@ public struct TrainingRun: Sendable, Equatable, Codable {
     ///
     /// - Throws: ``DataError`` naming the file and the key for anything wrong in it.
     public static func read(from path: String) throws -> TrainingRun {
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw DataError(FileManager.default.fileExists(atPath: path) ? .unreadableFile : .missingFile, file: path,
-                            reason: FileManager.default.fileExists(atPath: path) ? "cannot be read" : "no such file")
-        }
+        let data = try readFile(path)
         do {
             return try JSONDecoder().decode(TrainingRun.self, from: data)
         } catch var error as DataError {
