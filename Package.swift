@@ -47,6 +47,7 @@ let package = Package(
         .library(name: "TailorSQLite", targets: ["TailorSQLite"]),
         .library(name: "TailorAutodiff", targets: ["TailorAutodiff"]),
         .library(name: "TailorNN", targets: ["TailorNN"]),
+        .library(name: "TailorNeural", targets: ["TailorNeural"]),
         .library(name: "Tailor", targets: ["Tailor"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
@@ -62,6 +63,9 @@ let package = Package(
         // and the training loop. Numeric, so optimized in debug builds too.
         .target(name: "TailorAutodiff", dependencies: ["TailorLinalg"], swiftSettings: numericSettings),
         .target(name: "TailorNN", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
+        // Neural recommenders (two-tower, …) built on the engine; they register in the model
+        // registry (`TailorNeural.register()`), so the CLI and run files train them by name.
+        .target(name: "TailorNeural", dependencies: ["TailorModels", "TailorNN"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
@@ -75,11 +79,11 @@ let package = Package(
         ),
         // The umbrella: `import Tailor` brings every module.
         .target(name: "Tailor", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
-                                                "TailorSQLite", "TailorAutodiff", "TailorNN"], swiftSettings: commonSettings),
+                                                "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural"], swiftSettings: commonSettings),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings
@@ -98,6 +102,7 @@ let package = Package(
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural"], swiftSettings: numericSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]

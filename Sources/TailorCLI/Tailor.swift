@@ -1,4 +1,5 @@
 import ArgumentParser
+import TailorNeural
 
 /// The `tailor` command-line tool.
 @main
@@ -26,4 +27,10 @@ struct Tailor: ParsableCommand {
         subcommands: [Demo.self, IngestCommand.self, Stats.self, Train.self, Models.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self,
                       SessionsCommand.self, Encode.self, Generate.self]
     )
+
+    /// Registers the neural models, then parses and runs the command.
+    static func main() {
+        TailorNeural.register()
+        main(nil)
+    }
 }

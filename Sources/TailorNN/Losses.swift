@@ -86,6 +86,34 @@ public enum Loss {
         return crossEntropy(logits: masked, targets: [Int32](repeating: 0, count: n))
     }
 
+    /// In-batch sampled softmax (Yi et al. 2019, "Sampling-bias-corrected neural modeling"): row
+    /// `r` of `queries` should pick row `r` of `items` among all the batch's items, the others
+    /// serving as negatives. Each logit is `q·i / temperature − log Q(item)`, `Q` being the item's
+    /// chance to appear in a batch (its popularity), so popular items are not over-punished for
+    /// being sampled often; another row holding the same item is masked out rather than counted
+    /// as a negative.
+    ///
+    /// - Parameters:
+    ///   - queries: `[B, D]` user vectors.
+    ///   - items: `[B, D]` the batch's item vectors.
+    ///   - itemIDs: the batch's items (to mask duplicates and look up `logQ`).
+    ///   - logQ: log sampling probability per item id (empty: no correction).
+    ///   - temperature: divides the logits (with L2-normalized vectors, 0.05–0.2).
+    public static func inBatchSoftmax(queries: Value, items: Value, itemIDs: [Int32], logQ: [Float], temperature: Float) -> Value {
+        let b = itemIDs.count
+        precondition(queries.shape == [b, queries.shape.last ?? 0] && items.shape == queries.shape,
+                     "queries \(queries.shape) and items \(items.shape) must both be [\(b), D]")
+        var logits = matmul(queries, items, transposeB: true) * (1 / temperature)   // [B, B]
+        if !logQ.isEmpty {
+            let row = itemIDs.map { -logQ[Int($0)] }
+            logits = logits + queries.tape.constant(Tensor(shape: [1, b], storage: row))
+        }
+        var bits = [Bool](repeating: false, count: b * b)
+        for r in 0..<b { for j in 0..<b where j != r && itemIDs[j] == itemIDs[r] { bits[r * b + j] = true } }
+        let masked = maskedFill(logits, Mask(shape: [b, b], bits: bits), value: -.infinity)
+        return crossEntropy(logits: masked, targets: (0..<b).map { Int32($0) })
+    }
+
     /// Bayesian personalized ranking: `mean(−log σ(positive − negative))`, stable.
     public static func bpr(positive: Value, negative: Value) -> Value {
         mean(softplus(negative - positive))

@@ -15,6 +15,31 @@ struct OpGradientTests {
         checkGradients([a]) { ($0[0] * 3 + 2) - 1 }
     }
 
+    @Test("L2 normalization: unit rows, PyTorch's values, gradient")
+    func l2Normalization() {
+        let x = random([3, 5], seed: 4, low: 0.2, high: 1.5)
+        checkGradients([x]) { l2Normalize($0[0]) }
+        let tape = Tape(training: false)
+        let y = l2Normalize(tape.constant(Tensor(shape: [2, 2], storage: [3, 4, 0, 0]))).tensor
+        // F.normalize([[3, 4], [0, 0]]) = [[0.6, 0.8], [0, 0]]: a zero row stays zero, never NaN.
+        #expect(y.storage == [0.6, 0.8, 0, 0])
+    }
+
+    @Test("segment pooling: weighted sums and softmax per segment, empty segments")
+    func segments() {
+        let v = random([5, 3], seed: 6), w = random([5], seed: 7, low: 0.1, high: 1)
+        let offsets = [0, 2, 2, 4]   // segments of 2, 0, 2 and 1 rows
+        checkGradients([v, w]) { segmentWeightedSum($0[0], weights: $0[1], offsets: offsets) }
+        checkGradients([w]) { segmentSoftmax($0[0], offsets: offsets) }
+        checkGradients([v, w]) { segmentWeightedSum($0[0], weights: segmentSoftmax($0[1], offsets: offsets), offsets: offsets) }
+        let tape = Tape(training: false)
+        let p = segmentSoftmax(tape.constant(Tensor(shape: [3], storage: [0, 0, 5])), offsets: [0, 2]).tensor.storage
+        #expect(p[0] == 0.5 && p[1] == 0.5 && p[2] == 1, "each segment sums to one on its own")
+        let pooled = segmentWeightedSum(tape.constant(Tensor(shape: [2, 1], storage: [2, 4])), weights: tape.constant(Tensor(shape: [2], storage: [0.5, 0.25])),
+                                        offsets: [0, 2]).tensor
+        #expect(pooled.shape == [2, 1] && pooled.storage == [2, 0], "0.5·2 + 0.25·4, then an empty segment")
+    }
+
     @Test("activations: ReLU, GELU, tanh, sigmoid, exp, log, square")
     func activations() {
         // Keep ReLU inputs away from its kink.

@@ -95,3 +95,70 @@ public func scatterAdd(_ values: Value, indices: [Int32], rows: Int) -> Value {
         tape.accumulate(values, d)
     }
 }
+
+/// Weighted sums of rows per segment: `out[b] = Σ_{t ∈ segment b} weights[t] · values[t]`, where
+/// segment `b` is rows `offsets[b]..<offsets[b+1]` of `values` (`[T, D]`; the last segment runs
+/// to the end). `weights` (`[T]`) may be constants (a mean, recency decay) or computed (attention,
+/// see ``segmentSoftmax(_:offsets:)``); both get gradients. An empty segment gives zeros.
+///
+/// Pools a user's history of item vectors into one vector.
+public func segmentWeightedSum(_ values: Value, weights: Value, offsets: [Int]) -> Value {
+    let v = values.tensor, w = weights.tensor
+    precondition(v.rank == 2 && w.count == v.shape[0], "segmentWeightedSum needs [T, D] values and T weights, got \(v.shape) and \(w.shape)")
+    let width = v.shape[1], segments = offsets.count
+    let ends = Array(offsets.dropFirst()) + [v.shape[0]]
+    var out = Tensor(shape: [segments, width])
+    for b in 0..<segments {
+        precondition(offsets[b] <= ends[b], "segment offsets must not decrease")
+        for t in offsets[b]..<ends[b] {
+            let wt = w.storage[t]
+            for c in 0..<width { out.storage[b * width + c] += wt * v.storage[t * width + c] }
+        }
+    }
+    return values.tape.record(out, inputs: [values, weights]) { g, tape in
+        if tape.needsGrad(values) {
+            var dv = Tensor(shape: v.shape)
+            for b in 0..<segments {
+                for t in offsets[b]..<ends[b] {
+                    let wt = w.storage[t]
+                    for c in 0..<width { dv.storage[t * width + c] = wt * g.storage[b * width + c] }
+                }
+            }
+            tape.accumulate(values, dv)
+        }
+        if tape.needsGrad(weights) {
+            var dw = Tensor(shape: w.shape)
+            for b in 0..<segments {
+                for t in offsets[b]..<ends[b] {
+                    var s: Float = 0
+                    for c in 0..<width { s += v.storage[t * width + c] * g.storage[b * width + c] }
+                    dw.storage[t] = s
+                }
+            }
+            tape.accumulate(weights, dw)
+        }
+    }
+}
+
+/// Softmax within each segment of a vector of `T` scores (segment `b` is
+/// `offsets[b]..<offsets[b+1]`): attention weights over variable-length histories, no padding.
+public func segmentSoftmax(_ scores: Value, offsets: [Int]) -> Value {
+    let x = scores.tensor
+    let total = x.count, segments = offsets.count
+    let ends = Array(offsets.dropFirst()) + [total]
+    var y = x
+    y.storage.withUnsafeMutableBufferPointer { p in
+        for b in 0..<segments where offsets[b] < ends[b] {
+            Kernels.softmaxRows(p.baseAddress! + offsets[b], rows: 1, n: ends[b] - offsets[b])
+        }
+    }
+    return scores.tape.record(y, inputs: [scores]) { g, tape in
+        var dx = g
+        for b in 0..<segments where offsets[b] < ends[b] {
+            var dot: Float = 0
+            for t in offsets[b]..<ends[b] { dot += g.storage[t] * y.storage[t] }
+            for t in offsets[b]..<ends[b] { dx.storage[t] = y.storage[t] * (g.storage[t] - dot) }
+        }
+        tape.accumulate(scores, dx)
+    }
+}

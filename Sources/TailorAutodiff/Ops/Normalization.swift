@@ -240,3 +240,40 @@ public func maskedFill(_ a: Value, _ mask: Mask, value: Float) -> Value {
         tape.accumulate(a, dx)
     }
 }
+
+/// Each row (last axis) scaled to unit Euclidean length: `y = x / max(‖x‖, ε)` (PyTorch
+/// `F.normalize(x, dim=-1)`). The outputs of two-tower models, so their inner product is a cosine.
+///
+/// Backward: `dx = (dy − y·(dy·y)) / ‖x‖` for rows longer than ε, `dy/ε` for the others.
+public func l2Normalize(_ a: Value, epsilon: Float = 1e-12) -> Value {
+    let x = a.tensor
+    let n = x.shape.last ?? 1, rows = x.count / max(1, n)
+    var y = x
+    var norms = [Float](repeating: 0, count: rows)
+    y.storage.withUnsafeMutableBufferPointer { p in
+        for r in 0..<rows {
+            let row = p.baseAddress! + r * n
+            var s: Float = 0
+            for j in 0..<n { s += row[j] * row[j] }
+            let norm = Swift.max(s.squareRoot(), epsilon)
+            norms[r] = norm
+            let inv = 1 / norm
+            for j in 0..<n { row[j] *= inv }
+        }
+    }
+    return a.tape.record(y, inputs: [a]) { g, tape in
+        var dx = g
+        dx.storage.withUnsafeMutableBufferPointer { d in
+            y.storage.withUnsafeBufferPointer { yp in
+                for r in 0..<rows {
+                    let inv = 1 / norms[r]
+                    let clamped = norms[r] <= epsilon
+                    var dot: Float = 0
+                    if !clamped { for j in 0..<n { dot += d[r * n + j] * yp[r * n + j] } }
+                    for j in 0..<n { d[r * n + j] = (d[r * n + j] - yp[r * n + j] * dot) * inv }
+                }
+            }
+        }
+        tape.accumulate(a, dx)
+    }
+}

@@ -5,6 +5,17 @@ import Foundation
 public protocol EventSource {
     /// Every event, in a deterministic order.
     func loadEvents() throws -> EventLog
+    /// The item catalogue (empty when the source has none).
+    func loadItems() throws -> [CatalogItem]
+    /// The user profiles (empty when the source has none).
+    func loadUsers() throws -> [UserProfile]
+}
+
+extension EventSource {
+    /// No catalogue.
+    public func loadItems() throws -> [CatalogItem] { [] }
+    /// No profiles.
+    public func loadUsers() throws -> [UserProfile] { [] }
 }
 
 /// How a run gets its training data, as a value: the source (a log file and how to read it, or a
@@ -110,6 +121,12 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     public var confidence: ConfidenceTransform
     /// The held-out split, if the run holds data out.
     public var holdout: Holdout?
+    /// An item catalogue file (CSV/TSV with a header, or JSON Lines; see ``CatalogReader``), for
+    /// models that use item content. A store's own catalogue is read without it; entries here
+    /// replace the store's.
+    public var items: String?
+    /// A user profile file, likewise.
+    public var users: String?
 
     /// A recipe with the documented defaults for everything but the source.
     public init(source: Source, reader: InteractionReader.Configuration = .init(), cleaning: CleaningConfiguration = .init(),
@@ -125,7 +142,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     // MARK: File form
 
     private enum CodingKeys: String, CodingKey {
-        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout
+        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout, items, users
     }
 
     public init(from decoder: any Decoder) throws {
@@ -154,6 +171,8 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         weights = try ConfigurationPatch.apply(try c.decodeIfPresent(JSONValue.self, forKey: .weights), to: EventWeights(), context: "data.weights")
         confidence = try c.decodeIfPresent(ConfidenceTransform.self, forKey: .confidence) ?? .standard
         holdout = try c.decodeIfPresent(Holdout.self, forKey: .holdout)
+        items = try c.decodeIfPresent(String.self, forKey: .items)
+        users = try c.decodeIfPresent(String.self, forKey: .users)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -175,6 +194,8 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         }
         try c.encode(confidence, forKey: .confidence)
         try c.encodeIfPresent(holdout, forKey: .holdout)
+        try c.encodeIfPresent(items, forKey: .items)
+        try c.encodeIfPresent(users, forKey: .users)
     }
 
     // MARK: Preparing the data
@@ -197,6 +218,8 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         public var cleaningReport: CleaningReport?
         /// The split's report, when there is a holdout.
         public var splitReport: Split.Report?
+        /// The item catalogue and user profiles (the store's, then the recipe's files).
+        public var side = SideInformation()
     }
 
     /// A store source's events before and after cleaning, with the cleaning report (the first
@@ -235,6 +258,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
                                 hint: "check the store with `tailor stats`, and the cleaning and weights")
             }
         }
+        let side = try sideInformation(openStore: openStore)
         var train = all, test: Interactions?, splitReport: Split.Report?
         if let holdout {
             let split = try Split.make(all, method: holdout.method, seed: holdout.seed)
@@ -242,7 +266,23 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         }
         let raw = train
         train = confidence.apply(to: train)
-        return Prepared(all: all, train: train, trainRaw: raw, test: test, readReport: readReport, cleaningReport: cleaningReport, splitReport: splitReport)
+        return Prepared(all: all, train: train, trainRaw: raw, test: test, readReport: readReport, cleaningReport: cleaningReport,
+                        splitReport: splitReport, side: side)
+    }
+
+    /// The item catalogue and user profiles: a store's own, then the ``items`` and ``users``
+    /// files (whose entries replace the store's).
+    ///
+    /// - Throws: ``DataError`` naming the file for an unreadable catalogue.
+    public func sideInformation(openStore: ((String) throws -> any EventSource)? = nil) throws -> SideInformation {
+        var side = SideInformation()
+        if case .store(let path) = source, let openStore {
+            let store = try openStore(path)
+            side = SideInformation(items: try store.loadItems(), users: try store.loadUsers())
+        }
+        if let items { side.merge(SideInformation(items: try CatalogReader.readItems(path: items).0)) }
+        if let users { side.merge(SideInformation(users: try CatalogReader.readUsers(path: users).0)) }
+        return side
     }
 }
 

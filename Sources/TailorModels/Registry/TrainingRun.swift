@@ -114,7 +114,8 @@ public struct TrainingRun: Sendable, Equatable, Codable {
         let prepared = try data.prepare(openStore: openStore)
         let t1 = monotonicSeconds()
         let matrix = InteractionMatrix(prepared.train)
-        let model = try registry.fit(self.model, patch: configuration, data: TrainingData(prepared.train, matrix: matrix), progress: progress)
+        let model = try registry.fit(self.model, patch: configuration, data: TrainingData(prepared.train, matrix: matrix, side: prepared.side),
+                                 progress: progress)
         let t2 = monotonicSeconds()
         let source: String
         switch data.source { case .log(let p): source = p; case .store(let p): source = "store:" + p }

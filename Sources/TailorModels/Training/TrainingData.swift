@@ -10,19 +10,24 @@ public struct TrainingData: Sendable {
     public let matrix: InteractionMatrix
     /// The log the matrix was built from, if known (carries timestamps and ID maps).
     public let interactions: Interactions?
+    /// The item catalogue and user profiles, by external identifier (empty when unknown).
+    /// Hybrid and neural models read it through ``interactions``' ID maps.
+    public var side = SideInformation()
 
-    /// Training data from a log.
-    public init(_ interactions: Interactions) {
+    /// Training data from a log, with what is known about its items and users.
+    public init(_ interactions: Interactions, side: SideInformation = .init()) {
         self.interactions = interactions
         matrix = InteractionMatrix(interactions)
+        self.side = side
     }
 
     /// Training data from a log whose matrix is already built.
-    public init(_ interactions: Interactions, matrix: InteractionMatrix) {
+    public init(_ interactions: Interactions, matrix: InteractionMatrix, side: SideInformation = .init()) {
         precondition(matrix.userCount == interactions.userIDs.count && matrix.itemCount == interactions.itemIDs.count,
                      "matrix shape differs from the log's ID maps")
         self.interactions = interactions
         self.matrix = matrix
+        self.side = side
     }
 
     /// Training data from a matrix alone (no times, sequences in item order).

@@ -1,0 +1,12 @@
+@_exported import TailorModels
+import TailorNN
+
+/// The neural recommenders. Call ``register()`` once at start-up (the `tailor` command does) so
+/// the model registry trains and loads them by name like the classic models.
+public enum TailorNeural {
+    /// Adds the neural models to ``ModelRegistry/shared`` (idempotent).
+    public static func register() {
+        ModelRegistry.registerShared(TwoTower.self, summary: "two-tower hybrid: ids, attributes, history and content, in-batch softmax with log-Q correction (Yi et al. 2019)",
+                                     defaults: .init())
+    }
+}

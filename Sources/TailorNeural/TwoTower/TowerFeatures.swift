@@ -1,0 +1,237 @@
+import TailorData
+import TailorModels
+
+/// Counted problems met while encoding side information: never a crash or a NaN score, but
+/// never silent either. Recorded in the model's manifest and printed by `tailor train`.
+public struct FeatureWarnings: Sendable, Codable, Equatable {
+    /// Users the model knows who have no profile (their attributes read as unknown).
+    public var usersWithoutProfile = 0
+    /// Items the model knows that have no catalogue entry (their content reads as unknown).
+    public var itemsWithoutContent = 0
+    /// Categorical values outside the vocabulary (read as the out-of-vocabulary row).
+    public var unseenValues = 0
+    /// Numeric values that were missing, NaN or infinite (read as the training mean).
+    public var missingNumbers = 0
+    /// Feature vectors of the wrong length (read as absent).
+    public var badVectors = 0
+
+    /// Whether anything was counted.
+    public var isEmpty: Bool { self == FeatureWarnings() }
+
+    /// One line for people (`12 items without content, 3 unseen values`).
+    public var summary: String {
+        var parts: [String] = []
+        if usersWithoutProfile > 0 { parts.append("\(usersWithoutProfile) users without a profile") }
+        if itemsWithoutContent > 0 { parts.append("\(itemsWithoutContent) items without content") }
+        if unseenValues > 0 { parts.append("\(unseenValues) unseen categorical values") }
+        if missingNumbers > 0 { parts.append("\(missingNumbers) missing or non-finite numbers") }
+        if badVectors > 0 { parts.append("\(badVectors) feature vectors of the wrong length") }
+        return parts.isEmpty ? "none" : parts.joined(separator: ", ")
+    }
+}
+
+/// How a two-tower model turns profiles and catalogue entries into network inputs: which
+/// features it uses and their fitted encoders. Saved with the model, so serving encodes a new
+/// user or item exactly as training did.
+public struct FeatureSchema: Sendable, Codable, Equatable {
+    /// Categorical user attributes used, with their vocabularies (sorted by name).
+    public var userCategorical: [String: CategoricalEncoder] = [:]
+    /// Numeric user attributes used.
+    public var userNumeric: [String: NumericEncoder] = [:]
+    /// Item categories, if used.
+    public var itemCategories: CategoricalEncoder?
+    /// Item tags, if used.
+    public var itemTags: CategoricalEncoder?
+    /// Numeric item attributes used.
+    public var itemNumeric: [String: NumericEncoder] = [:]
+    /// Length of the items' external feature vectors, if used.
+    public var itemVectorLength: Int?
+
+    /// Sorted names, the column order of the encoded arrays.
+    public var userCategoricalNames: [String] { userCategorical.keys.sorted() }
+    /// See ``userCategoricalNames``.
+    public var userNumericNames: [String] { userNumeric.keys.sorted() }
+    /// See ``userCategoricalNames``.
+    public var itemNumericNames: [String] { itemNumeric.keys.sorted() }
+
+    /// Whether the user tower has inputs beyond the id and the history.
+    public var hasUserFeatures: Bool { !userCategorical.isEmpty || !userNumeric.isEmpty }
+    /// Whether the item tower has inputs beyond the id.
+    public var hasItemContent: Bool { itemCategories != nil || itemTags != nil || !itemNumeric.isEmpty || itemVectorLength != nil }
+
+    /// Every feature name this schema can use, for error messages and `tailor models`.
+    public static let itemContentNames = ["categories", "tags", "vector"]
+
+    /// Fits encoders on `side`, keeping the features `userFeatures` and `itemFeatures` name
+    /// (`nil`: every one the data has).
+    ///
+    /// - Throws: ``ModelError`` `.invalidConfiguration` for a feature the data does not have,
+    ///   naming it and listing the ones it has.
+    public init(side: SideInformation, userFeatures: [String]?, itemFeatures: [String]?, minimumCount: Int = 2) throws {
+        let encoders = FeatureEncoders(items: side.sortedItems, users: side.sortedUsers, minimumCount: minimumCount)
+        let userNames = Set(encoders.userCategorical.keys).union(encoders.userNumeric.keys)
+        let wantedUsers = Set(userFeatures ?? Array(userNames))
+        if let missing = wantedUsers.subtracting(userNames).sorted().first {
+            throw ModelError(.invalidConfiguration, reason: "configuration.userFeatures names '\(missing)', which the user profiles do not have",
+                             hint: userNames.isEmpty ? "this data has no user profiles (import users, or give the recipe a \"users\" file)"
+                                 : "they have: \(userNames.sorted().joined(separator: ", "))")
+        }
+        for name in wantedUsers {
+            if let c = encoders.userCategorical[name] { userCategorical[name] = c }
+            if let n = encoders.userNumeric[name] { userNumeric[name] = n }
+        }
+        let items = side.items.values
+        let vectorLengths = Set(items.compactMap { $0.features?.count }.filter { $0 > 0 })
+        // The most common vector length wins; others are counted as bad when encoding.
+        let commonLength = vectorLengths.max { a, b in
+            items.lazy.filter { $0.features?.count == a }.count < items.lazy.filter { $0.features?.count == b }.count
+        }
+        var available: [String] = []
+        if encoders.itemCategories.size > 1 { available.append("categories") }
+        if encoders.itemTags.size > 1 { available.append("tags") }
+        if commonLength != nil { available.append("vector") }
+        available += encoders.itemNumeric.keys.sorted()
+        let wantedItems = Set(itemFeatures ?? available)
+        if let missing = wantedItems.subtracting(available).sorted().first {
+            throw ModelError(.invalidConfiguration, reason: "configuration.itemFeatures names '\(missing)', which the item catalogue does not have",
+                             hint: available.isEmpty ? "this data has no item catalogue (import items, or give the recipe an \"items\" file)"
+                                 : "it has: \(available.joined(separator: ", "))")
+        }
+        if wantedItems.contains("categories") { itemCategories = encoders.itemCategories }
+        if wantedItems.contains("tags") { itemTags = encoders.itemTags }
+        if wantedItems.contains("vector") { itemVectorLength = commonLength }
+        for name in wantedItems { if let n = encoders.itemNumeric[name] { itemNumeric[name] = n } }
+    }
+
+    /// No features at all (ids and history only).
+    public init() {}
+
+    /// A number for the network: encoded, and the training mean for missing, NaN or infinite
+    /// values (counted), clamped to ±8 so one outlier cannot dominate a layer.
+    static func number(_ x: Double?, _ encoder: NumericEncoder, _ warnings: inout FeatureWarnings) -> Float {
+        guard let x, x.isFinite else { warnings.missingNumbers += 1; return Float(encoder.missing) }
+        let y = encoder.encode(x)
+        guard y.isFinite else { warnings.missingNumbers += 1; return Float(encoder.missing) }
+        return Float(Swift.min(8, Swift.max(-8, y)))
+    }
+
+    static func code(_ value: String?, _ encoder: CategoricalEncoder, _ warnings: inout FeatureWarnings) -> Int32 {
+        guard let value else { return CategoricalEncoder.outOfVocabulary }
+        let c = encoder.encode(value)
+        if c == CategoricalEncoder.outOfVocabulary { warnings.unseenValues += 1 }
+        return c
+    }
+
+    /// Encodes profiles (`nil`: unknown user) into ``UserInputs``.
+    public func encode(users: [UserProfile?], warnings: inout FeatureWarnings) -> UserInputs {
+        let cNames = userCategoricalNames, nNames = userNumericNames
+        var out = UserInputs(count: users.count, categorical: cNames.count, numeric: nNames.count)
+        for (u, profile) in users.enumerated() {
+            if profile == nil && hasUserFeatures { warnings.usersWithoutProfile += 1 }
+            for (j, name) in cNames.enumerated() {
+                out.codes[u * cNames.count + j] = Self.code(profile?.attributes[name], userCategorical[name]!, &warnings)
+            }
+            for (j, name) in nNames.enumerated() {
+                let text = profile?.attributes[name]
+                out.numbers[u * nNames.count + j] = Self.number(text.flatMap(Double.init), userNumeric[name]!, &warnings)
+            }
+        }
+        return out
+    }
+
+    /// Encodes catalogue entries (`nil`: an item without content) into ``ItemInputs``.
+    public func encode(items: [CatalogItem?], warnings: inout FeatureWarnings) -> ItemInputs {
+        let nNames = itemNumericNames
+        var out = ItemInputs(count: items.count, numeric: nNames.count, vectorLength: itemVectorLength ?? 0)
+        for (i, item) in items.enumerated() {
+            if item == nil && hasItemContent { warnings.itemsWithoutContent += 1 }
+            if let e = itemCategories { out.categories.append(item?.categories.map { Self.code($0, e, &warnings) } ?? []) }
+            if let e = itemTags { out.tags.append(item?.tags.map { Self.code($0, e, &warnings) } ?? []) }
+            for (j, name) in nNames.enumerated() {
+                out.numbers[i * nNames.count + j] = Self.number(item?.numeric[name], itemNumeric[name]!, &warnings)
+            }
+            if let length = itemVectorLength, let v = item?.features {
+                if v.count == length && v.allSatisfy(\.isFinite) {
+                    for c in 0..<length { out.vectors[i * length + c] = v[c] }
+                } else {
+                    warnings.badVectors += 1
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Encoded user attributes, row per user.
+public struct UserInputs: Sendable, Equatable {
+    /// `count × categorical` vocabulary indices (0: unknown).
+    public var codes: [Int32]
+    /// `count × numeric` encoded numbers.
+    public var numbers: [Float]
+    /// Rows and columns.
+    public let count: Int, categorical: Int, numeric: Int
+
+    init(count: Int, categorical: Int, numeric: Int) {
+        self.count = count
+        self.categorical = categorical
+        self.numeric = numeric
+        codes = [Int32](repeating: 0, count: count * categorical)
+        numbers = [Float](repeating: 0, count: count * numeric)
+    }
+
+    init(count: Int, categorical: Int, numeric: Int, codes: [Int32], numbers: [Float]) {
+        self.init(count: count, categorical: categorical, numeric: numeric)
+        self.codes = codes
+        self.numbers = numbers
+    }
+}
+
+/// Encoded item content, row per item.
+public struct ItemInputs: Sendable, Equatable {
+    /// Category indices per item (multi-valued), when categories are used.
+    public var categories: RaggedRows = .init()
+    /// Tag indices per item, when tags are used.
+    public var tags: RaggedRows = .init()
+    /// `count × numeric` encoded numbers.
+    public var numbers: [Float]
+    /// `count × vectorLength` external feature vectors (zeros when absent).
+    public var vectors: [Float]
+    /// Rows and columns.
+    public let count: Int, numeric: Int, vectorLength: Int
+
+    init(count: Int, numeric: Int, vectorLength: Int) {
+        self.count = count
+        self.numeric = numeric
+        self.vectorLength = vectorLength
+        numbers = [Float](repeating: 0, count: count * numeric)
+        vectors = [Float](repeating: 0, count: count * vectorLength)
+    }
+}
+
+/// Variable-length rows of indices (compressed: offsets and values).
+public struct RaggedRows: Sendable, Equatable {
+    /// Row `r` is `values[offsets[r]..<offsets[r + 1]]`.
+    public var offsets: [Int] = [0]
+    /// The indices.
+    public var values: [Int32] = []
+
+    /// Number of rows.
+    public var count: Int { offsets.count - 1 }
+
+    /// Appends a row.
+    public mutating func append(_ row: [Int32]) {
+        values.append(contentsOf: row)
+        offsets.append(values.count)
+    }
+
+    /// Row `r`.
+    public subscript(r: Int) -> ArraySlice<Int32> { values[offsets[r]..<offsets[r + 1]] }
+
+    /// The rows at `rows`, as bag inputs: flat indices and start offsets.
+    func bags(_ rows: [Int32]) -> (indices: [Int32], offsets: [Int]) {
+        var indices: [Int32] = [], starts: [Int] = []
+        starts.reserveCapacity(rows.count)
+        for r in rows { starts.append(indices.count); indices.append(contentsOf: self[Int(r)]) }
+        return (indices, starts)
+    }
+}

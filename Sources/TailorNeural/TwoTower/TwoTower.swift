@@ -1,0 +1,433 @@
+import Foundation
+import Synchronization
+import TailorAutodiff
+import TailorData
+import TailorLinalg
+import TailorModels
+import TailorNN
+
+/// A two-tower hybrid recommender (Covington et al. 2016; Yi et al. 2019): a user tower over the
+/// user's id, attributes and recent items, an item tower over the item's id and content, both
+/// ending in unit vectors whose inner product is the score. Trained with an in-batch sampled
+/// softmax corrected for popularity (log-Q), or BPR.
+///
+/// After training it serves like a factor model (the same top-K kernels and model files), and
+/// computes vectors at request time for what training never saw: a new user from attributes
+/// and a few events (``userVector(profile:history:)``), a new item from its content
+/// (``itemVector(content:)``). Id dropout during training teaches both towers to work without
+/// the id.
+public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
+    public static let kind = "two-tower"
+
+    /// Hyperparameters. Defaults were chosen on MovieLens (see `Docs/Benchmarks.md`).
+    public struct Configuration: Sendable, Codable, Equatable {
+        /// Length of the output vectors (32–512).
+        public var dimension = 64
+        /// Width of the user and item id embeddings (and of the history and vector inputs).
+        public var idDimension = 64
+        /// Width of each attribute, category and tag embedding.
+        public var featureDimension = 16
+        /// Hidden layer sizes of each tower's MLP (empty: one linear layer).
+        public var hidden: [Int] = [128]
+        /// Dropout after each hidden layer.
+        public var dropout: Float = 0.1
+        /// Batch normalization after each hidden layer.
+        public var batchNorm = false
+        /// Chance, per training example, that the user id is replaced by the "unknown" row, so
+        /// the tower learns to serve users it has never seen.
+        public var userIDDropout: Float = 0.1
+        /// Chance that the item id is replaced by the "unknown" row, so the item tower learns
+        /// from content (cold items). Only applied when items have content.
+        public var itemIDDropout: Float = 0.1
+        /// Chance that a training example's whole history is dropped (users known only by
+        /// their attributes).
+        public var historyDropout: Float = 0.05
+        /// How recent items are pooled in the user tower.
+        public var history: HistoryPooling = .mean
+        /// At most this many of the user's latest items are pooled.
+        public var historyLength = 50
+        /// Recency half-life in events (`recency` and `attention` pooling).
+        public var halfLife: Double = 20
+        /// User attributes to use (`nil`: every attribute the profiles have; `[]`: none).
+        public var userFeatures: [String]?
+        /// Item content to use: `categories`, `tags`, `vector` and numeric attribute names
+        /// (`nil`: everything the catalogue has; `[]`: none).
+        public var itemFeatures: [String]?
+        /// `softmax` (in-batch, log-Q corrected) or `bpr` (one uniform negative per example).
+        public var loss: Loss = .softmax
+        /// Subtract log popularity from in-batch logits (Yi et al. 2019).
+        public var logQCorrection = true
+        /// Softmax temperature for unit vectors (the start value when learned).
+        public var temperature: Float = 0.05
+        /// Learn the temperature.
+        public var learnTemperature = false
+        /// Most passes over the training pairs.
+        public var epochs = 40
+        /// Pairs per batch (also the number of in-batch negatives).
+        public var batchSize = 512
+        /// Adam learning rate (after warm-up).
+        public var learningRate: Float = 0.003
+        /// Decoupled weight decay (AdamW); 0 for none.
+        public var weightDecay: Float = 0
+        /// Linear warm-up steps.
+        public var warmupSteps = 100
+        /// Stop after this many epochs without a better validation NDCG (`nil`: never); the
+        /// best epoch's weights are kept.
+        public var patience: Int? = 4
+        /// Users whose latest item is held out to validate each epoch (0: no validation, every
+        /// epoch runs).
+        public var validationUsers = 1000
+        /// The cut-off of the validation NDCG.
+        public var validationK = 10
+        /// Seed for initialization, shuffling, dropout and the validation users.
+        public var seed: UInt64 = 42
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// Training objectives.
+    public enum Loss: String, Sendable, Codable, CaseIterable {
+        /// In-batch sampled softmax.
+        case softmax
+        /// Bayesian personalized ranking with uniform negatives.
+        case bpr
+    }
+
+    /// What training did.
+    public struct TrainingSummary: Sendable, Codable, Equatable {
+        /// Mean loss per epoch.
+        public var losses: [Double] = []
+        /// Validation NDCG per epoch.
+        public var validation: [Double] = []
+        /// The epoch whose weights were kept.
+        public var bestEpoch: Int?
+        /// Whether early stopping ended the run.
+        public var stoppedEarly = false
+        /// Feature problems met (counted, never fatal).
+        public var warnings = FeatureWarnings()
+    }
+
+    public let configuration: Configuration
+    public let userFactors: Matrix
+    public let itemFactors: Matrix
+    /// The features used and their encoders.
+    public let schema: FeatureSchema
+    /// What training did.
+    public let summary: TrainingSummary
+    let shapes: TowerShapes
+    let userInputs: UserInputs
+    let itemInputs: ItemInputs
+    let network: NetworkBox
+
+    // MARK: Training
+
+    public static func fit(_ data: TrainingData, configuration c: Configuration, progress: ProgressHandler?) throws -> TwoTower {
+        try validate(c)
+        guard data.matrix.userItems.nonZeroCount > 0 else {
+            throw ModelError(.emptyData, reason: "the training data has no interactions", hint: "check the log or the store with `tailor stats`")
+        }
+        let users = data.userCount, items = data.itemCount
+        var warnings = FeatureWarnings()
+        let schema: FeatureSchema
+        if let log = data.interactions, !data.side.isEmpty {
+            schema = try FeatureSchema(side: data.side, userFeatures: c.userFeatures, itemFeatures: c.itemFeatures)
+            _ = log
+        } else {
+            if let named = ((c.userFeatures ?? []) + (c.itemFeatures ?? [])).first {
+                throw ModelError(.invalidConfiguration, reason: "the configuration names the feature '\(named)', but this data has no item catalogue or user profiles",
+                                 hint: "train from a store with imported items and users, or give the recipe \"items\" and \"users\" files")
+            }
+            schema = FeatureSchema()
+        }
+        let profiles: [UserProfile?] = data.interactions.map { log in (0..<users).map { data.side.users[log.userIDs[Int32($0)]] } }
+            ?? [UserProfile?](repeating: nil, count: users)
+        let catalogue: [CatalogItem?] = data.interactions.map { log in (0..<items).map { data.side.items[log.itemIDs[Int32($0)]] } }
+            ?? [CatalogItem?](repeating: nil, count: items)
+        let userInputs = schema.encode(users: profiles, warnings: &warnings)
+        let itemInputs = schema.encode(items: catalogue, warnings: &warnings)
+        let shapes = TowerShapes(users: users, items: items, userVocabularies: schema.userCategoricalNames.map { schema.userCategorical[$0]!.size },
+                                 userNumeric: schema.userNumeric.count, categoryVocabulary: schema.itemCategories?.size,
+                                 tagVocabulary: schema.itemTags?.size, itemNumeric: schema.itemNumeric.count, vectorLength: schema.itemVectorLength)
+        let network = TwoTowerNetwork(shapes: shapes, configuration: c)
+
+        // Each user's distinct items, oldest first (a repeat moves the item to its latest time).
+        let sequences = data.userSequences().map { distinctLatest($0.items) }
+        // Validation: the latest item of some users with at least three items.
+        var rng = TailorRandom(seed: c.seed, stream: 91)
+        var candidates = sequences.indices.filter { sequences[$0].count >= 3 }
+        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
+        let validationUsers = Array(candidates.prefix(c.validationUsers)).sorted()
+        var trainSequences = sequences
+        var heldOut: [Int32] = []
+        for u in validationUsers { heldOut.append(trainSequences[u].removeLast()) }
+
+        var pairs: [(user: Int32, position: Int32)] = []
+        var counts = [Double](repeating: 0, count: items)
+        for (u, s) in trainSequences.enumerated() {
+            for (p, i) in s.enumerated() { pairs.append((Int32(u), Int32(p))); counts[Int(i)] += 1 }
+        }
+        let total = counts.reduce(0, +)
+        let logQ = c.logQCorrection ? counts.map { Float(log(max($0, 0.5) / total)) } : []
+
+        let model = Model(network: network, configuration: c, userInputs: userInputs, itemInputs: itemInputs, hasContent: schema.hasItemContent)
+        let batches = (pairs.count + c.batchSize - 1) / c.batchSize
+        let parameters = network.namedParameters()
+        let optimizer = Adam([ParameterGroup(parameters, learningRate: c.learningRate, weightDecay: c.weightDecay)],
+                             decoupledWeightDecay: true,
+                             schedule: .warmupCosine(warmup: c.warmupSteps, total: max(c.warmupSteps + 1, c.epochs * batches), floor: 0.1))
+        var loop = Trainer.Configuration()
+        loop.epochs = c.epochs
+        loop.batchSize = c.batchSize
+        loop.seed = c.seed
+        loop.patience = validationUsers.isEmpty ? nil : c.patience
+        loop.progress = progress
+        loop.name = kind
+        let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
+        let run = try trainer.fit(examples: pairs.count, loss: { tape, batch in
+            var drop = TailorRandom(seed: c.seed &+ UInt64(tape.count), stream: UInt64(batch.first ?? 0) &+ 7)
+            let chosen = batch.map { pairs[$0] }
+            let positives = chosen.map { trainSequences[Int($0.user)][Int($0.position)] }
+            let userBatch = model.userBatch(chosen.map { p in
+                UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
+                            dropID: drop.nextFloat() < c.userIDDropout, dropHistory: drop.nextFloat() < c.historyDropout)
+            })
+            var queries = network.users(userBatch, tape: tape)
+            if let scale = network.inverseTemperature(tape: tape) { queries = queries * scale }
+            switch c.loss {
+            case .softmax:
+                let vectors = network.items(model.itemBatch(positives, dropID: { _ in drop.nextFloat() < c.itemIDDropout }), tape: tape)
+                return TailorNN.Loss.inBatchSoftmax(queries: queries, items: vectors, itemIDs: positives, logQ: logQ,
+                                             temperature: network.temperatureLog == nil ? c.temperature : Float(1))
+            case .bpr:
+                let negatives = positives.map { _ in Int32(drop.nextInt(below: items)) }
+                let both = network.items(model.itemBatch(positives + negatives, dropID: { _ in drop.nextFloat() < c.itemIDDropout }), tape: tape)
+                let n = positives.count
+                let pos = sum(queries * slice(both, axis: 0, 0..<n), axis: 1), neg = sum(queries * slice(both, axis: 0, n..<(2 * n)), axis: 1)
+                return TailorNN.Loss.bpr(positive: pos * (1 / c.temperature), negative: neg * (1 / c.temperature))
+            }
+        }, validate: validationUsers.isEmpty ? nil : {
+            let itemVectors = model.allItemVectors()
+            let queries = model.userVectors(validationUsers.map { UserRequest(user: Int32($0), history: trainSequences[$0], skip: nil) })
+            return validationNDCG(queries: queries, items: itemVectors, exclude: validationUsers.map { trainSequences[$0] },
+                                  heldOut: heldOut, k: c.validationK)
+        })
+        let userFactors = model.userVectors((0..<users).map { UserRequest(user: Int32($0), history: sequences[$0], skip: nil) })
+        let itemFactors = model.allItemVectors()
+        let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly,
+                                      warnings: warnings)
+        return TwoTower(configuration: c, userFactors: userFactors, itemFactors: itemFactors, schema: schema, summary: summary,
+                        shapes: shapes, userInputs: userInputs, itemInputs: itemInputs, network: NetworkBox(network))
+    }
+
+    static func validate(_ c: Configuration) throws {
+        func fail(_ key: String, _ why: String) -> ModelError {
+            ModelError(.invalidConfiguration, reason: "configuration.\(key) \(why)")
+        }
+        if c.dimension < 1 || c.dimension > 4096 { throw fail("dimension", "must be between 1 and 4096, got \(c.dimension)") }
+        if c.idDimension < 1 || c.idDimension > 4096 { throw fail("idDimension", "must be between 1 and 4096, got \(c.idDimension)") }
+        if c.featureDimension < 1 || c.featureDimension > 4096 { throw fail("featureDimension", "must be between 1 and 4096, got \(c.featureDimension)") }
+        if let h = c.hidden.first(where: { $0 < 1 || $0 > 65_536 }) { throw fail("hidden", "sizes must be between 1 and 65536, got \(h)") }
+        for (key, p) in [("dropout", c.dropout), ("userIDDropout", c.userIDDropout), ("itemIDDropout", c.itemIDDropout), ("historyDropout", c.historyDropout)] {
+            if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
+        }
+        if c.historyLength < 1 { throw fail("historyLength", "must be at least 1, got \(c.historyLength)") }
+        if !(c.halfLife > 0) { throw fail("halfLife", "must be positive, got \(c.halfLife)") }
+        if !(c.temperature > 0 && c.temperature.isFinite) { throw fail("temperature", "must be positive, got \(c.temperature)") }
+        if c.epochs < 1 { throw fail("epochs", "must be at least 1, got \(c.epochs)") }
+        if c.batchSize < 2 { throw fail("batchSize", "must be at least 2 (the other examples are the negatives), got \(c.batchSize)") }
+        if !(c.learningRate > 0 && c.learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(c.learningRate)") }
+        if !(c.weightDecay >= 0 && c.weightDecay.isFinite) { throw fail("weightDecay", "must be 0 or more, got \(c.weightDecay)") }
+        if c.warmupSteps < 0 { throw fail("warmupSteps", "must be 0 or more, got \(c.warmupSteps)") }
+        if let p = c.patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
+        if c.validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(c.validationUsers)") }
+        if c.validationK < 1 { throw fail("validationK", "must be at least 1, got \(c.validationK)") }
+    }
+
+    // MARK: Serving
+
+    /// A vector for a user the model may never have seen, from whatever is known: the profile
+    /// (attributes), and the items they interacted with (positions, oldest first). Unit length;
+    /// its inner products with ``itemFactors`` are the scores.
+    public func userVector(profile: UserProfile?, history: [Int32], knownUser: Int32? = nil) -> [Float] {
+        var warnings = FeatureWarnings()
+        let inputs = schema.encode(users: [profile], warnings: &warnings)
+        let items = history.filter { $0 >= 0 && Int($0) < itemCount }
+        let user = knownUser.flatMap { $0 >= 0 && Int($0) < userCount ? $0 : nil }
+        return network.run { net in
+            let model = Model(network: net, configuration: configuration, userInputs: user == nil ? inputs : userInputs,
+                              itemInputs: itemInputs, hasContent: schema.hasItemContent)
+            let request = UserRequest(user: user ?? 0, history: items, skip: nil, dropID: user == nil)
+            let m = user == nil ? model.userVectors([request], inputRows: [0]) : model.userVectors([request])
+            return Array(m.storage)
+        }
+    }
+
+    /// A vector for an item from its content alone (a new item): unit length, comparable with
+    /// ``userFactors`` and ``itemFactors``.
+    public func itemVector(content: CatalogItem?) -> [Float] {
+        var warnings = FeatureWarnings()
+        let inputs = schema.encode(items: [content], warnings: &warnings)
+        return network.run { net in
+            let model = Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, hasContent: schema.hasItemContent)
+            return Array(model.itemVectors(rows: [0], dropID: true).storage)
+        }
+    }
+
+    /// Scores for a history alone (fold-in of a new user, or a known user's fresh events).
+    public func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
+        let q = userVector(profile: nil, history: history.items)
+        itemFactors.withUnsafeBufferPointer { y in
+            for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
+        }
+    }
+
+    init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
+         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, network: NetworkBox) {
+        self.configuration = configuration
+        self.userFactors = userFactors
+        self.itemFactors = itemFactors
+        self.schema = schema
+        self.summary = summary
+        self.shapes = shapes
+        self.userInputs = userInputs
+        self.itemInputs = itemInputs
+        self.network = network
+    }
+}
+
+/// The distinct items of a sequence, each at its latest position.
+func distinctLatest(_ items: [Int32]) -> [Int32] {
+    var seen = Set<Int32>(), out: [Int32] = []
+    for i in items.reversed() where seen.insert(i).inserted { out.append(i) }
+    return out.reversed()
+}
+
+/// NDCG@k of one held-out item per query, never ranking the query's `exclude` items.
+func validationNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [Int32], k: Int) -> Double {
+    let excluded = exclude
+    let top = Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: { excluded[$0][...] }, threads: 0)
+    var total = 0.0
+    for q in 0..<heldOut.count {
+        for r in 0..<top.counts[q] where top.indices[q * top.k + r] == heldOut[q] {
+            total += 1 / log2(Double(r) + 2)
+        }
+    }
+    return total / Double(max(1, heldOut.count))
+}
+
+/// A network shared by concurrent requests: forward passes take turns (a module is not
+/// thread-safe), and the wrapped network is never mutated after training.
+final class NetworkBox: @unchecked Sendable {
+    private let network: TwoTowerNetwork
+    private let lock = Mutex(())
+
+    init(_ network: TwoTowerNetwork) { self.network = network }
+
+    func run<T>(_ body: (TwoTowerNetwork) -> T) -> T {
+        lock.withLock { _ in body(network) }
+    }
+}
+
+/// One user-tower request: a user row, their items, which of them to leave out (the training
+/// target), and whether to drop the id or the history.
+struct UserRequest {
+    var user: Int32
+    var history: [Int32]
+    var skip: Int?
+    var dropID = false
+    var dropHistory = false
+}
+
+/// Batching and whole-table passes over a network.
+struct Model {
+    let network: TwoTowerNetwork
+    let configuration: TwoTower.Configuration
+    let userInputs: UserInputs
+    let itemInputs: ItemInputs
+    let hasContent: Bool
+
+    /// User-tower inputs; `inputRows[b]` is the row of ``userInputs`` with request b's attributes
+    /// (by default its user).
+    func userBatch(_ requests: [UserRequest], inputRows: [Int]? = nil) -> UserBatch {
+        let c = configuration
+        var b = UserBatch()
+        let attributes = userInputs.categorical, numeric = userInputs.numeric
+        for (n, r) in requests.enumerated() {
+            let row = inputRows?[n] ?? Int(r.user)
+            b.ids.append(r.dropID ? 0 : r.user + 1)
+            b.codes.append(contentsOf: userInputs.codes[(row * attributes)..<((row + 1) * attributes)])
+            b.numbers.append(contentsOf: userInputs.numbers[(row * numeric)..<((row + 1) * numeric)])
+            b.historyOffsets.append(b.historyItems.count)
+            guard c.history != .none, !r.dropHistory else { continue }
+            var chosen: [Int32] = []
+            var p = r.history.count - 1
+            while p >= 0 && chosen.count < c.historyLength {
+                if p != r.skip { chosen.append(r.history[p]) }
+                p -= 1
+            }
+            // chosen is newest first: age 0, 1, 2, …
+            var weights = chosen.indices.map { c.history == .mean ? 1 : Float(pow(0.5, Double($0) / c.halfLife)) }
+            if c.history != .attention {
+                let total = weights.reduce(0, +)
+                if total > 0 { weights = weights.map { $0 / total } }
+            }
+            b.historyItems.append(contentsOf: chosen.map { $0 + 1 })
+            b.historyWeights.append(contentsOf: weights)
+        }
+        return b
+    }
+
+    /// Item-tower inputs for item positions (an id dropped when `dropID` says so and the items
+    /// have content).
+    func itemBatch(_ items: [Int32], rows: [Int32]? = nil, dropID: (Int) -> Bool = { _ in false }) -> ItemBatch {
+        var b = ItemBatch()
+        let rows = rows ?? items
+        b.ids = items.enumerated().map { n, i in hasContent && dropID(n) ? 0 : i + 1 }
+        if network.categories != nil { b.categories = itemInputs.categories.bags(rows) }
+        if network.tags != nil { b.tags = itemInputs.tags.bags(rows) }
+        let numeric = itemInputs.numeric, length = itemInputs.vectorLength
+        for r in rows {
+            let r = Int(r)
+            b.numbers.append(contentsOf: itemInputs.numbers[(r * numeric)..<((r + 1) * numeric)])
+            b.vectors.append(contentsOf: itemInputs.vectors[(r * length)..<((r + 1) * length)])
+        }
+        return b
+    }
+
+    /// Unit user vectors, evaluated without dropout, in chunks.
+    func userVectors(_ requests: [UserRequest], inputRows: [Int]? = nil) -> Matrix {
+        var out = Matrix(rows: requests.count, columns: configuration.dimension)
+        let chunk = 1024
+        for start in stride(from: 0, to: requests.count, by: chunk) {
+            let end = min(requests.count, start + chunk)
+            let tape = Tape(training: false)
+            let v = network.users(userBatch(Array(requests[start..<end]), inputRows: inputRows.map { Array($0[start..<end]) }), tape: tape).tensor
+            out.withUnsafeMutableBufferPointer { o in
+                for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
+            }
+        }
+        return out
+    }
+
+    /// Unit vectors of the items at `rows` of ``itemInputs`` (ids `rows`, or the unknown row).
+    func itemVectors(rows: [Int32], dropID: Bool = false) -> Matrix {
+        var out = Matrix(rows: rows.count, columns: configuration.dimension)
+        let chunk = 1024
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let end = min(rows.count, start + chunk)
+            let tape = Tape(training: false)
+            let part = Array(rows[start..<end])
+            var batch = itemBatch(part, dropID: { _ in dropID })
+            if dropID { batch.ids = part.map { _ in 0 } }
+            let v = network.items(batch, tape: tape).tensor
+            out.withUnsafeMutableBufferPointer { o in
+                for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
+            }
+        }
+        return out
+    }
+
+    /// Every item's vector.
+    func allItemVectors() -> Matrix { itemVectors(rows: (0..<Int32(itemInputs.count)).map { $0 }) }
+}

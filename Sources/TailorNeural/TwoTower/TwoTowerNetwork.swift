@@ -1,0 +1,165 @@
+import Foundation
+import TailorAutodiff
+import TailorLinalg
+import TailorNN
+
+/// How a user's recent items become one vector in the user tower.
+public enum HistoryPooling: String, Sendable, Codable, CaseIterable {
+    /// No history input.
+    case none
+    /// The mean of the item vectors.
+    case mean
+    /// A mean weighted by recency: an item `halfLife` events old counts half as much.
+    case recency
+    /// Attention: a learned query scores each item (plus its log recency weight), softmax-pooled.
+    case attention
+}
+
+/// One batch of user-tower inputs. Row indices of the id tables are position + 1; row 0 is the
+/// learned "unknown" row (a new user or item, or one dropped by id dropout).
+struct UserBatch {
+    var ids: [Int32] = []
+    var codes: [Int32] = []
+    var numbers: [Float] = []
+    /// Item-table rows of every history, concatenated; `historyOffsets[b]` starts row b's.
+    var historyItems: [Int32] = []
+    var historyOffsets: [Int] = []
+    /// Pooling weights (mean or recency; log-weights are added to attention scores).
+    var historyWeights: [Float] = []
+    var count: Int { ids.count }
+}
+
+/// One batch of item-tower inputs.
+struct ItemBatch {
+    var ids: [Int32] = []
+    var categories: (indices: [Int32], offsets: [Int]) = ([], [])
+    var tags: (indices: [Int32], offsets: [Int]) = ([], [])
+    var numbers: [Float] = []
+    var vectors: [Float] = []
+    var count: Int { ids.count }
+}
+
+/// The sizes a two-tower network is built from (recorded in the model file, so loading builds
+/// the same shapes).
+struct TowerShapes: Codable, Equatable {
+    var users: Int
+    var items: Int
+    var userVocabularies: [Int]
+    var userNumeric: Int
+    var categoryVocabulary: Int?
+    var tagVocabulary: Int?
+    var itemNumeric: Int
+    var vectorLength: Int?
+}
+
+/// The two towers: each embeds its inputs, concatenates them, and maps them through an MLP to a
+/// unit vector. The item id table is shared with the user tower's history pooling.
+///
+/// Parameter names (`user_id.weight`, `item_mlp.0.weight`, …) follow PyTorch's conventions, so
+/// `Benchmarks/two_tower_torch.py` builds the same network with the same names.
+final class TwoTowerNetwork: Module {
+    let shapes: TowerShapes
+    let configuration: TwoTower.Configuration
+    let userID: Embedding
+    let itemID: Embedding
+    let userAttributes: [Embedding]
+    let categories: EmbeddingBag?
+    let tags: EmbeddingBag?
+    let vectorProjection: Linear?
+    let attentionQuery: Parameter?
+    let temperatureLog: Parameter?
+    let userMLP: MLP
+    let itemMLP: MLP
+
+    init(shapes: TowerShapes, configuration c: TwoTower.Configuration) {
+        self.shapes = shapes
+        configuration = c
+        let seed = c.seed
+        // Small initial embeddings (std 0.05): N(0, 1) rows of width 64 would start every
+        // cosine near ±1 and saturate the softmax at a low temperature.
+        func embedding(_ n: Int, _ d: Int, _ s: UInt64) -> Embedding {
+            let e = Embedding(n, d, seed: seed &+ s)
+            e.weight.value.storage = e.weight.value.storage.map { $0 * 0.05 }
+            return e
+        }
+        userID = embedding(shapes.users + 1, c.idDimension, 11)
+        itemID = embedding(shapes.items + 1, c.idDimension, 12)
+        userAttributes = shapes.userVocabularies.enumerated().map { embedding($1, c.featureDimension, 100 &+ UInt64($0)) }
+        func bag(_ n: Int?, _ s: UInt64) -> EmbeddingBag? {
+            n.map { n in
+                let b = EmbeddingBag(n, c.featureDimension, mode: .mean, seed: seed &+ s)
+                b.weight.value.storage = b.weight.value.storage.map { $0 * 0.05 }
+                return b
+            }
+        }
+        categories = bag(shapes.categoryVocabulary, 13)
+        tags = bag(shapes.tagVocabulary, 14)
+        vectorProjection = shapes.vectorLength.map { Linear($0, c.idDimension, seed: seed &+ 15) }
+        attentionQuery = c.history == .attention ? Parameter(Tensor(shape: [c.idDimension, 1], repeating: 0)) : nil
+        temperatureLog = c.learnTemperature ? Parameter(Tensor(shape: [1], storage: [logf(c.temperature)])) : nil
+        let userWidth = c.idDimension + shapes.userVocabularies.count * c.featureDimension + shapes.userNumeric
+            + (c.history == .none ? 0 : c.idDimension)
+        let itemWidth = c.idDimension + (shapes.categoryVocabulary == nil ? 0 : c.featureDimension)
+            + (shapes.tagVocabulary == nil ? 0 : c.featureDimension) + shapes.itemNumeric + (shapes.vectorLength == nil ? 0 : c.idDimension)
+        userMLP = MLP([userWidth] + c.hidden + [c.dimension], batchNorm: c.batchNorm, dropout: c.dropout, seed: seed &+ 21)
+        itemMLP = MLP([itemWidth] + c.hidden + [c.dimension], batchNorm: c.batchNorm, dropout: c.dropout, seed: seed &+ 22)
+    }
+
+    override var localParameters: [(String, Parameter)] {
+        (attentionQuery.map { [("attention_query", $0)] } ?? []) + (temperatureLog.map { [("log_temperature", $0)] } ?? [])
+    }
+
+    override var children: [(String, Module)] {
+        var out: [(String, Module)] = [("user_id", userID), ("item_id", itemID)]
+        for (j, e) in userAttributes.enumerated() { out.append(("user_attribute_\(j)", e)) }
+        if let categories { out.append(("item_categories", categories)) }
+        if let tags { out.append(("item_tags", tags)) }
+        if let vectorProjection { out.append(("item_vector", vectorProjection)) }
+        out += [("user_mlp", userMLP), ("item_mlp", itemMLP)]
+        return out
+    }
+
+    /// `[B, dimension]` unit user vectors.
+    func users(_ b: UserBatch, tape: Tape) -> Value {
+        let c = configuration, n = b.count
+        var parts = [userID(b.ids, tape: tape)]
+        let attributes = userAttributes.count
+        for (j, table) in userAttributes.enumerated() {
+            parts.append(table((0..<n).map { b.codes[$0 * attributes + j] }, tape: tape))
+        }
+        if shapes.userNumeric > 0 { parts.append(tape.constant(Tensor(shape: [n, shapes.userNumeric], storage: b.numbers))) }
+        if c.history != .none {
+            let items = tape.parameter(itemID.weight)
+            if b.historyItems.isEmpty {
+                parts.append(tape.constant(Tensor(shape: [n, c.idDimension])))
+            } else {
+                let rows = gather(items, indices: b.historyItems)          // [T, idDimension]
+                var weights = tape.constant(Tensor(shape: [b.historyItems.count], storage: b.historyWeights))
+                if let q = attentionQuery {
+                    let logits = reshape(matmul(rows, tape.parameter(q)), [b.historyItems.count])
+                    weights = segmentSoftmax(logits + log(weights), offsets: b.historyOffsets)
+                }
+                parts.append(segmentWeightedSum(rows, weights: weights, offsets: b.historyOffsets))
+            }
+        }
+        return l2Normalize(userMLP(concat(parts, axis: 1)))
+    }
+
+    /// `[B, dimension]` unit item vectors.
+    func items(_ b: ItemBatch, tape: Tape) -> Value {
+        let n = b.count
+        var parts = [itemID(b.ids, tape: tape)]
+        if let categories { parts.append(categories(b.categories.indices, offsets: b.categories.offsets, tape: tape)) }
+        if let tags { parts.append(tags(b.tags.indices, offsets: b.tags.offsets, tape: tape)) }
+        if shapes.itemNumeric > 0 { parts.append(tape.constant(Tensor(shape: [n, shapes.itemNumeric], storage: b.numbers))) }
+        if let vectorProjection, let length = shapes.vectorLength {
+            parts.append(vectorProjection(tape.constant(Tensor(shape: [n, length], storage: b.vectors))))
+        }
+        return l2Normalize(itemMLP(concat(parts, axis: 1)))
+    }
+
+    /// The logit scale `1/temperature` (learned or fixed).
+    func inverseTemperature(tape: Tape) -> Value? {
+        temperatureLog.map { exp(tape.parameter($0) * -1) }
+    }
+}
