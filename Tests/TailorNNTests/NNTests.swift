@@ -185,6 +185,27 @@ struct LossTests {
         expectGradients([random([2, 3], seed: 8), random([5, 3], seed: 9)]) {
             Loss.sampledSoftmax(queries: $0[0], items: $0[1], positives: [1, 3], negatives: [0, 3, 4], logQ: logQ)
         }
+        // In-batch softmax: gradients, and the value against the formula written out. Rows 0 and
+        // 2 share item 7, so each masks the other out.
+        let ids: [Int32] = [7, 2, 7]
+        let itemLogQ: [Float] = (0..<8).map { -Float($0 + 1) / 4 }
+        expectGradients([random([3, 4], seed: 11), random([3, 4], seed: 12)]) {
+            Loss.inBatchSoftmax(queries: $0[0], items: $0[1], itemIDs: ids, logQ: itemLogQ, temperature: 0.5)
+        }
+        let q = random([3, 4], seed: 13), v = random([3, 4], seed: 14)
+        let tape = Tape(training: false)
+        let value = Loss.inBatchSoftmax(queries: tape.constant(q), items: tape.constant(v), itemIDs: ids, logQ: itemLogQ, temperature: 0.5).scalar
+        var reference: Float = 0
+        for r in 0..<3 {
+            var logits: [Float] = []
+            for j in 0..<3 where j == r || ids[j] != ids[r] {
+                let dot = (0..<4).map { q.storage[r * 4 + $0] * v.storage[j * 4 + $0] }.reduce(0, +)
+                logits.append(dot / 0.5 - itemLogQ[Int(ids[j])])
+            }
+            let own = (0..<4).map { q.storage[r * 4 + $0] * v.storage[r * 4 + $0] }.reduce(0, +) / 0.5 - itemLogQ[Int(ids[r])]
+            reference += (log(logits.map { exp($0) }.reduce(0, +)) - own) / 3
+        }
+        #expect(abs(value - reference) < 1e-5, "\(value) vs \(reference)")
         let bpr = Loss.bpr(positive: Tape().constant(Tensor(shape: [2], storage: [2, 0])), negative: Tape().constant(Tensor(shape: [2], storage: [1, 1]))).scalar
         #expect(abs(bpr - (log1pf(expf(-1)) + log1pf(expf(1))) / 2) < 1e-6)
         expectGradients([random([2, 3], seed: 10)]) { Loss.meanSquaredError($0[0], Tensor(shape: [2, 3], repeating: 0.5)) }

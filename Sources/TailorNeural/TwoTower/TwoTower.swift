@@ -42,6 +42,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// Chance that a training example's whole history is dropped (users known only by
         /// their attributes).
         public var historyDropout: Float = 0.05
+        /// Chance that a training example's user attributes all read as unknown (new users
+        /// without a profile).
+        public var attributeDropout: Float = 0.05
         /// How recent items are pooled in the user tower.
         public var history: HistoryPooling = .mean
         /// At most this many of the user's latest items are pooled.
@@ -170,7 +173,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         let total = counts.reduce(0, +)
         let logQ = c.logQCorrection ? counts.map { Float(log(max($0, 0.5) / total)) } : []
 
-        let model = Model(network: network, configuration: c, userInputs: userInputs, itemInputs: itemInputs, hasContent: schema.hasItemContent)
+        let model = Model(network: network, configuration: c, userInputs: userInputs, itemInputs: itemInputs, schema: schema)
         let batches = (pairs.count + c.batchSize - 1) / c.batchSize
         let parameters = network.namedParameters()
         let optimizer = Adam([ParameterGroup(parameters, learningRate: c.learningRate, weightDecay: c.weightDecay)],
@@ -190,7 +193,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             let positives = chosen.map { trainSequences[Int($0.user)][Int($0.position)] }
             let userBatch = model.userBatch(chosen.map { p in
                 UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
-                            dropID: drop.nextFloat() < c.userIDDropout, dropHistory: drop.nextFloat() < c.historyDropout)
+                            dropID: drop.nextFloat() < c.userIDDropout, dropHistory: drop.nextFloat() < c.historyDropout,
+                            dropAttributes: drop.nextFloat() < c.attributeDropout)
             })
             var queries = network.users(userBatch, tape: tape)
             if let scale = network.inverseTemperature(tape: tape) { queries = queries * scale }
@@ -228,7 +232,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         if c.idDimension < 1 || c.idDimension > 4096 { throw fail("idDimension", "must be between 1 and 4096, got \(c.idDimension)") }
         if c.featureDimension < 1 || c.featureDimension > 4096 { throw fail("featureDimension", "must be between 1 and 4096, got \(c.featureDimension)") }
         if let h = c.hidden.first(where: { $0 < 1 || $0 > 65_536 }) { throw fail("hidden", "sizes must be between 1 and 65536, got \(h)") }
-        for (key, p) in [("dropout", c.dropout), ("userIDDropout", c.userIDDropout), ("itemIDDropout", c.itemIDDropout), ("historyDropout", c.historyDropout)] {
+        for (key, p) in [("dropout", c.dropout), ("userIDDropout", c.userIDDropout), ("itemIDDropout", c.itemIDDropout), ("historyDropout", c.historyDropout),
+                        ("attributeDropout", c.attributeDropout)] {
             if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
         }
         if c.historyLength < 1 { throw fail("historyLength", "must be at least 1, got \(c.historyLength)") }
@@ -256,7 +261,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         let user = knownUser.flatMap { $0 >= 0 && Int($0) < userCount ? $0 : nil }
         return network.run { net in
             let model = Model(network: net, configuration: configuration, userInputs: user == nil ? inputs : userInputs,
-                              itemInputs: itemInputs, hasContent: schema.hasItemContent)
+                              itemInputs: itemInputs, schema: schema)
             let request = UserRequest(user: user ?? 0, history: items, skip: nil, dropID: user == nil)
             let m = user == nil ? model.userVectors([request], inputRows: [0]) : model.userVectors([request])
             return Array(m.storage)
@@ -269,7 +274,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         var warnings = FeatureWarnings()
         let inputs = schema.encode(items: [content], warnings: &warnings)
         return network.run { net in
-            let model = Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, hasContent: schema.hasItemContent)
+            let model = Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, schema: schema)
             return Array(model.itemVectors(rows: [0], dropID: true).storage)
         }
     }
@@ -337,6 +342,7 @@ struct UserRequest {
     var skip: Int?
     var dropID = false
     var dropHistory = false
+    var dropAttributes = false
 }
 
 /// Batching and whole-table passes over a network.
@@ -346,6 +352,18 @@ struct Model {
     let userInputs: UserInputs
     let itemInputs: ItemInputs
     let hasContent: Bool
+    /// The encoded numbers of a user without a profile.
+    let missingNumbers: [Float]
+
+    init(network: TwoTowerNetwork, configuration: TwoTower.Configuration, userInputs: UserInputs, itemInputs: ItemInputs, schema: FeatureSchema) {
+        self.network = network
+        self.configuration = configuration
+        self.userInputs = userInputs
+        self.itemInputs = itemInputs
+        hasContent = schema.hasItemContent
+        var ignored = FeatureWarnings()
+        missingNumbers = schema.encode(users: [nil], warnings: &ignored).numbers
+    }
 
     /// User-tower inputs; `inputRows[b]` is the row of ``userInputs`` with request b's attributes
     /// (by default its user).
@@ -356,8 +374,14 @@ struct Model {
         for (n, r) in requests.enumerated() {
             let row = inputRows?[n] ?? Int(r.user)
             b.ids.append(r.dropID ? 0 : r.user + 1)
-            b.codes.append(contentsOf: userInputs.codes[(row * attributes)..<((row + 1) * attributes)])
-            b.numbers.append(contentsOf: userInputs.numbers[(row * numeric)..<((row + 1) * numeric)])
+            if r.dropAttributes {
+                // What a user without a profile encodes to: unknown codes, each number's missing value.
+                b.codes.append(contentsOf: repeatElement(CategoricalEncoder.outOfVocabulary, count: attributes))
+                b.numbers.append(contentsOf: missingNumbers)
+            } else {
+                b.codes.append(contentsOf: userInputs.codes[(row * attributes)..<((row + 1) * attributes)])
+                b.numbers.append(contentsOf: userInputs.numbers[(row * numeric)..<((row + 1) * numeric)])
+            }
             b.historyOffsets.append(b.historyItems.count)
             guard c.history != .none, !r.dropHistory else { continue }
             var chosen: [Int32] = []
