@@ -36,15 +36,25 @@ public enum Evaluator {
     /// - Returns: per-K means over users with at least one test item not in train.
     public static func evaluate(_ model: any Recommender, train: CSRMatrix, test: CSRMatrix,
                                 configuration: Configuration = .init()) -> EvaluationReport {
+        evaluate(name: type(of: model).kind, userCount: model.userCount, itemCount: model.itemCount, train: train, test: test,
+                 configuration: configuration) { users, buffer in model.scores(users: users, into: buffer, threads: 1) }
+    }
+
+    /// Evaluates any scorer: `scores(users, buffer)` writes the score of every one of
+    /// `itemCount` items for each of `users` (row-major). Used for protocols where the "users"
+    /// or "items" are not a model's own rows (cold users scored from profiles, cold items from
+    /// content). Called from several threads at once.
+    public static func evaluate(name: String, userCount: Int, itemCount n: Int, train: CSRMatrix, test: CSRMatrix,
+                                configuration: Configuration = .init(),
+                                scores: @escaping @Sendable ([Int32], UnsafeMutableBufferPointer<Float>) -> Void) -> EvaluationReport {
         let ks = Array(Set(configuration.ks.filter { $0 > 0 })).sorted()
         precondition(!ks.isEmpty, "evaluation needs at least one positive K")
         let maxK = ks.last!
-        let n = model.itemCount
         // Users with test items that are not in their training set.
         var users: [Int32] = []
         var relevant: [[Int32]] = []
         var overlapping = 0
-        for u in 0..<min(test.rows, model.userCount) {
+        for u in 0..<min(test.rows, userCount) {
             let items = test.columns(inRow: u).filter { Int($0) < n && !(u < train.rows && contains(train.columns(inRow: u), $0)) }
             overlapping += test.count(ofRow: u) - items.count
             if !items.isEmpty { users.append(Int32(u)); relevant.append(items) }
@@ -65,7 +75,7 @@ public enum Evaluator {
             let (partials, buffers) = shared.value
             let batch = Array(users[chunk.range])
             let buffer = buffers[chunk.worker]
-            model.scores(users: batch, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<(batch.count * n)]), threads: 1)
+            scores(batch, UnsafeMutableBufferPointer(rebasing: buffer[0..<(batch.count * n)]))
             var partial = Partial(sums: [Double](repeating: 0, count: metricNames.count * ks.count),
                                   recommended: [Set<Int32>](repeating: [], count: ks.count))
             var topIndices = [Int32](repeating: 0, count: maxK), topScores = [Float](repeating: 0, count: maxK)
@@ -108,7 +118,7 @@ public enum Evaluator {
             values["coverage"] = n == 0 ? 0 : Double(recommended[ki].count) / Double(n)
             atK.append(.init(k: k, metrics: values))
         }
-        return EvaluationReport(model: type(of: model).kind, users: users.count,
+        return EvaluationReport(model: name, users: users.count,
                                 testInteractions: relevant.reduce(0) { $0 + $1.count },
                                 testInteractionsAlreadyInTrain: overlapping,
                                 auc: configuration.computeAUC && aucUsers > 0 ? aucSum / Double(aucUsers) : nil,

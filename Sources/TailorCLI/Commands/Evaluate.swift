@@ -115,6 +115,10 @@ struct Evaluate: ParsableCommand {
             }
             if let store { recipe.source = .store(store) }
             let prepared = try recipe.prepare(openStore: StoreOptions.open)
+            if let method = recipe.holdout?.method, method.isColdStart {
+                try evaluateColdStart(bundles: bundles, paths: model, method: method, prepared: prepared, ks: ks)
+                return
+            }
             (trainLog, testLog) = (prepared.trainRaw, prepared.test!)
             let method = prepared.splitReport?.method ?? "held out"
             (trainName, testName) = ("\(recipe.source.path) (\(method), train part)", "\(recipe.source.path) (held-out part)")
@@ -162,5 +166,59 @@ struct Evaluate: ParsableCommand {
                                           trainMatchesModel: matches,
                                           results: Dictionary(results, uniquingKeysWith: { a, _ in a }), ratingErrors: errors), to: json)
         }
+    }
+
+    /// Cold users or cold items: each model that can score them, with the baselines beside it.
+    func evaluateColdStart(bundles: [ModelBundle], paths: [String], method: SplitMethod, prepared: DatasetRecipe.Prepared, ks: [Int]) throws {
+        let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
+        var rows: [(String, EvaluationReport)] = []
+        var summary = ""
+        for (path, bundle) in zip(paths, bundles) {
+            guard bundle.model is any ColdStartScoring else {
+                Terminal.note("warning: \(path) (\(bundle.manifest.kind)) cannot score users or items it was not trained on; left out (two-tower can)")
+                continue
+            }
+            let result: ColdStartEvaluation.Result
+            switch method {
+            case .coldUsers(_, let revealed):
+                result = ColdStartEvaluation.coldUsers(bundle: bundle, test: prepared.test!, revealed: revealed, side: prepared.side, configuration: configuration)
+                summary = "\(result.heldOut) cold users, each known by their profile" + (revealed > 0 ? " and first \(revealed) events" : "") + "; ranked among \(bundle.itemIDs.count) items"
+            default:
+                result = ColdStartEvaluation.coldItems(bundle: bundle, test: prepared.test!, side: prepared.side, configuration: configuration)
+                summary = "\(result.heldOut) cold items, known by their content, ranked among themselves for \(bundle.userIDs.count) known users"
+            }
+            if result.skippedRows > 0 { Terminal.note("left out of the test: \(result.skippedRows) rows (item or user unknown to the model)") }
+            // The model's row, then the baselines once.
+            for (label, report) in result.reports where label == bundle.manifest.kind || !rows.contains(where: { $0.0 == label }) {
+                rows.append((label == bundle.manifest.kind && bundles.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : label, report))
+            }
+        }
+        guard !rows.isEmpty else { throw ValidationError("no model given can score cold \(method.isColdUserProtocol ? "users" : "items")") }
+        if prepared.side.isEmpty {
+            Terminal.note("warning: the data has no item catalogue or user profiles, so only ids and events are known")
+        }
+        print(summary)
+        print(EvaluationReport.table(rows))
+        if let json {
+            try Terminal.writeJSON(ColdOutput(protocol: method.description, results: Dictionary(rows, uniquingKeysWith: { a, _ in a })), to: json)
+        }
+    }
+}
+
+/// `evaluate --json` for cold-start protocols.
+struct ColdOutput: Encodable {
+    var `protocol`: String
+    var results: [String: EvaluationReport]
+}
+
+extension SplitMethod {
+    /// Cold users or cold items.
+    var isColdStart: Bool {
+        switch self { case .coldUsers, .coldItems: true; default: false }
+    }
+    /// Cold users.
+    var isColdUserProtocol: Bool {
+        if case .coldUsers = self { return true }
+        return false
     }
 }

@@ -7,9 +7,11 @@ struct HoldoutOptions: ParsableArguments {
         case random, temporal
         case leaveLastOut = "leave-last-out"
         case globalTime = "global-time"
+        case coldUsers = "cold-users"
+        case coldItems = "cold-items"
     }
 
-    @Option(name: .customLong("test-fraction"), help: "Fraction held out (random, temporal, global-time; default 0.2).")
+    @Option(name: .customLong("test-fraction"), help: "Fraction held out (rows for random, temporal, global-time; users or items for cold-users, cold-items; default 0.2).")
     var testFraction: Double?
 
     @Option(name: .customLong("test-count"), help: "Rows held out per user (temporal).")
@@ -17,6 +19,9 @@ struct HoldoutOptions: ParsableArguments {
 
     @Option(help: "Time cut for global-time: Unix seconds or a date such as 2024-06-01.")
     var cutoff: String?
+
+    @Option(help: "Cold users: how many of each held-out user's first events the model may see at test time (default 0).")
+    var reveal: Int?
 
     @Option(name: .customLong("split-seed"), help: "Random seed of the split (random method; default 42).")
     var splitSeed: UInt64?
@@ -28,6 +33,8 @@ struct HoldoutOptions: ParsableArguments {
             if let testCount { return .temporalCount(count: testCount) }
             return .temporalFraction(testFraction: testFraction ?? 0.2)
         case .leaveLastOut: return .leaveLastOut
+        case .coldUsers: return .coldUsers(testFraction: testFraction ?? 0.2, revealed: reveal ?? 0)
+        case .coldItems: return .coldItems(testFraction: testFraction ?? 0.2)
         case .globalTime:
             if let cutoff {
                 guard let t = Timestamp.parse(cutoff) else {

@@ -58,7 +58,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
 
         // The file form: {"method": "temporal", "testFraction": 0.2, "seed": 42}. Explicit names,
         // so renaming a Swift case never breaks a saved file.
-        private enum CodingKeys: String, CodingKey { case method, testFraction, testCount, cutoff, seed }
+        private enum CodingKeys: String, CodingKey { case method, testFraction, testCount, cutoff, seed, revealed }
 
         public init(from decoder: any Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -78,6 +78,11 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
                     method = .temporalFraction(testFraction: fraction ?? 0.2)
                 }
             case "leave-last-out": method = .leaveLastOut
+            case "cold-users":
+                let revealed = try c.decodeIfPresent(Int.self, forKey: .revealed) ?? 0
+                guard revealed >= 0 else { throw DataError(.invalidConfiguration, field: "holdout.revealed", reason: "must be 0 or more, got \(revealed)") }
+                method = .coldUsers(testFraction: fraction ?? 0.2, revealed: revealed)
+            case "cold-items": method = .coldItems(testFraction: fraction ?? 0.2)
             case "global-time":
                 if let cut = try? c.decodeIfPresent(Int64.self, forKey: .cutoff) {
                     method = .globalTime(cutoff: cut)
@@ -91,7 +96,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
                 }
             default:
                 throw DataError(.invalidConfiguration, field: "holdout.method", reason: "unknown method '\(name)'",
-                                hint: "use random, temporal, leave-last-out or global-time")
+                                hint: "use random, temporal, leave-last-out, global-time, cold-users or cold-items")
             }
         }
 
@@ -105,6 +110,9 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
             case .leaveLastOut: try c.encode("leave-last-out", forKey: .method)
             case .globalTime(let t): try c.encode("global-time", forKey: .method); try c.encode(t, forKey: .cutoff)
             case .globalTimeFraction(let f): try c.encode("global-time", forKey: .method); try c.encode(f, forKey: .testFraction)
+            case .coldUsers(let f, let n):
+                try c.encode("cold-users", forKey: .method); try c.encode(f, forKey: .testFraction); try c.encode(n, forKey: .revealed)
+            case .coldItems(let f): try c.encode("cold-items", forKey: .method); try c.encode(f, forKey: .testFraction)
             }
         }
     }
@@ -263,6 +271,11 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         if let holdout {
             let split = try Split.make(all, method: holdout.method, seed: holdout.seed)
             (train, test, splitReport) = (split.train, split.test, split.report)
+            // Held-out users or items must be unknown to the model, not rows it never trained.
+            switch holdout.method {
+            case .coldUsers, .coldItems: train = train.compacted()
+            default: break
+            }
         }
         let raw = train
         train = confidence.apply(to: train)

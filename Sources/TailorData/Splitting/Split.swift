@@ -15,6 +15,13 @@ public enum SplitMethod: Sendable, Codable, Equatable, CustomStringConvertible {
     /// The latest `testFraction` of all interactions go to test: a global time cut at that
     /// quantile of the timestamps.
     case globalTimeFraction(testFraction: Double)
+    /// Cold users: a random `testFraction` of users go to test with all their interactions (the
+    /// model never sees them); at test time it may see their first `revealed` interactions
+    /// (by time) and must rank the rest.
+    case coldUsers(testFraction: Double, revealed: Int)
+    /// Cold items: a random `testFraction` of items go to test with all their interactions; only
+    /// their content is known, and they are ranked among themselves.
+    case coldItems(testFraction: Double)
 
     /// `random 20%`, `leave-last-one-out`…
     public var description: String {
@@ -25,12 +32,15 @@ public enum SplitMethod: Sendable, Codable, Equatable, CustomStringConvertible {
         case .leaveLastOut: "leave-last-one-out"
         case .globalTime(let t): "global time cut at \(t)"
         case .globalTimeFraction(let f): "global time cut, latest \(Int((f * 100).rounded()))%"
+        case .coldUsers(let f, let n): "cold users: \(Int((f * 100).rounded()))% of users held out" + (n > 0 ? ", first \(n) events revealed" : "")
+        case .coldItems(let f): "cold items: \(Int((f * 100).rounded()))% of items held out"
         }
     }
 
     var needsTime: Bool {
         switch self {
-        case .random: false
+        case .random, .coldItems: false
+        case .coldUsers(_, let revealed): revealed > 0
         default: true
         }
     }
@@ -74,16 +84,27 @@ public struct Split: Sendable {
                             hint: "use --method random, or name the time column with --columns time=COLUMN")
         }
         switch method {
-        case .random(let f), .temporalFraction(let f), .globalTimeFraction(let f):
+        case .random(let f), .temporalFraction(let f), .globalTimeFraction(let f), .coldItems(let f):
             guard f > 0 && f < 1 else {
                 throw DataError(field: "--test-fraction", reason: "must lie strictly between 0 and 1, got \(f)")
             }
         case .temporalCount(let n):
             guard n >= 1 else { throw DataError(field: "--test-count", reason: "must be at least 1, got \(n)") }
+        case .coldUsers(let f, let n):
+            guard f > 0 && f < 1 else {
+                throw DataError(field: "--test-fraction", reason: "must lie strictly between 0 and 1, got \(f)")
+            }
+            guard n >= 0 else { throw DataError(field: "--reveal", reason: "must be 0 or more, got \(n)") }
         default: break
         }
         var isTest = [Bool](repeating: false, count: interactions.count)
         switch method {
+        case .coldUsers(let f, _):
+            let chosen = sample(fraction: f, of: interactions.userIDs.count, present: interactions.users, seed: seed)
+            for i in 0..<interactions.count where chosen[Int(interactions.users[i])] { isTest[i] = true }
+        case .coldItems(let f):
+            let chosen = sample(fraction: f, of: interactions.itemIDs.count, present: interactions.items, seed: seed)
+            for i in 0..<interactions.count where chosen[Int(interactions.items[i])] { isTest[i] = true }
         case .globalTime(let cutoff):
             let t = interactions.timestamps!
             for i in 0..<interactions.count where t[i] >= cutoff { isTest[i] = true }
@@ -129,5 +150,19 @@ public struct Split: Sendable {
                             testUsers: testUsers.count, coldTestUsers: testUsers.filter { !trainUsers[Int($0)] }.count,
                             coldTestItemRows: test.items.filter { !trainItems[Int($0)] }.count)
         return Split(train: train, test: test, report: report)
+    }
+
+    /// A seeded random `fraction` of the positions that occur in `present` (at least one, never
+    /// all), as flags over `0..<count`.
+    static func sample(fraction: Double, of count: Int, present: [Int32], seed: UInt64) -> [Bool] {
+        var occurs = [Bool](repeating: false, count: count)
+        for p in present { occurs[Int(p)] = true }
+        var candidates = (0..<count).filter { occurs[$0] }
+        var rng = TailorRandom(seed: seed, stream: 17)
+        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
+        let wanted = min(max(1, Int((Double(candidates.count) * fraction).rounded())), candidates.count - 1)
+        var chosen = [Bool](repeating: false, count: count)
+        for p in candidates.prefix(max(0, wanted)) { chosen[p] = true }
+        return chosen
     }
 }

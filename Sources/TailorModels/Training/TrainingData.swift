@@ -106,3 +106,14 @@ extension HistoryScoring {
         return (0..<n).map { (idx[$0], sc[$0]) }
     }
 }
+
+/// Models that score users and items they were never trained on, from what is known about them:
+/// a new user's profile and first events, a new item's content (hybrid and two-tower models).
+public protocol ColdStartScoring: Recommender {
+    /// Writes the score of every item for a user known only by `profile` (attributes; `nil`
+    /// when there is none) and `history` (item positions, oldest first; may be empty).
+    func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>)
+    /// The scores of items known only by their content (`newItems`) for the model's `users`,
+    /// `users.count × newItems.count`, row-major.
+    func scores(users: [Int32], newItems: [CatalogItem?]) -> Matrix
+}

@@ -281,10 +281,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
 
     /// Scores for a history alone (fold-in of a new user, or a known user's fresh events).
     public func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
-        let q = userVector(profile: nil, history: history.items)
-        itemFactors.withUnsafeBufferPointer { y in
-            for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
-        }
+        self.scores(profile: nil, history: history.items, into: scores)
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
@@ -454,4 +451,37 @@ struct Model {
 
     /// Every item's vector.
     func allItemVectors() -> Matrix { itemVectors(rows: (0..<Int32(itemInputs.count)).map { $0 }) }
+}
+
+extension TwoTower: ColdStartScoring {
+    /// Scores from the user tower's vector for the profile and history.
+    public func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>) {
+        let q = userVector(profile: profile, history: history)
+        itemFactors.withUnsafeBufferPointer { y in
+            for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
+        }
+    }
+
+    /// Known users' vectors against the item tower's vectors for the new items' content.
+    public func scores(users: [Int32], newItems: [CatalogItem?]) -> Matrix {
+        var warnings = FeatureWarnings()
+        let inputs = schema.encode(items: newItems, warnings: &warnings)
+        let vectors = network.run { net in
+            Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, schema: schema)
+                .itemVectors(rows: (0..<Int32(newItems.count)).map { $0 }, dropID: true)
+        }
+        var out = Matrix(rows: users.count, columns: newItems.count)
+        userFactors.withUnsafeBufferPointer { u in
+            vectors.withUnsafeBufferPointer { v in
+                out.withUnsafeMutableBufferPointer { o in
+                    for (r, user) in users.enumerated() where user >= 0 && Int(user) < userCount {
+                        for j in 0..<newItems.count {
+                            o[r * newItems.count + j] = Kernels.dot(u.baseAddress! + Int(user) * factors, v.baseAddress! + j * factors, count: factors)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
 }

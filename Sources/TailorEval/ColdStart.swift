@@ -1,0 +1,225 @@
+import Foundation
+import TailorData
+import TailorLinalg
+import TailorModels
+
+/// Evaluation of cold start: users the model never saw (known by their profile and perhaps
+/// their first events), and items it never saw (known by their content), with the baselines a
+/// model must beat printed beside it.
+///
+/// - Cold users: the held-out users' interactions, in time order; the first `revealed` are
+///   given to the model as history (and excluded from ranking), the rest are the relevant
+///   items, ranked among all the model's items. Baselines: popularity, and popularity within
+///   the user's demographic segment.
+/// - Cold items: the held-out items' interactions by users the model knows; those items are
+///   ranked among themselves from their content alone. Baseline: content-kNN (TF-IDF over
+///   categories, tags and words, against the user's training items).
+public enum ColdStartEvaluation {
+    /// Reports, model first, then baselines; and what was left out.
+    public struct Result: Sendable {
+        /// `(label, report)` rows for ``EvaluationReport/table(_:)``.
+        public var reports: [(String, EvaluationReport)]
+        /// Test rows left out (their item, or for cold items their user, is unknown to the model).
+        public var skippedRows: Int
+        /// Test users (cold users) or cold items.
+        public var heldOut: Int
+    }
+
+    /// Cold-user evaluation of `bundle`'s model (when it is ``ColdStartScoring``; otherwise only
+    /// the baselines, and the model's row is missing).
+    public static func coldUsers(bundle: ModelBundle, test: Interactions, revealed: Int, side: SideInformation,
+                                 configuration: Evaluator.Configuration = .init()) -> Result {
+        let (order, offsets) = test.rowsByUser()
+        var profiles: [UserProfile?] = [], histories: [[Int32]] = []
+        var trainRows: [Int32] = [], trainColumns: [Int32] = [], testRows: [Int32] = [], testColumns: [Int32] = []
+        var skipped = 0
+        for u in 0..<test.userIDs.count where offsets[u + 1] > offsets[u] {
+            let row = Int32(profiles.count)
+            profiles.append(side.users[test.userIDs[Int32(u)]])
+            var history: [Int32] = []
+            for r in order[offsets[u]..<offsets[u + 1]] {
+                guard let item = bundle.itemIDs.position(of: test.itemIDs[test.items[r]]) else { skipped += 1; continue }
+                if history.count < revealed {
+                    history.append(item); trainRows.append(row); trainColumns.append(item)
+                } else {
+                    testRows.append(row); testColumns.append(item)
+                }
+            }
+            histories.append(history)
+        }
+        let n = bundle.itemIDs.count, m = profiles.count
+        let train = CSRMatrix(rows: m, columns: n, rowIndices: trainRows, columnIndices: trainColumns, values: trainRows.map { _ in 1 })
+        let relevant = CSRMatrix(rows: m, columns: n, rowIndices: testRows, columnIndices: testColumns, values: testRows.map { _ in 1 })
+        var reports: [(String, EvaluationReport)] = []
+        if let model = bundle.model as? any ColdStartScoring {
+            let (p, h) = (profiles, histories)
+            reports.append((bundle.manifest.kind, Evaluator.evaluate(name: bundle.manifest.kind, userCount: m, itemCount: n, train: train, test: relevant,
+                                                                     configuration: configuration) { users, buffer in
+                for (r, user) in users.enumerated() {
+                    model.scores(profile: p[Int(user)], history: h[Int(user)], into: UnsafeMutableBufferPointer(rebasing: buffer[(r * n)..<((r + 1) * n)]))
+                }
+            }))
+        }
+        let knownProfiles = (0..<bundle.userIDs.count).map { side.users[bundle.userIDs[Int32($0)]] }
+        let segments = DemographicPopularity(seen: bundle.seen, profiles: knownProfiles)
+        let global = segments.global
+        reports.append(("popularity", Evaluator.evaluate(name: "popularity", userCount: m, itemCount: n, train: train, test: relevant,
+                                                         configuration: configuration) { users, buffer in
+            for r in users.indices { for i in 0..<n { buffer[r * n + i] = global[i] } }
+        }))
+        let segmentScores = profiles.map { segments.scores(for: $0) }
+        reports.append(("demographic-popularity", Evaluator.evaluate(name: "demographic-popularity", userCount: m, itemCount: n, train: train,
+                                                                     test: relevant, configuration: configuration) { users, buffer in
+            for (r, user) in users.enumerated() { for i in 0..<n { buffer[r * n + i] = segmentScores[Int(user)][i] } }
+        }))
+        return Result(reports: reports, skippedRows: skipped, heldOut: m)
+    }
+
+    /// Cold-item evaluation: the held-out items ranked among themselves for the users the
+    /// model knows.
+    public static func coldItems(bundle: ModelBundle, test: Interactions, side: SideInformation,
+                                 configuration: Evaluator.Configuration = .init()) -> Result {
+        var coldIndex: [Int32: Int32] = [:], coldItems: [CatalogItem?] = []
+        var rows: [Int32] = [], columns: [Int32] = []
+        var skipped = 0
+        for r in 0..<test.count {
+            guard let user = bundle.userIDs.position(of: test.userIDs[test.users[r]]) else { skipped += 1; continue }
+            let item = test.items[r]
+            let column: Int32
+            if let c = coldIndex[item] { column = c } else {
+                column = Int32(coldItems.count)
+                coldIndex[item] = column
+                coldItems.append(side.items[test.itemIDs[item]])
+            }
+            rows.append(user); columns.append(column)
+        }
+        let users = bundle.userIDs.count, n = coldItems.count
+        let relevant = CSRMatrix(rows: users, columns: n, rowIndices: rows, columnIndices: columns, values: rows.map { _ in 1 })
+        let none = CSRMatrix(rows: users, columns: n, rowIndices: [], columnIndices: [], values: [])
+        var reports: [(String, EvaluationReport)] = []
+        if let model = bundle.model as? any ColdStartScoring, n > 0 {
+            let items = coldItems
+            reports.append((bundle.manifest.kind, Evaluator.evaluate(name: bundle.manifest.kind, userCount: users, itemCount: n, train: none,
+                                                                     test: relevant, configuration: configuration) { batch, buffer in
+                let s = model.scores(users: batch, newItems: items)
+                s.withUnsafeBufferPointer { p in for i in 0..<(batch.count * n) { buffer[i] = p[i] } }
+            }))
+        }
+        let known = (0..<bundle.itemIDs.count).map { side.items[bundle.itemIDs[Int32($0)]] }
+        let knn = ContentKNN(known: known, new: coldItems, seen: bundle.seen)
+        reports.append(("content-knn", Evaluator.evaluate(name: "content-knn", userCount: users, itemCount: n, train: none, test: relevant,
+                                                          configuration: configuration) { batch, buffer in
+            for (r, user) in batch.enumerated() {
+                knn.scores(user: Int(user), into: UnsafeMutableBufferPointer(rebasing: buffer[(r * n)..<((r + 1) * n)]))
+            }
+        }))
+        return Result(reports: reports, skippedRows: skipped, heldOut: n)
+    }
+}
+
+/// Popularity within a user's demographic segment: for each attribute of the profile, the
+/// share of users with the same value who interacted with each item (numbers bucketed by
+/// tens), averaged over the attributes; plain popularity for values seen in fewer than
+/// `minimumUsers` users or for users without a profile.
+public struct DemographicPopularity: Sendable {
+    /// The share of all users who interacted with each item.
+    public let global: [Float]
+    let shares: [String: [String: [Float]]]
+
+    /// Counts `seen` (users × items) by the attribute values of `profiles` (one per row).
+    public init(seen: CSRMatrix, profiles: [UserProfile?], minimumUsers: Int = 5) {
+        let n = seen.columns
+        var counts = [Float](repeating: 0, count: n)
+        var byValue: [String: [String: (users: Int, counts: [Float])]] = [:]
+        for u in 0..<seen.rows {
+            let items = seen.columns(inRow: u)
+            for i in items { counts[Int(i)] += 1 }
+            guard let profile = profiles[u] else { continue }
+            for (name, value) in profile.attributes {
+                let key = Self.bucket(value)
+                var entry = byValue[name, default: [:]][key] ?? (0, [Float](repeating: 0, count: n))
+                entry.users += 1
+                for i in items { entry.counts[Int(i)] += 1 }
+                byValue[name, default: [:]][key] = entry
+            }
+        }
+        global = counts.map { $0 / Float(max(1, seen.rows)) }
+        shares = byValue.mapValues { values in
+            values.filter { $0.value.users >= minimumUsers }.mapValues { e in e.counts.map { $0 / Float(e.users) } }
+        }
+    }
+
+    static func bucket(_ value: String) -> String {
+        if let x = Double(value), x.isFinite { return "≈\(Int((x / 10).rounded(.down)) * 10)" }
+        return value
+    }
+
+    /// Scores of every item for `profile`.
+    public func scores(for profile: UserProfile?) -> [Float] {
+        var total = [Float](repeating: 0, count: global.count), used = 0
+        for (name, value) in profile?.attributes ?? [:] {
+            guard let share = shares[name]?[Self.bucket(value)] else { continue }
+            for i in total.indices { total[i] += share[i] }
+            used += 1
+        }
+        return used == 0 ? global : total.map { $0 / Float(used) }
+    }
+}
+
+/// Content-based nearest neighbours for new items: each item is a TF-IDF vector of its
+/// categories, tags and the words of its title and text; a user is the sum of their training
+/// items' unit vectors; a new item scores its cosine with the user.
+public struct ContentKNN: Sendable {
+    let users: [[Int32: Float]]
+    let items: [[Int32: Float]]
+
+    /// Builds vectors for the `known` items (model positions) and the `new` ones, with
+    /// document frequencies over both, and user profiles from `seen` (users × known items).
+    public init(known: [CatalogItem?], new: [CatalogItem?], seen: CSRMatrix) {
+        var vocabulary: [String: Int32] = [:]
+        let documents = (known + new).map { item -> [Int32] in
+            Set(Self.tokens(item)).map { t in
+                if let id = vocabulary[t] { return id }
+                let id = Int32(vocabulary.count); vocabulary[t] = id; return id
+            }
+        }
+        var frequency = [Float](repeating: 0, count: vocabulary.count)
+        for d in documents { for t in d { frequency[Int(t)] += 1 } }
+        let count = Float(max(1, documents.count))
+        let vectors = documents.map { d -> [Int32: Float] in
+            var v: [Int32: Float] = [:]
+            for t in d { v[t] = logf(count / frequency[Int(t)]) + 1 }
+            let norm = v.values.map { $0 * $0 }.reduce(0, +).squareRoot()
+            return norm > 0 ? v.mapValues { $0 / norm } : v
+        }
+        let knownVectors = Array(vectors[0..<known.count])
+        items = Array(vectors[known.count...])
+        users = (0..<seen.rows).map { u in
+            var profile: [Int32: Float] = [:]
+            for i in seen.columns(inRow: u) where Int(i) < knownVectors.count {
+                for (t, w) in knownVectors[Int(i)] { profile[t, default: 0] += w }
+            }
+            let norm = profile.values.map { $0 * $0 }.reduce(0, +).squareRoot()
+            return norm > 0 ? profile.mapValues { $0 / norm } : profile
+        }
+    }
+
+    /// Category, tag and word tokens of an item.
+    static func tokens(_ item: CatalogItem?) -> [String] {
+        guard let item else { return [] }
+        var out = item.categories.map { "c:" + $0.lowercased() } + item.tags.map { "t:" + $0.lowercased() }
+        let text = [item.title, item.text].compactMap { $0 }.joined(separator: " ").lowercased()
+        for word in text.split(whereSeparator: { !$0.isLetter && !$0.isNumber }) where word.count >= 3 { out.append("w:" + word) }
+        return out
+    }
+
+    /// Cosine of user `user` with every new item.
+    public func scores(user: Int, into scores: UnsafeMutableBufferPointer<Float>) {
+        let profile = users[user]
+        for (j, v) in items.enumerated() {
+            var s: Float = 0
+            for (t, w) in v { s += w * (profile[t] ?? 0) }
+            scores[j] = s
+        }
+    }
+}
