@@ -30,7 +30,11 @@ struct Tailor: ParsableCommand {
 
     /// Registers the neural models, then parses and runs the command.
     static func main() {
-        TailorNeural.register()
+        _ = neuralModelsRegistered
         main(nil)
     }
 }
+
+/// The neural models join the registry once, before any command (or a test calling one)
+/// trains or loads a model by kind.
+let neuralModelsRegistered: Void = TailorNeural.register()

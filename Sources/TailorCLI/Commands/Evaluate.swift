@@ -85,6 +85,7 @@ struct Evaluate: ParsableCommand {
     }
 
     func run() throws {
+        _ = neuralModelsRegistered
         let ks = try k.split(separator: ",").map { part -> Int in
             guard let v = Int(part.trimmingCharacters(in: .whitespaces)), v > 0 else {
                 throw ValidationError("--k takes positive integers separated by commas, like 5,10,20 (got '\(k)')")

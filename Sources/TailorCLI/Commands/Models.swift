@@ -19,6 +19,7 @@ struct Models: ParsableCommand {
     var json = false
 
     func run() throws {
+        _ = neuralModelsRegistered
         let entries = ModelRegistry.shared.all
         if json {
             let object: [String: Any] = Dictionary(uniqueKeysWithValues: entries.map { e in

@@ -85,6 +85,7 @@ struct Recommend: ParsableCommand {
     }
 
     func run() throws {
+        _ = neuralModelsRegistered
         let tLoad = now()
         let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
         let t0 = now()

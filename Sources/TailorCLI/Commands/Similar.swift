@@ -33,6 +33,7 @@ struct Similar: ParsableCommand {
     }
 
     func run() throws {
+        _ = neuralModelsRegistered
         let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
         var csv = "item,similar_item,score,rank\n"
         for id in item {

@@ -106,6 +106,7 @@ struct Train: ParsableCommand {
     }
 
     func validate() throws {
+        _ = neuralModelsRegistered
         if config == nil {
             guard (file == nil) != (storeOptions.store == nil) else { throw ValidationError("give a log FILE or --store FILE.db (one of them), or --config run.json") }
             guard output != nil else { throw ValidationError("give --output DIR (where to write the model)") }
@@ -157,6 +158,7 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
+        _ = neuralModelsRegistered
         let run = try makeRun()
         if case .log(let path) = run.data.source, path.isEmpty {
             throw ValidationError("the run names no data: give a log FILE, --store FILE.db, or \"data\" in the run file")
