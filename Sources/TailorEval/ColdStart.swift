@@ -26,7 +26,8 @@ public enum ColdStartEvaluation {
     }
 
     /// Cold-user evaluation of `bundle`'s model (when it is ``ColdStartScoring``; otherwise only
-    /// the baselines, and the model's row is missing).
+    /// the baselines, and the model's row is missing). The users' vectors are computed once, in
+    /// batches, then scored against the item vectors by GEMM.
     public static func coldUsers(bundle: ModelBundle, test: Interactions, revealed: Int, side: SideInformation,
                                  configuration: Evaluator.Configuration = .init()) -> Result {
         let (order, offsets) = test.rowsByUser()
@@ -52,12 +53,10 @@ public enum ColdStartEvaluation {
         let relevant = CSRMatrix(rows: m, columns: n, rowIndices: testRows, columnIndices: testColumns, values: testRows.map { _ in 1 })
         var reports: [(String, EvaluationReport)] = []
         if let model = bundle.model as? any ColdStartScoring {
-            let (p, h) = (profiles, histories)
+            let queries = model.userVectors(profiles: profiles, histories: histories), items = model.itemFactors
             reports.append((bundle.manifest.kind, Evaluator.evaluate(name: bundle.manifest.kind, userCount: m, itemCount: n, train: train, test: relevant,
                                                                      configuration: configuration) { users, buffer in
-                for (r, user) in users.enumerated() {
-                    model.scores(profile: p[Int(user)], history: h[Int(user)], into: UnsafeMutableBufferPointer(rebasing: buffer[(r * n)..<((r + 1) * n)]))
-                }
+                innerProducts(queries, rows: users, items, into: buffer)
             }))
         }
         let knownProfiles = (0..<bundle.userIDs.count).map { side.users[bundle.userIDs[Int32($0)]] }
@@ -67,16 +66,18 @@ public enum ColdStartEvaluation {
                                                          configuration: configuration) { users, buffer in
             for r in users.indices { for i in 0..<n { buffer[r * n + i] = global[i] } }
         }))
-        let segmentScores = profiles.map { segments.scores(for: $0) }
         reports.append(("demographic-popularity", Evaluator.evaluate(name: "demographic-popularity", userCount: m, itemCount: n, train: train,
-                                                                     test: relevant, configuration: configuration) { users, buffer in
-            for (r, user) in users.enumerated() { for i in 0..<n { buffer[r * n + i] = segmentScores[Int(user)][i] } }
+                                                                     test: relevant, configuration: configuration) { [profiles] users, buffer in
+            for (r, user) in users.enumerated() {
+                let scores = segments.scores(for: profiles[Int(user)])
+                for i in 0..<n { buffer[r * n + i] = scores[i] }
+            }
         }))
         return Result(reports: reports, skippedRows: skipped, heldOut: m)
     }
 
     /// Cold-item evaluation: the held-out items ranked among themselves for the users the
-    /// model knows.
+    /// model knows. The items' vectors are computed once from their content.
     public static func coldItems(bundle: ModelBundle, test: Interactions, side: SideInformation,
                                  configuration: Evaluator.Configuration = .init()) -> Result {
         var coldIndex: [Int32: Int32] = [:], coldItems: [CatalogItem?] = []
@@ -98,11 +99,10 @@ public enum ColdStartEvaluation {
         let none = CSRMatrix(rows: users, columns: n, rowIndices: [], columnIndices: [], values: [])
         var reports: [(String, EvaluationReport)] = []
         if let model = bundle.model as? any ColdStartScoring, n > 0 {
-            let items = coldItems
+            let vectors = model.itemVectors(content: coldItems), queries = model.userFactors
             reports.append((bundle.manifest.kind, Evaluator.evaluate(name: bundle.manifest.kind, userCount: users, itemCount: n, train: none,
                                                                      test: relevant, configuration: configuration) { batch, buffer in
-                let s = model.scores(users: batch, newItems: items)
-                s.withUnsafeBufferPointer { p in for i in 0..<(batch.count * n) { buffer[i] = p[i] } }
+                innerProducts(queries, rows: batch, vectors, into: buffer)
             }))
         }
         let known = (0..<bundle.itemIDs.count).map { side.items[bundle.itemIDs[Int32($0)]] }
@@ -114,6 +114,23 @@ public enum ColdStartEvaluation {
             }
         }))
         return Result(reports: reports, skippedRows: skipped, heldOut: n)
+    }
+}
+
+/// Inner products of rows `rows` of `queries` with every row of `items`, row-major into `buffer`
+/// (one GEMM over the gathered rows).
+func innerProducts(_ queries: Matrix, rows: [Int32], _ items: Matrix, into buffer: UnsafeMutableBufferPointer<Float>) {
+    let d = queries.columns, n = items.rows
+    guard !rows.isEmpty, n > 0 else { return }
+    precondition(items.columns == d && buffer.count >= rows.count * n, "innerProducts: shapes do not match")
+    var gathered = [Float]()
+    gathered.reserveCapacity(rows.count * d)
+    for r in rows { gathered.append(contentsOf: queries.row(Int(r))) }
+    gathered.withUnsafeBufferPointer { a in
+        items.withUnsafeBufferPointer { b in
+            Kernels.gemm(transposeB: true, m: rows.count, n: n, k: d, a: a.baseAddress!, lda: d, b: b.baseAddress!, ldb: d,
+                         c: buffer.baseAddress!, ldc: n, threads: 1)
+        }
     }
 }
 

@@ -139,7 +139,7 @@ struct TwoTowerTests {
         #expect(s.validation.count == s.losses.count && !s.validation.isEmpty)
         let best = try #require(s.bestEpoch)
         #expect(s.validation[best - 1] == s.validation.max(), "the kept epoch is the best one")
-        if s.stoppedEarly { #expect(s.losses.count == best + 2, "stopped after patience epochs without improvement") }
+        #expect(s.stoppedEarly && s.losses.count == best + 2, "stopped after patience epochs without improvement: \(s.validation)")
     }
 
     @Test("bad side information: NaN, unseen values, missing profiles and content are counted, never NaN scores")

@@ -251,6 +251,10 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     ///   split the data cannot support.
     public func prepare(openStore: ((String) throws -> any EventSource)? = nil) throws -> Prepared {
         try confidence.validate()
+        // A store is opened once, for its events and then its catalogue and profiles.
+        var opened: (any EventSource)?
+        if case .store(let path) = source, let openStore { opened = try openStore(path) }
+        let reopen: ((String) throws -> any EventSource)? = opened.map { store in { _ in store } } ?? openStore
         var all: Interactions
         var readReport: InteractionReader.ReadReport?
         var cleaningReport: CleaningReport?
@@ -258,7 +262,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         case .log(let path):
             (all, readReport) = try InteractionReader.read(path: path, configuration: reader)
         case .store(let path):
-            let (_, clean, report) = try cleanedEvents(openStore: openStore)
+            let (_, clean, report) = try cleanedEvents(openStore: reopen)
             cleaningReport = report
             all = weights.interactions(from: clean)
             guard all.count > 0 else {
@@ -266,7 +270,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
                                 hint: "check the store with `tailor stats`, and the cleaning and weights")
             }
         }
-        let side = try sideInformation(openStore: openStore)
+        let side = try sideInformation(openStore: reopen)
         var train = all, test: Interactions?, splitReport: Split.Report?
         if let holdout {
             let split = try Split.make(all, method: holdout.method, seed: holdout.seed)

@@ -107,13 +107,34 @@ extension HistoryScoring {
     }
 }
 
-/// Models that score users and items they were never trained on, from what is known about them:
-/// a new user's profile and first events, a new item's content (hybrid and two-tower models).
-public protocol ColdStartScoring: Recommender {
-    /// Writes the score of every item for a user known only by `profile` (attributes; `nil`
-    /// when there is none) and `history` (item positions, oldest first; may be empty).
-    func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>)
-    /// The scores of items known only by their content (`newItems`) for the model's `users`,
-    /// `users.count × newItems.count`, row-major.
-    func scores(users: [Int32], newItems: [CatalogItem?]) -> Matrix
+/// Factor models that compute vectors for users and items they were never trained on, from what
+/// is known about them: a new user's profile and first events, a new item's content (hybrid and
+/// two-tower models). The vectors are comparable with ``FactorModel/itemFactors`` and
+/// ``FactorModel/userFactors``: inner products are scores.
+public protocol ColdStartScoring: FactorModel {
+    /// One vector (row) per user known only by a profile (`nil`: none) and a history (item
+    /// positions, oldest first; may be empty).
+    func userVectors(profiles: [UserProfile?], histories: [[Int32]]) -> Matrix
+    /// One vector (row) per item known only by its content (`nil`: none).
+    func itemVectors(content: [CatalogItem?]) -> Matrix
+}
+
+extension ColdStartScoring {
+    /// The vector of one user known only by `profile` and `history`.
+    public func userVector(profile: UserProfile?, history: [Int32]) -> [Float] {
+        Array(userVectors(profiles: [profile], histories: [history]).storage)
+    }
+
+    /// The vector of one item known only by its content.
+    public func itemVector(content: CatalogItem?) -> [Float] {
+        Array(itemVectors(content: [content]).storage)
+    }
+
+    /// Writes the score of every item for a user known only by `profile` and `history`.
+    public func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>) {
+        let q = userVector(profile: profile, history: history)
+        itemFactors.withUnsafeBufferPointer { y in
+            for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
+        }
+    }
 }

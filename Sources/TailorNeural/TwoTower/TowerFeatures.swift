@@ -59,9 +59,6 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
     /// Whether the item tower has inputs beyond the id.
     public var hasItemContent: Bool { itemCategories != nil || itemTags != nil || !itemNumeric.isEmpty || itemVectorLength != nil }
 
-    /// Every feature name this schema can use, for error messages and `tailor models`.
-    public static let itemContentNames = ["categories", "tags", "vector"]
-
     /// Fits encoders on `side`, keeping the features `userFeatures` and `itemFeatures` name
     /// (`nil`: every one the data has).
     ///
@@ -80,12 +77,10 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
             if let c = encoders.userCategorical[name] { userCategorical[name] = c }
             if let n = encoders.userNumeric[name] { userNumeric[name] = n }
         }
-        let items = side.items.values
-        let vectorLengths = Set(items.compactMap { $0.features?.count }.filter { $0 > 0 })
-        // The most common vector length wins; others are counted as bad when encoding.
-        let commonLength = vectorLengths.max { a, b in
-            items.lazy.filter { $0.features?.count == a }.count < items.lazy.filter { $0.features?.count == b }.count
-        }
+        // The most common vector length wins (ties: the shorter); others are counted as bad when encoding.
+        var lengths: [Int: Int] = [:]
+        for item in side.items.values { if let n = item.features?.count, n > 0 { lengths[n, default: 0] += 1 } }
+        let commonLength = lengths.max { ($0.value, -$0.key) < ($1.value, -$1.key) }?.key
         var available: [String] = []
         if encoders.itemCategories.size > 1 { available.append("categories") }
         if encoders.itemTags.size > 1 { available.append("tags") }

@@ -133,9 +133,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         let users = data.userCount, items = data.itemCount
         var warnings = FeatureWarnings()
         let schema: FeatureSchema
-        if let log = data.interactions, !data.side.isEmpty {
+        if data.interactions != nil && !data.side.isEmpty {
             schema = try FeatureSchema(side: data.side, userFeatures: c.userFeatures, itemFeatures: c.itemFeatures)
-            _ = log
         } else {
             if let named = ((c.userFeatures ?? []) + (c.itemFeatures ?? [])).first {
                 throw ModelError(.invalidConfiguration, reason: "the configuration names the feature '\(named)', but this data has no item catalogue or user profiles",
@@ -188,24 +187,24 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         loop.name = kind
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let run = try trainer.fit(examples: pairs.count, loss: { tape, batch in
-            var drop = TailorRandom(seed: c.seed &+ UInt64(tape.count), stream: UInt64(batch.first ?? 0) &+ 7)
+            // The tape's generator is seeded per (seed, epoch, batch) by the trainer, like dropout.
             let chosen = batch.map { pairs[$0] }
             let positives = chosen.map { trainSequences[Int($0.user)][Int($0.position)] }
             let userBatch = model.userBatch(chosen.map { p in
                 UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
-                            dropID: drop.nextFloat() < c.userIDDropout, dropHistory: drop.nextFloat() < c.historyDropout,
-                            dropAttributes: drop.nextFloat() < c.attributeDropout)
+                            dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
+                            dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
             })
             var queries = network.users(userBatch, tape: tape)
             if let scale = network.inverseTemperature(tape: tape) { queries = queries * scale }
             switch c.loss {
             case .softmax:
-                let vectors = network.items(model.itemBatch(positives, dropID: { _ in drop.nextFloat() < c.itemIDDropout }), tape: tape)
+                let vectors = network.items(model.itemBatch(positives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout }), tape: tape)
                 return TailorNN.Loss.inBatchSoftmax(queries: queries, items: vectors, itemIDs: positives, logQ: logQ,
                                              temperature: network.temperatureLog == nil ? c.temperature : Float(1))
             case .bpr:
-                let negatives = positives.map { _ in Int32(drop.nextInt(below: items)) }
-                let both = network.items(model.itemBatch(positives + negatives, dropID: { _ in drop.nextFloat() < c.itemIDDropout }), tape: tape)
+                let negatives = positives.map { _ in Int32(tape.rng.nextInt(below: items)) }
+                let both = network.items(model.itemBatch(positives + negatives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout }), tape: tape)
                 let n = positives.count
                 let pos = sum(queries * slice(both, axis: 0, 0..<n), axis: 1), neg = sum(queries * slice(both, axis: 0, n..<(2 * n)), axis: 1)
                 return TailorNN.Loss.bpr(positive: pos * (1 / c.temperature), negative: neg * (1 / c.temperature))
@@ -251,37 +250,34 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
 
     // MARK: Serving
 
-    /// A vector for a user the model may never have seen, from whatever is known: the profile
-    /// (attributes), and the items they interacted with (positions, oldest first). Unit length;
-    /// its inner products with ``itemFactors`` are the scores.
-    public func userVector(profile: UserProfile?, history: [Int32], knownUser: Int32? = nil) -> [Float] {
-        var warnings = FeatureWarnings()
-        let inputs = schema.encode(users: [profile], warnings: &warnings)
-        let items = history.filter { $0 >= 0 && Int($0) < itemCount }
-        let user = knownUser.flatMap { $0 >= 0 && Int($0) < userCount ? $0 : nil }
-        return network.run { net in
-            let model = Model(network: net, configuration: configuration, userInputs: user == nil ? inputs : userInputs,
-                              itemInputs: itemInputs, schema: schema)
-            let request = UserRequest(user: user ?? 0, history: items, skip: nil, dropID: user == nil)
-            let m = user == nil ? model.userVectors([request], inputRows: [0]) : model.userVectors([request])
-            return Array(m.storage)
-        }
-    }
-
-    /// A vector for an item from its content alone (a new item): unit length, comparable with
-    /// ``userFactors`` and ``itemFactors``.
-    public func itemVector(content: CatalogItem?) -> [Float] {
-        var warnings = FeatureWarnings()
-        let inputs = schema.encode(items: [content], warnings: &warnings)
-        return network.run { net in
-            let model = Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, schema: schema)
-            return Array(model.itemVectors(rows: [0], dropID: true).storage)
-        }
-    }
-
     /// Scores for a history alone (fold-in of a new user, or a known user's fresh events).
     public func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>) {
         self.scores(profile: nil, history: history.items, into: scores)
+    }
+
+    /// Vectors from the user tower for users known only by their profiles and histories (the
+    /// id input reads "unknown"; history positions outside the catalogue are ignored).
+    public func userVectors(profiles: [UserProfile?], histories: [[Int32]]) -> Matrix {
+        precondition(profiles.count == histories.count, "one history per profile")
+        var warnings = FeatureWarnings()
+        let inputs = schema.encode(users: profiles, warnings: &warnings)
+        let requests = histories.enumerated().map { r, h in
+            UserRequest(user: Int32(r), history: h.filter { $0 >= 0 && Int($0) < itemCount }, skip: nil, dropID: true)
+        }
+        return network.run { net in
+            Model(network: net, configuration: configuration, userInputs: inputs, itemInputs: itemInputs, schema: schema).userVectors(requests)
+        }
+    }
+
+    /// Vectors from the item tower for items known only by their content (the id input reads
+    /// "unknown").
+    public func itemVectors(content: [CatalogItem?]) -> Matrix {
+        var warnings = FeatureWarnings()
+        let inputs = schema.encode(items: content, warnings: &warnings)
+        return network.run { net in
+            Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, schema: schema)
+                .itemVectors(rows: (0..<Int32(content.count)).map { $0 }, dropID: true)
+        }
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
@@ -307,8 +303,7 @@ func distinctLatest(_ items: [Int32]) -> [Int32] {
 
 /// NDCG@k of one held-out item per query, never ranking the query's `exclude` items.
 func validationNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [Int32], k: Int) -> Double {
-    let excluded = exclude
-    let top = Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: { excluded[$0][...] }, threads: 0)
+    let top = Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: { exclude[$0][...] }, threads: 0)
     var total = 0.0
     for q in 0..<heldOut.count {
         for r in 0..<top.counts[q] where top.indices[q * top.k + r] == heldOut[q] {
@@ -331,8 +326,9 @@ final class NetworkBox: @unchecked Sendable {
     }
 }
 
-/// One user-tower request: a user row, their items, which of them to leave out (the training
-/// target), and whether to drop the id or the history.
+/// One user-tower request: a row of the model's user inputs (the user's position for known
+/// users, or the row of freshly encoded profiles), their items, which of them to leave out (the
+/// training target), and whether to drop the id, the history or the attributes.
 struct UserRequest {
     var user: Int32
     var history: [Int32]
@@ -348,7 +344,6 @@ struct Model {
     let configuration: TwoTower.Configuration
     let userInputs: UserInputs
     let itemInputs: ItemInputs
-    let hasContent: Bool
     /// The encoded numbers of a user without a profile.
     let missingNumbers: [Float]
 
@@ -357,19 +352,17 @@ struct Model {
         self.configuration = configuration
         self.userInputs = userInputs
         self.itemInputs = itemInputs
-        hasContent = schema.hasItemContent
         var ignored = FeatureWarnings()
         missingNumbers = schema.encode(users: [nil], warnings: &ignored).numbers
     }
 
-    /// User-tower inputs; `inputRows[b]` is the row of ``userInputs`` with request b's attributes
-    /// (by default its user).
-    func userBatch(_ requests: [UserRequest], inputRows: [Int]? = nil) -> UserBatch {
+    /// User-tower inputs.
+    func userBatch(_ requests: [UserRequest]) -> UserBatch {
         let c = configuration
         var b = UserBatch()
         let attributes = userInputs.categorical, numeric = userInputs.numeric
-        for (n, r) in requests.enumerated() {
-            let row = inputRows?[n] ?? Int(r.user)
+        for r in requests {
+            let row = Int(r.user)
             b.ids.append(r.dropID ? 0 : r.user + 1)
             if r.dropAttributes {
                 // What a user without a profile encodes to: unknown codes, each number's missing value.
@@ -399,12 +392,10 @@ struct Model {
         return b
     }
 
-    /// Item-tower inputs for item positions (an id dropped when `dropID` says so and the items
-    /// have content).
-    func itemBatch(_ items: [Int32], rows: [Int32]? = nil, dropID: (Int) -> Bool = { _ in false }) -> ItemBatch {
+    /// Item-tower inputs for rows of ``itemInputs``, each id read as "unknown" when `dropID` says so.
+    func itemBatch(_ rows: [Int32], dropID: (Int) -> Bool = { _ in false }) -> ItemBatch {
         var b = ItemBatch()
-        let rows = rows ?? items
-        b.ids = items.enumerated().map { n, i in hasContent && dropID(n) ? 0 : i + 1 }
+        b.ids = rows.enumerated().map { n, i in dropID(n) ? 0 : i + 1 }
         if network.categories != nil { b.categories = itemInputs.categories.bags(rows) }
         if network.tags != nil { b.tags = itemInputs.tags.bags(rows) }
         let numeric = itemInputs.numeric, length = itemInputs.vectorLength
@@ -417,13 +408,13 @@ struct Model {
     }
 
     /// Unit user vectors, evaluated without dropout, in chunks.
-    func userVectors(_ requests: [UserRequest], inputRows: [Int]? = nil) -> Matrix {
+    func userVectors(_ requests: [UserRequest]) -> Matrix {
         var out = Matrix(rows: requests.count, columns: configuration.dimension)
         let chunk = 1024
         for start in stride(from: 0, to: requests.count, by: chunk) {
             let end = min(requests.count, start + chunk)
             let tape = Tape(training: false)
-            let v = network.users(userBatch(Array(requests[start..<end]), inputRows: inputRows.map { Array($0[start..<end]) }), tape: tape).tensor
+            let v = network.users(userBatch(Array(requests[start..<end])), tape: tape).tensor
             out.withUnsafeMutableBufferPointer { o in
                 for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
             }
@@ -439,9 +430,7 @@ struct Model {
             let end = min(rows.count, start + chunk)
             let tape = Tape(training: false)
             let part = Array(rows[start..<end])
-            var batch = itemBatch(part, dropID: { _ in dropID })
-            if dropID { batch.ids = part.map { _ in 0 } }
-            let v = network.items(batch, tape: tape).tensor
+            let v = network.items(itemBatch(part, dropID: { _ in dropID }), tape: tape).tensor
             out.withUnsafeMutableBufferPointer { o in
                 for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
             }
@@ -453,35 +442,4 @@ struct Model {
     func allItemVectors() -> Matrix { itemVectors(rows: (0..<Int32(itemInputs.count)).map { $0 }) }
 }
 
-extension TwoTower: ColdStartScoring {
-    /// Scores from the user tower's vector for the profile and history.
-    public func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>) {
-        let q = userVector(profile: profile, history: history)
-        itemFactors.withUnsafeBufferPointer { y in
-            for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
-        }
-    }
-
-    /// Known users' vectors against the item tower's vectors for the new items' content.
-    public func scores(users: [Int32], newItems: [CatalogItem?]) -> Matrix {
-        var warnings = FeatureWarnings()
-        let inputs = schema.encode(items: newItems, warnings: &warnings)
-        let vectors = network.run { net in
-            Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: inputs, schema: schema)
-                .itemVectors(rows: (0..<Int32(newItems.count)).map { $0 }, dropID: true)
-        }
-        var out = Matrix(rows: users.count, columns: newItems.count)
-        userFactors.withUnsafeBufferPointer { u in
-            vectors.withUnsafeBufferPointer { v in
-                out.withUnsafeMutableBufferPointer { o in
-                    for (r, user) in users.enumerated() where user >= 0 && Int(user) < userCount {
-                        for j in 0..<newItems.count {
-                            o[r * newItems.count + j] = Kernels.dot(u.baseAddress! + Int(user) * factors, v.baseAddress! + j * factors, count: factors)
-                        }
-                    }
-                }
-            }
-        }
-        return out
-    }
-}
+extension TwoTower: ColdStartScoring {}
