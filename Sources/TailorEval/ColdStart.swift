@@ -174,7 +174,8 @@ public struct DemographicPopularity: Sendable {
     /// Scores of every item for `profile`.
     public func scores(for profile: UserProfile?) -> [Float] {
         var total = [Float](repeating: 0, count: global.count), used = 0
-        for (name, value) in profile?.attributes ?? [:] {
+        // Attributes in name order, so the sum is the same in every run.
+        for (name, value) in (profile?.attributes ?? [:]).sorted(by: { $0.key < $1.key }) {
             guard let share = shares[name]?[Self.bucket(value)] else { continue }
             for i in total.indices { total[i] += share[i] }
             used += 1
@@ -187,37 +188,56 @@ public struct DemographicPopularity: Sendable {
 /// categories, tags and the words of its title and text; a user is the sum of their training
 /// items' unit vectors; a new item scores its cosine with the user.
 public struct ContentKNN: Sendable {
-    let users: [[Int32: Float]]
-    let items: [[Int32: Float]]
+    /// A sparse unit vector: token ids in increasing order and their weights. Sorted arrays keep
+    /// every sum in one order, so scores (and ties) are the same in every run.
+    struct Sparse: Sendable {
+        var ids: [Int32] = []
+        var weights: [Float] = []
+
+        /// Scaled to unit length (a zero vector stays zero).
+        func normalized() -> Sparse {
+            let norm = weights.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            return norm > 0 ? Sparse(ids: ids, weights: weights.map { $0 / norm }) : self
+        }
+
+        /// The inner product, by merging the sorted ids.
+        func dot(_ other: Sparse) -> Float {
+            var i = 0, j = 0, s: Float = 0
+            while i < ids.count && j < other.ids.count {
+                if ids[i] == other.ids[j] { s += weights[i] * other.weights[j]; i += 1; j += 1 }
+                else if ids[i] < other.ids[j] { i += 1 } else { j += 1 }
+            }
+            return s
+        }
+    }
+
+    let users: [Sparse]
+    let items: [Sparse]
 
     /// Builds vectors for the `known` items (model positions) and the `new` ones, with
     /// document frequencies over both, and user profiles from `seen` (users × known items).
     public init(known: [CatalogItem?], new: [CatalogItem?], seen: CSRMatrix) {
         var vocabulary: [String: Int32] = [:]
         let documents = (known + new).map { item -> [Int32] in
-            Set(Self.tokens(item)).map { t in
+            Set(Self.tokens(item)).sorted().map { t in
                 if let id = vocabulary[t] { return id }
                 let id = Int32(vocabulary.count); vocabulary[t] = id; return id
-            }
+            }.sorted()
         }
         var frequency = [Float](repeating: 0, count: vocabulary.count)
         for d in documents { for t in d { frequency[Int(t)] += 1 } }
         let count = Float(max(1, documents.count))
-        let vectors = documents.map { d -> [Int32: Float] in
-            var v: [Int32: Float] = [:]
-            for t in d { v[t] = logf(count / frequency[Int(t)]) + 1 }
-            let norm = v.values.map { $0 * $0 }.reduce(0, +).squareRoot()
-            return norm > 0 ? v.mapValues { $0 / norm } : v
-        }
+        let vectors = documents.map { d in Sparse(ids: d, weights: d.map { logf(count / frequency[Int($0)]) + 1 }).normalized() }
         let knownVectors = Array(vectors[0..<known.count])
         items = Array(vectors[known.count...])
         users = (0..<seen.rows).map { u in
             var profile: [Int32: Float] = [:]
             for i in seen.columns(inRow: u) where Int(i) < knownVectors.count {
-                for (t, w) in knownVectors[Int(i)] { profile[t, default: 0] += w }
+                let v = knownVectors[Int(i)]
+                for (t, w) in zip(v.ids, v.weights) { profile[t, default: 0] += w }
             }
-            let norm = profile.values.map { $0 * $0 }.reduce(0, +).squareRoot()
-            return norm > 0 ? profile.mapValues { $0 / norm } : profile
+            let ids = profile.keys.sorted()
+            return Sparse(ids: ids, weights: ids.map { profile[$0]! }).normalized()
         }
     }
 
@@ -232,11 +252,6 @@ public struct ContentKNN: Sendable {
 
     /// Cosine of user `user` with every new item.
     public func scores(user: Int, into scores: UnsafeMutableBufferPointer<Float>) {
-        let profile = users[user]
-        for (j, v) in items.enumerated() {
-            var s: Float = 0
-            for (t, w) in v { s += w * (profile[t] ?? 0) }
-            scores[j] = s
-        }
+        for (j, v) in items.enumerated() { scores[j] = users[user].dot(v) }
     }
 }
