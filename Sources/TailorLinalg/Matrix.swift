@@ -51,6 +51,13 @@ public struct Matrix: Sendable, Equatable {
         Array(storage[(r * columns)..<((r + 1) * columns)])
     }
 
+    /// Replaces row `r` with `values` (`columns` long).
+    @inlinable
+    public mutating func setRow(_ r: Int, _ values: [Float]) {
+        precondition(values.count == columns, "a row of \(columns) values, got \(values.count)")
+        storage.replaceSubrange((r * columns)..<((r + 1) * columns), with: values)
+    }
+
     /// The transpose, as a new matrix. O(rows × columns).
     public func transposed() -> Matrix {
         var result = Matrix(rows: columns, columns: rows)

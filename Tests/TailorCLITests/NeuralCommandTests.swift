@@ -63,4 +63,51 @@ struct NeuralCommandTests {
             #expect("\(error)".contains("income"), "\(error)")
         }
     }
+
+    /// Reads a recommendation CSV into (user, item, score) rows.
+    func rows(_ path: String) throws -> [(user: String, item: String, score: Float)] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").dropFirst().map {
+            let f = $0.split(separator: ",")
+            return (String(f[0]), String(f[1]), Float(f[2])!)
+        }
+    }
+
+    @Test("recommend serves users the model never saw from --user-features, alone or with a history, and --candidates restricts the ranking")
+    func recommendNewUsers() throws {
+        let dir = Self.dir
+        try tailor(["train", "\(dir)/log.csv", "--items", "\(dir)/items.csv", "--users", "\(dir)/users.csv", "--model", "two-tower",
+                    "--set", "dimension=16", "--set", "idDimension=16", "--set", "hidden=[32]", "--set", "epochs=12", "--set", "batchSize=64",
+                    "--set", "learningRate=0.01", "--set", "validationUsers=0", "--set", "userIDDropout=0.5", "--set", "temperature=0.1",
+                    "--output", "\(dir)/served", "--progress", "none"])
+        // New users: three per group, known only by the group attribute.
+        var newUsers = "user_id,group\n"
+        for n in 0..<9 { newUsers += "new\(n),g\(n % 3)\n" }
+        try newUsers.write(toFile: "\(dir)/new-users.csv", atomically: true, encoding: .utf8)
+        try tailor(["recommend", "--model", "\(dir)/served", "--user-features", "\(dir)/new-users.csv", "--k", "5", "--output", "\(dir)/new.csv"])
+        let recs = try rows("\(dir)/new.csv")
+        #expect(Set(recs.map(\.user)).count == 9 && recs.count == 45)
+        // Items of category c_g are those with id ≡ g (mod 3): the attribute alone must lead there.
+        let matching = recs.filter { r in Int(r.item.dropFirst())! % 3 == Int(r.user.dropFirst(3))! % 3 }.count
+        #expect(matching >= 40, "\(matching) of 45 recommendations in the user's group")
+
+        // Candidates: only listed items, in the order of the unrestricted scores.
+        let listed = (0..<60).filter { $0 % 4 == 0 }.map { "i\($0)" }
+        try (["item_id"] + listed).joined(separator: "\n").write(toFile: "\(dir)/candidates.txt", atomically: true, encoding: .utf8)
+        try tailor(["recommend", "--model", "\(dir)/served", "--user", "u4", "--k", "60", "--output", "\(dir)/full.csv"])
+        try tailor(["recommend", "--model", "\(dir)/served", "--user", "u4", "--k", "5", "--candidates", "\(dir)/candidates.txt", "--output", "\(dir)/some.csv"])
+        let full = try rows("\(dir)/full.csv").map(\.item), some = try rows("\(dir)/some.csv").map(\.item)
+        #expect(some == Array(full.filter { listed.contains($0) }.prefix(5)))
+
+        // A new user with a first event and a profile: the event is excluded, the profile used.
+        try "user,item,timestamp\nnew1,i1,5\n".write(toFile: "\(dir)/first.csv", atomically: true, encoding: .utf8)
+        try tailor(["recommend", "--model", "\(dir)/served", "--history", "\(dir)/first.csv", "--user-features", "\(dir)/new-users.csv",
+                    "--k", "5", "--output", "\(dir)/first-recs.csv"])
+        let first = try rows("\(dir)/first-recs.csv")
+        #expect(first.count == 5 && !first.contains { $0.item == "i1" } && first.filter { Int($0.item.dropFirst())! % 3 == 1 }.count >= 4)
+
+        // Unknown users without attributes still follow --unknown-users.
+        #expect(throws: (any Error).self) {
+            try tailor(["recommend", "--model", "\(dir)/served", "--user", "stranger", "--user-features", "\(dir)/new-users.csv", "--output", "\(dir)/x.csv"])
+        }
+    }
 }

@@ -26,7 +26,17 @@ struct Recommend: ParsableCommand {
         --history FILE folds users in: each user in FILE gets recommendations from their events
         there (added to their training events if the model knows them), new users included, with
         no retraining. ALS solves one least-squares problem per user; item-based models score the
-        history directly.
+        history directly; two-tower runs its user tower on the combined history.
+
+        Users the model never saw, with attributes: a two-tower model computes their vectors from
+        their attributes (age, gender, occupation… as in training) and their events, if any.
+        --user-features FILE gives the attributes (a users CSV as for `tailor ingest --users`;
+        alone, it is also the list of users), --store FILE.db reads them from a store.
+          tailor recommend --model tt --user-features new-users.csv --k 10 --output recs.csv
+          tailor recommend --model tt --history first-clicks.csv --user-features new-users.csv
+
+        --candidates FILE ranks only the listed items (one id per line, or a CSV with an item id
+        column): a business filter, or a shortlist from another stage.
         """
     )
 
@@ -44,6 +54,15 @@ struct Recommend: ParsableCommand {
 
     @Option(help: ArgumentHelp("A log of new events: recommend for its users from those events plus what the model knows of them, without retraining (fold-in).", valueName: "FILE"))
     var history: String?
+
+    @Option(name: .customLong("user-features"), help: ArgumentHelp("Attributes of users the model never saw (a users CSV with a user id column); a two-tower model recommends for them from these. Alone, its users are the ones to recommend for.", valueName: "FILE"))
+    var userFeatures: String?
+
+    @Option(help: ArgumentHelp("Read the attributes of users the model never saw from this store.", valueName: "FILE.db"))
+    var store: String?
+
+    @Option(help: ArgumentHelp("Rank only these items: one id per line, or a CSV with an item id column.", valueName: "FILE"))
+    var candidates: String?
 
     @Option(help: "Items per user.")
     var k = 10
@@ -79,7 +98,9 @@ struct Recommend: ParsableCommand {
 
     func validate() throws {
         let chosen = [user != nil, users != nil, allUsers, history != nil].filter { $0 }.count
-        guard chosen == 1 else { throw ValidationError("give exactly one of --user ID, --users FILE, --all-users or --history FILE") }
+        guard chosen == 1 || (chosen == 0 && userFeatures != nil) else {
+            throw ValidationError("give exactly one of --user ID, --users FILE, --all-users or --history FILE (or --user-features FILE alone)")
+        }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         if includeSeen && excludeSeenFlag { throw ValidationError("--include-seen and --exclude-seen contradict each other") }
     }
@@ -89,24 +110,35 @@ struct Recommend: ParsableCommand {
         let tLoad = now()
         let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
         let t0 = now()
+        let (profiles, profileOrder) = try readProfiles()
+        var restriction: CandidateItems?
+        if let candidates {
+            restriction = try bundle.candidates(ItemList.read(candidates))
+            if let unknown = restriction?.unknownIDs, !unknown.isEmpty {
+                Terminal.note("\(unknown.count) candidate items are unknown to the model and were left out (the first is '\(unknown[0])')")
+            }
+        }
         // Every source gives (user, ranked items); one writer turns them into CSV.
         let results: [UserRecommendations]
         if let history {
             let (log, _) = try read.read(history, quiet: true)
-            results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, threads: threads)
+            results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, profiles: profiles, candidates: restriction, threads: threads)
         } else if allUsers {
             let positions = Array(0..<Int32(bundle.userIDs.count))
-            let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, threads: threads)
+            let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, candidates: restriction, threads: threads)
             results = positions.indices.map { q in
-                UserRecommendations(user: bundle.userIDs[positions[q]], items: top.row(q).map { (bundle.itemIDs[$0.index], $0.score) }, isFallback: false)
+                UserRecommendations(user: bundle.userIDs[positions[q]], items: top.row(q).map { (bundle.itemIDs[$0.index], $0.score) }, basis: .model)
             }
         } else {
-            let ids = try user.map { [$0] } ?? UserList.read(users!, options: read)
-            results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, threads: threads)
+            let ids = try user.map { [$0] } ?? users.map { try UserList.read($0, options: read) } ?? profileOrder
+            results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, profiles: profiles,
+                                           candidates: restriction, threads: threads)
             let fallbacks = results.filter(\.isFallback).count
             if fallbacks > 0 { Terminal.note("\(fallbacks) unknown users got popular items") }
             if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }
         }
+        let fromProfiles = results.filter { $0.basis == .profile }.count
+        if fromProfiles > 0 { Terminal.note("\(fromProfiles) users the model never saw got recommendations from their attributes") }
         let tRecommended = now()
         let userCount = results.count
         let rowCount = results.reduce(0) { $0 + $1.items.count }
@@ -131,7 +163,48 @@ struct Recommend: ParsableCommand {
     }
 }
 
+extension Recommend {
+    /// Attributes of new users, by id, from --user-features and --store (the file wins), and
+    /// the file's users in order.
+    func readProfiles() throws -> ([String: UserProfile], [String]) {
+        var side = SideInformation()
+        if let store {
+            side.users = try SideInformation(users: StoreOptions.open(store).loadUsers()).users
+        }
+        var order: [String] = []
+        if let userFeatures {
+            let (users, report) = try CatalogReader.readUsers(path: userFeatures)
+            if report.rowsSkipped > 0 { Terminal.note(report.summary) }
+            side.merge(SideInformation(users: users))
+            var seen = Set<String>()
+            order = users.map(\.id).filter { seen.insert($0).inserted }
+        }
+        return (side.users, order)
+    }
+}
+
 extension UnknownUserPolicy: ExpressibleByArgument {}
+
+/// Reading a list of item ids: one per line, or a table with an item id column.
+enum ItemList {
+    static func read(_ path: String) throws -> [String] {
+        let text: String
+        if let utf8 = try? String(contentsOfFile: path, encoding: .utf8) {
+            text = utf8
+        } else {
+            throw DataError(file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "no such file")
+        }
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let singleColumn = lines.allSatisfy { !$0.contains(",") && !$0.contains("\t") && !$0.hasPrefix("{") }
+        guard singleColumn else {
+            let (items, report) = try CatalogReader.readItems(path: path)
+            if report.rowsSkipped > 0 { Terminal.note(report.summary) }
+            return items.map(\.id)
+        }
+        let header = ["item", "itemid", "item_id", "items", "id"].contains(lines.first?.lowercased() ?? "")
+        return header ? Array(lines.dropFirst()) : lines
+    }
+}
 
 /// Reading a list of user ids: the user column of a log, or one id per line.
 enum UserList {

@@ -57,6 +57,12 @@ struct Train: ParsableCommand {
 
     @OptionGroup(title: "Store") var storeOptions: StoreOptions
 
+    @Option(help: ArgumentHelp("An item catalogue (CSV with an item id column; titles, genres or categories, tags, numbers, a feature vector) for models that read content, such as two-tower. Overrides a store's items with the same ids.", valueName: "FILE"))
+    var items: String?
+
+    @Option(help: ArgumentHelp("User profiles (CSV with a user id column and attribute columns such as age, gender, occupation) for models that read them, such as two-tower.", valueName: "FILE"))
+    var users: String?
+
     @Option(help: "Hold out test interactions and train on the rest: random, temporal, leave-last-out or global-time. `tailor evaluate --model DIR --store FILE` (or `--config run.json`) then rebuilds the same split.")
     var holdout: HoldoutOptions.Method?
 
@@ -138,6 +144,8 @@ struct Train: ParsableCommand {
         run.data.reader = try read.apply(to: run.data.reader)
         if storeOptions.cleaning != nil { run.data.cleaning = try storeOptions.cleaningConfiguration() }
         if storeOptions.weights != nil { run.data.weights = try storeOptions.eventWeights() }
+        if let items { run.data.items = items }
+        if let users { run.data.users = users }
         if let confidence { run.data.confidence = try ConfidenceTransform(parsing: confidence) }
         if let holdout {
             run.data.holdout = .init(method: try holdoutOptions.method(holdout), seed: holdoutOptions.splitSeed ?? run.data.holdout?.seed ?? 42)

@@ -13,66 +13,161 @@ public enum UnknownUserPolicy: String, Sendable, Codable, CaseIterable {
 
 /// Recommendations for one user.
 public struct UserRecommendations: Sendable, Equatable {
+    /// Where a user's recommendations came from.
+    public enum Basis: String, Sendable, Codable {
+        /// The model's trained vector or history for a user it knows (or fold-in of new events).
+        case model
+        /// A vector computed from the user's attributes (and events, if any) by a cold-start
+        /// model, for a user it was never trained on.
+        case profile
+        /// The popularity fallback for an unknown user.
+        case popular
+    }
+
     /// The user's external identifier.
     public var user: String
     /// Recommended items, best first.
     public var items: [(item: String, score: Float)]
+    /// Where they came from.
+    public var basis: Basis
     /// Whether these came from the popularity fallback (unknown user).
-    public var isFallback: Bool
+    public var isFallback: Bool { basis == .popular }
 
     /// Recommendations for `user`.
-    public init(user: String, items: [(item: String, score: Float)], isFallback: Bool) {
+    public init(user: String, items: [(item: String, score: Float)], basis: Basis) {
         self.user = user
         self.items = items
-        self.isFallback = isFallback
+        self.basis = basis
+    }
+
+    /// Recommendations for `user`, from the model or the popularity fallback.
+    public init(user: String, items: [(item: String, score: Float)], isFallback: Bool) {
+        self.init(user: user, items: items, basis: isFallback ? .popular : .model)
     }
 
     public static func == (a: Self, b: Self) -> Bool {
-        a.user == b.user && a.isFallback == b.isFallback && a.items.map(\.item) == b.items.map(\.item)
+        a.user == b.user && a.basis == b.basis && a.items.map(\.item) == b.items.map(\.item)
             && a.items.map(\.score) == b.items.map(\.score)
     }
 }
 
+/// The items a ranking may return (a business filter, or a retrieval stage's shortlist): the
+/// positions the model knows, and the identifiers it does not.
+public struct CandidateItems: Sendable, Equatable {
+    /// Item positions, sorted and distinct.
+    public let positions: [Int32]
+    /// Listed identifiers the model does not know (ignored, reported).
+    public let unknownIDs: [String]
+
+    /// Candidates from positions (sorted and deduplicated here).
+    public init(positions: [Int32], unknownIDs: [String] = []) {
+        self.positions = Array(Set(positions)).sorted()
+        self.unknownIDs = unknownIDs
+    }
+}
+
 extension ModelBundle {
+    /// The candidate set for external item identifiers.
+    ///
+    /// - Throws: ``ModelError`` `.unknownItem` when the model knows none of them.
+    public func candidates(_ ids: [String]) throws -> CandidateItems {
+        var positions: [Int32] = [], unknown: [String] = []
+        for id in ids {
+            if let p = itemIDs.position(of: id) { positions.append(p) } else { unknown.append(id) }
+        }
+        guard !positions.isEmpty else {
+            throw ModelError(.unknownItem, reason: ids.isEmpty ? "the candidate list is empty"
+                                : "none of the \(ids.count) candidate items is known to the model (the first is '\(ids[0])')",
+                             hint: "candidates are item ids as in the training log, one per line or in an item column")
+        }
+        return CandidateItems(positions: positions, unknownIDs: unknown)
+    }
+
     /// The top `k` items for each user, best first.
     ///
     /// - Parameters:
     ///   - userIDs: external user identifiers.
     ///   - excludeSeen: leave out items the user interacted with in training (default).
     ///   - unknownUsers: what to do with users absent from training (default: throw).
-    /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``.
+    ///   - profiles: attributes of users the model never saw, by identifier: a cold-start model
+    ///     (``ColdStartScoring``, such as two-tower) computes their vectors from them; such users
+    ///     are not subject to `unknownUsers`. Known users keep their trained vectors.
+    ///   - candidates: restrict the ranking to these items (`nil`: every item).
+    /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``, or
+    ///   profiles given to a model that cannot use them.
     public func recommend(userIDs ids: [String], k: Int, excludeSeen: Bool = true,
-                          unknownUsers: UnknownUserPolicy = .error, threads: Int = 0) throws -> [UserRecommendations] {
+                          unknownUsers: UnknownUserPolicy = .error, profiles: [String: UserProfile] = [:],
+                          candidates: CandidateItems? = nil, threads: Int = 0) throws -> [UserRecommendations] {
         let k = clampedK(k)
+        let cold = try coldStartModel(needed: !profiles.isEmpty)
         var known: [Int32] = [], knownSlots: [Int] = []
+        var newProfiles: [UserProfile] = [], newSlots: [Int] = []
         var slots = [UserRecommendations?](repeating: nil, count: ids.count)
         for (slot, id) in ids.enumerated() {
             if let p = userIDs.position(of: id) {
                 known.append(p); knownSlots.append(slot)
                 continue
             }
+            if let profile = profiles[id], cold != nil {
+                newProfiles.append(profile); newSlots.append(slot)
+                continue
+            }
             switch unknownUsers {
             case .error:
                 throw ModelError(.unknownUser, reason: "unknown user '\(id)': the model was trained on \(userIDs.count) users and this is not one of them",
-                                 hint: "use --unknown-users popular to recommend popular items instead, or --unknown-users skip")
+                                 hint: cold == nil ? "use --unknown-users popular to recommend popular items instead, or --unknown-users skip"
+                                     : "give the user's attributes (--user-features FILE), or use --unknown-users popular or skip")
             case .popular:
-                let top = popularity.recommend(users: [-1], k: k, exclude: nil, threads: 1)
-                slots[slot] = UserRecommendations(user: id, items: top.row(0).map { (itemIDs[$0.index], $0.score) }, isFallback: true)
+                let top = popularTop(k: k, candidates: candidates)
+                slots[slot] = UserRecommendations(user: id, items: top.map { (itemIDs[$0.index], $0.score) }, basis: .popular)
             case .skip:
                 continue
             }
         }
-        let result = recommend(positions: known, k: k, excludeSeen: excludeSeen, threads: threads)
+        let result = recommend(positions: known, k: k, excludeSeen: excludeSeen, candidates: candidates, threads: threads)
         for (q, slot) in knownSlots.enumerated() {
-            slots[slot] = UserRecommendations(user: ids[slot], items: result.row(q).map { (itemIDs[$0.index], $0.score) }, isFallback: false)
+            slots[slot] = UserRecommendations(user: ids[slot], items: result.row(q).map { (itemIDs[$0.index], $0.score) }, basis: .model)
+        }
+        if let cold, !newProfiles.isEmpty {
+            let vectors = cold.userVectors(profiles: newProfiles, histories: newProfiles.map { _ in [] })
+            let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: nil, candidates: candidates, threads: threads)
+            for (q, slot) in newSlots.enumerated() {
+                slots[slot] = UserRecommendations(user: ids[slot], items: top.row(q).map { (itemIDs[$0.index], $0.score) }, basis: .profile)
+            }
         }
         return slots.compactMap { $0 }
     }
 
-    /// Top-`k` for users given by position (all users: `0..<userIDs.count`). The low-level form
-    /// used for bulk output.
-    public func recommend(positions: [Int32], k: Int, excludeSeen: Bool = true, threads: Int = 0) -> TopKResult {
-        model.recommend(users: positions, k: clampedK(k), exclude: excludeSeen ? seen : nil, threads: threads)
+    /// Top-`k` for users given by position (all users: `0..<userIDs.count`), optionally among
+    /// `candidates` only. The low-level form used for bulk output.
+    public func recommend(positions: [Int32], k: Int, excludeSeen: Bool = true, candidates: CandidateItems? = nil,
+                          threads: Int = 0) -> TopKResult {
+        let k = clampedK(k)
+        guard let candidates else {
+            return model.recommend(users: positions, k: k, exclude: excludeSeen ? seen : nil, threads: threads)
+        }
+        let seen = self.seen
+        var exclude: (@Sendable (Int) -> ArraySlice<Int32>)?
+        if excludeSeen { exclude = { @Sendable q in seen.columns(inRow: Int(positions[q])) } }
+        if let factors = model as? any FactorModel {
+            return rank(queries: gatherRows(factors.userFactors, positions), items: factors.itemFactors, k: k,
+                        exclude: exclude, candidates: candidates, threads: threads)
+        }
+        // Any other model: score blocks of users over the whole catalogue, keep the candidates.
+        var result = TopKResult(queries: positions.count, k: k)
+        let n = model.itemCount, block = 64
+        var buffer = [Float](repeating: 0, count: block * n)
+        for start in stride(from: 0, to: positions.count, by: block) {
+            let batch = Array(positions[start..<min(positions.count, start + block)])
+            buffer.withUnsafeMutableBufferPointer { b in
+                model.scores(users: batch, into: UnsafeMutableBufferPointer(rebasing: b[0..<(batch.count * n)]), threads: threads)
+                for r in batch.indices {
+                    let top = Self.topK(b.baseAddress! + r * n, count: n, k: k, banned: exclude?(start + r) ?? ArraySlice<Int32>(), candidates: candidates)
+                    result.set(row: start + r, top)
+                }
+            }
+        }
+        return result
     }
 
     /// `k` limited to the catalogue: no user can get more items than there are, so a request for
@@ -93,6 +188,74 @@ extension ModelBundle {
         }
         return similarity.similarItems(to: [p], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
     }
+
+    /// The model as a cold-start model; throws if `needed` and it is not one.
+    func coldStartModel(needed: Bool) throws -> (any ColdStartScoring)? {
+        let cold = model as? any ColdStartScoring
+        if needed && cold == nil {
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot use user attributes: it has no user tower",
+                             hint: "train a model that reads them, such as --model two-tower from a store or recipe with user profiles")
+        }
+        return cold
+    }
+
+    /// The most popular items (among `candidates`).
+    func popularTop(k: Int, candidates: CandidateItems?) -> [(index: Int32, score: Float)] {
+        guard let candidates else { return popularity.recommend(users: [-1], k: k, exclude: nil, threads: 1).row(0) }
+        var scores = popularity.itemScores
+        return scores.withUnsafeMutableBufferPointer { Self.topK($0.baseAddress!, count: $0.count, k: k, banned: [Int32](), candidates: candidates) }
+    }
+
+    /// Top-`k` inner products of `queries` with `items`, restricted to `candidates` by ranking
+    /// only their rows (a few hundred candidates cost a few hundred dot products per user).
+    func rank(queries: Matrix, items: Matrix, k: Int, exclude: (@Sendable (Int) -> ArraySlice<Int32>)?,
+              candidates: CandidateItems?, threads: Int) -> TopKResult {
+        guard let candidates else {
+            return Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: exclude, threads: threads)
+        }
+        let positions = candidates.positions
+        var slot = [Int32](repeating: -1, count: items.rows)
+        for (s, p) in positions.enumerated() { slot[Int(p)] = Int32(s) }
+        let slots = slot
+        // Positions are sorted, so mapped exclusions stay sorted.
+        var mapped: (@Sendable (Int) -> ArraySlice<Int32>)?
+        if let exclude {
+            mapped = { @Sendable q -> ArraySlice<Int32> in
+                var out: [Int32] = []
+                for i in exclude(q) where Int(i) < slots.count && slots[Int(i)] >= 0 { out.append(slots[Int(i)]) }
+                return out[...]
+            }
+        }
+        var top = Kernels.topKInnerProducts(queries: queries, items: gatherRows(items, positions), k: k, exclude: mapped, threads: threads)
+        for q in 0..<top.queries {
+            for j in 0..<top.counts[q] { top.indices[q * top.k + j] = positions[Int(top.indices[q * top.k + j])] }
+        }
+        return top
+    }
+
+    /// The best `k` of a full score row, never an item in `banned`, only `candidates` if given.
+    /// Overwrites banned entries of `row` with −∞.
+    static func topK(_ row: UnsafeMutablePointer<Float>, count n: Int, k: Int, banned: some Sequence<Int32>,
+                     candidates: CandidateItems?) -> [(index: Int32, score: Float)] {
+        for i in banned { row[Int(i)] = -.infinity }
+        var idx = [Int32](repeating: 0, count: k), sc = [Float](repeating: 0, count: k)
+        guard let candidates else {
+            let found = Kernels.topK(row, count: n, k: k, outIndices: &idx, outScores: &sc)
+            return (0..<found).map { (idx[$0], sc[$0]) }
+        }
+        var picked = candidates.positions.map { row[Int($0)] }
+        let found = Kernels.topK(&picked, count: picked.count, k: k, outIndices: &idx, outScores: &sc)
+        return (0..<found).map { (candidates.positions[Int(idx[$0])], sc[$0]) }
+    }
+}
+
+extension TopKResult {
+    /// Writes one query's results (at most `k`).
+    mutating func set(row q: Int, _ entries: [(index: Int32, score: Float)]) {
+        let n = Swift.min(entries.count, k)
+        for j in 0..<n { indices[q * k + j] = entries[j].index; scores[q * k + j] = entries[j].score }
+        counts[q] = n
+    }
 }
 
 extension ModelBundle {
@@ -100,9 +263,18 @@ extension ModelBundle {
     /// (for users the model knows), without retraining: fold-in. Items the model does not know
     /// are ignored. Users come out in the order they first appear in `events`.
     ///
-    /// - Throws: ``ModelError`` if the model cannot score histories.
-    public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, threads: Int = 0) throws -> [UserRecommendations] {
-        guard let scorer = model as? any HistoryScoring else {
+    /// A cold-start model (two-tower) computes each user's vector from the combined history,
+    /// keeping a known user's id and attributes, and reading a new user's attributes from
+    /// `profiles`. Other models score the history (ALS solves for a user vector; item-based
+    /// models score it directly).
+    ///
+    /// - Throws: ``ModelError`` if the model cannot score histories, or profiles are given to a
+    ///   model that cannot use them.
+    public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, profiles: [String: UserProfile] = [:],
+                          candidates: CandidateItems? = nil, threads: Int = 0) throws -> [UserRecommendations] {
+        let cold = try coldStartModel(needed: !profiles.isEmpty)
+        let scorer = model as? any HistoryScoring
+        guard cold != nil || scorer != nil else {
             throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold in new histories")
         }
         let k = clampedK(k)
@@ -111,12 +283,12 @@ extension ModelBundle {
         // whole matrix, so under it new strengths go in as they are).
         let transform = manifest.data.recipe?.confidence
         let (order, offsets) = events.rowsByUser()
-        var results: [UserRecommendations] = []
+        var histories: [UserHistory] = [], known: [Int32?] = []
         for u in 0..<events.userIDs.count {
             var items: [Int32] = [], values: [Float] = [], times: [Int64]? = events.timestamps == nil ? nil : []
-            let external = events.userIDs[Int32(u)]
-            if let known = userIDs.position(of: external) {
-                for p in seen.range(ofRow: Int(known)) {
+            let position = userIDs.position(of: events.userIDs[Int32(u)])
+            if let position {
+                for p in seen.range(ofRow: Int(position)) {
                     items.append(seen.columnIndices[p]); values.append(seen.values[p]); times?.append(Int64.min)
                 }
             }
@@ -130,9 +302,33 @@ extension ModelBundle {
                 for i in t.indices where t[i] == Int64.min { t[i] = earliest }
                 times = t
             } else { times = nil }
-            let top = scorer.recommend(history: UserHistory(items: items, values: values, times: times), k: k, includeHistory: !excludeSeen)
-            results.append(UserRecommendations(user: external, items: top.map { (itemIDs[$0.index], $0.score) }, isFallback: false))
+            histories.append(UserHistory(items: items, values: values, times: times))
+            known.append(position)
         }
-        return results
+        let external = (0..<events.userIDs.count).map { events.userIDs[Int32($0)] }
+        let banned: [[Int32]] = histories.map { excludeSeen ? Array(Set($0.items)).sorted() : [] }
+        if let cold {
+            // Oldest first, so the tower's recency weighting sees the newest events last.
+            let sequences = histories.map { h -> [Int32] in
+                guard let t = h.times else { return h.items }
+                return h.items.indices.sorted { (t[$0], $0) < (t[$1], $1) }.map { h.items[$0] }
+            }
+            let vectors = cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences)
+            let exclusion = banned
+            let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: { @Sendable q in exclusion[q][...] },
+                           candidates: candidates, threads: threads)
+            return external.indices.map { u in
+                UserRecommendations(user: external[u], items: top.row(u).map { (itemIDs[$0.index], $0.score) },
+                                    basis: known[u] == nil && profiles[external[u]] != nil ? .profile : .model)
+            }
+        }
+        var scores = [Float](repeating: 0, count: model.itemCount)
+        return external.indices.map { u in
+            let top = scores.withUnsafeMutableBufferPointer { buffer in
+                scorer!.scores(for: histories[u], into: buffer)
+                return Self.topK(buffer.baseAddress!, count: buffer.count, k: k, banned: banned[u], candidates: candidates)
+            }
+            return UserRecommendations(user: external[u], items: top.map { (itemIDs[$0.index], $0.score) }, basis: .model)
+        }
     }
 }

@@ -115,6 +115,10 @@ public protocol ColdStartScoring: FactorModel {
     /// One vector (row) per user known only by a profile (`nil`: none) and a history (item
     /// positions, oldest first; may be empty).
     func userVectors(profiles: [UserProfile?], histories: [[Int32]]) -> Matrix
+    /// One vector per user with a fresh history (item positions, oldest first): a known user
+    /// (a position) keeps their trained id and attributes; an unknown one (`nil`) is read from
+    /// `profiles` like ``userVectors(profiles:histories:)``.
+    func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]]) -> Matrix
     /// One vector (row) per item known only by its content (`nil`: none).
     func itemVectors(content: [CatalogItem?]) -> Matrix
 }

@@ -269,6 +269,25 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         }
     }
 
+    /// Vectors for users with fresh histories: known users (positions) keep their id and
+    /// trained attributes, unknown ones (`nil`) are encoded from `profiles`.
+    public func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]]) -> Matrix {
+        precondition(users.count == profiles.count && users.count == histories.count, "one profile and history per user")
+        let coldRows = users.indices.filter { users[$0] == nil }
+        let knownRows = users.indices.filter { users[$0] != nil }
+        let cold = userVectors(profiles: coldRows.map { profiles[$0] }, histories: coldRows.map { histories[$0] })
+        let requests = knownRows.map { r in
+            UserRequest(user: users[r]!, history: histories[r].filter { $0 >= 0 && Int($0) < itemCount }, skip: nil)
+        }
+        let warm = network.run { net in
+            Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: itemInputs, schema: schema).userVectors(requests)
+        }
+        var out = Matrix(rows: users.count, columns: factors)
+        for (n, r) in coldRows.enumerated() { out.setRow(r, cold.row(n)) }
+        for (n, r) in knownRows.enumerated() { out.setRow(r, warm.row(n)) }
+        return out
+    }
+
     /// Vectors from the item tower for items known only by their content (the id input reads
     /// "unknown").
     public func itemVectors(content: [CatalogItem?]) -> Matrix {
