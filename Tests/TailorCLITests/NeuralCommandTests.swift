@@ -110,4 +110,41 @@ struct NeuralCommandTests {
             try tailor(["recommend", "--model", "\(dir)/served", "--user", "stranger", "--user-features", "\(dir)/new-users.csv", "--output", "\(dir)/x.csv"])
         }
     }
+
+    @Test("train --init-from continues a two-tower model on fresh events: new users become known, frozen prefixes and other kinds are checked")
+    func fineTune() throws {
+        let dir = Self.dir
+        let small = ["--set", "dimension=16", "--set", "idDimension=16", "--set", "hidden=[32]", "--set", "epochs=8", "--set", "batchSize=64",
+                     "--set", "learningRate=0.01", "--set", "validationUsers=0", "--progress", "none"]
+        try tailor(["train", "\(dir)/log.csv", "--items", "\(dir)/items.csv", "--users", "\(dir)/users.csv", "--model", "two-tower",
+                    "--output", "\(dir)/base"] + small)
+        var fresh = "user,item,timestamp\n", profiles = "user_id,group\n"
+        for n in 0..<12 {
+            profiles += "f\(n),g\(n % 3)\n"
+            for t in 0..<5 { fresh += "f\(n),i\(3 * ((n + 4 * t) % 20) + n % 3),\(50_000 + 10 * t + n)\n" }
+        }
+        try fresh.write(toFile: "\(dir)/fresh.csv", atomically: true, encoding: .utf8)
+        try profiles.write(toFile: "\(dir)/fresh-users.csv", atomically: true, encoding: .utf8)
+        try tailor(["train", "\(dir)/fresh.csv", "--users", "\(dir)/fresh-users.csv", "--init-from", "\(dir)/base", "--freeze", "item_id",
+                    "--set", "epochs=4", "--set", "learningRate=0.003", "--progress", "none", "--output", "\(dir)/tuned"])
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/tuned/manifest.json"))) as! [String: Any]
+        #expect(manifest["kind"] as? String == "two-tower")
+        #expect((manifest["users"] as? [String])?.count == 102 && (manifest["items"] as? [String])?.count == 60)
+        // Old and new users are both known now; each keeps their training items out.
+        try tailor(["recommend", "--model", "\(dir)/tuned", "--user", "f4", "--k", "5", "--output", "\(dir)/f4.csv"])
+        try tailor(["recommend", "--model", "\(dir)/tuned", "--user", "u4", "--k", "5", "--output", "\(dir)/u4.csv"])
+        let f4 = try rows("\(dir)/f4.csv")
+        let had = Set(fresh.split(separator: "\n").filter { $0.hasPrefix("f4,") }.map { String($0.split(separator: ",")[1]) })
+        #expect(f4.count == 5 && f4.allSatisfy { !had.contains($0.item) })
+        #expect(f4.filter { Int($0.item.dropFirst())! % 3 == 1 }.count >= 4, "\(f4)")
+
+        // Another kind as the base, an unknown prefix: errors that say so.
+        try tailor(["train", "\(dir)/log.csv", "--model", "als", "--factors", "4", "--iterations", "2", "--output", "\(dir)/als-base", "--progress", "none"])
+        #expect { try tailor(["train", "\(dir)/fresh.csv", "--init-from", "\(dir)/als-base", "--output", "\(dir)/x", "--progress", "none"]) }
+            throws: { "\($0)".contains("cannot continue") }
+        #expect { try tailor(["train", "\(dir)/fresh.csv", "--init-from", "\(dir)/base", "--freeze", "encoder", "--output", "\(dir)/x", "--progress", "none"]) }
+            throws: { "\($0)".contains("'encoder'") }
+        #expect { try tailor(["train", "\(dir)/fresh.csv", "--init-from", "\(dir)/base", "--model", "als", "--output", "\(dir)/x", "--progress", "none"]) }
+            throws: { "\($0)".contains("is a two-tower model") }
+    }
 }

@@ -30,6 +30,8 @@ struct Train: ParsableCommand {
           item2vec    skip-gram item embeddings (Barkan and Koenigstein 2016): --factors --epochs --window
                       --negatives --subsample --aggregation mean|recency|attention --half-life --session-gap
           popularity  most-interacted items; --half-life DAYS for trending
+          two-tower   neural two-tower hybrid (ids, history, user attributes, item content; Yi et al.
+                      2019): --items FILE --users FILE, --set dimension=64 --set epochs=40 …
         Every model also takes --set KEY=VALUE for any configuration key (`tailor models` lists
         them), and --config run.json reads a whole run (data recipe, model, configuration, seed,
         threads, output; see the README) that flags then override.
@@ -45,6 +47,13 @@ struct Train: ParsableCommand {
           tailor train --store tailor.db --holdout temporal --output model  # then: tailor evaluate --model model
           tailor train --config run.json                                     # a run file
           tailor train plays.tsv --confidence log:1 --model als --output model   # raw counts, log-scaled (the default is log:0.1)
+
+        Fine-tuning: --init-from DIR continues a two-tower model on fresh events (the log or
+        store given is the new events only). The base's users and items keep their rows, new
+        ones get fresh rows; the configuration patches the base's; --freeze lists parameter-name
+        prefixes to keep fixed, --unfreeze-every N releases them one by one (last listed first).
+          tailor train week.csv --init-from tt --set learningRate=0.0005 --set epochs=5 --output tt-new
+          tailor train week.csv --init-from tt --freeze item_id,item_mlp --unfreeze-every 2 --output tt-new
         """
     )
 
@@ -62,6 +71,15 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("User profiles (CSV with a user id column and attribute columns such as age, gender, occupation) for models that read them, such as two-tower.", valueName: "FILE"))
     var users: String?
+
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Continue training this model directory on the given (fresh) events instead of starting from scratch (two-tower).", valueName: "DIR"))
+    var initFrom: String?
+
+    @Option(help: ArgumentHelp("Parameter-name prefixes to keep fixed, comma-separated (two-tower: user_id, item_id, user_mlp, item_mlp, user_attribute_N, item_categories, item_tags…).", valueName: "PREFIX,…"))
+    var freeze: String?
+
+    @Option(name: .customLong("unfreeze-every"), help: ArgumentHelp("Gradual unfreezing: release one --freeze prefix every N epochs, the last listed first.", valueName: "N"))
+    var unfreezeEvery: Int?
 
     @Option(help: "Hold out test interactions and train on the rest: random, temporal, leave-last-out or global-time. `tailor evaluate --model DIR --store FILE` (or `--config run.json`) then rebuilds the same split.")
     var holdout: HoldoutOptions.Method?
@@ -152,7 +170,17 @@ struct Train: ParsableCommand {
         } else if let seed = holdoutOptions.splitSeed, run.data.holdout != nil {
             run.data.holdout!.seed = seed
         }
-        if let model { run.model = model.lowercased() }
+        if let initFrom { run.initFrom = initFrom }
+        if let model {
+            run.model = model.lowercased()
+        } else if let base = run.initFrom, run.model == TrainingRun(data: run.data).model {
+            // Fine-tuning continues the base's kind unless a model was named.
+            let manifest = URL(fileURLWithPath: base).appendingPathComponent("manifest.json")
+            if let data = try? Data(contentsOf: manifest), let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+               let kind = json["kind"] as? String {
+                run.model = kind
+            }
+        }
         if let seed { run.seed = seed }
         if let threads { run.threads = threads }
         if let output { run.output = output }
@@ -162,6 +190,18 @@ struct Train: ParsableCommand {
             throw ValidationError("unknown --model '\(run.model)'; this Tailor trains: \(registry.kinds.joined(separator: ", "))")
         }
         run.configuration = try hyper.apply(to: modelPatch, entry: entry)
+        if freeze != nil || unfreezeEvery != nil {
+            guard entry.accepts("freeze"), case .object(var fields) = run.configuration else {
+                throw ValidationError("--freeze and --unfreeze-every apply to neural models (two-tower), not --model \(entry.kind)")
+            }
+            if let freeze {
+                let prefixes = freeze.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                guard !prefixes.isEmpty else { throw ValidationError("--freeze takes parameter-name prefixes, comma-separated, got '\(freeze)'") }
+                fields["freeze"] = .array(prefixes.map { .string($0) })
+            }
+            if let unfreezeEvery { fields["unfreezeEvery"] = .number(Double(unfreezeEvery)) }
+            run.configuration = .object(fields)
+        }
         return run
     }
 

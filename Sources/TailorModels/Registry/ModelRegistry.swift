@@ -29,6 +29,12 @@ public struct ModelRegistry: Sendable {
         let fitFromJSON: @Sendable (JSONValue, TrainingData, ProgressHandler?) throws -> any Recommender
         /// The full configuration for a patch, checked against the configuration type.
         let complete: @Sendable (JSONValue?) throws -> JSONValue
+        /// Fine-tuning (base model, patch over its configuration, merged data, fresh rows), for
+        /// ``FineTunable`` models.
+        let fineTuneFromJSON: (@Sendable (any Recommender, JSONValue, TrainingData, Range<Int>, ProgressHandler?) throws -> any Recommender)?
+
+        /// Whether the model can continue training from an earlier model (``FineTunable``).
+        public var canFineTune: Bool { fineTuneFromJSON != nil }
 
         /// Whether the configuration has `key` (a run's `seed` and `threads` go only where they apply).
         public func accepts(_ key: String) -> Bool { keys.contains(key) }
@@ -53,7 +59,8 @@ public struct ModelRegistry: Sendable {
                 let c = try ConfigurationPatch.apply(configuration, to: defaults, context: "configuration")
                 return try M.fit(data, configuration: c, progress: progress)
             },
-            complete: { patch in try JSONValue(encoding: ConfigurationPatch.apply(patch, to: defaults, context: "configuration")) })
+            complete: { patch in try JSONValue(encoding: ConfigurationPatch.apply(patch, to: defaults, context: "configuration")) },
+            fineTuneFromJSON: (M.self as? any FineTunable.Type)?.erasedFineTune)
     }
 
     /// The entry for `kind`.
@@ -94,6 +101,30 @@ public struct ModelRegistry: Sendable {
         }
     }
 
+    /// Continues training `base` (a model of `kind`) on the rows `freshRows` of `data`, with
+    /// `patch` over the base's own configuration.
+    ///
+    /// - Throws: ``ModelError`` `.unsupported` for a kind that cannot fine-tune, or the model's errors.
+    public func fineTune(_ kind: String, base: any Recommender, patch: JSONValue? = nil, data: TrainingData, freshRows: Range<Int>,
+                         progress: ProgressHandler? = nil) throws -> any Recommender {
+        try requireFineTuning(kind)
+        let tune = try entry(kind).fineTuneFromJSON!
+        do {
+            return try tune(base, patch ?? .object([:]), data, freshRows, progress)
+        } catch let error as DataError where error.code == .unknownConfigurationKey || error.code == .invalidConfiguration {
+            throw ModelError(error)
+        }
+    }
+
+    /// Throws unless `kind` can continue from an earlier model (``FineTunable``).
+    public func requireFineTuning(_ kind: String) throws {
+        guard try entry(kind).canFineTune else {
+            let able = all.filter(\.canFineTune).map(\.kind)
+            throw ModelError(.unsupported, reason: "the \(kind) model cannot continue from an earlier model",
+                             hint: able.isEmpty ? "retrain it from scratch" : "fine-tuning works for: \(able.joined(separator: ", ")); retrain \(kind) from scratch")
+        }
+    }
+
     /// The type that reads model files of `kind`, if registered.
     public func modelType(_ kind: String) -> (any Recommender.Type)? { entries[kind]?.modelType }
 
@@ -122,6 +153,20 @@ public struct ModelRegistry: Sendable {
     /// Adds a model kind to ``shared``.
     public static func registerShared<M: TrainableRecommender>(_ type: M.Type, summary: String, defaults: M.Configuration) {
         sharedStorage.withLock { $0.register(type, summary: summary, defaults: defaults) }
+    }
+}
+
+extension FineTunable {
+    /// ``FineTunable/fineTune(from:data:freshRows:configuration:progress:)`` for the registry:
+    /// the patch applies over the base's configuration.
+    static var erasedFineTune: @Sendable (any Recommender, JSONValue, TrainingData, Range<Int>, ProgressHandler?) throws -> any Recommender {
+        { base, patch, data, fresh, progress in
+            guard let base = base as? Self else {
+                throw ModelError(.unsupported, reason: "the base model is \(type(of: base).kind), not \(kind)")
+            }
+            let c = try ConfigurationPatch.apply(patch, to: base.configuration, context: "configuration")
+            return try fineTune(from: base, data: data, freshRows: fresh, configuration: c, progress: progress)
+        }
     }
 }
 

@@ -29,27 +29,32 @@ public struct TrainingRun: Sendable, Equatable, Codable {
     public var threads: Int?
     /// Where to write the model directory, if the run writes one.
     public var output: String?
+    /// A model directory to continue from (fine-tuning, for ``FineTunable`` models): the data
+    /// are then the fresh events, the configuration patches the base model's, and the new
+    /// model knows the base's users and items plus the new ones.
+    public var initFrom: String?
 
     /// A run.
     public init(data: DatasetRecipe, model: String = "als", configuration: JSONValue? = nil, seed: UInt64? = nil,
-                threads: Int? = nil, output: String? = nil) {
+                threads: Int? = nil, output: String? = nil, initFrom: String? = nil) {
         self.data = data
         self.model = model
         self.configuration = configuration
         self.seed = seed
         self.threads = threads
         self.output = output
+        self.initFrom = initFrom
     }
 
-    private enum CodingKeys: String, CodingKey { case data, model, configuration, seed, threads, output }
+    private enum CodingKeys: String, CodingKey { case data, model, configuration, seed, threads, output, initFrom }
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         let unknown = Set(try decoder.container(keyedBy: AnyKey.self).allKeys.map(\.stringValue))
-            .subtracting(["data", "model", "configuration", "seed", "threads", "output"])
+            .subtracting(["data", "model", "configuration", "seed", "threads", "output", "initFrom"])
         if let key = unknown.sorted().first {
             throw DataError(.unknownConfigurationKey, field: key,
-                            reason: "unknown key '\(key)' in the run; the keys are configuration, data, model, output, seed, threads")
+                            reason: "unknown key '\(key)' in the run; the keys are configuration, data, initFrom, model, output, seed, threads")
         }
         data = try c.decode(DatasetRecipe.self, forKey: .data)
         model = try c.decodeIfPresent(String.self, forKey: .model) ?? "als"
@@ -57,6 +62,7 @@ public struct TrainingRun: Sendable, Equatable, Codable {
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed)
         threads = try c.decodeIfPresent(Int.self, forKey: .threads)
         output = try c.decodeIfPresent(String.self, forKey: .output)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
     }
 
     /// Reads a run file.
@@ -80,13 +86,18 @@ public struct TrainingRun: Sendable, Equatable, Codable {
     /// The model configuration this run uses: the patch plus the run's seed and threads where the
     /// model has those keys.
     public func effectiveConfiguration(registry: ModelRegistry = .shared) throws -> JSONValue {
+        try registry.configuration(model, patch: effectivePatch(registry: registry))
+    }
+
+    /// The configuration patch with the run's seed and threads added where the model has them.
+    func effectivePatch(registry: ModelRegistry) throws -> JSONValue {
         let entry = try registry.entry(model)
         guard case .object(var patch) = configuration ?? .object([:]) else {
             throw ModelError(.invalidConfiguration, reason: "configuration must be a JSON object of keys to change")
         }
         if let seed, entry.accepts("seed") { patch["seed"] = .number(Double(seed)) }
         if let threads, entry.accepts("threads") { patch["threads"] = .number(Double(threads)) }
-        return try registry.configuration(model, patch: .object(patch))
+        return .object(patch)
     }
 
     /// What a run produced.
@@ -110,18 +121,40 @@ public struct TrainingRun: Sendable, Equatable, Codable {
     public func train(registry: ModelRegistry = .shared, openStore: ((String) throws -> any EventSource)? = nil,
                       progress: ProgressHandler? = nil) throws -> Outcome {
         let configuration = try effectiveConfiguration(registry: registry)
+        var base: ModelBundle?
+        if let initFrom {
+            // Checked before any data is read: the base exists, is this kind, and can continue.
+            let entry = try registry.entry(model)
+            base = try ModelBundle.load(from: URL(fileURLWithPath: initFrom), registry: registry)
+            guard base!.manifest.kind == entry.kind else {
+                throw ModelError(.invalidConfiguration, path: initFrom, reason: "is a \(base!.manifest.kind) model, and the run trains \(entry.kind)",
+                                 hint: "fine-tune with the base's kind (--model \(base!.manifest.kind)), or drop --init-from to train from scratch")
+            }
+            try registry.requireFineTuning(entry.kind)
+        }
         let t0 = monotonicSeconds()
         let prepared = try data.prepare(openStore: openStore)
         let t1 = monotonicSeconds()
-        let matrix = InteractionMatrix(prepared.train)
-        let model = try registry.fit(self.model, patch: configuration, data: TrainingData(prepared.train, matrix: matrix, side: prepared.side),
-                                 progress: progress)
+        var training = prepared.train
+        let model: any Recommender
+        let matrix: InteractionMatrix
+        if let base {
+            let (merged, fresh) = FineTuning.merge(base: base, fresh: prepared.train)
+            training = merged
+            matrix = InteractionMatrix(merged)
+            model = try registry.fineTune(self.model, base: base.model, patch: effectivePatch(registry: registry),
+                                          data: TrainingData(merged, matrix: matrix, side: prepared.side), freshRows: fresh, progress: progress)
+        } else {
+            matrix = InteractionMatrix(prepared.train)
+            model = try registry.fit(self.model, patch: configuration, data: TrainingData(prepared.train, matrix: matrix, side: prepared.side),
+                                     progress: progress)
+        }
         let t2 = monotonicSeconds()
         let source: String
         switch data.source { case .log(let p): source = p; case .store(let p): source = "store:" + p }
         // The fingerprint is of the training part as read (before the confidence transform), so
         // `evaluate --train FILE` recognizes the file the model was trained on.
-        let bundle = try ModelBundle(model: model, training: prepared.train, matrix: matrix, source: source, recipe: data,
+        let bundle = try ModelBundle(model: model, training: training, matrix: matrix, source: source, recipe: data,
                                      fingerprint: prepared.trainRaw.fingerprint())
         return Outcome(bundle: bundle, data: prepared, secondsPreparing: t1 - t0, secondsFitting: t2 - t1)
     }

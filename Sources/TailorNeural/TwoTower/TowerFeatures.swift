@@ -181,6 +181,34 @@ public struct UserInputs: Sendable, Equatable {
     }
 }
 
+extension UserInputs {
+    /// Row `r` from `base` where `fromBase(r)` (only for `r < base.count`), else from `self`.
+    func replacingRows(from base: UserInputs, where fromBase: (Int) -> Bool) -> UserInputs {
+        var out = self
+        for r in 0..<Swift.min(count, base.count) where fromBase(r) {
+            for j in 0..<categorical { out.codes[r * categorical + j] = base.codes[r * categorical + j] }
+            for j in 0..<numeric { out.numbers[r * numeric + j] = base.numbers[r * numeric + j] }
+        }
+        return out
+    }
+}
+
+extension ItemInputs {
+    /// Row `r` from `base` where `fromBase(r)` (only for `r < base.count`), else from `self`.
+    func replacingRows(from base: ItemInputs, where fromBase: (Int) -> Bool) -> ItemInputs {
+        var out = ItemInputs(count: count, numeric: numeric, vectorLength: vectorLength)
+        let useBase = (0..<count).map { $0 < base.count && fromBase($0) }
+        for r in 0..<count {
+            let source = useBase[r] ? base : self
+            if categories.count == count { out.categories.append(Array(source.categories[r])) }
+            if tags.count == count { out.tags.append(Array(source.tags[r])) }
+            for j in 0..<numeric { out.numbers[r * numeric + j] = source.numbers[r * numeric + j] }
+            for j in 0..<vectorLength { out.vectors[r * vectorLength + j] = source.vectors[r * vectorLength + j] }
+        }
+        return out
+    }
+}
+
 /// Encoded item content, row per item.
 public struct ItemInputs: Sendable, Equatable {
     /// Category indices per item (multi-valued), when categories are used.

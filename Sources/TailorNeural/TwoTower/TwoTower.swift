@@ -82,6 +82,14 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         public var validationUsers = 1000
         /// The cut-off of the validation NDCG.
         public var validationK = 10
+        /// Parameter-name prefixes (PyTorch names: `user_id`, `item_id`, `user_mlp`, `item_mlp`,
+        /// `user_attribute_0`, `item_categories`…) kept fixed during training, usually when
+        /// fine-tuning from an earlier model (`tailor train --init-from DIR --freeze item_id`).
+        public var freeze: [String] = []
+        /// Gradual unfreezing: every this many epochs one more ``freeze`` prefix is released,
+        /// the last listed first (list them from the input side to the output side). `nil`:
+        /// they stay frozen.
+        public var unfreezeEvery: Int?
         /// Seed for initialization, shuffling, dropout and the validation users.
         public var seed: UInt64 = 42
 
@@ -130,8 +138,6 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         guard data.matrix.userItems.nonZeroCount > 0 else {
             throw ModelError(.emptyData, reason: "the training data has no interactions", hint: "check the log or the store with `tailor stats`")
         }
-        let users = data.userCount, items = data.itemCount
-        var warnings = FeatureWarnings()
         let schema: FeatureSchema
         if data.interactions != nil && !data.side.isEmpty {
             schema = try FeatureSchema(side: data.side, userFeatures: c.userFeatures, itemFeatures: c.itemFeatures)
@@ -142,22 +148,76 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             }
             schema = FeatureSchema()
         }
+        return try train(data, configuration: c, schema: schema, base: nil, freshRows: nil, progress: progress)
+    }
+
+    /// Continues training `base` on the rows `freshRows` of `data` (see ``FineTunable``): the
+    /// base's feature encoders, network weights and id rows carry over, new users and items get
+    /// fresh rows, and only the fresh events are training examples. Parameters named by
+    /// ``Configuration/freeze`` stay fixed (unfrozen one by one with ``Configuration/unfreezeEvery``).
+    /// The architecture keys (dimensions, hidden sizes, batch norm, pooling, features) must be
+    /// the base's.
+    public static func fineTune(from base: TwoTower, data: TrainingData, freshRows: Range<Int>, configuration c: Configuration,
+                                progress: ProgressHandler?) throws -> TwoTower {
+        try validate(c)
+        let b = base.configuration
+        for (key, same) in [("dimension", c.dimension == b.dimension), ("idDimension", c.idDimension == b.idDimension),
+                            ("featureDimension", c.featureDimension == b.featureDimension), ("hidden", c.hidden == b.hidden),
+                            ("batchNorm", c.batchNorm == b.batchNorm), ("history", c.history == b.history),
+                            ("learnTemperature", c.learnTemperature == b.learnTemperature),
+                            ("userFeatures", c.userFeatures == b.userFeatures), ("itemFeatures", c.itemFeatures == b.itemFeatures)] where !same {
+            throw ModelError(.invalidConfiguration, reason: "configuration.\(key) cannot change when fine-tuning: it shapes the network the base model trained",
+                             hint: "leave \(key) out to keep the base's value, or retrain from scratch")
+        }
+        guard data.interactions != nil, data.userCount >= base.userCount, data.itemCount >= base.itemCount else {
+            throw ModelError(.invalidConfiguration, reason: "fine-tuning data must extend the base model's users and items (see FineTuning.merge)")
+        }
+        guard !freshRows.isEmpty else {
+            throw ModelError(.emptyData, reason: "there are no fresh interactions to fine-tune on", hint: "check the new events' file or store")
+        }
+        return try train(data, configuration: c, schema: base.schema, base: base, freshRows: freshRows, progress: progress)
+    }
+
+    /// The training loop behind ``fit(_:configuration:progress:)`` and fine-tuning.
+    static func train(_ data: TrainingData, configuration c: Configuration, schema: FeatureSchema, base: TwoTower?, freshRows: Range<Int>?,
+                      progress: ProgressHandler?) throws -> TwoTower {
+        let users = data.userCount, items = data.itemCount
+        var warnings = FeatureWarnings()
         let profiles: [UserProfile?] = data.interactions.map { log in (0..<users).map { data.side.users[log.userIDs[Int32($0)]] } }
             ?? [UserProfile?](repeating: nil, count: users)
         let catalogue: [CatalogItem?] = data.interactions.map { log in (0..<items).map { data.side.items[log.itemIDs[Int32($0)]] } }
             ?? [CatalogItem?](repeating: nil, count: items)
-        let userInputs = schema.encode(users: profiles, warnings: &warnings)
-        let itemInputs = schema.encode(items: catalogue, warnings: &warnings)
+        var userInputs: UserInputs, itemInputs: ItemInputs
+        if let base {
+            // The base's users and items without fresh side information keep what they had;
+            // warnings count the rest.
+            var ignored = FeatureWarnings()
+            userInputs = schema.encode(users: profiles, warnings: &ignored).replacingRows(from: base.userInputs) { profiles[$0] == nil }
+            itemInputs = schema.encode(items: catalogue, warnings: &ignored).replacingRows(from: base.itemInputs) { catalogue[$0] == nil }
+            _ = schema.encode(users: profiles.indices.filter { $0 >= base.userCount || profiles[$0] != nil }.map { profiles[$0] }, warnings: &warnings)
+            _ = schema.encode(items: catalogue.indices.filter { $0 >= base.itemCount || catalogue[$0] != nil }.map { catalogue[$0] }, warnings: &warnings)
+        } else {
+            userInputs = schema.encode(users: profiles, warnings: &warnings)
+            itemInputs = schema.encode(items: catalogue, warnings: &warnings)
+        }
         let shapes = TowerShapes(users: users, items: items, userVocabularies: schema.userCategoricalNames.map { schema.userCategorical[$0]!.size },
                                  userNumeric: schema.userNumeric.count, categoryVocabulary: schema.itemCategories?.size,
                                  tagVocabulary: schema.itemTags?.size, itemNumeric: schema.itemNumeric.count, vectorLength: schema.itemVectorLength)
         let network = TwoTowerNetwork(shapes: shapes, configuration: c)
+        if let base { try network.start(from: base) }
+        try network.freeze(c.freeze)
 
         // Each user's distinct items, oldest first (a repeat moves the item to its latest time).
         let sequences = data.userSequences().map { distinctLatest($0.items) }
-        // Validation: the latest item of some users with at least three items.
+        // Fine-tuning learns from the fresh events only: (user, item) pairs of the fresh rows.
+        var fresh: Set<Int64>?
+        if let freshRows, let log = data.interactions {
+            fresh = Set(freshRows.map { Int64(log.users[$0]) << 32 | Int64(log.items[$0]) })
+        }
+        func isExample(_ u: Int, _ item: Int32) -> Bool { fresh?.contains(Int64(u) << 32 | Int64(item)) ?? true }
+        // Validation: the latest item of some users with at least three items (a fresh one when fine-tuning).
         var rng = TailorRandom(seed: c.seed, stream: 91)
-        var candidates = sequences.indices.filter { sequences[$0].count >= 3 }
+        var candidates = sequences.indices.filter { sequences[$0].count >= 3 && isExample($0, sequences[$0].last!) }
         for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
         let validationUsers = Array(candidates.prefix(c.validationUsers)).sorted()
         var trainSequences = sequences
@@ -167,7 +227,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         var pairs: [(user: Int32, position: Int32)] = []
         var counts = [Double](repeating: 0, count: items)
         for (u, s) in trainSequences.enumerated() {
-            for (p, i) in s.enumerated() { pairs.append((Int32(u), Int32(p))); counts[Int(i)] += 1 }
+            for (p, i) in s.enumerated() where isExample(u, i) { pairs.append((Int32(u), Int32(p))); counts[Int(i)] += 1 }
         }
         let total = counts.reduce(0, +)
         let logQ = c.logQCorrection ? counts.map { Float(log(max($0, 0.5) / total)) } : []
@@ -185,6 +245,10 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         loop.patience = validationUsers.isEmpty ? nil : c.patience
         loop.progress = progress
         loop.name = kind
+        if let every = c.unfreezeEvery {
+            // The last prefix listed (nearest the output) thaws first, one more every `every` epochs.
+            for (n, prefix) in c.freeze.reversed().enumerated() { loop.unfreeze[1 + (n + 1) * every, default: []].append(prefix) }
+        }
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let run = try trainer.fit(examples: pairs.count, loss: { tape, batch in
             // The tape's generator is seeded per (seed, epoch, batch) by the trainer, like dropout.
@@ -246,6 +310,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         if let p = c.patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
         if c.validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(c.validationUsers)") }
         if c.validationK < 1 { throw fail("validationK", "must be at least 1, got \(c.validationK)") }
+        if let e = c.unfreezeEvery, e < 1 { throw fail("unfreezeEvery", "must be at least 1 (or null to keep them frozen), got \(e)") }
+        if c.unfreezeEvery != nil && c.freeze.isEmpty { throw fail("unfreezeEvery", "needs freeze: the prefixes to release one by one") }
     }
 
     // MARK: Serving
@@ -461,4 +527,41 @@ struct Model {
     func allItemVectors() -> Matrix { itemVectors(rows: (0..<Int32(itemInputs.count)).map { $0 }) }
 }
 
-extension TwoTower: ColdStartScoring {}
+extension TwoTower: ColdStartScoring, FineTunable {}
+
+extension TwoTowerNetwork {
+    /// Copies the base model's weights: same-shaped tensors whole, id tables row by row (the
+    /// unknown row and the base's users or items, which come first in fine-tuning data; new
+    /// rows keep their fresh initialization).
+    func start(from base: TwoTower) throws {
+        let old = base.network.run { $0.stateDict() }
+        for (name, p) in namedParameters() {
+            guard let t = old[name] else { continue }
+            if t.shape == p.value.shape {
+                p.value = t
+            } else if t.shape.count == 2, p.value.shape.count == 2, t.shape[1] == p.value.shape[1], t.shape[0] <= p.value.shape[0] {
+                var v = p.value
+                for n in 0..<t.storage.count { v.storage[n] = t.storage[n] }
+                p.value = v
+            } else {
+                throw ModelError(.invalidConfiguration, reason: "the base model's '\(name)' has shape \(t.shape), this network's \(p.value.shape)",
+                                 hint: "fine-tune with the base's architecture, or retrain from scratch")
+            }
+        }
+        var buffers: [String: Tensor] = [:]
+        for (name, b) in namedBuffers() where old[name]?.shape == b.shape { buffers[name] = old[name]! }
+        try load(stateDict: buffers, strict: false)
+    }
+
+    /// Freezes the parameters under `prefixes`; a prefix that names none is an error listing the names.
+    func freeze(_ prefixes: [String]) throws {
+        guard !prefixes.isEmpty else { return }
+        let names = namedParameters().map(\.0)
+        for prefix in prefixes where !names.contains(where: { $0.hasPrefix(prefix) }) {
+            let tops = Array(Set(names.map { String($0.split(separator: ".").first!) })).sorted()
+            throw ModelError(.invalidConfiguration, reason: "configuration.freeze names '\(prefix)', which matches no parameter of this network",
+                             hint: "its parameters begin with: \(tops.joined(separator: ", "))")
+        }
+        freeze(Optional(prefixes))
+    }
+}
