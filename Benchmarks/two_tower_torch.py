@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Two-tower training speed: Tailor against the same network in PyTorch (CPU), side by side.
+
+  python3 Benchmarks/two_tower_torch.py [--no-build] [--epochs 5]
+
+Data: MovieLens 100K as a log with an item catalogue (genres, year) and user profiles (age,
+gender, occupation), 100,000 (user, item) examples per epoch.
+
+Tailor: `tailor train … --model two-tower` with its defaults except a fixed number of epochs
+(no validation users, no early stopping), 2 threads. PyTorch (torch.set_num_threads(2)) runs
+the same network with the same names and shapes, built from the Tailor model's own encoded
+inputs (user_codes, user_numbers, item categories, item_numbers in its safetensors file) and
+the same histories, so the work is identical:
+  user tower: user_id embedding (65 → 64, id dropout 0.1) ‖ one 16-wide embedding per
+              categorical attribute ‖ numeric attributes ‖ mean of the item_id rows of the
+              user's latest 50 other items (history dropout 0.05; attribute dropout 0.05)
+              → Linear 128, ReLU, Dropout 0.1, Linear 64 → L2 normalize;
+  item tower: item_id embedding (id dropout 0.1) ‖ genres embedding bag (mean, 16) ‖ year
+              → Linear 128, ReLU, Dropout 0.1, Linear 64 → L2 normalize;
+  loss:       in-batch softmax over the batch's items, temperature 0.05, log-Q correction,
+              duplicates of the positive masked; Adam (lr 0.003) with 100 warm-up steps and a
+              cosine decay to 0.1×; batch 512, shuffled each epoch.
+Timed: Tailor's fitting seconds from its report (which also include building its batches and,
+at the end, every user and item vector); PyTorch's epochs loop (its batches are sliced from
+arrays prepared before the clock starts, which favours PyTorch). Peak memory is each
+process's peak RSS (/usr/bin/time). Reported: examples/s both sides and the ratio Tailor ÷
+PyTorch (above 1: Tailor faster). Writes Benchmarks/results/two_tower_torch.json.
+"""
+import argparse, json, os, subprocess, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
+
+
+def prepare():
+    """Writes the ML-100K log, items and users as CSV; returns their paths."""
+    data = os.path.join(SHARED, "ml-100k")
+    if not os.path.isdir(data):
+        sys.exit(f"MovieLens 100K not found at {data}")
+    os.makedirs(WORK, exist_ok=True)
+    log = os.path.join(WORK, "tts-log.csv")
+    with open(log, "w") as f:
+        f.write("user,item,rating,timestamp\n")
+        for l in open(os.path.join(data, "u.data")):
+            f.write(",".join(l.split()) + "\n")
+    genres = [l.split("|")[0] for l in open(os.path.join(data, "u.genre"), encoding="latin-1") if "|" in l]
+    items = os.path.join(WORK, "tts-items.csv")
+    with open(items, "w") as f:
+        f.write("item_id,genres,year\n")
+        for l in open(os.path.join(data, "u.item"), encoding="latin-1"):
+            p = l.rstrip("\n").split("|")
+            f.write(f"{p[0]},{'|'.join(g for g, x in zip(genres, p[-19:]) if x == '1')},{p[2][-4:] if p[2] else ''}\n")
+    users = os.path.join(WORK, "tts-users.csv")
+    with open(users, "w") as f:
+        f.write("user_id,age,gender,occupation\n")
+        for l in open(os.path.join(data, "u.user"), encoding="latin-1"):
+            p = l.strip().split("|")
+            f.write(f"{p[0]},{p[1]},{p[2]},{p[3]}\n")
+    return log, items, users
+
+
+def torch_worker(model_dir, log, epochs, out):
+    """Trains the PyTorch twin for `epochs` epochs; writes seconds, examples and losses to `out`."""
+    import numpy as np, torch
+    from safetensors.numpy import load_file
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    manifest = load_json(os.path.join(model_dir, "manifest.json"))
+    t = load_file(os.path.join(model_dir, "embeddings.safetensors"))
+    c, shapes = manifest["model"]["configuration"], manifest["model"]["shapes"]
+    users, items = manifest["users"], manifest["items"]
+    upos, ipos = {u: n for n, u in enumerate(users)}, {i: n for n, i in enumerate(items)}
+    # Sequences: each user's items by time (ties in log order), each item at its latest position.
+    rows = [l.strip().split(",") for l in open(log)][1:]
+    order = sorted(range(len(rows)), key=lambda r: (upos[rows[r][0]], int(rows[r][3]), r))
+    seqs = [[] for _ in users]
+    for r in order:
+        seqs[upos[rows[r][0]]].append(ipos[rows[r][1]])
+    def distinct_latest(s):
+        seen, out = set(), []
+        for i in reversed(s):
+            if i not in seen:
+                seen.add(i); out.append(i)
+        return out[::-1]
+    seqs = [distinct_latest(s) for s in seqs]
+    # Examples (user, position) and their histories (latest 50 other items, newest first).
+    ex_user, ex_item, h_flat, h_off = [], [], [], [0]
+    counts = np.zeros(len(items))
+    for u, s in enumerate(seqs):
+        for p, i in enumerate(s):
+            ex_user.append(u); ex_item.append(i); counts[i] += 1
+            h = [s[q] for q in range(len(s) - 1, -1, -1) if q != p][:c["historyLength"]]
+            h_flat.extend(h); h_off.append(len(h_flat))
+    ex_user, ex_item = np.array(ex_user), np.array(ex_item)
+    h_flat, h_off = np.array(h_flat, dtype=np.int64) + 1, np.array(h_off)
+    logq = torch.tensor(np.log(np.maximum(counts, 0.5) / counts.sum()), dtype=torch.float32)
+    codes = t["user_codes"].astype(np.int64).reshape(len(users), -1)
+    unums = t["user_numbers"].reshape(len(users), -1)
+    inums = t["item_numbers"].reshape(len(items), -1)
+    cat_off, cat_val = t["item_category_offsets"].astype(np.int64), t["item_categories"].astype(np.int64)
+    D, ID, FD, H = c["dimension"], c["idDimension"], c["featureDimension"], c["hidden"]
+
+    def mlp(width):
+        layers, sizes = [], [width] + H + [D]
+        for n in range(len(sizes) - 1):
+            layers.append(torch.nn.Linear(sizes[n], sizes[n + 1]))
+            if n < len(sizes) - 2:
+                layers += [torch.nn.ReLU(), torch.nn.Dropout(c["dropout"])]
+        return torch.nn.Sequential(*layers)
+
+    class TwoTower(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.user_id = torch.nn.Embedding(len(users) + 1, ID)
+            self.item_id = torch.nn.Embedding(len(items) + 1, ID)
+            self.user_attributes = torch.nn.ModuleList([torch.nn.Embedding(v, FD) for v in shapes["userVocabularies"]])
+            self.item_categories = torch.nn.EmbeddingBag(shapes["categoryVocabulary"], FD, mode="mean")
+            for e in [self.user_id, self.item_id, *self.user_attributes, self.item_categories]:
+                torch.nn.init.normal_(e.weight, std=0.05)
+            self.user_mlp = mlp(ID + len(shapes["userVocabularies"]) * FD + shapes["userNumeric"] + ID)
+            self.item_mlp = mlp(ID + FD + shapes["itemNumeric"])
+
+    net = TwoTower()
+    net.train()
+    batch, n = c["batchSize"], len(ex_user)
+    steps_per_epoch = (n + batch - 1) // batch
+    total = max(c["warmupSteps"] + 1, epochs * steps_per_epoch)
+    def multiplier(step):  # 1-based step, as Tailor's warmupCosine
+        step += 1
+        if step <= c["warmupSteps"]:
+            return step / max(1, c["warmupSteps"])
+        progress = min(1.0, (step - c["warmupSteps"]) / max(1, total - c["warmupSteps"]))
+        return 0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * progress))
+    opt = torch.optim.Adam(net.parameters(), lr=c["learningRate"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, multiplier)
+
+    def ragged(offsets, values, rows):
+        lengths = offsets[rows + 1] - offsets[rows]
+        starts = np.repeat(offsets[rows] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        flat = values[starts + np.arange(lengths.sum())]
+        return torch.from_numpy(flat), torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+
+    losses = []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        perm = rng.permutation(n)
+        total_loss = 0.0
+        for b0 in range(0, n, batch):
+            ex = perm[b0:b0 + batch]
+            m = len(ex)
+            u, i = ex_user[ex], ex_item[ex]
+            drop_id, drop_hist, drop_attr = rng.random(m) < c["userIDDropout"], rng.random(m) < c["historyDropout"], rng.random(m) < c["attributeDropout"]
+            uid = torch.from_numpy(np.where(drop_id, 0, u + 1))
+            ucodes = np.where(drop_attr[:, None], 0, codes[u])
+            unum = torch.from_numpy(np.where(drop_attr[:, None], 0, unums[u]).astype(np.float32))
+            lengths = np.where(drop_hist, 0, h_off[ex + 1] - h_off[ex])
+            starts = np.repeat(h_off[ex] - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+            hist = torch.from_numpy(h_flat[starts + np.arange(lengths.sum())])
+            hoff = torch.from_numpy(np.concatenate([[0], np.cumsum(lengths)[:-1]]))
+            hw = torch.from_numpy(np.repeat(1.0 / np.maximum(lengths, 1), lengths).astype(np.float32))
+            iid = torch.from_numpy(np.where(rng.random(m) < c["itemIDDropout"], 0, i + 1))
+            cats, coff = ragged(cat_off, cat_val, i)
+            inum = torch.from_numpy(inums[i].astype(np.float32))
+
+            parts = [net.user_id(uid)] + [e(torch.from_numpy(ucodes[:, j])) for j, e in enumerate(net.user_attributes)] + [unum]
+            parts.append(torch.nn.functional.embedding_bag(hist, net.item_id.weight, hoff, mode="sum", per_sample_weights=hw))
+            q = torch.nn.functional.normalize(net.user_mlp(torch.cat(parts, 1)), dim=1)
+            v = torch.nn.functional.normalize(net.item_mlp(torch.cat([net.item_id(iid), net.item_categories(cats, coff), inum], 1)), dim=1)
+            ids = torch.from_numpy(i)
+            logits = q @ v.T / c["temperature"] - logq[ids][None, :]
+            dup = (ids[:, None] == ids[None, :]) & ~torch.eye(m, dtype=torch.bool)
+            logits = logits.masked_fill(dup, float("-inf"))
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(m))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total_loss += loss.item() * m
+        losses.append(total_loss / n)
+    seconds = time.perf_counter() - start
+    with open(out, "w") as f:
+        json.dump({"seconds": seconds, "examples": n, "epochs": epochs, "losses": losses}, f)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-build", action="store_true")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--torch-worker", nargs=4, metavar=("MODEL", "LOG", "EPOCHS", "OUT"), help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.torch_worker:
+        torch_worker(a.torch_worker[0], a.torch_worker[1], int(a.torch_worker[2]), a.torch_worker[3])
+        return
+    if not a.no_build:
+        build()
+    log, items, users = prepare()
+    model = os.path.join(WORK, "tts-two-tower")
+    report = model + ".train.json"
+    _, tailor_peak = run([TAILOR, "train", log, "--items", items, "--users", users, "--model", "two-tower", "--threads", "2",
+                          "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--seed", "1",
+                          "--progress", "none", "--output", model, "--report", report], timed=True)
+    tailor = load_json(report)
+    summary = load_json(os.path.join(model, "manifest.json"))["model"]["summary"]
+    out = os.path.join(WORK, "tts-torch.json")
+    _, torch_peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", model, log, str(a.epochs), out], timed=True)
+    torch_result = load_json(out)
+    examples = torch_result["examples"] * a.epochs
+    result = {
+        "protocol": __doc__.split("Writes")[0].strip(),
+        "epochs": a.epochs, "examplesPerEpoch": torch_result["examples"],
+        "tailor": {"secondsFitting": tailor["secondsFitting"], "examplesPerSecond": examples / tailor["secondsFitting"],
+                   "peakRSSMiB": tailor_peak, "losses": summary["losses"]},
+        "pytorch": {"seconds": torch_result["seconds"], "examplesPerSecond": examples / torch_result["seconds"],
+                    "peakRSSMiB": torch_peak, "losses": torch_result["losses"], "version": __import__("torch").__version__},
+    }
+    result["ratio (Tailor ÷ PyTorch examples/s)"] = result["tailor"]["examplesPerSecond"] / result["pytorch"]["examplesPerSecond"]
+    os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "Benchmarks", "results", "two_tower_torch.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k != "protocol"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
