@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
+                "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings

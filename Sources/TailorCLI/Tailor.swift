@@ -1,4 +1,5 @@
 import ArgumentParser
+import TailorAutodiff
 import TailorNeural
 
 /// The `tailor` command-line tool.
@@ -31,6 +32,9 @@ struct Tailor: ParsableCommand {
     /// Registers the neural models, then parses and runs the command.
     static func main() {
         _ = neuralModelsRegistered
+        // Training reuses freed activation memory instead of faulting it in again each step
+        // (TAILOR_MALLOC_DEFAULTS=1 keeps glibc's defaults).
+        MemoryTuning.apply()
         main(nil)
     }
 }

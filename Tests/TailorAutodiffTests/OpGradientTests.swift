@@ -94,6 +94,7 @@ struct OpGradientTests {
         checkGradients([table]) { gather($0[0], indices: [1, 4, 2], padding: 4) }
         checkGradients([table]) { embeddingBag($0[0], indices: [0, 1, 1, 4, 2], offsets: [0, 2, 2], mode: .mean) }
         checkGradients([table]) { embeddingBag($0[0], indices: [0, 1, 1, 4, 2], offsets: [0, 3], mode: .sum) }
+        checkGradients([table]) { embeddingBag($0[0], indices: [0, 1, 1, 4, 2], offsets: [0, 3, 3], mode: .sum, weights: [0.5, -1, 2, 0.25, 3]) }
         checkGradients([random([4, 3], seed: 11)]) { scatterAdd($0[0], indices: [2, 0, 2, 5], rows: 6) }
     }
 
@@ -210,6 +211,44 @@ struct FusedOpTests {
         let sparse = table.sparseGrad!.coalesced()
         #expect(sparse.rows == [3, 7, 999])
         #expect(sparse.values == [1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 1, 1])
+    }
+
+    @Test("a weighted bag equals gather then segment-weighted sum: same outputs, same sparse gradients of a parameter table")
+    func weightedBag() {
+        var rng = TailorRandom(seed: 78)
+        let table = Parameter(random([300, 6], seed: 79))
+        let indices = (0..<400).map { _ in Int32(rng.nextInt(below: 300)) }
+        let offsets = [0, 0, 37, 150, 151, 399]
+        let weights = (0..<400).map { _ in Float(rng.nextGaussian()) }
+        let upstream = random([6, 6], seed: 80)
+        func run(_ fused: Bool) -> (Tensor, SparseRows) {
+            table.sparseGrad = nil
+            let tape = Tape()
+            let p = tape.parameter(table)
+            let pooled = fused ? embeddingBag(p, indices: indices, offsets: offsets, mode: .sum, weights: weights)
+                : segmentWeightedSum(gather(p, indices: indices), weights: tape.constant(Tensor(shape: [400], storage: weights)), offsets: offsets)
+            let forward = pooled.tensor  // backward frees activations
+            tape.backward(sum(pooled * tape.constant(upstream)))
+            return (forward, table.sparseGrad!.coalesced())
+        }
+        let (a, ga) = run(true), (b, gb) = run(false)
+        #expect(a == b, "the forward sums are the same products in the same order")
+        #expect(ga.rows == gb.rows && zip(ga.values, gb.values).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($1)) })
+    }
+
+    @Test("coalescing sparse rows equals the sort-and-merge reference bit for bit, compact or scattered indices")
+    func coalescing() {
+        var rng = TailorRandom(seed: 77)
+        for (count, range, width) in [(0, 10, 3), (1, 5, 2), (500, 40, 8), (2000, 5_000_000, 4), (300, 1 << 30, 1)] {
+            var s = SparseRows(width: width)
+            for _ in 0..<count {
+                s.rows.append(Int32(rng.nextInt(below: range)))
+                for _ in 0..<width { s.values.append(Float(rng.nextGaussian())) }
+            }
+            let fast = s.coalesced(), slow = s.referenceCoalesced()
+            #expect(fast == slow, "\(count) entries over \(range) rows")
+            #expect(fast.rows == fast.rows.sorted() && Set(fast.rows).count == fast.rows.count)
+        }
     }
 
     @Test("a parameter used twice gets the sum of both gradients; frozen parameters get none")

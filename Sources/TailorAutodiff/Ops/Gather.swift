@@ -46,34 +46,80 @@ public enum BagMode: String, Sendable, Codable {
 }
 
 /// Pooled rows of `table` per bag: bag `b` holds `indices[offsets[b]..<offsets[b+1]]` (the last
-/// bag runs to the end). For multi-valued features (genres, tags). Sparse row gradients.
-public func embeddingBag(_ table: Value, indices: [Int32], offsets: [Int], mode: BagMode = .mean, padding: Int32? = nil) -> Value {
+/// bag runs to the end). For multi-valued features (genres, tags), and for histories pooled with
+/// fixed `weights` (one per index, `mode` `.sum`: a mean or a recency decay), like PyTorch's
+/// `embedding_bag(…, per_sample_weights=)`.
+///
+/// Never materializes the `[indices, D]` rows: the forward pass sums straight from the table,
+/// and the backward pass sums each distinct row's gradient before recording it (sparse rows for
+/// a parameter table). Equals ``gather(_:indices:shape:padding:)`` followed by
+/// ``segmentWeightedSum(_:weights:offsets:)`` with constant weights.
+public func embeddingBag(_ table: Value, indices: [Int32], offsets: [Int], mode: BagMode = .mean, padding: Int32? = nil,
+                         weights: [Float]? = nil) -> Value {
     let t = table.tensor
     precondition(t.rank == 2, "embeddingBag needs a [rows, width] table")
-    let width = t.shape[1], bags = offsets.count
+    precondition(weights == nil || (weights!.count == indices.count && mode == .sum),
+                 "per-sample weights need mode .sum and one weight per index")
+    let width = t.shape[1], bags = offsets.count, tableRows = t.shape[0]
     let ends = Array(offsets.dropFirst()) + [indices.count]
-    var scale = [Float](repeating: 0, count: bags)
-    var out = Tensor(shape: [bags, width])
+    // Each index's factor: the bag's mean scale times its weight (0 for padding).
+    var factor = [Float](repeating: 0, count: indices.count)
     for b in 0..<bags {
-        let members = indices[offsets[b]..<ends[b]].filter { $0 != padding }
-        scale[b] = mode == .mean ? (members.isEmpty ? 0 : 1 / Float(members.count)) : 1
-        for i in members {
-            precondition(i >= 0 && Int(i) < t.shape[0], "index \(i) outside a table of \(t.shape[0]) rows")
-            for c in 0..<width { out.storage[b * width + c] += scale[b] * t.storage[Int(i) * width + c] }
+        precondition(offsets[b] <= ends[b] && ends[b] <= indices.count, "bag offsets must not decrease or pass the indices")
+        var members = 0
+        for p in offsets[b]..<ends[b] where indices[p] != padding {
+            precondition(indices[p] >= 0 && Int(indices[p]) < tableRows, "index \(indices[p]) outside a table of \(tableRows) rows")
+            members += 1
+        }
+        let scale: Float = mode == .mean ? (members == 0 ? 0 : 1 / Float(members)) : 1
+        for p in offsets[b]..<ends[b] where indices[p] != padding { factor[p] = scale * (weights?[p] ?? 1) }
+    }
+    var out = Tensor(shape: [bags, width])
+    out.storage.withUnsafeMutableBufferPointer { o in
+        t.storage.withUnsafeBufferPointer { src in
+            for b in 0..<bags {
+                let dst = o.baseAddress! + b * width
+                for p in offsets[b]..<ends[b] where indices[p] != padding {
+                    let row = src.baseAddress! + Int(indices[p]) * width, f = factor[p]
+                    for c in 0..<width { dst[c] += f * row[c] }
+                }
+            }
         }
     }
     return table.tape.record(out, inputs: [table]) { g, tape in
-        var rows: [Int32] = [], values: [Float] = []
-        for b in 0..<bags {
-            for i in indices[offsets[b]..<ends[b]] where i != padding {
-                rows.append(i)
-                values.append(contentsOf: g.storage[(b * width)..<((b + 1) * width)].map { $0 * scale[b] })
+        // One gradient row per distinct index, summed in index order.
+        var slotOf = [Int32: Int32](), denseSlots: [Int32] = []
+        let dense = tableRows <= 4 * indices.count + 4096
+        if dense { denseSlots = [Int32](repeating: -1, count: tableRows) }
+        var rows: [Int32] = [], entrySlot = [Int32](repeating: -1, count: indices.count)
+        for (p, i) in indices.enumerated() where i != padding {
+            var s: Int32
+            if dense {
+                s = denseSlots[Int(i)]
+                if s < 0 { s = Int32(rows.count); denseSlots[Int(i)] = s; rows.append(i) }
+            } else if let found = slotOf[i] {
+                s = found
+            } else {
+                s = Int32(rows.count); slotOf[i] = s; rows.append(i)
+            }
+            entrySlot[p] = s
+        }
+        var values = [Float](repeating: 0, count: rows.count * width)
+        values.withUnsafeMutableBufferPointer { v in
+            g.storage.withUnsafeBufferPointer { gs in
+                for b in 0..<bags {
+                    let gb = gs.baseAddress! + b * width
+                    for p in offsets[b]..<ends[b] where entrySlot[p] >= 0 {
+                        let dst = v.baseAddress! + Int(entrySlot[p]) * width, f = factor[p]
+                        for c in 0..<width { dst[c] += f * gb[c] }
+                    }
+                }
             }
         }
         if !tape.accumulateRows(table, rows: rows, values: values) {
-            var dense = Tensor(shape: t.shape)
-            for (p, i) in rows.enumerated() { for c in 0..<width { dense.storage[Int(i) * width + c] += values[p * width + c] } }
-            tape.accumulate(table, dense)
+            var d = Tensor(shape: t.shape)
+            for (n, i) in rows.enumerated() { for c in 0..<width { d.storage[Int(i) * width + c] += values[n * width + c] } }
+            tape.accumulate(table, d)
         }
     }
 }
@@ -107,32 +153,48 @@ public func segmentWeightedSum(_ values: Value, weights: Value, offsets: [Int]) 
     precondition(v.rank == 2 && w.count == v.shape[0], "segmentWeightedSum needs [T, D] values and T weights, got \(v.shape) and \(w.shape)")
     let width = v.shape[1], segments = offsets.count
     let ends = Array(offsets.dropFirst()) + [v.shape[0]]
+    for b in 0..<segments { precondition(offsets[b] <= ends[b], "segment offsets must not decrease") }
     var out = Tensor(shape: [segments, width])
-    for b in 0..<segments {
-        precondition(offsets[b] <= ends[b], "segment offsets must not decrease")
-        for t in offsets[b]..<ends[b] {
-            let wt = w.storage[t]
-            for c in 0..<width { out.storage[b * width + c] += wt * v.storage[t * width + c] }
+    out.storage.withUnsafeMutableBufferPointer { o in
+        v.storage.withUnsafeBufferPointer { vs in
+            for b in 0..<segments {
+                let dst = o.baseAddress! + b * width
+                for t in offsets[b]..<ends[b] {
+                    let wt = w.storage[t], row = vs.baseAddress! + t * width
+                    for c in 0..<width { dst[c] += wt * row[c] }
+                }
+            }
         }
     }
     return values.tape.record(out, inputs: [values, weights]) { g, tape in
         if tape.needsGrad(values) {
             var dv = Tensor(shape: v.shape)
-            for b in 0..<segments {
-                for t in offsets[b]..<ends[b] {
-                    let wt = w.storage[t]
-                    for c in 0..<width { dv.storage[t * width + c] = wt * g.storage[b * width + c] }
+            dv.storage.withUnsafeMutableBufferPointer { d in
+                g.storage.withUnsafeBufferPointer { gs in
+                    for b in 0..<segments {
+                        let gb = gs.baseAddress! + b * width
+                        for t in offsets[b]..<ends[b] {
+                            let wt = w.storage[t], dst = d.baseAddress! + t * width
+                            for c in 0..<width { dst[c] = wt * gb[c] }
+                        }
+                    }
                 }
             }
             tape.accumulate(values, dv)
         }
         if tape.needsGrad(weights) {
             var dw = Tensor(shape: w.shape)
-            for b in 0..<segments {
-                for t in offsets[b]..<ends[b] {
-                    var s: Float = 0
-                    for c in 0..<width { s += v.storage[t * width + c] * g.storage[b * width + c] }
-                    dw.storage[t] = s
+            v.storage.withUnsafeBufferPointer { vs in
+                g.storage.withUnsafeBufferPointer { gs in
+                    for b in 0..<segments {
+                        let gb = gs.baseAddress! + b * width
+                        for t in offsets[b]..<ends[b] {
+                            let row = vs.baseAddress! + t * width
+                            var s: Float = 0
+                            for c in 0..<width { s += row[c] * gb[c] }
+                            dw.storage[t] = s
+                        }
+                    }
                 }
             }
             tape.accumulate(weights, dw)

@@ -132,6 +132,9 @@ final class TwoTowerNetwork: Module {
             let items = tape.parameter(itemID.weight)
             if b.historyItems.isEmpty {
                 parts.append(tape.constant(Tensor(shape: [n, c.idDimension])))
+            } else if attentionQuery == nil {
+                // Fixed weights (mean, recency): one fused bag, no [T, D] intermediate.
+                parts.append(embeddingBag(items, indices: b.historyItems, offsets: b.historyOffsets, mode: .sum, weights: b.historyWeights))
             } else {
                 let rows = gather(items, indices: b.historyItems)          // [T, idDimension]
                 var weights = tape.constant(Tensor(shape: [b.historyItems.count], storage: b.historyWeights))
