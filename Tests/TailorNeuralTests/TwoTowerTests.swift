@@ -66,7 +66,9 @@ struct TwoTowerTests {
         let model = Self.model
         for group in 0..<3 {
             let v = model.userVector(profile: UserProfile(id: "new", attributes: ["group": "g\(group)", "age": "33"]), history: [])
-            #expect(abs(v.map { $0 * $0 }.reduce(0, +) - 1) < 1e-4, "user vectors are unit length")
+            // A unit vector, then the 1 that meets the items' bias column.
+            #expect(v.count == model.configuration.dimension + 1 && v.last == 1)
+            #expect(abs(v.dropLast().map { $0 * $0 }.reduce(0, +) - 1) < 1e-4, "the tower's output is unit length")
             // Chance is 3 or 4 of 10.
             #expect(categoryShare(scores(model, v), category: group) >= 8, "group g\(group)")
         }
@@ -193,5 +195,21 @@ struct TwoTowerTests {
         try ModelBundle(model: model, training: Self.data.interactions!).save(to: dir)
         let loaded = try ModelBundle.load(from: dir)
         #expect((loaded.model as? TwoTower)?.itemFactors == (model as? TwoTower)?.itemFactors)
+    }
+
+    @Test("a null in a configuration patch survives the registry and the model file (patience null: no early stopping)")
+    func nullOptionals() throws {
+        TailorNeural.register()
+        let full = try ModelRegistry.shared.configuration("two-tower", patch: .object(["patience": .null, "epochs": .number(3)]))
+        guard case .object(let keys) = full else { Issue.record("not an object"); return }
+        #expect(keys["patience"] == .null && keys["epochs"] == .number(3))
+        var c = smallConfiguration()
+        c.epochs = 3
+        c.patience = nil
+        c.validationUsers = 30
+        let model = try ModelRegistry.shared.fit("two-tower", patch: try ConfigurationPatch.encode(c), data: Self.data) as! TwoTower
+        #expect(model.configuration.patience == nil && model.summary.validation.count == 3)
+        let back = try TwoTower(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
+        #expect(back.configuration.patience == nil, "the model file keeps the null")
     }
 }

@@ -25,6 +25,25 @@ public enum ConfigurationPatch {
         }
     }
 
+    /// A configuration as JSON with every key present: optional keys that are `nil` appear as
+    /// `null` (plain encoding leaves them out, and a reader would then take the default, so
+    /// `"patience": null` would come back as the default patience).
+    public static func encode<C: Encodable>(_ configuration: C) throws -> JSONValue {
+        func complete(_ json: JSONValue, _ value: Any) -> JSONValue {
+            guard case .object(var object) = json else { return json }
+            for child in Mirror(reflecting: unwrapped(value)).children {
+                guard let label = child.label.map({ $0.hasPrefix("_") ? String($0.dropFirst()) : $0 }) else { continue }
+                if let present = object[label] {
+                    if isStruct(child.value) { object[label] = complete(present, unwrapped(child.value)) }
+                } else {
+                    object[label] = .null
+                }
+            }
+            return .object(object)
+        }
+        return complete(try JSONValue(encoding: configuration), configuration)
+    }
+
     /// Keys a value of this type may have: its stored properties (optional ones included, which
     /// encode to nothing while `nil`).
     public static func knownKeys(_ value: Any) -> Set<String> {

@@ -9,7 +9,7 @@ extension ALS {
 
     /// The ``Configuration`` and the per-iteration history.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration), "history": try JSONValue(encoding: history)])
+        .object(["configuration": try ConfigurationPatch.encode(configuration), "history": try JSONValue(encoding: history)])
     }
 
     /// Restores a model written by ``archiveTensors()``.

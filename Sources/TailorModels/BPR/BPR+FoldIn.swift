@@ -82,7 +82,7 @@ extension BPR {
 
     /// The configuration.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration)])
+        .object(["configuration": try ConfigurationPatch.encode(configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()``.

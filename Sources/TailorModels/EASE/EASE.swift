@@ -169,7 +169,7 @@ public struct EASE: TrainableRecommender, HistoryScoring, ItemSimilarity {
 
     /// The configuration.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration)])
+        .object(["configuration": try ConfigurationPatch.encode(configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()`` plus the bundle's `seen_*` tensors.

@@ -262,7 +262,7 @@ extension ExplicitMF {
 
     /// The configuration.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration)])
+        .object(["configuration": try ConfigurationPatch.encode(configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()``.

@@ -379,7 +379,7 @@ public struct Item2Vec: TrainableRecommender, HistoryScoring, ItemSimilarity {
 
     /// The configuration.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration)])
+        .object(["configuration": try ConfigurationPatch.encode(configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()``.

@@ -107,7 +107,7 @@ public struct Popularity: TrainableRecommender, HistoryScoring {
 
     /// The configuration and user count.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["users": .number(Double(userCount)), "configuration": try JSONValue(encoding: configuration)])
+        .object(["users": .number(Double(userCount)), "configuration": try ConfigurationPatch.encode(configuration)])
     }
 
     /// Restores a model written by ``archiveTensors()``.

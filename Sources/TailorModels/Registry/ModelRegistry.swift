@@ -59,7 +59,7 @@ public struct ModelRegistry: Sendable {
                 let c = try ConfigurationPatch.apply(configuration, to: defaults, context: "configuration")
                 return try M.fit(data, configuration: c, progress: progress)
             },
-            complete: { patch in try JSONValue(encoding: ConfigurationPatch.apply(patch, to: defaults, context: "configuration")) },
+            complete: { patch in try ConfigurationPatch.encode(ConfigurationPatch.apply(patch, to: defaults, context: "configuration")) },
             fineTuneFromJSON: (M.self as? any FineTunable.Type)?.erasedFineTune)
     }
 

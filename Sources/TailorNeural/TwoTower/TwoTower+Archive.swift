@@ -25,7 +25,7 @@ extension TwoTower {
 
     /// The configuration, the feature schema (encoders), the network's shapes and the training summary.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try JSONValue(encoding: configuration), "schema": try JSONValue(encoding: schema),
+        .object(["configuration": try ConfigurationPatch.encode(configuration), "schema": try JSONValue(encoding: schema),
                  "shapes": try JSONValue(encoding: shapes), "summary": try JSONValue(encoding: summary)])
     }
 
@@ -37,7 +37,9 @@ extension TwoTower {
         guard case .object(let fields) = json, let c = fields["configuration"], let s = fields["schema"], let sh = fields["shapes"] else {
             throw fail("lacks its configuration, schema or shapes")
         }
-        let configuration = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
+        var configuration = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
+        // Files written before the item bias existed have neither the key nor the tensor.
+        if case .object(let keys) = c, keys["itemBias"] == nil, tensors["net.item_bias.weight"] == nil { configuration.itemBias = false }
         try Self.validate(configuration)
         let schema = try s.decode(FeatureSchema.self)
         let shapes = try sh.decode(TowerShapes.self)
@@ -45,9 +47,9 @@ extension TwoTower {
         guard let users = tensors["user_factors"]?.matrix(), let items = tensors["item_factors"]?.matrix() else {
             throw fail("lacks user_factors or item_factors")
         }
-        guard users.rows == shapes.users, items.rows == shapes.items, users.columns == configuration.dimension,
-              items.columns == configuration.dimension else {
-            throw fail("has factors of \(users.rows)×\(users.columns) and \(items.rows)×\(items.columns), but its manifest says \(shapes.users) users, \(shapes.items) items and \(configuration.dimension) dimensions")
+        let width = configuration.dimension + (configuration.itemBias ? 1 : 0)
+        guard users.rows == shapes.users, items.rows == shapes.items, users.columns == width, items.columns == width else {
+            throw fail("has factors of \(users.rows)×\(users.columns) and \(items.rows)×\(items.columns), but its manifest says \(shapes.users) users, \(shapes.items) items and \(width) columns")
         }
         try ArchiveChecks.finite(users, name: "user_factors", model: "two-tower")
         try ArchiveChecks.finite(items, name: "item_factors", model: "two-tower")

@@ -45,6 +45,14 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// Chance that a training example's user attributes all read as unknown (new users
         /// without a profile).
         public var attributeDropout: Float = 0.05
+        /// A learned popularity bias per item (the unknown row for items known only by content),
+        /// added to the logits: the geometry of unit vectors need not encode how popular an item
+        /// is. Served as one more factor (users read 1, items their bias times the temperature).
+        public var itemBias = true
+        /// Share of training examples seen as a brand-new user: id and history both dropped,
+        /// attributes kept, so the attributes-only path (cold users) gets trained on purpose
+        /// rather than only when both independent drops coincide.
+        public var coldUserFraction: Float = 0
         /// How recent items are pooled in the user tower.
         public var history: HistoryPooling = .mean
         /// At most this many of the user's latest items are pooled.
@@ -164,7 +172,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         for (key, same) in [("dimension", c.dimension == b.dimension), ("idDimension", c.idDimension == b.idDimension),
                             ("featureDimension", c.featureDimension == b.featureDimension), ("hidden", c.hidden == b.hidden),
                             ("batchNorm", c.batchNorm == b.batchNorm), ("history", c.history == b.history),
-                            ("learnTemperature", c.learnTemperature == b.learnTemperature),
+                            ("learnTemperature", c.learnTemperature == b.learnTemperature), ("itemBias", c.itemBias == b.itemBias),
                             ("userFeatures", c.userFeatures == b.userFeatures), ("itemFeatures", c.itemFeatures == b.itemFeatures)] where !same {
             throw ModelError(.invalidConfiguration, reason: "configuration.\(key) cannot change when fine-tuning: it shapes the network the base model trained",
                              hint: "leave \(key) out to keep the base's value, or retrain from scratch")
@@ -255,23 +263,30 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             let chosen = batch.map { pairs[$0] }
             let positives = chosen.map { trainSequences[Int($0.user)][Int($0.position)] }
             let userBatch = model.userBatch(chosen.map { p in
-                UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
-                            dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
-                            dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
+                if c.coldUserFraction > 0 && tape.rng.nextFloat() < c.coldUserFraction {
+                    return UserRequest(user: p.user, history: [], skip: nil, dropID: true, dropHistory: true)
+                }
+                return UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
+                                   dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
+                                   dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
             })
             var queries = network.users(userBatch, tape: tape)
             if let scale = network.inverseTemperature(tape: tape) { queries = queries * scale }
+            let temperature = network.temperatureLog == nil ? c.temperature : Float(1)
             switch c.loss {
             case .softmax:
-                let vectors = network.items(model.itemBatch(positives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout }), tape: tape)
-                return TailorNN.Loss.inBatchSoftmax(queries: queries, items: vectors, itemIDs: positives, logQ: logQ,
-                                             temperature: network.temperatureLog == nil ? c.temperature : Float(1))
+                let batch = model.itemBatch(positives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout })
+                let (q, v) = network.withBias(queries: queries, items: network.items(batch, tape: tape), itemIDs: batch.ids,
+                                              temperature: temperature, tape: tape)
+                return TailorNN.Loss.inBatchSoftmax(queries: q, items: v, itemIDs: positives, logQ: logQ, temperature: temperature)
             case .bpr:
                 let negatives = positives.map { _ in Int32(tape.rng.nextInt(below: items)) }
-                let both = network.items(model.itemBatch(positives + negatives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout }), tape: tape)
+                let batch = model.itemBatch(positives + negatives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout })
                 let n = positives.count
-                let pos = sum(queries * slice(both, axis: 0, 0..<n), axis: 1), neg = sum(queries * slice(both, axis: 0, n..<(2 * n)), axis: 1)
-                return TailorNN.Loss.bpr(positive: pos * (1 / c.temperature), negative: neg * (1 / c.temperature))
+                let (q, both) = network.withBias(queries: concat([queries, queries], axis: 0), items: network.items(batch, tape: tape),
+                                                 itemIDs: batch.ids, temperature: temperature, tape: tape)
+                let scores = sum(q * both, axis: 1) * (1 / temperature)
+                return TailorNN.Loss.bpr(positive: slice(scores, axis: 0, 0..<n), negative: slice(scores, axis: 0, n..<(2 * n)))
             }
         }, validate: validationUsers.isEmpty ? nil : {
             let itemVectors = model.allItemVectors()
@@ -296,7 +311,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         if c.featureDimension < 1 || c.featureDimension > 4096 { throw fail("featureDimension", "must be between 1 and 4096, got \(c.featureDimension)") }
         if let h = c.hidden.first(where: { $0 < 1 || $0 > 65_536 }) { throw fail("hidden", "sizes must be between 1 and 65536, got \(h)") }
         for (key, p) in [("dropout", c.dropout), ("userIDDropout", c.userIDDropout), ("itemIDDropout", c.itemIDDropout), ("historyDropout", c.historyDropout),
-                        ("attributeDropout", c.attributeDropout)] {
+                        ("attributeDropout", c.attributeDropout), ("coldUserFraction", c.coldUserFraction)] {
             if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
         }
         if c.historyLength < 1 { throw fail("historyLength", "must be at least 1, got \(c.historyLength)") }
@@ -492,32 +507,43 @@ struct Model {
         return b
     }
 
-    /// Unit user vectors, evaluated without dropout, in chunks.
+    /// User vectors, evaluated without dropout, in chunks: unit vectors, then a 1 when items
+    /// have a bias (see ``TwoTower/Configuration/itemBias``).
     func userVectors(_ requests: [UserRequest]) -> Matrix {
-        var out = Matrix(rows: requests.count, columns: configuration.dimension)
+        let d = configuration.dimension, width = network.factorWidth
+        var out = Matrix(rows: requests.count, columns: width)
         let chunk = 1024
         for start in stride(from: 0, to: requests.count, by: chunk) {
             let end = min(requests.count, start + chunk)
             let tape = Tape(training: false)
             let v = network.users(userBatch(Array(requests[start..<end])), tape: tape).tensor
             out.withUnsafeMutableBufferPointer { o in
-                for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
+                for r in 0..<(end - start) {
+                    for c in 0..<d { o[(start + r) * width + c] = v.storage[r * d + c] }
+                    if width > d { o[(start + r) * width + d] = 1 }
+                }
             }
         }
         return out
     }
 
-    /// Unit vectors of the items at `rows` of ``itemInputs`` (ids `rows`, or the unknown row).
+    /// Vectors of the items at `rows` of ``itemInputs`` (ids `rows`, or the unknown row): unit
+    /// vectors, then the item's bias times the temperature when items have one.
     func itemVectors(rows: [Int32], dropID: Bool = false) -> Matrix {
-        var out = Matrix(rows: rows.count, columns: configuration.dimension)
+        let d = configuration.dimension, width = network.factorWidth
+        var out = Matrix(rows: rows.count, columns: width)
         let chunk = 1024
+        let scale = network.servingTemperature
         for start in stride(from: 0, to: rows.count, by: chunk) {
             let end = min(rows.count, start + chunk)
             let tape = Tape(training: false)
-            let part = Array(rows[start..<end])
-            let v = network.items(itemBatch(part, dropID: { _ in dropID }), tape: tape).tensor
+            let batch = itemBatch(Array(rows[start..<end]), dropID: { _ in dropID })
+            let v = network.items(batch, tape: tape).tensor
             out.withUnsafeMutableBufferPointer { o in
-                for (n, x) in v.storage.enumerated() { o[start * configuration.dimension + n] = x }
+                for r in 0..<(end - start) {
+                    for c in 0..<d { o[(start + r) * width + c] = v.storage[r * d + c] }
+                    if let bias = network.itemBias { o[(start + r) * width + d] = scale * bias.weight.value.storage[Int(batch.ids[r])] }
+                }
             }
         }
         return out

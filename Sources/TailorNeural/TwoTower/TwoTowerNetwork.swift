@@ -68,6 +68,7 @@ final class TwoTowerNetwork: Module {
     let vectorProjection: Linear?
     let attentionQuery: Parameter?
     let temperatureLog: Parameter?
+    let itemBias: Embedding?
     let userMLP: MLP
     let itemMLP: MLP
 
@@ -97,6 +98,8 @@ final class TwoTowerNetwork: Module {
         vectorProjection = shapes.vectorLength.map { Linear($0, c.idDimension, seed: seed &+ 15) }
         attentionQuery = c.history == .attention ? Parameter(Tensor(shape: [c.idDimension, 1], repeating: 0)) : nil
         temperatureLog = c.learnTemperature ? Parameter(Tensor(shape: [1], storage: [logf(c.temperature)])) : nil
+        itemBias = c.itemBias ? Embedding(shapes.items + 1, 1, seed: seed &+ 16) : nil
+        if let itemBias { itemBias.weight.value.storage = [Float](repeating: 0, count: shapes.items + 1) }
         let userWidth = c.idDimension + shapes.userVocabularies.count * c.featureDimension + shapes.userNumeric
             + (c.history == .none ? 0 : c.idDimension)
         let itemWidth = c.idDimension + (shapes.categoryVocabulary == nil ? 0 : c.featureDimension)
@@ -115,6 +118,7 @@ final class TwoTowerNetwork: Module {
         if let categories { out.append(("item_categories", categories)) }
         if let tags { out.append(("item_tags", tags)) }
         if let vectorProjection { out.append(("item_vector", vectorProjection)) }
+        if let itemBias { out.append(("item_bias", itemBias)) }
         out += [("user_mlp", userMLP), ("item_mlp", itemMLP)]
         return out
     }
@@ -159,6 +163,23 @@ final class TwoTowerNetwork: Module {
             parts.append(vectorProjection(tape.constant(Tensor(shape: [n, length], storage: b.vectors))))
         }
         return l2Normalize(itemMLP(concat(parts, axis: 1)))
+    }
+
+    /// Width of the served factors: the dimension, plus one for the item bias.
+    var factorWidth: Int { configuration.dimension + (itemBias == nil ? 0 : 1) }
+
+    /// The temperature that turns logits into inner products when serving: the learned one, or
+    /// the configured one.
+    var servingTemperature: Float { temperatureLog.map { expf($0.value.storage[0]) } ?? configuration.temperature }
+
+    /// Queries and item vectors with the bias as one more column when items have one:
+    /// `[q, t] · [v, b] = q·v + t·b`, so a softmax at `temperature` t sees `q·v/t + b`.
+    /// `itemIDs` are the item batch's ids (0: unknown).
+    func withBias(queries: Value, items: Value, itemIDs: [Int32], temperature: Float, tape: Tape) -> (Value, Value) {
+        guard let itemBias else { return (queries, items) }
+        let n = queries.shape[0]
+        let column = tape.constant(Tensor(shape: [n, 1], repeating: temperature))
+        return (concat([queries, column], axis: 1), concat([items, itemBias(itemIDs, tape: tape)], axis: 1))
     }
 
     /// The logit scale `1/temperature` (learned or fixed).
