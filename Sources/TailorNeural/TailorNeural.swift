@@ -8,5 +8,7 @@ public enum TailorNeural {
     public static func register() {
         ModelRegistry.registerShared(TwoTower.self, summary: "two-tower hybrid: ids, attributes, history and content, in-batch softmax with log-Q correction (Yi et al. 2019)",
                                      defaults: .init())
+        ModelRegistry.registerShared(Ranker.self, summary: "click-through ranker, deep & cross network over retrieval vectors, attributes, popularity and time (Wang et al. 2021)",
+                                     defaults: .init())
     }
 }

@@ -147,4 +147,46 @@ struct NeuralCommandTests {
         #expect { try tailor(["train", "\(dir)/fresh.csv", "--init-from", "\(dir)/base", "--model", "als", "--output", "\(dir)/x", "--progress", "none"]) }
             throws: { "\($0)".contains("is a two-tower model") }
     }
+
+    @Test("a ranker trains from a log and an impressions file, evaluate reports click metrics beside the item click rate, recommend re-ranks a shortlist")
+    func ranker() throws {
+        let dir = scratchDirectory("ranker")
+        var impressions = "user,item,clicked,timestamp,impression\n", log = "user,item,timestamp\n", users = "user_id,group\n"
+        var state: UInt64 = 7
+        func next() -> Double { state = state &* 6364136223846793005 &+ 1442695040888963407; return Double(state >> 11) / Double(1 << 53) }
+        for u in 0..<60 { users += "u\(u),g\(u % 2)\n" }
+        for n in 0..<800 {
+            let u = Int(next() * 60)
+            var shown = Set<Int>()
+            while shown.count < 8 { shown.insert(Int(next() * 30)) }
+            for i in shown.sorted() {
+                let clicked = next() < ((i % 2 == u % 2) ? 0.5 : 0.03)
+                impressions += "u\(u),i\(i),\(clicked ? 1 : 0),\(100_000 + 60 * n),imp\(n)\n"
+                if clicked { log += "u\(u),i\(i),\(100_000 + 60 * n)\n" }
+            }
+        }
+        try impressions.write(toFile: "\(dir)/impressions.csv", atomically: true, encoding: .utf8)
+        try log.write(toFile: "\(dir)/clicks.csv", atomically: true, encoding: .utf8)
+        try users.write(toFile: "\(dir)/users.csv", atomically: true, encoding: .utf8)
+        try tailor(["train", "\(dir)/clicks.csv", "--impressions", "\(dir)/impressions.csv", "--users", "\(dir)/users.csv", "--model", "ranker",
+                    "--holdout", "global-time", "--set", "epochs=20", "--set", "hidden=[32]", "--set", "batchSize=128", "--set", "learningRate=0.01",
+                    "--set", "patience=null", "--output", "\(dir)/ranker", "--progress", "none"])
+        try tailor(["evaluate", "--model", "\(dir)/ranker", "--json", "\(dir)/eval.json"])
+        let out = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/eval.json"))) as! [String: Any]
+        let results = out["results"] as! [String: [String: Any]]
+        let ranker = results["ranker"]!["auc"] as! Double, ctr = results["item click rate"]!["auc"] as! Double
+        #expect(ranker > 0.75 && ranker > ctr + 0.1, "ranker \(ranker), item click rate \(ctr)")
+        #expect((out["shown"] as! Int) > 1000)
+
+        try tailor(["train", "\(dir)/clicks.csv", "--model", "als", "--factors", "4", "--iterations", "3", "--output", "\(dir)/als", "--progress", "none"])
+        // Seen items stay in (this user has clicked most of their group's 15 items already).
+        try tailor(["recommend", "--model", "\(dir)/ranker", "--shortlist-from", "\(dir)/als", "--shortlist", "20", "--user", "u3", "--k", "5",
+                    "--include-seen", "--output", "\(dir)/two-stage.csv"])
+        let recs = try rows("\(dir)/two-stage.csv")
+        #expect(recs.count == 5 && recs.allSatisfy { $0.score > 0 && $0.score < 1 })
+        #expect(recs.filter { Int($0.item.dropFirst())! % 2 == 1 }.count >= 4, "u3 is in group 1: \(recs)")
+        #expect(throws: (any Error).self) {
+            try tailor(["recommend", "--model", "\(dir)/als", "--shortlist-from", "\(dir)/als", "--user", "u3", "--output", "\(dir)/x.csv"])
+        }
+    }
 }

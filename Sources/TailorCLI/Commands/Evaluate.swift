@@ -116,6 +116,10 @@ struct Evaluate: ParsableCommand {
             }
             if let store { recipe.source = .store(store) }
             let prepared = try recipe.prepare(openStore: StoreOptions.open)
+            if bundles.contains(where: { $0.model is any ClickScoring }) {
+                try evaluateClicks(bundles: bundles, paths: model, prepared: prepared, seed: recipe.holdout?.seed ?? 42)
+                return
+            }
             if let method = recipe.holdout?.method, method.isColdStart {
                 try evaluateColdStart(bundles: bundles, paths: model, method: method, prepared: prepared, ks: ks)
                 return
@@ -204,6 +208,59 @@ struct Evaluate: ParsableCommand {
             try Terminal.writeJSON(ColdOutput(protocol: method.description, results: Dictionary(rows, uniquingKeysWith: { a, _ in a })), to: json)
         }
     }
+}
+
+extension Evaluate {
+    /// Rankers: click probabilities on the held-out impressions (or, without logged
+    /// impressions, on held-out interactions against random items), beside each item's
+    /// training click rate.
+    func evaluateClicks(bundles: [ModelBundle], paths: [String], prepared: DatasetRecipe.Prepared, seed: UInt64) throws {
+        let test: Impressions, train: Impressions
+        let protocolName: String
+        if let held = prepared.testImpressions, held.count > 0 {
+            test = held
+            train = prepared.impressions ?? held
+            protocolName = "held-out impressions (the latest by time)"
+        } else {
+            guard let heldOut = prepared.test else { throw ValidationError("the recipe holds nothing out; train the ranker with --holdout") }
+            test = Impressions.sampled(from: heldOut, negatives: 4, seed: seed)
+            train = Impressions.sampled(from: prepared.trainRaw, negatives: 4, seed: seed)
+            protocolName = "held-out interactions, each beside 4 random items (no logged impressions)"
+        }
+        let ks = [1, 5]
+        var rows: [(String, ClickReport)] = []
+        for (path, bundle) in zip(paths, bundles) {
+            guard let ranker = bundle.model as? any ClickScoring else {
+                Terminal.note("warning: \(path) (\(bundle.manifest.kind)) does not predict clicks; left out (train --model ranker)")
+                continue
+            }
+            let label = bundles.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : bundle.manifest.kind
+            rows.append((label, ClickReport(probabilities: ranker.clickProbabilities(test), labels: test.rows.values, groups: test.groups, ks: ks)))
+        }
+        let ctr = ItemClickRate(train)
+        rows.append(("item click rate", ClickReport(probabilities: ctr.probabilities(test), labels: test.rows.values, groups: test.groups, ks: ks)))
+        print("\(protocolName): \(test.count) shown, \(test.positives) clicked, \(Set(test.groups).count) impressions")
+        var table = "model              AUC    imp.AUC  log loss  calib.err  pred/obs    P@1     P@5\n"
+        for (label, r) in rows {
+            table += label.padding(toLength: 18, withPad: " ", startingAt: 0)
+            table += String(format: " %.4f  %@   %.4f    %.4f     %6.3f   %@  %@\n", r.auc, r.impressionAUC.map { String(format: "%.4f", $0) } ?? "  –   ",
+                            r.logLoss, r.calibrationError, r.predictedOverObserved,
+                            r.precisionAtK[1].map { String(format: "%.4f", $0) } ?? "  –   ", r.precisionAtK[5].map { String(format: "%.4f", $0) } ?? "  –   ")
+        }
+        print(table, terminator: "")
+        if let json {
+            try Terminal.writeJSON(ClickOutput(protocol: protocolName, shown: test.count, clicked: test.positives,
+                                               results: Dictionary(rows, uniquingKeysWith: { a, _ in a })), to: json)
+        }
+    }
+}
+
+/// `evaluate --json` for rankers.
+struct ClickOutput: Encodable {
+    var `protocol`: String
+    var shown: Int
+    var clicked: Int
+    var results: [String: ClickReport]
 }
 
 /// `evaluate --json` for cold-start protocols.

@@ -37,6 +37,11 @@ struct Recommend: ParsableCommand {
 
         --candidates FILE ranks only the listed items (one id per line, or a CSV with an item id
         column): a business filter, or a shortlist from another stage.
+
+        Two stages: with a ranker (--model ranker) and --shortlist-from RETRIEVAL_DIR, the
+        retrieval model proposes --shortlist items per user (300 by default) and the ranker
+        orders them by click probability (the score column):
+          tailor recommend --model ranker --shortlist-from tt --users today.txt --k 10 --output recs.csv
         """
     )
 
@@ -63,6 +68,12 @@ struct Recommend: ParsableCommand {
 
     @Option(help: ArgumentHelp("Rank only these items: one id per line, or a CSV with an item id column.", valueName: "FILE"))
     var candidates: String?
+
+    @Option(name: .customLong("shortlist-from"), help: ArgumentHelp("Two stages: this retrieval model proposes the items that --model (a ranker) orders.", valueName: "DIR"))
+    var shortlistFrom: String?
+
+    @Option(help: "Two stages: items the retrieval model proposes per user.")
+    var shortlist = 300
 
     @Option(help: "Items per user.")
     var k = 10
@@ -103,6 +114,12 @@ struct Recommend: ParsableCommand {
         }
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         if includeSeen && excludeSeenFlag { throw ValidationError("--include-seen and --exclude-seen contradict each other") }
+        if shortlistFrom != nil {
+            guard history == nil && userFeatures == nil && store == nil else {
+                throw ValidationError("--shortlist-from works with --user, --users or --all-users (not --history, --user-features or --store)")
+            }
+            guard shortlist >= 1 else { throw ValidationError("--shortlist must be at least 1") }
+        }
     }
 
     func run() throws {
@@ -120,7 +137,13 @@ struct Recommend: ParsableCommand {
         }
         // Every source gives (user, ranked items); one writer turns them into CSV.
         let results: [UserRecommendations]
-        if let history {
+        if let shortlistFrom {
+            let retrieval = try ModelBundle.load(from: URL(fileURLWithPath: shortlistFrom))
+            let ids = try user.map { [$0] } ?? users.map { try UserList.read($0, options: read) } ?? bundle.userIDs.ids
+            results = try bundle.rerank(userIDs: ids, k: k, retrieval: retrieval, shortlist: shortlist, excludeSeen: !includeSeen,
+                                        unknownUsers: unknownUsers, candidates: restriction, threads: threads)
+            if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }
+        } else if let history {
             let (log, _) = try read.read(history, quiet: true)
             results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, profiles: profiles, candidates: restriction, threads: threads)
         } else if allUsers {

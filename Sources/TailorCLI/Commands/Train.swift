@@ -32,6 +32,9 @@ struct Train: ParsableCommand {
           popularity  most-interacted items; --half-life DAYS for trending
           two-tower   neural two-tower hybrid (ids, history, user attributes, item content; Yi et al.
                       2019): --items FILE --users FILE, --set dimension=64 --set epochs=40 …
+          ranker      click-through ranker (deep & cross network) on impressions: --impressions FILE
+                      (or a store's), --set retrieval=DIR (a factor model's vectors as features),
+                      --set balance=downsample|weights|none
         Every model also takes --set KEY=VALUE for any configuration key (`tailor models` lists
         them), and --config run.json reads a whole run (data recipe, model, configuration, seed,
         threads, output; see the README) that flags then override.
@@ -71,6 +74,9 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("User profiles (CSV with a user id column and attribute columns such as age, gender, occupation) for models that read them, such as two-tower.", valueName: "FILE"))
     var users: String?
+
+    @Option(help: ArgumentHelp("Impressions for a ranker (CSV: user, item, clicked 1/0, optional timestamp and impression id). A store's own impressions (sessions with skip events) are read without it.", valueName: "FILE"))
+    var impressions: String?
 
     @Option(name: .customLong("init-from"), help: ArgumentHelp("Continue training this model directory on the given (fresh) events instead of starting from scratch (two-tower).", valueName: "DIR"))
     var initFrom: String?
@@ -164,6 +170,7 @@ struct Train: ParsableCommand {
         if storeOptions.weights != nil { run.data.weights = try storeOptions.eventWeights() }
         if let items { run.data.items = items }
         if let users { run.data.users = users }
+        if let impressions { run.data.impressions = impressions }
         if let confidence { run.data.confidence = try ConfidenceTransform(parsing: confidence) }
         if let holdout {
             run.data.holdout = .init(method: try holdoutOptions.method(holdout), seed: holdoutOptions.splitSeed ?? run.data.holdout?.seed ?? 42)

@@ -135,6 +135,10 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     public var items: String?
     /// A user profile file, likewise.
     public var users: String?
+    /// An impressions file (user, item, clicked 1/0, optional time and impression id; see
+    /// ``Impressions/read(path:strict:)``) for click-through rankers. A store's impressions
+    /// (sessions with `skip` events) are read without it.
+    public var impressions: String?
 
     /// A recipe with the documented defaults for everything but the source.
     public init(source: Source, reader: InteractionReader.Configuration = .init(), cleaning: CleaningConfiguration = .init(),
@@ -150,7 +154,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     // MARK: File form
 
     private enum CodingKeys: String, CodingKey {
-        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout, items, users
+        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout, items, users, impressions
     }
 
     public init(from decoder: any Decoder) throws {
@@ -181,6 +185,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         holdout = try c.decodeIfPresent(Holdout.self, forKey: .holdout)
         items = try c.decodeIfPresent(String.self, forKey: .items)
         users = try c.decodeIfPresent(String.self, forKey: .users)
+        impressions = try c.decodeIfPresent(String.self, forKey: .impressions)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -204,6 +209,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         try c.encodeIfPresent(holdout, forKey: .holdout)
         try c.encodeIfPresent(items, forKey: .items)
         try c.encodeIfPresent(users, forKey: .users)
+        try c.encodeIfPresent(impressions, forKey: .impressions)
     }
 
     // MARK: Preparing the data
@@ -228,6 +234,11 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         public var splitReport: Split.Report?
         /// The item catalogue and user profiles (the store's, then the recipe's files).
         public var side = SideInformation()
+        /// Impressions for training (all of them, or those before the held-out ones), if any.
+        public var impressions: Impressions?
+        /// Held-out impressions: the latest impressions by time, the holdout's test fraction
+        /// of them (0.2 for methods without a fraction), whatever the holdout's method.
+        public var testImpressions: Impressions?
     }
 
     /// A store source's events before and after cleaning, with the cleaning report (the first
@@ -258,6 +269,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         var all: Interactions
         var readReport: InteractionReader.ReadReport?
         var cleaningReport: CleaningReport?
+        var shown: Impressions?
         switch source {
         case .log(let path):
             (all, readReport) = try InteractionReader.read(path: path, configuration: reader)
@@ -265,6 +277,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
             let (_, clean, report) = try cleanedEvents(openStore: reopen)
             cleaningReport = report
             all = weights.interactions(from: clean)
+            shown = Impressions.from(clean, weights: weights, passiveTypes: Set(cleaning.bots?.passiveTypes ?? ["skip"]))
             guard all.count > 0 else {
                 throw DataError(.emptyData, file: path, reason: "no interactions left after cleaning and weighting (\(report.eventsBefore) events before cleaning)",
                                 hint: "check the store with `tailor stats`, and the cleaning and weights")
@@ -283,8 +296,13 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         }
         let raw = train
         train = confidence.apply(to: train)
+        if let impressions { shown = try Impressions.read(path: impressions).0 }
+        var testShown: Impressions?
+        if let all = shown, let holdout {
+            (shown, testShown) = all.splitByTime(testFraction: holdout.method.testFraction ?? 0.2)
+        }
         return Prepared(all: all, train: train, trainRaw: raw, test: test, readReport: readReport, cleaningReport: cleaningReport,
-                        splitReport: splitReport, side: side)
+                        splitReport: splitReport, side: side, impressions: shown, testImpressions: testShown)
     }
 
     /// The item catalogue and user profiles: a store's own, then the ``items`` and ``users``

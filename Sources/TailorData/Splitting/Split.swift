@@ -23,6 +23,14 @@ public enum SplitMethod: Sendable, Codable, Equatable, CustomStringConvertible {
     /// their content is known, and they are ranked among themselves.
     case coldItems(testFraction: Double)
 
+    /// The share held out, for the methods that have one.
+    public var testFraction: Double? {
+        switch self {
+        case .random(let f), .temporalFraction(let f), .globalTimeFraction(let f), .coldUsers(let f, _), .coldItems(let f): f
+        case .temporalCount, .leaveLastOut, .globalTime: nil
+        }
+    }
+
     /// `random 20%`, `leave-last-one-out`…
     public var description: String {
         switch self {

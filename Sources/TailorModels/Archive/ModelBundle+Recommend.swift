@@ -332,3 +332,38 @@ extension ModelBundle {
         }
     }
 }
+
+extension ModelBundle {
+    /// Two-stage recommendations: `retrieval` proposes `shortlist` items per user (its seen items
+    /// left out when `excludeSeen`), this bundle's ranker (``ClickScoring``) orders them by click
+    /// probability, and the best `k` are kept (scores are the probabilities).
+    ///
+    /// - Throws: ``ModelError`` when this model is not a ranker, or for unknown users under
+    ///   ``UnknownUserPolicy/error`` (users are looked up in `retrieval`).
+    public func rerank(userIDs ids: [String], k: Int, retrieval: ModelBundle, shortlist: Int = 300, excludeSeen: Bool = true,
+                       unknownUsers: UnknownUserPolicy = .error, candidates: CandidateItems? = nil, threads: Int = 0) throws -> [UserRecommendations] {
+        guard let ranker = model as? any ClickScoring else {
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model does not predict clicks, so it cannot re-rank a shortlist",
+                             hint: "train one with --model ranker")
+        }
+        let proposals = try retrieval.recommend(userIDs: ids, k: max(k, shortlist), excludeSeen: excludeSeen, unknownUsers: unknownUsers,
+                                                candidates: candidates.map { try retrieval.candidates($0.positions.map { itemIDs[$0] }) }, threads: threads)
+        var users = IDMap(), items = IDMap()
+        var u: [Int32] = [], i: [Int32] = [], groups: [Int32] = []
+        for (g, p) in proposals.enumerated() {
+            let user = users.insert(p.user)
+            for entry in p.items { u.append(user); i.append(items.insert(entry.item)); groups.append(Int32(g)) }
+        }
+        let shown = Impressions(rows: Interactions(users: u, items: i, values: [Float](repeating: 0, count: u.count), userIDs: users, itemIDs: items),
+                                groups: groups)
+        let p = ranker.clickProbabilities(shown)
+        var start = 0
+        return proposals.map { proposal in
+            let n = proposal.items.count
+            let order = (0..<n).sorted { (p[start + $0], -$0) > (p[start + $1], -$1) }.prefix(clampedK(k))
+            let out = UserRecommendations(user: proposal.user, items: order.map { (proposal.items[$0].item, p[start + $0]) }, basis: proposal.basis)
+            start += n
+            return out
+        }
+    }
+}

@@ -142,12 +142,15 @@ public struct TrainingRun: Sendable, Equatable, Codable {
             let (merged, fresh) = FineTuning.merge(base: base, fresh: prepared.train)
             training = merged
             matrix = InteractionMatrix(merged)
+            var tuning = TrainingData(merged, matrix: matrix, side: prepared.side)
+            tuning.impressions = prepared.impressions
             model = try registry.fineTune(self.model, base: base.model, patch: effectivePatch(registry: registry),
-                                          data: TrainingData(merged, matrix: matrix, side: prepared.side), freshRows: fresh, progress: progress)
+                                          data: tuning, freshRows: fresh, progress: progress)
         } else {
             matrix = InteractionMatrix(prepared.train)
-            model = try registry.fit(self.model, patch: configuration, data: TrainingData(prepared.train, matrix: matrix, side: prepared.side),
-                                     progress: progress)
+            var training = TrainingData(prepared.train, matrix: matrix, side: prepared.side)
+            training.impressions = prepared.impressions
+            model = try registry.fit(self.model, patch: configuration, data: training, progress: progress)
         }
         let t2 = monotonicSeconds()
         let source: String

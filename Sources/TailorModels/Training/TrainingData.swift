@@ -13,6 +13,9 @@ public struct TrainingData: Sendable {
     /// The item catalogue and user profiles, by external identifier (empty when unknown).
     /// Hybrid and neural models read it through ``interactions``' ID maps.
     public var side = SideInformation()
+    /// Items shown beside the interactions, clicked or not (for click-through rankers); `nil`
+    /// when the data has none. Its own ID maps; rankers match them by identifier.
+    public var impressions: Impressions?
 
     /// Training data from a log, with what is known about its items and users.
     public init(_ interactions: Interactions, side: SideInformation = .init()) {
@@ -105,6 +108,13 @@ extension HistoryScoring {
         let n = Kernels.topK(scores, count: scores.count, k: k, outIndices: &idx, outScores: &sc)
         return (0..<n).map { (idx[$0], sc[$0]) }
     }
+}
+
+/// Models that predict whether a shown item will be clicked (second-stage rankers).
+public protocol ClickScoring: Recommender {
+    /// Calibrated click probabilities for the rows of `impressions` (matched by identifier;
+    /// users and items the model never saw read as unknown), in row order.
+    func clickProbabilities(_ impressions: Impressions) -> [Float]
 }
 
 /// Factor models that compute vectors for users and items they were never trained on, from what
