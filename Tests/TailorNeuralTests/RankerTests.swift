@@ -135,6 +135,21 @@ struct ImpressionTests {
         #expect(Set(shown.groups).count == 2)
     }
 
+    @Test("synthetic events with impressions: each view comes with its skips in one session, and they become labelled impressions")
+    func synthetic() {
+        var c = SyntheticEvents.Configuration()
+        c.log.users = 40; c.log.items = 30; c.log.interactions = 400
+        c.skippedPerImpression = 3
+        c.bots = 0; c.duplicateRate = 0; c.futureEvents = 0; c.negativeDwells = 0
+        let generated = SyntheticEvents.generate(c)
+        let skips = generated.events.filter { $0.type == .skip }
+        let views = generated.events.filter { $0.type == .view }
+        #expect(skips.count == 3 * views.count && views.allSatisfy { $0.context.session != nil })
+        let shown = Impressions.from(EventLog(generated.events), weights: EventWeights())!
+        #expect(shown.positives == views.count && shown.count == 4 * views.count)
+        #expect(generated.csv().hasPrefix("event_id,user,item,type,value,timestamp,device,platform,country,session\n"))
+    }
+
     @Test("reading impressions: bad labels and times are counted with their line; no label column is an error")
     func reading() throws {
         let (shown, report) = try Impressions.read(text: "user,item,clicked,ts\na,x,1,100\na,y,maybe,100\nb,x,0,soon\nb,y,no,200\n")

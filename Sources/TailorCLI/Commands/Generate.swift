@@ -13,7 +13,7 @@ struct Generate: ParsableCommand {
         Examples:
           tailor generate --output log.csv
           tailor generate --users 100000 --items 20000 --interactions 3000000 --seed 1 --output big.csv
-          tailor generate --events --output events.csv --catalog items.csv      # typed events for `tailor ingest`
+          tailor generate --events --output events.csv --catalog items.csv      # typed events for `tailor ingest`, with impressions (4 skips per view)
           tailor generate --play-counts --output plays.csv                       # heavy-tailed play counts
         """
     )
@@ -35,10 +35,14 @@ struct Generate: ParsableCommand {
     @Option(help: "Bot users to plant (with --events).")
     var bots = 5
 
+    @Option(help: "With --events: items shown and skipped beside each viewed item, in one impression (a session with skip events) for rankers; 0 for none.")
+    var skipped = 4
+
     @Flag(name: .customLong("play-counts"), help: "Make the strengths heavy-tailed play counts (1 to 100,000, like a music log) instead of view counts of 1–10.")
     var playCounts = false
 
     func validate() throws {
+        if skipped < 0 || skipped > 1_000 { throw ValidationError("--skipped must be between 0 and 1000, got \(skipped)") }
         guard users > 0, items > 0, interactions > 0, genres > 0 else {
             throw ValidationError("--users, --items, --interactions and --genres must be positive")
         }
@@ -57,6 +61,7 @@ struct Generate: ParsableCommand {
             var e = SyntheticEvents.Configuration()
             e.log = c
             e.bots = bots
+            e.skippedPerImpression = skipped
             let generated = SyntheticEvents.generate(e)
             try Terminal.write(generated.csv(), to: output)
             if let catalog { try Terminal.write(generated.catalogCSV(), to: catalog) }

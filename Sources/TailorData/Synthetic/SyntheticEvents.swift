@@ -20,6 +20,11 @@ public struct SyntheticEvents: Sendable {
         public var futureEvents = 10
         /// Dwell events with negative duration.
         public var negativeDwells = 10
+        /// Items shown and skipped beside each viewed item (0: no impressions). With more than 0,
+        /// every view comes in an impression (a session `imp…`) with this many other items, each
+        /// a `skip` event: what a click-through ranker learns from. Skipped items lean toward
+        /// popular ones, as a feed's would.
+        public var skippedPerImpression = 0
         /// The defaults.
         public init() {}
     }
@@ -49,9 +54,27 @@ public struct SyntheticEvents: Sendable {
             let device = devices[rng.nextInt(below: devices.count)], platform = platforms[rng.nextInt(below: platforms.count)]
             let country = countries[rng.nextInt(below: countries.count)]
             let context = EventContext(device: device, platform: platform, country: country)
+            let had = Set(order[offsets[u]..<offsets[u + 1]].map { log.items[$0] })
             for row in order[offsets[u]..<offsets[u + 1]] {
                 let item = log.itemIDs[log.items[row]]
                 var t = log.timestamps![row] * 1000
+                var context = context
+                // Never more skips than items the user has not had.
+                let wanted = min(c.skippedPerImpression, log.itemIDs.count - had.count)
+                if wanted > 0 {
+                    context.session = "imp\(serial + 1)"
+                    var skipped = Set<Int32>()
+                    var attempts = 0
+                    while skipped.count < wanted && attempts < 20 * wanted {
+                        attempts += 1
+                        // Half popular (a row of the log at random), half uniform.
+                        let j = rng.nextDouble() < 0.5 ? log.items[rng.nextInt(below: log.count)] : Int32(rng.nextInt(below: log.itemIDs.count))
+                        if !had.contains(j) { skipped.insert(j) }
+                    }
+                    for j in skipped.sorted() {
+                        events.append(Event(id: nextID(), user: user, item: log.itemIDs[j], type: .skip, timestampMilliseconds: t, context: context))
+                    }
+                }
                 events.append(Event(id: nextID(), user: user, item: item, type: .view, timestampMilliseconds: t, context: context))
                 // Stronger engagement for stronger interactions (the log's view counts).
                 let strength = Double(log.values[row])
@@ -114,15 +137,18 @@ public struct SyntheticEvents: Sendable {
     }
 
     /// The events as CSV: `event_id,user,item,type,value,timestamp,device,platform,country`
-    /// (timestamps in Unix milliseconds).
+    /// (timestamps in Unix milliseconds), and `session` when there are impressions.
     public func csv() -> String {
-        var out = "event_id,user,item,type,value,timestamp,device,platform,country\n"
+        let sessions = events.contains { $0.context.session != nil }
+        var out = "event_id,user,item,type,value,timestamp,device,platform,country" + (sessions ? ",session\n" : "\n")
         out.reserveCapacity(events.count * 72)
         for e in events {
             out += e.id ?? ""; out += ","; out += e.user; out += ","; out += e.item; out += ","; out += e.type.name; out += ","
             if let v = e.value { out += v == v.rounded() ? String(Int64(v)) : String(v) }
             out += ","; out += String(e.timestampMilliseconds); out += ","
-            out += e.context.device ?? ""; out += ","; out += e.context.platform ?? ""; out += ","; out += e.context.country ?? ""; out += "\n"
+            out += e.context.device ?? ""; out += ","; out += e.context.platform ?? ""; out += ","; out += e.context.country ?? ""
+            if sessions { out += ","; out += e.context.session ?? "" }
+            out += "\n"
         }
         return out
     }
