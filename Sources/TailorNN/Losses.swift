@@ -100,17 +100,38 @@ public enum Loss {
     ///   - logQ: log sampling probability per item id (empty: no correction).
     ///   - temperature: divides the logits (with L2-normalized vectors, 0.05–0.2).
     public static func inBatchSoftmax(queries: Value, items: Value, itemIDs: [Int32], logQ: [Float], temperature: Float) -> Value {
-        let b = itemIDs.count
+        mixedSoftmax(queries: queries, items: items, itemIDs: itemIDs, logQ: logQ, temperature: temperature)
+    }
+
+    /// In-batch softmax mixed with `M` extra negatives drawn uniformly from `catalogue` items
+    /// (mixed negative sampling, Yang et al. 2020): the batch's items are biased toward popular
+    /// ones, the uniform ones reach the long tail. Each candidate's logit is corrected by the log
+    /// of its expected count in the candidate set: `log(B·q_j)` for a batch item (`q` from
+    /// `logQ`), `log(M/catalogue)` for a uniform one; with no extra negatives this is
+    /// ``inBatchSoftmax(queries:items:itemIDs:logQ:temperature:)``. A candidate equal to the
+    /// row's positive (another row's, or a uniform draw) is masked out.
+    ///
+    /// - Parameters:
+    ///   - extra: `[M, D]` vectors of the uniform draws (`nil`: none), with their ids `extraIDs`.
+    public static func mixedSoftmax(queries: Value, items: Value, itemIDs: [Int32], logQ: [Float], temperature: Float,
+                                    extra: Value? = nil, extraIDs: [Int32] = [], catalogue: Int = 0) -> Value {
+        let b = itemIDs.count, m = extraIDs.count
         precondition(queries.shape == [b, queries.shape.last ?? 0] && items.shape == queries.shape,
                      "queries \(queries.shape) and items \(items.shape) must both be [\(b), D]")
-        var logits = matmul(queries, items, transposeB: true) * (1 / temperature)   // [B, B]
+        precondition(extra == nil ? m == 0 : extra!.shape == [m, queries.shape[1]] && catalogue >= 1, "extra negatives need [M, D] vectors, M ids and the catalogue size")
+        let candidates = extra.map { concat([items, $0], axis: 0) } ?? items
+        let n = b + m
+        var logits = matmul(queries, candidates, transposeB: true) * (1 / temperature)   // [B, B + M]
         if !logQ.isEmpty {
-            let row = itemIDs.map { -logQ[Int($0)] }
-            logits = logits + queries.tape.constant(Tensor(shape: [1, b], storage: row))
+            // With no extra negatives the log B cancels in the softmax; with them it matters.
+            let shift: Float = m > 0 ? logf(Float(b)) : 0
+            let row = itemIDs.map { -(logQ[Int($0)] + shift) } + [Float](repeating: -(logf(Float(m)) - logf(Float(max(1, catalogue)))), count: m)
+            logits = logits + queries.tape.constant(Tensor(shape: [1, n], storage: row))
         }
-        var bits = [Bool](repeating: false, count: b * b)
-        for r in 0..<b { for j in 0..<b where j != r && itemIDs[j] == itemIDs[r] { bits[r * b + j] = true } }
-        let masked = maskedFill(logits, Mask(shape: [b, b], bits: bits), value: -.infinity)
+        let ids = itemIDs + extraIDs
+        var bits = [Bool](repeating: false, count: b * n)
+        for r in 0..<b { for j in 0..<n where j != r && ids[j] == itemIDs[r] { bits[r * n + j] = true } }
+        let masked = maskedFill(logits, Mask(shape: [b, n], bits: bits), value: -.infinity)
         return crossEntropy(logits: masked, targets: (0..<b).map { Int32($0) })
     }
 

@@ -206,6 +206,22 @@ struct LossTests {
             reference += (log(logits.map { exp($0) }.reduce(0, +)) - own) / 3
         }
         #expect(abs(value - reference) < 1e-5, "\(value) vs \(reference)")
+        // Mixed with two uniform draws from 8 items, one of them row 1's positive (masked there).
+        let u = random([2, 4], seed: 15), extraIDs: [Int32] = [2, 5]
+        expectGradients([random([3, 4], seed: 11), random([3, 4], seed: 12), random([2, 4], seed: 16)]) {
+            Loss.mixedSoftmax(queries: $0[0], items: $0[1], itemIDs: ids, logQ: itemLogQ, temperature: 0.5, extra: $0[2], extraIDs: extraIDs, catalogue: 8)
+        }
+        let mixed = Loss.mixedSoftmax(queries: tape.constant(q), items: tape.constant(v), itemIDs: ids, logQ: itemLogQ, temperature: 0.5,
+                                      extra: tape.constant(u), extraIDs: extraIDs, catalogue: 8).scalar
+        var mixedReference: Float = 0
+        for r in 0..<3 {
+            func dot(_ w: Tensor, _ j: Int) -> Float { (0..<4).map { q.storage[r * 4 + $0] * w.storage[j * 4 + $0] }.reduce(0, +) / 0.5 }
+            var logits: [Float] = []
+            for j in 0..<3 where j == r || ids[j] != ids[r] { logits.append(dot(v, j) - (itemLogQ[Int(ids[j])] + log(3))) }
+            for j in 0..<2 where extraIDs[j] != ids[r] { logits.append(dot(u, j) - (log(2) - log(8))) }
+            mixedReference += (log(logits.map { exp($0) }.reduce(0, +)) - (dot(v, r) - (itemLogQ[Int(ids[r])] + log(3)))) / 3
+        }
+        #expect(abs(mixed - mixedReference) < 1e-5, "\(mixed) vs \(mixedReference)")
         let bpr = Loss.bpr(positive: Tape().constant(Tensor(shape: [2], storage: [2, 0])), negative: Tape().constant(Tensor(shape: [2], storage: [1, 1]))).scalar
         #expect(abs(bpr - (log1pf(expf(-1)) + log1pf(expf(1))) / 2) < 1e-6)
         expectGradients([random([2, 3], seed: 10)]) { Loss.meanSquaredError($0[0], Tensor(shape: [2, 3], repeating: 0.5)) }

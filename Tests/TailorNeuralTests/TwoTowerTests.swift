@@ -240,4 +240,16 @@ struct TwoTowerTests {
         let back = try TwoTower(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
         #expect(back.itemFactors == model.itemFactors && back.userVector(profile: nil, history: []) == v)
     }
+
+    @Test("mixed with uniform negatives, it still learns the groups (and rejects a negative count)")
+    func uniformNegatives() throws {
+        var c = smallConfiguration()
+        c.uniformNegatives = 32
+        let model = try TwoTower.fit(Self.data, configuration: c, progress: nil)
+        var share = 0
+        for u in 0..<30 { share += categoryShare(scores(model, model.userFactors.row(u)), category: u % 3) }
+        #expect(share >= 240, "\(share) of 300")
+        c.uniformNegatives = -1
+        #expect { try TwoTower.fit(Self.data, configuration: c, progress: nil) } throws: { "\($0)".contains("uniformNegatives") }
+    }
 }

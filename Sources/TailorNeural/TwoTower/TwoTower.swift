@@ -70,6 +70,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         public var loss: Loss = .softmax
         /// Subtract log popularity from in-batch logits (Yi et al. 2019).
         public var logQCorrection = true
+        /// Extra negatives per batch drawn uniformly from the catalogue, mixed into the in-batch
+        /// softmax (mixed negative sampling, Yang et al. 2020; 0: in-batch only). Softmax loss only.
+        public var uniformNegatives = 0
         /// Softmax temperature for unit vectors (the start value when learned).
         public var temperature: Float = 0.05
         /// Learn the temperature.
@@ -280,7 +283,15 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                 let batch = model.itemBatch(positives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout })
                 let (q, v) = network.withBias(queries: queries, items: network.items(batch, tape: tape), itemIDs: batch.ids,
                                               temperature: temperature, tape: tape)
-                return TailorNN.Loss.inBatchSoftmax(queries: q, items: v, itemIDs: positives, logQ: logQ, temperature: temperature)
+                guard c.uniformNegatives > 0 else {
+                    return TailorNN.Loss.inBatchSoftmax(queries: q, items: v, itemIDs: positives, logQ: logQ, temperature: temperature)
+                }
+                let drawn = (0..<c.uniformNegatives).map { _ in Int32(tape.rng.nextInt(below: items)) }
+                let extraBatch = model.itemBatch(drawn, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout })
+                let (_, u) = network.withBias(queries: queries, items: network.items(extraBatch, tape: tape), itemIDs: extraBatch.ids,
+                                              temperature: temperature, tape: tape)
+                return TailorNN.Loss.mixedSoftmax(queries: q, items: v, itemIDs: positives, logQ: logQ, temperature: temperature,
+                                                  extra: u, extraIDs: drawn, catalogue: items)
             case .bpr:
                 let negatives = positives.map { _ in Int32(tape.rng.nextInt(below: items)) }
                 let batch = model.itemBatch(positives + negatives, dropID: { _ in schema.hasItemContent && tape.rng.nextFloat() < c.itemIDDropout })
@@ -316,6 +327,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                         ("attributeDropout", c.attributeDropout), ("coldUserFraction", c.coldUserFraction)] {
             if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
         }
+        if c.uniformNegatives < 0 || c.uniformNegatives > 100_000 { throw fail("uniformNegatives", "must be between 0 and 100000, got \(c.uniformNegatives)") }
         if c.historyLength < 1 { throw fail("historyLength", "must be at least 1, got \(c.historyLength)") }
         if !(c.halfLife > 0) { throw fail("halfLife", "must be positive, got \(c.halfLife)") }
         if !(c.temperature > 0 && c.temperature.isFinite) { throw fail("temperature", "must be positive, got \(c.temperature)") }
