@@ -7,7 +7,9 @@ struct Models: ParsableCommand {
         abstract: "List the model kinds this Tailor can train, with their configuration keys and defaults.",
         discussion: """
         Every key can be set in a run file's "configuration", with `tailor train --set KEY=VALUE`,
-        or, for the common ones, with a flag (--factors, --iterations…).
+        or, for the common ones, with a flag (--factors, --iterations…). A null default keeps the
+        behaviour the model documents for it (two-tower's userFeatures null: every attribute the
+        profiles have; patience null: no early stopping).
 
         Examples:
           tailor models
@@ -39,10 +41,10 @@ struct Models: ParsableCommand {
                     case .number(let n): return n == n.rounded() && abs(n) < 1e15 ? String(Int64(n)) : String(n)
                     case .string(let s): return s
                     case .bool(let b): return String(b)
-                    case .null: return "none"
+                    case .null: return "null"
                     default: return String(decoding: (try? JSONEncoder().encode(v)) ?? Data(), as: UTF8.self)
                     }
-                } ?? "none"
+                } ?? "null"
                 let flag = flags[key].map { " (\($0))" } ?? (key == "seed" ? " (--seed)" : key == "threads" ? " (--threads)" : "")
                 print("  \(key.padding(toLength: 24, withPad: " ", startingAt: 0)) \(flag.isEmpty ? value : value.padding(toLength: 10, withPad: " ", startingAt: 0) + flag)")
             }
