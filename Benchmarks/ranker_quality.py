@@ -4,7 +4,8 @@
 1. MIND sample (logged impressions: clicked vs shown-and-skipped). Imported with its preset;
    the latest 20 % of impressions by time are held out (`--holdout global-time`). Rankers with
    each class-balance setting, and with a two-tower model's vectors as features, scored by
-   `tailor evaluate` beside each item's smoothed training click rate: AUC, impression AUC,
+   `tailor evaluate` beside each item's smoothed training click rate (and with SMOTE on the
+   dense features, to see whether it helps): AUC, impression AUC,
    log loss, calibration error, mean prediction ÷ click rate, precision@1 and @5.
 2. MovieLens 100K (no impressions: the ranker trains on interactions against random items).
    A global time split (`tailor split --method global-time`, latest 20 % held out); ALS and
@@ -69,7 +70,9 @@ def main():
     train("--store", store, "--model", "two-tower", "--holdout", "global-time", "--output", tt)
     out = {}
     for label, extra in [("ranker (weights, default)", []), ("ranker (downsample)", ["--set", "balance=downsample"]),
-                         ("ranker (none)", ["--set", "balance=none"]), ("ranker + two-tower vectors", ["--set", f"retrieval={tt}"])]:
+                         ("ranker (none)", ["--set", "balance=none"]), ("ranker + two-tower vectors", ["--set", f"retrieval={tt}"]),
+                         ("ranker + SMOTE (5 neighbours, 1 per click)", ["--set", "smoteNeighbors=5"]),
+                         ("ranker + two-tower vectors + SMOTE", ["--set", f"retrieval={tt}", "--set", "smoteNeighbors=5"])]:
         d = os.path.join(WORK, "rk-mind-" + str(len(out)))
         train("--store", store, "--model", "ranker", "--holdout", "global-time", "--output", d, *extra)
         e = click_eval(d)

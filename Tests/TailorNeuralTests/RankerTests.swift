@@ -67,6 +67,21 @@ struct RankerTests {
         if balance != .none { #expect(model.summary.logitOffset < 0) }
     }
 
+    @Test("SMOTE adds synthetic clicks between neighbouring clicks and the probabilities stay calibrated")
+    func smote() throws {
+        let (data, test) = Self.planted
+        var c = smallRanker()
+        c.smoteNeighbors = 5
+        c.smoteRatio = 1
+        let model = try Ranker.fit(data, configuration: c, progress: nil)
+        #expect(model.summary.synthetic > 0 && model.summary.synthetic <= data.impressions!.positives)
+        let r = report(model, test)
+        #expect(r.auc > 0.8)
+        #expect(r.predictedOverObserved > 0.7 && r.predictedOverObserved < 1.3, "\(r.predictedOverObserved)")
+        c.smoteRatio = 0
+        #expect { try Ranker.fit(data, configuration: c, progress: nil) } throws: { "\($0)".contains("smoteRatio") }
+    }
+
     @Test("without impressions it trains on interactions against random items")
     func sampledNegatives() throws {
         var (data, test) = Self.planted

@@ -62,6 +62,12 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         /// Share of negatives kept under ``Balance/downsample`` (`nil`: enough for four negatives
         /// per positive, or all of them if there are fewer).
         public var negativeRate: Float?
+        /// SMOTE (Chawla et al. 2002): synthetic clicks made by interpolating the dense features of
+        /// a click and one of its this-many nearest clicks (ids and attributes copied from the
+        /// first); 0: off. The prior shift it causes is undone in the logit like the balancing.
+        public var smoteNeighbors = 0
+        /// Synthetic clicks per real click under SMOTE.
+        public var smoteRatio: Float = 1
         /// Random items per interaction when there are no impressions.
         public var sampledNegatives = 4
         /// Passes over the training rows.
@@ -93,6 +99,8 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         /// Training rows, and how many were clicks (after balancing).
         public var rows = 0
         public var positives = 0
+        /// Synthetic clicks added by SMOTE (included in ``rows``).
+        public var synthetic = 0
         /// Whether the rows came from logged impressions (or from sampled negatives).
         public var fromImpressions = false
         /// The logit correction for the balancing (added before the sigmoid).
@@ -150,10 +158,7 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         var offset: Float = 0
         var positiveWeight: Float = 1
         switch c.balance {
-        case .none: break
-        case .weights:
-            positiveWeight = Float(negatives) / Float(positives)
-            offset = -logf(positiveWeight)
+        case .none, .weights: break  // weights are set once the synthetic clicks (if any) exist
         case .downsample:
             let rate = c.negativeRate ?? min(1, 4 * Float(positives) / Float(negatives))
             if rate < 1 {
@@ -171,12 +176,48 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         let stride = max(1, trainRows.count / 50_000)
         for n in Swift.stride(from: 0, to: trainRows.count, by: stride) { denseFeatures(trainRows[n], tables, into: &sample) }
         let standardizer = Standardizer(fitting: sample, width: width)
+        // SMOTE: synthetic clicks between neighbouring clicks, in standardized dense space.
+        var synthetic: [Float] = [], syntheticBase: [Int] = []
+        if c.smoteNeighbors > 0 {
+            var rng = TailorRandom(seed: c.seed, stream: 29)
+            let clicked = labels.indices.filter { labels[$0] > 0 }
+            let pool = Swift.stride(from: 0, to: clicked.count, by: max(1, clicked.count / 20_000)).map { clicked[$0] }
+            var x: [Float] = []
+            for n in pool { denseFeatures(trainRows[n], tables, into: &x) }
+            standardizer.apply(&x, width: width)
+            var neighbours: [Int: [Int]] = [:]
+            let count = Int(Float(clicked.count) * c.smoteRatio)
+            for _ in 0..<count {
+                let a = rng.nextInt(below: pool.count)
+                if neighbours[a] == nil {
+                    var d: [(Float, Int)] = []
+                    for b in pool.indices where b != a {
+                        var s: Float = 0
+                        for k in 0..<width { let e = x[a * width + k] - x[b * width + k]; s += e * e }
+                        d.append((s, b))
+                    }
+                    neighbours[a] = d.sorted { $0 < $1 }.prefix(c.smoteNeighbors).map(\.1)
+                }
+                guard let near = neighbours[a], !near.isEmpty else { continue }
+                let b = near[rng.nextInt(below: near.count)], t = rng.nextFloat()
+                for k in 0..<width { synthetic.append(x[a * width + k] + t * (x[b * width + k] - x[a * width + k])) }
+                syntheticBase.append(pool[a])
+            }
+            if !syntheticBase.isEmpty { offset -= logf(Float(positives + syntheticBase.count) / Float(positives)) }
+        }
+        let realRows = trainRows.count
+        labels += [Float](repeating: 1, count: syntheticBase.count)
+        if c.balance == .weights {
+            let keptNegatives = labels.filter { $0 == 0 }.count
+            positiveWeight = Float(keptNegatives) / Float(labels.count - keptNegatives)
+            offset -= logf(positiveWeight)
+        }
         let shapes = RankerShapes(users: tables.userIDs.count + 1, items: tables.itemIDs.count + 1,
                                   userVocabularies: schema.userCategoricalNames.map { schema.userCategorical[$0]!.size },
                                   userNumeric: schema.userNumeric.count, categoryVocabulary: schema.itemCategories?.size,
                                   tagVocabulary: schema.itemTags?.size, itemNumeric: schema.itemNumeric.count, dense: width)
         let network = RankerNetwork(shapes: shapes, configuration: c)
-        let batches = (trainRows.count + c.batchSize - 1) / c.batchSize
+        let batches = (labels.count + c.batchSize - 1) / c.batchSize
         let optimizer = Adam([ParameterGroup(network.namedParameters(), learningRate: c.learningRate, weightDecay: c.weightDecay)],
                              decoupledWeightDecay: true, schedule: .warmupCosine(warmup: min(100, batches), total: max(2, c.epochs * batches), floor: 0.1))
         var loop = Trainer.Configuration()
@@ -189,23 +230,28 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let validationRows = validationPart.map { rows($0) } ?? []
         let validationLabels = validationPart?.rows.values ?? []
-        let run = try trainer.fit(examples: trainRows.count, loss: { tape, batch in
+        let run = try trainer.fit(examples: labels.count, loss: { tape, batch in
             // The tape's generator is seeded per (seed, epoch, batch) by the trainer.
             let chosen = batch.map { n -> RankerRow in
-                var r = trainRows[n]
+                var r = trainRows[n < realRows ? n : syntheticBase[n - realRows]]
                 if tape.rng.nextFloat() < c.idDropout { r.user = 0 }
                 if tape.rng.nextFloat() < c.idDropout { r.item = 0 }
                 return r
             }
-            let logits = network.logits(makeBatch(chosen, tables, standardizer, schema: schema), tape: tape)
+            var inputs = makeBatch(chosen, tables, standardizer, schema: schema)
+            for (p, n) in batch.enumerated() where n >= realRows {
+                let s = n - realRows
+                for k in 0..<width { inputs.dense[p * width + k] = synthetic[s * width + k] }
+            }
+            let logits = network.logits(inputs, tape: tape)
             return TailorNN.Loss.binaryCrossEntropy(logits: logits, targets: Tensor(shape: [batch.count], storage: batch.map { labels[$0] }),
                                                     positiveWeight: positiveWeight)
         }, validate: validationPart == nil ? nil : {
             let scores = Self.logits(network, validationRows, tables, standardizer, schema: schema)
             return rocAUC(scores: scores, labels: validationLabels)
         })
-        let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, rows: trainRows.count,
-                                      positives: positives, fromImpressions: data.impressions != nil, logitOffset: offset, warnings: warnings)
+        let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, rows: labels.count,
+                                      positives: positives, synthetic: syntheticBase.count, fromImpressions: data.impressions != nil, logitOffset: offset, warnings: warnings)
         return Ranker(configuration: c, summary: summary, userCount: log.userIDs.count, itemCount: log.itemIDs.count, schema: schema,
                       tables: tables, standardizer: standardizer, shapes: shapes, servingTime: log.timestamps?.max() ?? 0,
                       network: RankerBox(network))
@@ -220,6 +266,8 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         if !(c.dropout >= 0 && c.dropout < 1) { throw fail("dropout", "must be at least 0 and below 1, got \(c.dropout)") }
         if !(c.idDropout >= 0 && c.idDropout < 1) { throw fail("idDropout", "must be at least 0 and below 1, got \(c.idDropout)") }
         if let r = c.negativeRate, !(r > 0 && r <= 1) { throw fail("negativeRate", "must be above 0 and at most 1, got \(r)") }
+        if c.smoteNeighbors < 0 || c.smoteNeighbors > 1_000 { throw fail("smoteNeighbors", "must be between 0 and 1000, got \(c.smoteNeighbors)") }
+        if !(c.smoteRatio > 0 && c.smoteRatio <= 100) { throw fail("smoteRatio", "must be above 0 and at most 100, got \(c.smoteRatio)") }
         if c.sampledNegatives < 1 { throw fail("sampledNegatives", "must be at least 1, got \(c.sampledNegatives)") }
         if c.epochs < 1 { throw fail("epochs", "must be at least 1, got \(c.epochs)") }
         if c.batchSize < 1 { throw fail("batchSize", "must be at least 1, got \(c.batchSize)") }
