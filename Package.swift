@@ -65,7 +65,7 @@ let package = Package(
         .target(name: "TailorNN", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         // Neural recommenders (two-tower, …) built on the engine; they register in the model
         // registry (`TailorNeural.register()`), so the CLI and run files train them by name.
-        .target(name: "TailorNeural", dependencies: ["TailorModels", "TailorNN"], swiftSettings: numericSettings),
+        .target(name: "TailorNeural", dependencies: ["TailorModels", "TailorNN", "TailorEval"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),

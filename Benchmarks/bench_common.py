@@ -94,3 +94,30 @@ def timed(fn):
     t0 = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - t0
+
+
+def ml100k_files(prefix):
+    """MovieLens 100K as CSV files in WORK for `tailor train --items --users`: the ratings
+    (user,item,rating,timestamp), the catalogue (item_id, genres joined by |, year) and the
+    profiles (user_id, age, gender, occupation). Returns (log, items, users) paths."""
+    data = os.path.join(SHARED, "ml-100k")
+    if not os.path.isdir(data):
+        sys.exit(f"MovieLens 100K not found at {data}")
+    os.makedirs(WORK, exist_ok=True)
+    log, items, users = (os.path.join(WORK, f"{prefix}-{n}.csv") for n in ["log", "items", "users"])
+    with open(log, "w") as f:
+        f.write("user,item,rating,timestamp\n")
+        for l in open(os.path.join(data, "u.data")):
+            f.write(",".join(l.split()) + "\n")
+    genres = [l.split("|")[0] for l in open(os.path.join(data, "u.genre"), encoding="latin-1") if "|" in l]
+    with open(items, "w") as f:
+        f.write("item_id,genres,year\n")
+        for l in open(os.path.join(data, "u.item"), encoding="latin-1"):
+            p = l.rstrip("\n").split("|")
+            f.write(f"{p[0]},{'|'.join(g for g, x in zip(genres, p[-19:]) if x == '1')},{p[2][-4:] if p[2] else ''}\n")
+    with open(users, "w") as f:
+        f.write("user_id,age,gender,occupation\n")
+        for l in open(os.path.join(data, "u.user"), encoding="latin-1"):
+            p = l.strip().split("|")
+            f.write(f"{p[0]},{p[1]},{p[2]},{p[3]}\n")
+    return log, items, users

@@ -18,7 +18,7 @@ Usage: python3 Benchmarks/ranker_quality.py [--no-build]
 """
 import argparse, json, math, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
+from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build, ml100k_files
 
 
 def train(*args):
@@ -84,25 +84,7 @@ def main():
     results["mind"] = out
 
     # 2. MovieLens 100K, two stages.
-    ml = os.path.join(SHARED, "ml-100k")
-    log = os.path.join(WORK, "rk-ml.csv")
-    with open(log, "w") as f:
-        f.write("user,item,rating,timestamp\n")
-        for l in open(os.path.join(ml, "u.data")):
-            f.write(",".join(l.split()) + "\n")
-    users = os.path.join(WORK, "rk-ml-users.csv")
-    with open(users, "w") as f:
-        f.write("user_id,age,gender,occupation\n")
-        for l in open(os.path.join(ml, "u.user"), encoding="latin-1"):
-            q = l.strip().split("|")
-            f.write(f"{q[0]},{q[1]},{q[2]},{q[3]}\n")
-    genres = [l.split("|")[0] for l in open(os.path.join(ml, "u.genre"), encoding="latin-1") if "|" in l]
-    items = os.path.join(WORK, "rk-ml-items.csv")
-    with open(items, "w") as f:
-        f.write("item_id,genres,year\n")
-        for l in open(os.path.join(ml, "u.item"), encoding="latin-1"):
-            q = l.rstrip("\n").split("|")
-            f.write(f"{q[0]},{'|'.join(g for g, x in zip(genres, q[-19:]) if x == '1')},{q[2][-4:] if q[2] else ''}\n")
+    log, items, users = ml100k_files("rk-ml")
     tr, te = os.path.join(WORK, "rk-ml-train.csv"), os.path.join(WORK, "rk-ml-test.csv")
     run([TAILOR, "split", log, "--method", "global-time", "--train", tr, "--test", te])
     side = ["--items", items, "--users", users]

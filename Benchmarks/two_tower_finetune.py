@@ -21,7 +21,7 @@ Usage: python3 Benchmarks/two_tower_finetune.py [--no-build]
 """
 import argparse, json, os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
+from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build, ml100k_files
 
 FINE = ["--set", "learningRate=0.001", "--set", "epochs=10", "--set", "warmupSteps=20"]
 
@@ -31,25 +31,6 @@ def write(path, rows):
         f.write("user,item,rating,timestamp\n")
         for r in rows:
             f.write(",".join(r) + "\n")
-
-
-def side_files(data):
-    genres = [l.split("|")[0] for l in open(os.path.join(data, "u.genre"), encoding="latin-1") if "|" in l]
-    items = os.path.join(WORK, "ft-items.csv")
-    with open(items, "w") as f:
-        f.write("item_id,genres,year\n")
-        for l in open(os.path.join(data, "u.item"), encoding="latin-1"):
-            p = l.rstrip("\n").split("|")
-            flags = p[-19:]
-            year = p[2][-4:] if p[2] else ""
-            f.write(f"{p[0]},{'|'.join(g for g, x in zip(genres, flags) if x == '1')},{year}\n")
-    users = os.path.join(WORK, "ft-users.csv")
-    with open(users, "w") as f:
-        f.write("user_id,age,gender,occupation\n")
-        for l in open(os.path.join(data, "u.user"), encoding="latin-1"):
-            p = l.strip().split("|")
-            f.write(f"{p[0]},{p[1]},{p[2]},{p[3]}\n")
-    return items, users
 
 
 def train(log, out, side, *extra):
@@ -91,7 +72,7 @@ def main():
     write(paths["train"], base_rows + week_rows)
     write(paths["test-base-users"], [r for r in test_rows if r[0] in base_users])
     write(paths["test-all-users"], [r for r in test_rows if r[0] in all_users])
-    side = side_files(data)
+    _, *side = ml100k_files("ft")
     print(f"base period {len(base_rows)} ratings, newest week {len(week_rows)} "
           f"({len({r[0] for r in week_rows} - base_users)} new users, {len({r[1] for r in week_rows} - {r[1] for r in base_rows})} new items), "
           f"test {len(test_rows)}", flush=True)

@@ -28,34 +28,7 @@ PyTorch (above 1: Tailor faster). Writes Benchmarks/results/two_tower_torch.json
 """
 import argparse, json, os, subprocess, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
-
-
-def prepare():
-    """Writes the ML-100K log, items and users as CSV; returns their paths."""
-    data = os.path.join(SHARED, "ml-100k")
-    if not os.path.isdir(data):
-        sys.exit(f"MovieLens 100K not found at {data}")
-    os.makedirs(WORK, exist_ok=True)
-    log = os.path.join(WORK, "tts-log.csv")
-    with open(log, "w") as f:
-        f.write("user,item,rating,timestamp\n")
-        for l in open(os.path.join(data, "u.data")):
-            f.write(",".join(l.split()) + "\n")
-    genres = [l.split("|")[0] for l in open(os.path.join(data, "u.genre"), encoding="latin-1") if "|" in l]
-    items = os.path.join(WORK, "tts-items.csv")
-    with open(items, "w") as f:
-        f.write("item_id,genres,year\n")
-        for l in open(os.path.join(data, "u.item"), encoding="latin-1"):
-            p = l.rstrip("\n").split("|")
-            f.write(f"{p[0]},{'|'.join(g for g, x in zip(genres, p[-19:]) if x == '1')},{p[2][-4:] if p[2] else ''}\n")
-    users = os.path.join(WORK, "tts-users.csv")
-    with open(users, "w") as f:
-        f.write("user_id,age,gender,occupation\n")
-        for l in open(os.path.join(data, "u.user"), encoding="latin-1"):
-            p = l.strip().split("|")
-            f.write(f"{p[0]},{p[1]},{p[2]},{p[3]}\n")
-    return log, items, users
+from bench_common import ROOT, WORK, TAILOR, run, load_json, build, ml100k_files
 
 
 def torch_worker(model_dir, log, epochs, out):
@@ -193,7 +166,7 @@ def main():
         return
     if not a.no_build:
         build()
-    log, items, users = prepare()
+    log, items, users = ml100k_files("tts")
     model = os.path.join(WORK, "tts-two-tower")
     report = model + ".train.json"
     _, tailor_peak = run([TAILOR, "train", log, "--items", items, "--users", users, "--model", "two-tower", "--threads", "2",

@@ -21,28 +21,8 @@ public struct SparseRows: Sendable, Equatable {
     public func coalesced() -> SparseRows {
         guard !rows.isEmpty else { return self }
         let n = rows.count, w = width
-        var distinct: [Int32] = []
-        var sums: [Float] = []
-        var denseSlots: [Int32] = []
-        var hashedSlots: [Int32: Int32] = [:]
-        let largest = Int(rows.max()!)
-        let dense = rows.min()! >= 0 && largest < 4 * n + 4096
-        if dense { denseSlots = [Int32](repeating: -1, count: largest + 1) } else { hashedSlots.reserveCapacity(n) }
-        var entrySlot = [Int32](repeating: 0, count: n)
-        for p in 0..<n {
-            let r = rows[p]
-            var s: Int32
-            if dense {
-                s = denseSlots[Int(r)]
-                if s < 0 { s = Int32(distinct.count); denseSlots[Int(r)] = s; distinct.append(r) }
-            } else if let found = hashedSlots[r] {
-                s = found
-            } else {
-                s = Int32(distinct.count); hashedSlots[r] = s; distinct.append(r)
-            }
-            entrySlot[p] = s
-        }
-        sums = [Float](repeating: 0, count: distinct.count * w)
+        let (distinct, entrySlot) = rowSlots(rows)
+        var sums = [Float](repeating: 0, count: distinct.count * w)
         sums.withUnsafeMutableBufferPointer { acc in
             values.withUnsafeBufferPointer { v in
                 for p in 0..<n {
@@ -79,6 +59,31 @@ public struct SparseRows: Sendable, Equatable {
         }
         return out
     }
+}
+
+/// The distinct values of `rows` in order of first appearance, and each entry's slot among them
+/// (−1 for entries equal to `skipping`): a dense table when the values are compact, a hash map
+/// otherwise. What coalescing sparse gradient rows is built on.
+func rowSlots(_ rows: [Int32], skipping: Int32? = nil) -> (distinct: [Int32], slots: [Int32]) {
+    var distinct: [Int32] = [], slots = [Int32](repeating: -1, count: rows.count)
+    guard let smallest = rows.min(), let largest = rows.max() else { return (distinct, slots) }
+    let dense = smallest >= 0 && Int(largest) < 4 * rows.count + 4096
+    var denseSlots = dense ? [Int32](repeating: -1, count: Int(largest) + 1) : []
+    var hashedSlots: [Int32: Int32] = [:]
+    if !dense { hashedSlots.reserveCapacity(rows.count) }
+    for (p, r) in rows.enumerated() where r != skipping {
+        var s: Int32
+        if dense {
+            s = denseSlots[Int(r)]
+            if s < 0 { s = Int32(distinct.count); denseSlots[Int(r)] = s; distinct.append(r) }
+        } else if let found = hashedSlots[r] {
+            s = found
+        } else {
+            s = Int32(distinct.count); hashedSlots[r] = s; distinct.append(r)
+        }
+        slots[p] = s
+    }
+    return (distinct, slots)
 }
 
 /// A trainable tensor that outlives training steps: its value, and the gradient accumulated by

@@ -98,6 +98,10 @@ struct RankerTests {
         let back = try Ranker(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
         #expect(back.clickProbabilities(test) == model.clickProbabilities(test))
         #expect(back.tables.itemIDs == model.tables.itemIDs && model.tables.itemIDs.count >= data.interactions!.itemIDs.count)
+        // A crafted count that would not convert to an integer is an error, not a trap.
+        guard case .object(var fields) = try model.archiveConfiguration() else { Issue.record("not an object"); return }
+        fields["users"] = .number(1e300)
+        #expect { try Ranker(archiveTensors: model.archiveTensors(), configuration: .object(fields)) } throws: { "\($0)".contains("not whole numbers in range") }
     }
 
     @Test("two stages: the ranker orders the retrieval shortlist by click probability")

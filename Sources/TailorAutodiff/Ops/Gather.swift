@@ -88,22 +88,7 @@ public func embeddingBag(_ table: Value, indices: [Int32], offsets: [Int], mode:
     }
     return table.tape.record(out, inputs: [table]) { g, tape in
         // One gradient row per distinct index, summed in index order.
-        var slotOf = [Int32: Int32](), denseSlots: [Int32] = []
-        let dense = tableRows <= 4 * indices.count + 4096
-        if dense { denseSlots = [Int32](repeating: -1, count: tableRows) }
-        var rows: [Int32] = [], entrySlot = [Int32](repeating: -1, count: indices.count)
-        for (p, i) in indices.enumerated() where i != padding {
-            var s: Int32
-            if dense {
-                s = denseSlots[Int(i)]
-                if s < 0 { s = Int32(rows.count); denseSlots[Int(i)] = s; rows.append(i) }
-            } else if let found = slotOf[i] {
-                s = found
-            } else {
-                s = Int32(rows.count); slotOf[i] = s; rows.append(i)
-            }
-            entrySlot[p] = s
-        }
+        let (rows, entrySlot) = rowSlots(indices, skipping: padding)
         var values = [Float](repeating: 0, count: rows.count * width)
         values.withUnsafeMutableBufferPointer { v in
             g.storage.withUnsafeBufferPointer { gs in

@@ -211,27 +211,31 @@ extension UnknownUserPolicy: ExpressibleByArgument {}
 /// Reading a list of item ids: one per line, or a table with an item id column.
 enum ItemList {
     static func read(_ path: String) throws -> [String] {
-        let text: String
-        if let utf8 = try? String(contentsOfFile: path, encoding: .utf8) {
-            text = utf8
-        } else {
-            throw DataError(file: path, reason: FileManager.default.fileExists(atPath: path) ? "cannot be read as UTF-8 text" : "no such file")
-        }
-        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        let singleColumn = lines.allSatisfy { !$0.contains(",") && !$0.contains("\t") && !$0.hasPrefix("{") }
-        guard singleColumn else {
+        try IDList.read(path, headers: ["item", "itemid", "item_id", "items", "id"]) { path in
             let (items, report) = try CatalogReader.readItems(path: path)
             if report.rowsSkipped > 0 { Terminal.note(report.summary) }
             return items.map(\.id)
         }
-        let header = ["item", "itemid", "item_id", "items", "id"].contains(lines.first?.lowercased() ?? "")
-        return header ? Array(lines.dropFirst()) : lines
     }
 }
 
 /// Reading a list of user ids: the user column of a log, or one id per line.
 enum UserList {
     static func read(_ path: String, options: ReadOptions) throws -> [String] {
+        try IDList.read(path, headers: ["user", "userid", "user_id", "users"]) { path in
+            var c = try options.configuration()
+            c.allowEmpty = true
+            let (log, report) = try InteractionReader.read(path: path, configuration: c)
+            if report.rowsSkipped > 0 { Terminal.note(report.summary) }
+            return log.userIDs.ids
+        }
+    }
+}
+
+/// A list of ids: one per line (a first line naming the column is skipped; repeats are
+/// dropped), or, when a line holds a delimiter, a table read by `table`.
+enum IDList {
+    static func read(_ path: String, headers: Set<String>, table: (String) throws -> [String]) throws -> [String] {
         let text: String
         if let utf8 = try? String(contentsOfFile: path, encoding: .utf8) {
             text = utf8
@@ -242,15 +246,9 @@ enum UserList {
         }
         let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         let singleColumn = lines.allSatisfy { !$0.contains(",") && !$0.contains("\t") && !$0.contains("::") && !$0.contains(" ") && !$0.hasPrefix("{") }
-        if singleColumn {
-            let body = ["user", "userid", "user_id", "users"].contains(lines.first?.lowercased() ?? "") ? Array(lines.dropFirst()) : lines
-            var seen = Set<String>()
-            return body.filter { seen.insert($0).inserted }
-        }
-        var c = try options.configuration()
-        c.allowEmpty = true
-        let (log, report) = try InteractionReader.read(path: path, configuration: c)
-        if report.rowsSkipped > 0 { Terminal.note(report.summary) }
-        return log.userIDs.ids
+        guard singleColumn else { return try table(path) }
+        let body = headers.contains(lines.first?.lowercased() ?? "") ? Array(lines.dropFirst()) : lines
+        var seen = Set<String>()
+        return body.filter { seen.insert($0).inserted }
     }
 }

@@ -41,8 +41,9 @@ public struct Impressions: Sendable {
         var shown = Set<Int32>()
         for i in 0..<log.count where passive[Int(log.types[i])] && log.sessions[i] >= 0 { shown.insert(log.sessions[i]) }
         guard !shown.isEmpty else { return nil }
-        // (session, user, item) → label, first time seen.
-        var slot: [Int64: Int] = [:]
+        // (session, user, item) → its row, first time seen.
+        struct Key: Hashable { var session: Int32, user: Int32, item: Int32 }
+        var slot: [Key: Int] = [:]
         var sessions: [Int32] = [], users: [Int32] = [], items: [Int32] = [], labels: [Float] = [], times: [Int64] = []
         for i in 0..<log.count where log.sessions[i] >= 0 && shown.contains(log.sessions[i]) {
             let label: Float
@@ -53,8 +54,7 @@ public struct Impressions: Sendable {
             } else {
                 continue
             }
-            // Sessions, users and items each fit in 21 bits for any log this reads in memory.
-            let key = Int64(log.sessions[i]) << 42 | Int64(log.users[i]) << 21 | Int64(log.items[i])
+            let key = Key(session: log.sessions[i], user: log.users[i], item: log.items[i])
             if let s = slot[key] {
                 labels[s] = max(labels[s], label)
             } else {

@@ -12,27 +12,18 @@ extension Ranker {
     /// vectors `retrieval_users`/`retrieval_items` with `retrieval_user_known`/`retrieval_item_known`.
     public func archiveTensors() -> [String: SafeTensors.Tensor] {
         let t = tables, users = t.userIDs.count + 1, items = t.itemIDs.count + 1, d = t.retrievalWidth
-        var out: [String: SafeTensors.Tensor] = [
-            "user_codes": .init(t.userInputs.codes, shape: [users, t.userInputs.categorical]),
-            "user_numbers": .init(t.userInputs.numbers, shape: [users, t.userInputs.numeric]),
-            "item_category_offsets": .init(t.itemInputs.categories.offsets.map(Int64.init), shape: [t.itemInputs.categories.offsets.count]),
-            "item_categories": .init(t.itemInputs.categories.values, shape: [t.itemInputs.categories.values.count]),
-            "item_tag_offsets": .init(t.itemInputs.tags.offsets.map(Int64.init), shape: [t.itemInputs.tags.offsets.count]),
-            "item_tags": .init(t.itemInputs.tags.values, shape: [t.itemInputs.tags.values.count]),
-            "item_numbers": .init(t.itemInputs.numbers, shape: [items, t.itemInputs.numeric]),
-            "item_published": .init(t.published, shape: [items]),
-            "click_rate": .init([t.clickRate], shape: [1]),
-            "retrieval_users": .init(t.userVectors, shape: [users, d]),
-            "retrieval_items": .init(t.itemVectors, shape: [items, d]),
-            "retrieval_user_known": .init(t.userKnown.map { $0 ? Float(1) : 0 }, shape: [users]),
-            "retrieval_item_known": .init(t.itemKnown.map { $0 ? Float(1) : 0 }, shape: [items]),
-        ]
+        var out = NeuralArchive.tensors(users: t.userInputs, items: t.itemInputs, network: network.run { $0.stateDict() })
+        out["item_published"] = .init(t.published, shape: [items])
+        out["click_rate"] = .init([t.clickRate], shape: [1])
+        out["retrieval_users"] = .init(t.userVectors, shape: [users, d])
+        out["retrieval_items"] = .init(t.itemVectors, shape: [items, d])
+        out["retrieval_user_known"] = .init(t.userKnown.map { $0 ? Float(1) : 0 }, shape: [users])
+        out["retrieval_item_known"] = .init(t.itemKnown.map { $0 ? Float(1) : 0 }, shape: [items])
         for (name, counts) in [("user_activity", t.userActivity), ("item_popularity", t.itemPopularity), ("item_shown", t.itemShown),
                                ("item_clicked", t.itemClicked)] {
             out[name + "_offsets"] = .init(counts.offsets.map(Int64.init), shape: [counts.offsets.count])
             out[name + "_times"] = .init(counts.times, shape: [counts.times.count])
         }
-        for (name, v) in network.run({ $0.stateDict() }) { out["net." + name] = .init(v.storage, shape: v.shape) }
         return out
     }
 
@@ -52,9 +43,8 @@ extension Ranker {
 
     /// Restores a ranker written by ``archiveTensors()`` and ``archiveConfiguration()``.
     public init(archiveTensors tensors: [String: SafeTensors.Tensor], configuration json: JSONValue) throws {
-        func fail(_ reason: String) -> ModelError {
-            ModelError(.invalidModelFile, reason: "the ranker model file \(reason)", hint: "the model directory is damaged; retrain the model")
-        }
+        let reader = NeuralArchive.Reader(tensors: tensors, model: "ranker")
+        let fail = reader.fail
         guard case .object(let f) = json, let c = f["configuration"], let sc = f["schema"], let sh = f["shapes"], let st = f["standardizer"],
               case .number(let users)? = f["users"], case .number(let items)? = f["items"], case .array(let rowUsers)? = f["rowUsers"],
               case .array(let rowItems)? = f["rowItems"], case .number(let time)? = f["servingTime"] else {
@@ -64,36 +54,21 @@ extension Ranker {
         try Self.validate(configuration)
         let schema = try sc.decode(FeatureSchema.self), shapes = try sh.decode(RankerShapes.self), standardizer = try st.decode(Standardizer.self)
         let summary = try f["summary"]?.decode(TrainingSummary.self) ?? TrainingSummary()
+        // Counts and times from JSON numbers: refuse what would not convert (a crafted file must not trap).
+        guard [users, items].allSatisfy({ $0 >= 0 && $0 < 1e12 && $0 == $0.rounded() }), abs(time) < 1e15 else {
+            throw fail("has user or item counts or a serving time that are not whole numbers in range")
+        }
         let userCount = Int(users), itemCount = Int(items)
         guard userCount >= 0, itemCount >= 0, rowUsers.count >= userCount, rowItems.count >= itemCount,
               shapes.users == rowUsers.count + 1, shapes.items == rowItems.count + 1 else {
             throw fail("has \(shapes.users) user rows and \(shapes.items) item rows for \(rowUsers.count) users and \(rowItems.count) items")
         }
         guard standardizer.mean.count == shapes.dense, standardizer.scale.count == shapes.dense else { throw fail("has a standardizer of the wrong width") }
-        func floats(_ name: String, _ count: Int) throws -> [Float] {
-            guard let v = tensors[name]?.floats(), v.count == count else { throw fail("'\(name)' is missing or does not have \(count) values") }
-            guard v.allSatisfy(\.isFinite) else { throw fail("'\(name)' holds NaN or infinite values") }
-            return v
-        }
-        let u = shapes.users, i = shapes.items, categorical = shapes.userVocabularies.count
-        guard let codes = tensors["user_codes"]?.int32s(), codes.count == u * categorical else { throw fail("'user_codes' is missing or the wrong size") }
-        for (n, code) in codes.enumerated() where code < 0 || Int(code) >= shapes.userVocabularies[n % categorical] {
-            throw fail("'user_codes' holds \(code), outside its vocabulary")
-        }
-        let userInputs = UserInputs(count: u, categorical: categorical, numeric: shapes.userNumeric, codes: codes,
-                                    numbers: try floats("user_numbers", u * shapes.userNumeric))
-        var itemInputs = ItemInputs(count: i, numeric: shapes.itemNumeric, vectorLength: 0)
-        itemInputs.numbers = try floats("item_numbers", i * shapes.itemNumeric)
-        func ragged(_ offsets: String, _ values: String, vocabulary: Int?) throws -> RaggedRows {
-            guard let vocabulary else { return RaggedRows() }
-            let v = tensors[values]?.int32s() ?? []
-            let o = try ArchiveChecks.pointers(tensors[offsets]?.int64s(), count: v.count, name: offsets, model: "ranker")
-            guard o.count == i + 1 else { throw fail("'\(offsets)' has \(o.count - 1) rows for \(i) item rows") }
-            try ArchiveChecks.indices(v, below: vocabulary, name: values, model: "ranker")
-            return RaggedRows(offsets: o, values: v)
-        }
-        itemInputs.categories = try ragged("item_category_offsets", "item_categories", vocabulary: shapes.categoryVocabulary)
-        itemInputs.tags = try ragged("item_tag_offsets", "item_tags", vocabulary: shapes.tagVocabulary)
+        let u = shapes.users, i = shapes.items
+        let floats = reader.floats
+        let userInputs = try reader.userInputs(rows: u, vocabularies: shapes.userVocabularies, numeric: shapes.userNumeric)
+        let itemInputs = try reader.itemInputs(rows: i, numeric: shapes.itemNumeric, vectorLength: 0,
+                                               categoryVocabulary: shapes.categoryVocabulary, tagVocabulary: shapes.tagVocabulary)
         guard let published = tensors["item_published"]?.int64s(), published.count == i else { throw fail("'item_published' is missing or the wrong size") }
         let retrievalItems = tensors["retrieval_items"]
         let d = retrievalItems?.shape.count == 2 ? retrievalItems!.shape[1] : 0
@@ -125,13 +100,7 @@ extension Ranker {
                                   retrievalWidth: d, userVectors: try floats("retrieval_users", u * d), itemVectors: try floats("retrieval_items", i * d),
                                   userKnown: try floats("retrieval_user_known", u).map { $0 > 0 }, itemKnown: try floats("retrieval_item_known", i).map { $0 > 0 })
         let network = RankerNetwork(shapes: shapes, configuration: configuration)
-        var state: [String: Tensor] = [:]
-        for (name, t) in tensors where name.hasPrefix("net.") {
-            let values = t.floats()
-            guard values.allSatisfy(\.isFinite) else { throw fail("'\(name)' holds NaN or infinite values") }
-            state[String(name.dropFirst(4))] = Tensor(shape: t.shape, storage: values)
-        }
-        do { try network.load(stateDict: state) } catch { throw fail("does not match its network: \(error)") }
+        try reader.load(into: network)
         self.init(configuration: configuration, summary: summary, userCount: userCount, itemCount: itemCount, schema: schema, tables: tables,
                   standardizer: standardizer, shapes: shapes, servingTime: Int64(time), network: RankerBox(network))
     }

@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import TailorAutodiff
 import TailorData
+import TailorEval
 import TailorLinalg
 import TailorModels
 import TailorNN
@@ -248,7 +249,7 @@ public struct Ranker: TrainableRecommender, ClickScoring {
                                                     positiveWeight: positiveWeight)
         }, validate: validationPart == nil ? nil : {
             let scores = Self.logits(network, validationRows, tables, standardizer, schema: schema)
-            return rocAUC(scores: scores, labels: validationLabels)
+            return ClickReport.auc(scores.map(Double.init), validationLabels)
         })
         let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, rows: labels.count,
                                       positives: positives, synthetic: syntheticBase.count, fromImpressions: data.impressions != nil, logitOffset: offset, warnings: warnings)
@@ -296,11 +297,11 @@ public struct Ranker: TrainableRecommender, ClickScoring {
         let rate = Float(counting.positives) / Float(max(1, counting.count))
         let profiles: [UserProfile?] = [nil] + users.ids.map { side.users[$0] }
         let catalogue: [CatalogItem?] = [nil] + items.ids.map { side.items[$0] }
-        var ignored = FeatureWarnings()
-        let userInputs = schema.encode(users: profiles, warnings: &ignored)
-        let itemInputs = schema.encode(items: catalogue, warnings: &ignored)
-        _ = schema.encode(users: Array(profiles.dropFirst()), warnings: &warnings)
-        _ = schema.encode(items: Array(catalogue.dropFirst()), warnings: &warnings)
+        let userInputs = schema.encode(users: profiles, warnings: &warnings)
+        let itemInputs = schema.encode(items: catalogue, warnings: &warnings)
+        // Row 0 (unknown) is nobody's missing profile or content.
+        if schema.hasUserFeatures { warnings.usersWithoutProfile -= 1 }
+        if schema.hasItemContent { warnings.itemsWithoutContent -= 1 }
         let activity = TimeCounts(rows: users.count + 1, pairs: (0..<log.count).map { (Int(log.users[$0]) + 1, log.timestamps?[$0] ?? never) })
         let popularity = TimeCounts(rows: items.count + 1, pairs: (0..<log.count).map { (Int(log.items[$0]) + 1, log.timestamps?[$0] ?? never) })
         let published = [Int64.min] + items.ids.map { side.items[$0]?.publishedMilliseconds.map { $0 / 1000 } ?? Int64.min }
@@ -405,22 +406,6 @@ func makeBatch(_ rows: [RankerRow], _ t: RankerTables, _ standardizer: Standardi
     if schema.itemCategories != nil { b.categories = t.itemInputs.categories.bags(b.items) }
     if schema.itemTags != nil { b.tags = t.itemInputs.tags.bags(b.items) }
     return b
-}
-
-/// ROC AUC of scores against 0/1 labels (ties count half); 0.5 without both classes.
-func rocAUC(scores: [Float], labels: [Float]) -> Double {
-    let order = scores.indices.sorted { scores[$0] < scores[$1] }
-    var rankSum = 0.0, positives = 0.0, r = 0
-    while r < order.count {
-        var e = r
-        while e + 1 < order.count && scores[order[e + 1]] == scores[order[r]] { e += 1 }
-        let mid = Double(r + e) / 2 + 1
-        for k in r...e where labels[order[k]] > 0 { rankSum += mid; positives += 1 }
-        r = e + 1
-    }
-    let negatives = Double(order.count) - positives
-    guard positives > 0, negatives > 0 else { return 0.5 }
-    return (rankSum - positives * (positives + 1) / 2) / (positives * negatives)
 }
 
 /// A network shared by concurrent requests (forward passes take turns).

@@ -48,22 +48,11 @@ final class RankerNetwork: Module {
     init(shapes: RankerShapes, configuration c: Ranker.Configuration) {
         self.shapes = shapes
         let seed = c.seed
-        func small(_ e: Embedding) -> Embedding {
-            e.weight.value.storage = e.weight.value.storage.map { $0 * 0.05 }
-            return e
-        }
-        userID = c.idDimension > 0 ? small(Embedding(shapes.users, c.idDimension, seed: seed &+ 31)) : nil
-        itemID = c.idDimension > 0 ? small(Embedding(shapes.items, c.idDimension, seed: seed &+ 32)) : nil
-        userAttributes = shapes.userVocabularies.enumerated().map { small(Embedding($1, c.featureDimension, seed: seed &+ 200 &+ UInt64($0))) }
-        func bag(_ n: Int?, _ s: UInt64) -> EmbeddingBag? {
-            n.map { n in
-                let b = EmbeddingBag(n, c.featureDimension, mode: .mean, seed: seed &+ s)
-                b.weight.value.storage = b.weight.value.storage.map { $0 * 0.05 }
-                return b
-            }
-        }
-        categories = bag(shapes.categoryVocabulary, 33)
-        tags = bag(shapes.tagVocabulary, 34)
+        userID = c.idDimension > 0 ? smallEmbedding(shapes.users, c.idDimension, seed: seed &+ 31) : nil
+        itemID = c.idDimension > 0 ? smallEmbedding(shapes.items, c.idDimension, seed: seed &+ 32) : nil
+        userAttributes = shapes.userVocabularies.enumerated().map { smallEmbedding($1, c.featureDimension, seed: seed &+ 200 &+ UInt64($0)) }
+        categories = shapes.categoryVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 33) }
+        tags = shapes.tagVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 34) }
         let width = 2 * c.idDimension + shapes.userVocabularies.count * c.featureDimension + shapes.userNumeric
             + (shapes.categoryVocabulary == nil ? 0 : c.featureDimension) + (shapes.tagVocabulary == nil ? 0 : c.featureDimension)
             + shapes.itemNumeric + shapes.dense

@@ -76,25 +76,11 @@ final class TwoTowerNetwork: Module {
         self.shapes = shapes
         configuration = c
         let seed = c.seed
-        // Small initial embeddings (std 0.05): N(0, 1) rows of width 64 would start every
-        // cosine near ±1 and saturate the softmax at a low temperature.
-        func embedding(_ n: Int, _ d: Int, _ s: UInt64) -> Embedding {
-            let e = Embedding(n, d, seed: seed &+ s)
-            e.weight.value.storage = e.weight.value.storage.map { $0 * 0.05 }
-            return e
-        }
-        userID = embedding(shapes.users + 1, c.idDimension, 11)
-        itemID = embedding(shapes.items + 1, c.idDimension, 12)
-        userAttributes = shapes.userVocabularies.enumerated().map { embedding($1, c.featureDimension, 100 &+ UInt64($0)) }
-        func bag(_ n: Int?, _ s: UInt64) -> EmbeddingBag? {
-            n.map { n in
-                let b = EmbeddingBag(n, c.featureDimension, mode: .mean, seed: seed &+ s)
-                b.weight.value.storage = b.weight.value.storage.map { $0 * 0.05 }
-                return b
-            }
-        }
-        categories = bag(shapes.categoryVocabulary, 13)
-        tags = bag(shapes.tagVocabulary, 14)
+        userID = smallEmbedding(shapes.users + 1, c.idDimension, seed: seed &+ 11)
+        itemID = smallEmbedding(shapes.items + 1, c.idDimension, seed: seed &+ 12)
+        userAttributes = shapes.userVocabularies.enumerated().map { smallEmbedding($1, c.featureDimension, seed: seed &+ 100 &+ UInt64($0)) }
+        categories = shapes.categoryVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 13) }
+        tags = shapes.tagVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 14) }
         vectorProjection = shapes.vectorLength.map { Linear($0, c.idDimension, seed: seed &+ 15) }
         attentionQuery = c.history == .attention ? Parameter(Tensor(shape: [c.idDimension, 1], repeating: 0)) : nil
         temperatureLog = c.learnTemperature ? Parameter(Tensor(shape: [1], storage: [logf(c.temperature)])) : nil
@@ -186,4 +172,19 @@ final class TwoTowerNetwork: Module {
     func inverseTemperature(tape: Tape) -> Value? {
         temperatureLog.map { exp(tape.parameter($0) * -1) }
     }
+}
+
+/// An embedding table with small initial rows (std 0.05): N(0, 1) rows of width 64 would start
+/// every cosine near ±1 and saturate a softmax at a low temperature.
+func smallEmbedding(_ count: Int, _ dimension: Int, seed: UInt64) -> Embedding {
+    let e = Embedding(count, dimension, seed: seed)
+    e.weight.value.storage = e.weight.value.storage.map { $0 * 0.05 }
+    return e
+}
+
+/// A mean embedding bag with small initial rows (see ``smallEmbedding(_:_:seed:)``).
+func smallBag(_ count: Int, _ dimension: Int, seed: UInt64) -> EmbeddingBag {
+    let b = EmbeddingBag(count, dimension, mode: .mean, seed: seed)
+    b.weight.value.storage = b.weight.value.storage.map { $0 * 0.05 }
+    return b
 }
