@@ -18,13 +18,18 @@ public struct Interactions: Sendable, Equatable {
     public var userIDs: IDMap
     /// External item identifiers.
     public var itemIDs: IDMap
+    /// Device, platform and country of each row (for a merged pair, its latest event's), or
+    /// `nil` when the source has none (logs read from files; events without context).
+    public var context: ContextColumns?
 
     /// Interactions from parallel columns; all columns must have the same length and positions
     /// must lie inside the ID maps.
     public init(users: [Int32], items: [Int32], values: [Float], timestamps: [Int64]? = nil,
-                userIDs: IDMap, itemIDs: IDMap) {
-        precondition(users.count == items.count && items.count == values.count && (timestamps?.count ?? users.count) == users.count,
+                userIDs: IDMap, itemIDs: IDMap, context: ContextColumns? = nil) {
+        precondition(users.count == items.count && items.count == values.count && (timestamps?.count ?? users.count) == users.count
+                        && (context?.count ?? users.count) == users.count,
                      "Interactions columns differ in length")
+        self.context = context
         self.users = users
         self.items = items
         self.values = values
@@ -40,7 +45,7 @@ public struct Interactions: Sendable, Equatable {
     public func selecting(_ positions: [Int]) -> Interactions {
         Interactions(users: positions.map { users[$0] }, items: positions.map { items[$0] },
                      values: positions.map { values[$0] }, timestamps: timestamps.map { t in positions.map { t[$0] } },
-                     userIDs: userIDs, itemIDs: itemIDs)
+                     userIDs: userIDs, itemIDs: itemIDs, context: context?.selecting(positions))
     }
 
     /// The rows for which `keep(row)` is true, with the same ID maps.
@@ -75,7 +80,7 @@ extension Interactions {
         for u in 0..<userIDs.count where userMap[u] == 0 { userMap[u] = newUsers.insert(userIDs[Int32(u)]) }
         for i in 0..<itemIDs.count where itemMap[i] == 0 { itemMap[i] = newItems.insert(itemIDs[Int32(i)]) }
         return Interactions(users: users.map { userMap[Int($0)] }, items: items.map { itemMap[Int($0)] }, values: values,
-                            timestamps: timestamps, userIDs: newUsers, itemIDs: newItems)
+                            timestamps: timestamps, userIDs: newUsers, itemIDs: newItems, context: context)
     }
 }
 
@@ -107,6 +112,8 @@ extension Interactions {
         var merged = 0
         // Time and file position of the row that currently decides the value (for first/last).
         var decidingTime = Int64.min, decidingRow = 0
+        // The latest row of each merged pair, whose context the pair keeps.
+        var latestRows: [Int] = []
         for p in order {
             let t = timestamps?[p] ?? 0
             if let lastU = outUsers.last, lastU == users[p], outItems.last == items[p] {
@@ -121,14 +128,18 @@ extension Interactions {
                     if (t, p) < (decidingTime, decidingRow) { outValues[i] = values[p]; decidingTime = t; decidingRow = p }
                 }
                 if timestamps != nil { outTimes[i] = Swift.max(outTimes[i], t) }
+                let l = latestRows[i]
+                if (t, p) > (timestamps?[l] ?? 0, l) { latestRows[i] = p }
             } else {
+                latestRows.append(p)
                 outUsers.append(users[p]); outItems.append(items[p]); outValues.append(values[p])
                 if timestamps != nil { outTimes.append(t) }
                 decidingTime = t; decidingRow = p
             }
         }
         let result = Interactions(users: outUsers, items: outItems, values: outValues,
-                                  timestamps: timestamps == nil ? nil : outTimes, userIDs: userIDs, itemIDs: itemIDs)
+                                  timestamps: timestamps == nil ? nil : outTimes, userIDs: userIDs, itemIDs: itemIDs,
+                                  context: context?.selecting(latestRows))
         return (result, merged)
     }
 }

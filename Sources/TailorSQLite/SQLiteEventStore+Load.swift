@@ -23,7 +23,8 @@ extension SQLiteEventStore {
             // `untimed` marks events whose time is a placeholder (EventContext.untimedKey in `extra`).
             let cursor = try Row.fetchCursor(db, sql: """
                 SELECT user, item, type, value, ts_ms, session, key,
-                       CASE WHEN extra IS NULL THEN 0 ELSE coalesce(json_extract(extra, '$.untimed') = '1', 0) END
+                       CASE WHEN extra IS NULL THEN 0 ELSE coalesce(json_extract(extra, '$.untimed') = '1', 0) END,
+                       device, platform, country
                 FROM events
                 """)
             while let row = try cursor.next() {
@@ -33,7 +34,8 @@ extension SQLiteEventStore {
                 let value: Double? = row[3]
                 let untimed: Int64 = row[7]
                 log.append(user: userPosition[row[0]]!, item: itemPosition[row[1]]!, type: code, value: value ?? .nan,
-                           timestamp: row[4], session: row[5], key: row[6], untimed: untimed != 0)
+                           timestamp: row[4], session: row[5], key: row[6], untimed: untimed != 0,
+                           context: [row[8] as String?, row[9] as String?, row[10] as String?])
             }
             return log
         }

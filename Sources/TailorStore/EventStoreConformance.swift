@@ -35,7 +35,7 @@ public enum EventStoreConformance {
     static func sample() -> [Event] {
         [Event(id: "e1", user: "ann", item: "news-1", type: .view, timestampMilliseconds: t0, context: EventContext(device: "mobile", session: "s1")),
          Event(id: "e2", user: "ann", item: "news-2", type: .dwell, value: 42.5, timestampMilliseconds: t0 + 1_000),
-         Event(user: "bob", item: "news-1", type: .rating, value: 4, timestampMilliseconds: t0 + 2_000, context: EventContext(extra: ["campaign": "x"])),
+         Event(user: "bob", item: "news-1", type: .rating, value: 4, timestampMilliseconds: t0 + 2_000, context: EventContext(platform: "web", country: "DE", extra: ["campaign": "x"])),
          Event(id: "h1", user: "bob", item: "news-3", type: .click, timestampMilliseconds: t0, context: EventContext(extra: [EventContext.untimedKey: "1"]))]
     }
 
@@ -50,7 +50,7 @@ public enum EventStoreConformance {
             let counts = try store.counts()
             try expect(counts == StoreCounts(events: 4, users: 2, items: 3), "counts: \(counts)")
         },
-        Check(name: "events load back with their users, items, types, values, times, sessions and untimed flags") { store, _ in
+        Check(name: "events load back with their users, items, types, values, times, sessions, devices, platforms, countries and untimed flags") { store, _ in
             try store.append(sample())
             let log = try store.loadEvents()
             try expect(log.count == 4, "\(log.count) events")
@@ -65,6 +65,8 @@ public enum EventStoreConformance {
                 try expect((e.value == nil && log.values[i].isNaN) || Double(e.value ?? .nan) == log.values[i], "value of \(e): \(log.values[i])")
                 try expect((log.sessions[i] >= 0 ? log.sessionNames[Int(log.sessions[i])] : nil) == e.context.session, "session of \(e)")
                 try expect(log.isUntimed(i) == e.context.isUntimed, "untimed flag of \(e)")
+                try expect(log.context.value(field: 0, row: i) == e.context.device && log.context.value(field: 1, row: i) == e.context.platform
+                               && log.context.value(field: 2, row: i) == e.context.country, "device, platform or country of \(e)")
             }
         },
         Check(name: "items and users upsert by id: a second write replaces the first") { store, _ in

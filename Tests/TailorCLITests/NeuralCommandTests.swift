@@ -111,6 +111,52 @@ struct NeuralCommandTests {
         }
     }
 
+    @Test("a two-tower trained on a store's devices serves recommend --context; other models and malformed contexts are errors")
+    func requestContext() throws {
+        let dir = Self.dir
+        // Items m0..m19 are read on mobile, d0..d19 on desktop, three of each (drawn at random)
+        // by every user, an hour apart.
+        var state: UInt64 = 7
+        func draw() -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int(state >> 33) % 20 }
+        var events = "user,item,type,timestamp,device\n"
+        for u in 0..<150 {
+            var mobile = Set<Int>(), desktop = Set<Int>()
+            while mobile.count < 3 { mobile.insert(draw()) }
+            while desktop.count < 3 { desktop.insert(draw()) }
+            for (n, (m, d)) in zip(mobile.sorted(), desktop.sorted()).enumerated() {
+                events += "u\(u),m\(m),click,\(1_700_000_000 + 7_200 * n + u),mobile\n"
+                events += "u\(u),d\(d),click,\(1_700_003_600 + 7_200 * n + u),desktop\n"
+            }
+        }
+        try events.write(toFile: "\(dir)/device-events.csv", atomically: true, encoding: .utf8)
+        let store = "\(dir)/devices.db"
+        try? FileManager.default.removeItem(atPath: store)
+        try tailor(["ingest", "\(dir)/device-events.csv", "--store", store])
+        try tailor(["train", "--store", store, "--model", "two-tower", "--set", "context=[\"device\"]", "--set", "dimension=16",
+                    "--set", "idDimension=16", "--set", "hidden=[32]", "--set", "epochs=20", "--set", "batchSize=64", "--set", "learningRate=0.01",
+                    "--set", "validationUsers=0", "--set", "temperature=0.1", "--output", "\(dir)/ctx", "--progress", "none"])
+        var shares: [String: Int] = [:]
+        for device in ["mobile", "desktop"] {
+            try tailor(["recommend", "--model", "\(dir)/ctx", "--users", "\(dir)/device-events.csv", "--context", "device=\(device),hour=20",
+                        "--k", "5", "--output", "\(dir)/ctx-\(device).csv"])
+            let recs = try rows("\(dir)/ctx-\(device).csv")
+            #expect(recs.count == 750)
+            shares[device] = recs.filter { $0.item.hasPrefix("m") }.count
+        }
+        // Histories are half mobile, half desktop: only the context can move the ranking between
+        // the halves (the same model, the same users). The library test (ContextTests) holds the
+        // learning to a stricter bar; here the wiring must move a large share the right way.
+        #expect(shares["mobile"]! - shares["desktop"]! >= 225, "mobile items among 750: \(shares)")
+
+        #expect { try tailor(["recommend", "--model", "\(dir)/ctx", "--user", "u1", "--context", "device", "--output", "\(dir)/x.csv"]) }
+            throws: { "\($0)".contains("not KEY=VALUE") }
+        #expect { try tailor(["recommend", "--model", "\(dir)/ctx", "--user", "u1", "--context", "hour=24", "--output", "\(dir)/x.csv"]) }
+            throws: { "\($0)".contains("hour '24'") }
+        try tailor(["train", "--store", store, "--model", "als", "--factors", "4", "--iterations", "2", "--output", "\(dir)/ctx-als", "--progress", "none"])
+        #expect { try tailor(["recommend", "--model", "\(dir)/ctx-als", "--user", "u1", "--context", "device=mobile", "--output", "\(dir)/x.csv"]) }
+            throws: { "\($0)".contains("without context features") }
+    }
+
     @Test("train --init-from continues a two-tower model on fresh events: new users become known, frozen prefixes and other kinds are checked")
     func fineTune() throws {
         let dir = Self.dir

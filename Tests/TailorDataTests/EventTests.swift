@@ -246,6 +246,28 @@ struct CleaningTests {
         #expect(Set(withNegative.values) == [-3, 0.5])
     }
 
+    @Test("device, platform and country ride along: filtering keeps them aligned, a merged pair keeps its latest event's")
+    func contextColumns() {
+        func at(_ user: String, _ item: String, _ seconds: Double, device: String?, country: String? = nil) -> Event {
+            Event(user: user, item: item, type: .click, timestampMilliseconds: t0 + Int64(seconds * 1000),
+                  context: EventContext(device: device, country: country))
+        }
+        // No context anywhere: nothing stored.
+        #expect(log([e("u", "a", at: 0)]).context.isEmpty)
+        let events = log([at("u", "a", 0, device: nil), at("u", "a", 50, device: "tablet", country: "FR"), at("u", "a", 9, device: "mobile"),
+                          at("v", "b", 3, device: "desktop"), at("v", "c", 4, device: nil)])
+        #expect(events.context.count == 5 && events.context.value(field: 0, row: 0) == nil && events.context.value(field: 0, row: 3) == "desktop")
+        let kept = events.filter { $0 != 1 }
+        #expect((0..<kept.count).map { kept.context.value(field: 0, row: $0) } == [nil, "mobile", "desktop", nil])
+        let interactions = EventWeights().interactions(from: events)
+        let rows = (0..<interactions.count).map { r in
+            (interactions.itemIDs[interactions.items[r]], interactions.context!.value(field: 0, row: r), interactions.context!.value(field: 2, row: r))
+        }
+        // (u, a) merges three clicks: the one at 50 s (tablet, FR) is the latest, though not the last in the log.
+        #expect(rows.contains { $0 == ("a", "tablet", "FR") } && rows.contains { $0 == ("b", "desktop", nil) } && rows.contains { $0 == ("c", nil, nil) })
+        #expect(interactions.selecting([2, 0]).context!.count == 2)
+    }
+
     @Test("sessions split at the inactivity gap or where the source session changes")
     func sessions() {
         let input = [e("u", "a", at: 0), e("u", "b", at: 600), e("u", "c", at: 600 + 1801),

@@ -35,6 +35,11 @@ struct Recommend: ParsableCommand {
           tailor recommend --model tt --user-features new-users.csv --k 10 --output recs.csv
           tailor recommend --model tt --history first-clicks.csv --user-features new-users.csv
 
+        The request's context: a two-tower model trained with context features (--set
+        'context=["device","hour"]') computes every user's vector for --context KEY=VALUE,…
+        (device, platform, country, hour 0-23, weekday mon…sun, or time=UNIX_SECONDS for both):
+          tailor recommend --model tt --user 42 --context device=mobile,hour=20 --output -
+
         --candidates FILE ranks only the listed items (one id per line, or a CSV with an item id
         column): a business filter, or a shortlist from another stage.
 
@@ -74,6 +79,9 @@ struct Recommend: ParsableCommand {
 
     @Option(help: "Two stages: items the retrieval model proposes per user.")
     var shortlist = 300
+
+    @Option(help: ArgumentHelp("The request's context for a two-tower model trained with context features: KEY=VALUE pairs separated by commas (device, platform, country, hour, weekday, time).", valueName: "KEY=VALUE,…"))
+    var context: String?
 
     @Option(help: "Items per user.")
     var k = 10
@@ -119,7 +127,23 @@ struct Recommend: ParsableCommand {
                 throw ValidationError("--shortlist-from works with --user, --users or --all-users (not --history, --user-features or --store)")
             }
             guard shortlist >= 1 else { throw ValidationError("--shortlist must be at least 1") }
+            guard context == nil else { throw ValidationError("--context works with one-stage recommendations (not with --shortlist-from)") }
         }
+        _ = try contextValues()
+    }
+
+    /// `--context` as a dictionary.
+    func contextValues() throws -> [String: String] {
+        guard let context else { return [:] }
+        var out: [String: String] = [:]
+        for part in context.split(separator: ",", omittingEmptySubsequences: false) {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, !pair[0].isEmpty, !pair[1].isEmpty else {
+                throw ValidationError("--context '\(part)' is not KEY=VALUE (for example --context device=mobile,hour=20)")
+            }
+            guard out.updateValue(pair[1], forKey: pair[0]) == nil else { throw ValidationError("--context gives '\(pair[0])' twice") }
+        }
+        return out
     }
 
     func run() throws {
@@ -128,6 +152,7 @@ struct Recommend: ParsableCommand {
         let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
         let t0 = now()
         let (profiles, profileOrder) = try readProfiles()
+        let requestContext = try contextValues()
         var restriction: CandidateItems?
         if let candidates {
             restriction = try bundle.candidates(ItemList.read(candidates))
@@ -145,17 +170,18 @@ struct Recommend: ParsableCommand {
             if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }
         } else if let history {
             let (log, _) = try read.read(history, quiet: true)
-            results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, profiles: profiles, candidates: restriction, threads: threads)
-        } else if allUsers {
+            results = try bundle.recommend(histories: log, k: k, excludeSeen: !includeSeen, profiles: profiles, candidates: restriction,
+                                           context: requestContext, threads: threads)
+        } else if allUsers && requestContext.isEmpty {
             let positions = Array(0..<Int32(bundle.userIDs.count))
             let top = bundle.recommend(positions: positions, k: k, excludeSeen: !includeSeen, candidates: restriction, threads: threads)
             results = positions.indices.map { q in
                 UserRecommendations(user: bundle.userIDs[positions[q]], items: top.row(q).map { (bundle.itemIDs[$0.index], $0.score) }, basis: .model)
             }
         } else {
-            let ids = try user.map { [$0] } ?? users.map { try UserList.read($0, options: read) } ?? profileOrder
+            let ids = try allUsers ? bundle.userIDs.ids : user.map { [$0] } ?? users.map { try UserList.read($0, options: read) } ?? profileOrder
             results = try bundle.recommend(userIDs: ids, k: k, excludeSeen: !includeSeen, unknownUsers: unknownUsers, profiles: profiles,
-                                           candidates: restriction, threads: threads)
+                                           candidates: restriction, context: requestContext, threads: threads)
             let fallbacks = results.filter(\.isFallback).count
             if fallbacks > 0 { Terminal.note("\(fallbacks) unknown users got popular items") }
             if results.count < ids.count { Terminal.note("skipped \(ids.count - results.count) unknown users") }

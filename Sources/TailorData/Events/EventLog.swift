@@ -26,6 +26,8 @@ public struct EventLog: Sendable {
     /// carries the time of the impression it came with, not of the click). Time-based rules such
     /// as the bot rates skip these events. Empty when no event is untimed.
     public var untimed: [Bool] = []
+    /// Device, platform and country of each event (empty when no event has any).
+    public var context = ContextColumns()
 
     private var typeIndex: [EventType: UInt16] = [:]
     private var sessionIndex: [String: Int32] = [:]
@@ -53,7 +55,8 @@ public struct EventLog: Sendable {
     /// Appends one event.
     public mutating func append(_ e: Event) {
         append(user: userIDs.insert(e.user), item: itemIDs.insert(e.item), type: code(for: e.type), value: e.value ?? .nan,
-               timestamp: e.timestampMilliseconds, session: e.context.session, key: e.key, untimed: e.context.isUntimed)
+               timestamp: e.timestampMilliseconds, session: e.context.session, key: e.key, untimed: e.context.isUntimed,
+               context: [e.context.device, e.context.platform, e.context.country])
     }
 
     /// Whether event `i`'s time is only a placeholder (see ``untimed``).
@@ -61,7 +64,7 @@ public struct EventLog: Sendable {
 
     /// Appends one event by positions.
     public mutating func append(user: Int32, item: Int32, type: UInt16, value: Double, timestamp: Int64, session: String?, key: Int64 = 0,
-                                untimed isUntimed: Bool = false) {
+                                untimed isUntimed: Bool = false, context contextValues: [String?] = [nil, nil, nil]) {
         if isUntimed && untimed.isEmpty { untimed = [Bool](repeating: false, count: users.count) }
         if !untimed.isEmpty { untimed.append(isUntimed) }
         users.append(user); items.append(item); types.append(type); values.append(value); timestamps.append(timestamp)
@@ -76,6 +79,7 @@ public struct EventLog: Sendable {
             sessions.append(-1)
         }
         keys.append(key)
+        context.append(contextValues)
     }
 
     /// The events for which `keep(i)` is true (identifier maps and type table unchanged).
@@ -90,6 +94,7 @@ public struct EventLog: Sendable {
         out.sessions = kept.map { sessions[$0] }
         out.keys = keys.isEmpty ? [] : kept.map { keys[$0] }
         out.untimed = untimed.isEmpty ? [] : kept.map { untimed[$0] }
+        out.context = context.selecting(kept)
         return out
     }
 

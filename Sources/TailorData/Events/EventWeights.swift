@@ -71,16 +71,17 @@ public struct EventWeights: Sendable, Codable, Equatable {
     }
 
     /// The per-(user, item) summed strengths of `log` as ``Interactions`` (times in seconds: the
-    /// latest event of each pair). Pairs whose total is 0 are dropped, and so are users and items
+    /// latest event of each pair, and its device, platform and country). Pairs whose total is 0 are dropped, and so are users and items
     /// left without any pair (for example bots removed by cleaning).
     public func interactions(from log: EventLog) -> Interactions {
         let weights = log.typeNames.map { type in { (v: Double) in weight(type: type, value: v) } }
-        var us: [Int32] = [], its: [Int32] = [], vs: [Float] = [], ts: [Int64] = []
+        var us: [Int32] = [], its: [Int32] = [], vs: [Float] = [], ts: [Int64] = [], kept: [Int] = []
         for i in 0..<log.count {
             guard let w = weights[Int(log.types[i])](log.values[i]), w != 0 else { continue }
-            us.append(log.users[i]); its.append(log.items[i]); vs.append(Float(w)); ts.append(log.timestamps[i] / 1000)
+            us.append(log.users[i]); its.append(log.items[i]); vs.append(Float(w)); ts.append(log.timestamps[i] / 1000); kept.append(i)
         }
-        let raw = Interactions(users: us, items: its, values: vs, timestamps: ts, userIDs: log.userIDs, itemIDs: log.itemIDs)
+        let raw = Interactions(users: us, items: its, values: vs, timestamps: ts, userIDs: log.userIDs, itemIDs: log.itemIDs,
+                               context: log.context.isEmpty ? nil : log.context.selecting(kept))
         let (merged, _) = raw.mergingDuplicates(.sum)
         return merged.filter { merged.values[$0] != 0 }.compacted()
     }

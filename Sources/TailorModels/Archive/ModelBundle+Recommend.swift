@@ -93,13 +93,16 @@ extension ModelBundle {
     ///     (``ColdStartScoring``, such as two-tower) computes their vectors from them; such users
     ///     are not subject to `unknownUsers`. Known users keep their trained vectors.
     ///   - candidates: restrict the ranking to these items (`nil`: every item).
-    /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``, or
-    ///   profiles given to a model that cannot use them.
+    ///   - context: the request's context (`device`, `platform`, `country`, `hour`, `weekday`,
+    ///     `time`) for a model trained with context features: every user's vector is computed
+    ///     in it (empty: the trained vectors).
+    /// - Throws: ``ModelError`` for an unknown user under ``UnknownUserPolicy/error``, profiles
+    ///   or a context given to a model that cannot use them, or a context that does not parse.
     public func recommend(userIDs ids: [String], k: Int, excludeSeen: Bool = true,
                           unknownUsers: UnknownUserPolicy = .error, profiles: [String: UserProfile] = [:],
-                          candidates: CandidateItems? = nil, threads: Int = 0) throws -> [UserRecommendations] {
+                          candidates: CandidateItems? = nil, context: [String: String] = [:], threads: Int = 0) throws -> [UserRecommendations] {
         let k = clampedK(k)
-        let cold = try coldStartModel(needed: !profiles.isEmpty)
+        let cold = try coldStartModel(needed: !profiles.isEmpty, context: context)
         var known: [Int32] = [], knownSlots: [Int] = []
         var newProfiles: [UserProfile] = [], newSlots: [Int] = []
         var slots = [UserRecommendations?](repeating: nil, count: ids.count)
@@ -124,12 +127,20 @@ extension ModelBundle {
                 continue
             }
         }
-        let result = recommend(positions: known, k: k, excludeSeen: excludeSeen, candidates: candidates, threads: threads)
+        let result: TopKResult
+        if let cold, !context.isEmpty {
+            let vectors = try cold.userVectors(users: known.map { $0 }, profiles: known.map { _ in nil }, histories: known.map { _ in nil }, context: context)
+            let seen = self.seen, users = known
+            result = rank(queries: vectors, items: cold.itemFactors, k: k,
+                          exclude: excludeSeen ? { @Sendable q in seen.columns(inRow: Int(users[q])) } : nil, candidates: candidates, threads: threads)
+        } else {
+            result = recommend(positions: known, k: k, excludeSeen: excludeSeen, candidates: candidates, threads: threads)
+        }
         for (q, slot) in knownSlots.enumerated() {
             slots[slot] = UserRecommendations(user: ids[slot], items: result.row(q).map { (itemIDs[$0.index], $0.score) }, basis: .model)
         }
         if let cold, !newProfiles.isEmpty {
-            let vectors = cold.userVectors(profiles: newProfiles, histories: newProfiles.map { _ in [] })
+            let vectors = try cold.userVectors(users: newProfiles.map { _ in nil }, profiles: newProfiles, histories: newProfiles.map { _ in [] }, context: context)
             let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: nil, candidates: candidates, threads: threads)
             for (q, slot) in newSlots.enumerated() {
                 slots[slot] = UserRecommendations(user: ids[slot], items: top.row(q).map { (itemIDs[$0.index], $0.score) }, basis: .profile)
@@ -189,12 +200,17 @@ extension ModelBundle {
         return similarity.similarItems(to: [p], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
     }
 
-    /// The model as a cold-start model; throws if `needed` and it is not one.
-    func coldStartModel(needed: Bool) throws -> (any ColdStartScoring)? {
+    /// The model as a cold-start model; throws if `needed` (or a `context` is given) and it is
+    /// not one, or a context is given to one trained without context features.
+    func coldStartModel(needed: Bool, context: [String: String] = [:]) throws -> (any ColdStartScoring)? {
         let cold = model as? any ColdStartScoring
         if needed && cold == nil {
             throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot use user attributes: it has no user tower",
                              hint: "train a model that reads them, such as --model two-tower from a store or recipe with user profiles")
+        }
+        if !context.isEmpty && (cold?.contextFeatures ?? []).isEmpty {
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model was trained without context features, so a request context cannot change its recommendations",
+                             hint: "train --model two-tower with --set 'context=[\"device\",\"hour\"]' (features: device, platform, country, hour, weekday), or leave out --context")
         }
         return cold
     }
@@ -268,11 +284,14 @@ extension ModelBundle {
     /// `profiles`. Other models score the history (ALS solves for a user vector; item-based
     /// models score it directly).
     ///
-    /// - Throws: ``ModelError`` if the model cannot score histories, or profiles are given to a
-    ///   model that cannot use them.
+    /// With a `context` (see ``recommend(userIDs:k:excludeSeen:unknownUsers:profiles:candidates:context:threads:)``)
+    /// a context-aware two-tower computes every vector in it.
+    ///
+    /// - Throws: ``ModelError`` if the model cannot score histories, profiles or a context are
+    ///   given to a model that cannot use them, or the context does not parse.
     public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, profiles: [String: UserProfile] = [:],
-                          candidates: CandidateItems? = nil, threads: Int = 0) throws -> [UserRecommendations] {
-        let cold = try coldStartModel(needed: !profiles.isEmpty)
+                          candidates: CandidateItems? = nil, context: [String: String] = [:], threads: Int = 0) throws -> [UserRecommendations] {
+        let cold = try coldStartModel(needed: !profiles.isEmpty, context: context)
         let scorer = model as? any HistoryScoring
         guard cold != nil || scorer != nil else {
             throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold in new histories")
@@ -313,7 +332,8 @@ extension ModelBundle {
                 guard let t = h.times else { return h.items }
                 return h.items.indices.sorted { (t[$0], $0) < (t[$1], $1) }.map { h.items[$0] }
             }
-            let vectors = cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences)
+            let vectors = context.isEmpty ? cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences)
+                : try cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences.map { $0 }, context: context)
             let exclusion = banned
             let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: { @Sendable q in exclusion[q][...] },
                            candidates: candidates, threads: threads)

@@ -50,7 +50,15 @@ public enum FineTuning {
             let before = (t.min() ?? 0) &- 1
             times = [Int64](repeating: before, count: old) + t
         }
-        let log = Interactions(users: u, items: i, values: v, timestamps: times, userIDs: users, itemIDs: items)
+        // The base's rows have no context in a model file; the fresh rows keep theirs.
+        var context: ContextColumns?
+        if let c = fresh.context {
+            var merged = ContextColumns()
+            for _ in 0..<old { merged.append([nil, nil, nil]) }
+            for r in 0..<fresh.count { merged.append(ContextColumns.fields.indices.map { c.value(field: $0, row: r) }) }
+            context = merged
+        }
+        let log = Interactions(users: u, items: i, values: v, timestamps: times, userIDs: users, itemIDs: items, context: context)
         return (log, old..<log.count)
     }
 }

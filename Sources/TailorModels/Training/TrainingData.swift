@@ -129,6 +129,12 @@ public protocol ColdStartScoring: FactorModel {
     /// (a position) keeps their trained id and attributes; an unknown one (`nil`) is read from
     /// `profiles` like ``userVectors(profiles:histories:)``.
     func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]]) -> Matrix
+    /// The context features (`device`, `hour`…) the user vectors can depend on; empty when none.
+    var contextFeatures: [String] { get }
+    /// One vector per user in the context of a request (feature name to value): known users
+    /// (positions) with a `nil` history use their training history, unknown ones (`nil`) are
+    /// read from `profiles`. Throws ``ModelError`` for a context that does not parse.
+    func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]?], context: [String: String]) throws -> Matrix
     /// One vector (row) per item known only by its content (`nil`: none).
     func itemVectors(content: [CatalogItem?]) -> Matrix
 }

@@ -46,6 +46,9 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
     public var itemNumeric: [String: NumericEncoder] = [:]
     /// Length of the items' external feature vectors, if used.
     public var itemVectorLength: Int?
+    /// Context features of the event used by the user tower (`device`, `platform`, `country`,
+    /// `hour`, `weekday`), with their vocabularies; `nil` in files written before context existed.
+    public var context: [String: CategoricalEncoder]?
 
     /// Sorted names, the column order of the encoded arrays.
     public var userCategoricalNames: [String] { userCategorical.keys.sorted() }
@@ -53,6 +56,8 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
     public var userNumericNames: [String] { userNumeric.keys.sorted() }
     /// See ``userCategoricalNames``.
     public var itemNumericNames: [String] { itemNumeric.keys.sorted() }
+    /// See ``userCategoricalNames``.
+    public var contextNames: [String] { (context ?? [:]).keys.sorted() }
 
     /// Whether the user tower has inputs beyond the id and the history.
     public var hasUserFeatures: Bool { !userCategorical.isEmpty || !userNumeric.isEmpty }
@@ -100,6 +105,79 @@ public struct FeatureSchema: Sendable, Codable, Equatable {
 
     /// No features at all (ids and history only).
     public init() {}
+
+    /// Fits the vocabularies of the context features `names` on `log` (values seen at least
+    /// `minimumCount` times; hours and weekdays from the times, in UTC).
+    ///
+    /// - Throws: ``ModelError`` `.invalidConfiguration` naming a feature the log does not have.
+    public mutating func fitContext(_ names: [String], log: Interactions?, minimumCount: Int = 2) throws {
+        guard !names.isEmpty else { return }
+        var available: [String] = []
+        if let c = log?.context { available += ContextColumns.fields.filter { c.has($0) } }
+        if log?.timestamps != nil { available += ContextFeature.timeFields }
+        var out: [String: CategoricalEncoder] = [:]
+        for name in names {
+            guard available.contains(name), let log else {
+                let known = ContextFeature.all.contains(name)
+                throw ModelError(.invalidConfiguration,
+                                 reason: known ? "configuration.context names '\(name)', which this data does not have"
+                                     : "configuration.context names '\(name)', which is not a context feature",
+                                 hint: known ? (available.isEmpty ? "this data has no event context or times (ingest events with device, platform or country columns into a store)"
+                                                : "it has: \(available.joined(separator: ", "))")
+                                     : "context features are: \(ContextFeature.all.joined(separator: ", "))")
+            }
+            out[name] = CategoricalEncoder(fitting: (0..<log.count).map { r in ContextFeature.value(name, log: log, row: r).map { [$0] } ?? [] },
+                                           minimumCount: minimumCount)
+        }
+        context = out
+    }
+
+    /// Encodes one request's context (`hour` 0–23, `weekday` `mon`…`sun` or 0–6 from Monday,
+    /// `time` Unix seconds for both) into codes in ``contextNames`` order; features not given
+    /// read as unknown, values outside the vocabulary as the out-of-vocabulary row (counted).
+    ///
+    /// - Throws: ``ModelError`` `.invalidConfiguration` for a key that is not a context feature
+    ///   or an hour, weekday or time that does not parse.
+    public func encode(context values: [String: String], warnings: inout FeatureWarnings) throws -> [Int32] {
+        var values = values
+        for key in values.keys.sorted() where !ContextFeature.all.contains(key) && key != "time" {
+            throw ModelError(.invalidConfiguration, reason: "unknown context key '\(key)'",
+                             hint: "context keys are: \((ContextFeature.all + ["time"]).joined(separator: ", "))")
+        }
+        if let time = values.removeValue(forKey: "time") {
+            guard let t = Int64(time) else {
+                throw ModelError(.invalidConfiguration, reason: "context time '\(time)' is not Unix seconds", hint: "for example time=1700000000")
+            }
+            values["hour"] = values["hour"] ?? ContextFeature.hour(t)
+            values["weekday"] = values["weekday"] ?? ContextFeature.weekday(t)
+        }
+        if let h = values["hour"] {
+            guard let n = Int(h), (0..<24).contains(n) else {
+                throw ModelError(.invalidConfiguration, reason: "context hour '\(h)' is not a whole hour from 0 to 23", hint: "for example hour=20")
+            }
+            values["hour"] = String(n)
+        }
+        if let d = values["weekday"] {
+            guard let n = ContextFeature.weekdayNumber(d) else {
+                throw ModelError(.invalidConfiguration, reason: "context weekday '\(d)' is not a day", hint: "mon … sun, or 0 (Monday) … 6 (Sunday)")
+            }
+            values["weekday"] = String(n)
+        }
+        return contextNames.map { name in values[name].map { Self.code($0, context![name]!, &warnings) } ?? CategoricalEncoder.outOfVocabulary }
+    }
+
+    /// The context codes of every row of `log`, `contextNames.count` per row.
+    func encodeContext(of log: Interactions) -> [Int32] {
+        let names = contextNames
+        var out = [Int32](repeating: 0, count: log.count * names.count)
+        for (j, name) in names.enumerated() {
+            let encoder = context![name]!
+            for r in 0..<log.count {
+                if let v = ContextFeature.value(name, log: log, row: r) { out[r * names.count + j] = encoder.encode(v) }
+            }
+        }
+        return out
+    }
 
     /// A number for the network: encoded, and the training mean for missing, NaN or infinite
     /// values (counted), clamped to ±8 so one outlier cannot dominate a layer.
@@ -256,5 +334,41 @@ public struct RaggedRows: Sendable, Equatable {
         starts.reserveCapacity(rows.count)
         for r in rows { starts.append(indices.count); indices.append(contentsOf: self[Int(r)]) }
         return (indices, starts)
+    }
+}
+
+/// The context features a user tower can read: the event's device, platform and country (from
+/// the store) and its hour and weekday (from its time, UTC).
+enum ContextFeature {
+    static let timeFields = ["hour", "weekday"]
+    static let all = ContextColumns.fields + timeFields
+    static let dayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+    /// Hour of day (0–23, UTC) of Unix seconds `t`.
+    static func hour(_ t: Int64) -> String { String(((t % 86_400) + 86_400) % 86_400 / 3600) }
+
+    /// Day of the week (0 Monday … 6 Sunday, UTC) of Unix seconds `t` (1970-01-01 was a Thursday).
+    static func weekday(_ t: Int64) -> String {
+        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
+        return String(((days + 3) % 7 + 7) % 7)
+    }
+
+    /// 0–6 from `mon`…`sun` (or longer names) or a number.
+    static func weekdayNumber(_ text: String) -> Int? {
+        if let n = Int(text) { return (0..<7).contains(n) ? n : nil }
+        let lower = text.lowercased()
+        guard lower.count >= 3 else { return nil }
+        return dayNames.firstIndex { lower.hasPrefix($0) }
+    }
+
+    /// Row `r`'s value of feature `name` (`nil`: unknown).
+    static func value(_ name: String, log: Interactions, row r: Int) -> String? {
+        switch name {
+        case "hour": return log.timestamps.map { hour($0[r]) }
+        case "weekday": return log.timestamps.map { weekday($0[r]) }
+        default:
+            guard let f = ContextColumns.fields.firstIndex(of: name) else { return nil }
+            return log.context?.value(field: f, row: r)
+        }
     }
 }

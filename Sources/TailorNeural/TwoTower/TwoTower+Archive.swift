@@ -11,6 +11,10 @@ extension TwoTower {
         var out = NeuralArchive.tensors(users: userInputs, items: itemInputs, network: network.run { $0.stateDict() })
         out["user_factors"] = .init(userFactors)
         out["item_factors"] = .init(itemFactors)
+        if let histories {
+            out["user_history_offsets"] = .init(histories.offsets.map(Int64.init), shape: [histories.offsets.count])
+            out["user_history"] = .init(histories.values, shape: [histories.values.count])
+        }
         return out
     }
 
@@ -46,9 +50,20 @@ extension TwoTower {
         let userInputs = try reader.userInputs(rows: shapes.users, vocabularies: shapes.userVocabularies, numeric: shapes.userNumeric)
         let itemInputs = try reader.itemInputs(rows: shapes.items, numeric: shapes.itemNumeric, vectorLength: shapes.vectorLength ?? 0,
                                                categoryVocabulary: shapes.categoryVocabulary, tagVocabulary: shapes.tagVocabulary)
+        // Training histories (files written before request context existed have none).
+        var histories: RaggedRows?
+        if let values = tensors["user_history"]?.int32s() {
+            let offsets = try ArchiveChecks.pointers(tensors["user_history_offsets"]?.int64s(), count: values.count, name: "user_history_offsets", model: "two-tower")
+            guard offsets.count == shapes.users + 1 else { throw fail("'user_history_offsets' has \(offsets.count - 1) rows for \(shapes.users) users") }
+            try ArchiveChecks.indices(values, below: shapes.items, name: "user_history", model: "two-tower")
+            histories = RaggedRows(offsets: offsets, values: values)
+        }
+        guard (shapes.contextVocabularies ?? []).count == schema.contextNames.count else {
+            throw fail("has \(shapes.contextVocabularies?.count ?? 0) context tables for \(schema.contextNames.count) context features")
+        }
         let network = TwoTowerNetwork(shapes: shapes, configuration: configuration)
         try reader.load(into: network)
         self.init(configuration: configuration, userFactors: users, itemFactors: items, schema: schema, summary: summary, shapes: shapes,
-                  userInputs: userInputs, itemInputs: itemInputs, network: NetworkBox(network))
+                  userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network))
     }
 }

@@ -67,6 +67,15 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// Item content to use: `categories`, `tags`, `vector` and numeric attribute names
         /// (`nil`: everything the catalogue has; `[]`: none).
         public var itemFeatures: [String]?
+        /// Context of the event for the user tower: `device`, `platform`, `country` (from a
+        /// store's events) and `hour`, `weekday` (from event times, UTC). Each training example
+        /// reads its event's context; serving reads the request's (`tailor recommend --context
+        /// device=mobile,hour=20`), and unknown without one. Empty by default: evaluation
+        /// requests carry no context, and on MovieLens 100K hour and weekday did not help (Docs/Benchmarks.md).
+        public var context: [String] = []
+        /// Chance that a training example's context reads as unknown, so requests without
+        /// context (or with part of it) are served well.
+        public var contextDropout: Float = 0.25
         /// `softmax` (in-batch, log-Q corrected) or `bpr` (one uniform negative per example).
         public var loss: Loss = .softmax
         /// Subtract log popularity from in-batch logits (Yi et al. 2019).
@@ -143,6 +152,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     let shapes: TowerShapes
     let userInputs: UserInputs
     let itemInputs: ItemInputs
+    /// Each known user's latest training items (at most ``Configuration/historyLength``, oldest
+    /// first), to recompute their vector for a request's context; `nil` in older files.
+    let histories: RaggedRows?
     let network: NetworkBox
 
     // MARK: Training
@@ -152,7 +164,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         guard data.matrix.userItems.nonZeroCount > 0 else {
             throw ModelError(.emptyData, reason: "the training data has no interactions", hint: "check the log or the store with `tailor stats`")
         }
-        let schema: FeatureSchema
+        var schema: FeatureSchema
         if data.interactions != nil && !data.side.isEmpty {
             schema = try FeatureSchema(side: data.side, userFeatures: c.userFeatures, itemFeatures: c.itemFeatures)
         } else {
@@ -162,6 +174,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             }
             schema = FeatureSchema()
         }
+        try schema.fitContext(c.context, log: data.interactions)
         return try train(data, configuration: c, schema: schema, base: nil, freshRows: nil, progress: progress)
     }
 
@@ -179,7 +192,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                             ("featureDimension", c.featureDimension == b.featureDimension), ("hidden", c.hidden == b.hidden),
                             ("batchNorm", c.batchNorm == b.batchNorm), ("history", c.history == b.history),
                             ("learnTemperature", c.learnTemperature == b.learnTemperature), ("itemBias", c.itemBias == b.itemBias),
-                            ("userFeatures", c.userFeatures == b.userFeatures), ("itemFeatures", c.itemFeatures == b.itemFeatures)] where !same {
+                            ("userFeatures", c.userFeatures == b.userFeatures), ("itemFeatures", c.itemFeatures == b.itemFeatures),
+                            ("context", c.context == b.context)] where !same {
             throw ModelError(.invalidConfiguration, reason: "configuration.\(key) cannot change when fine-tuning: it shapes the network the base model trained",
                              hint: "leave \(key) out to keep the base's value, or retrain from scratch")
         }
@@ -216,13 +230,22 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         }
         let shapes = TowerShapes(users: users, items: items, userVocabularies: schema.userCategoricalNames.map { schema.userCategorical[$0]!.size },
                                  userNumeric: schema.userNumeric.count, categoryVocabulary: schema.itemCategories?.size,
-                                 tagVocabulary: schema.itemTags?.size, itemNumeric: schema.itemNumeric.count, vectorLength: schema.itemVectorLength)
+                                 tagVocabulary: schema.itemTags?.size, itemNumeric: schema.itemNumeric.count, vectorLength: schema.itemVectorLength,
+                                 contextVocabularies: schema.context.map { encoders in schema.contextNames.map { encoders[$0]!.size } })
         let network = TwoTowerNetwork(shapes: shapes, configuration: c)
         if let base { try network.start(from: base) }
         try network.freeze(c.freeze)
 
         // Each user's distinct items, oldest first (a repeat moves the item to its latest time).
         let sequences = data.userSequences().map { distinctLatest($0.items) }
+        // Context: the codes of each (user, item) pair's latest event.
+        let contextWidth = schema.contextNames.count
+        var pairContext: [Int64: ArraySlice<Int32>] = [:]
+        if contextWidth > 0, let log = data.interactions {
+            let codes = schema.encodeContext(of: log)
+            let (order, _) = log.rowsByUser()
+            for r in order { pairContext[Int64(log.users[r]) << 32 | Int64(log.items[r])] = codes[(r * contextWidth)..<((r + 1) * contextWidth)] }
+        }
         // Fine-tuning learns from the fresh events only: (user, item) pairs of the fresh rows.
         var fresh: Set<Int64>?
         if let freshRows, let log = data.interactions {
@@ -272,9 +295,14 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                 if c.coldUserFraction > 0 && tape.rng.nextFloat() < c.coldUserFraction {
                     return UserRequest(user: p.user, history: [], skip: nil, dropID: true, dropHistory: true)
                 }
-                return UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
-                                   dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
-                                   dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
+                var request = UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
+                                          dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
+                                          dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
+                if contextWidth > 0 && tape.rng.nextFloat() >= c.contextDropout {
+                    let item = trainSequences[Int(p.user)][Int(p.position)]
+                    request.context = Array(pairContext[Int64(p.user) << 32 | Int64(item)] ?? [])
+                }
+                return request
             })
             var queries = network.users(userBatch, tape: tape)
             if let scale = network.inverseTemperature(tape: tape) { queries = queries * scale }
@@ -312,8 +340,10 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         let itemFactors = model.allItemVectors()
         let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly,
                                       warnings: warnings)
+        var histories = RaggedRows()
+        for s in sequences { histories.append(Array(s.suffix(c.historyLength))) }
         return TwoTower(configuration: c, userFactors: userFactors, itemFactors: itemFactors, schema: schema, summary: summary,
-                        shapes: shapes, userInputs: userInputs, itemInputs: itemInputs, network: NetworkBox(network))
+                        shapes: shapes, userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network))
     }
 
     static func validate(_ c: Configuration) throws {
@@ -325,7 +355,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         if c.featureDimension < 1 || c.featureDimension > 4096 { throw fail("featureDimension", "must be between 1 and 4096, got \(c.featureDimension)") }
         if let h = c.hidden.first(where: { $0 < 1 || $0 > 65_536 }) { throw fail("hidden", "sizes must be between 1 and 65536, got \(h)") }
         for (key, p) in [("dropout", c.dropout), ("userIDDropout", c.userIDDropout), ("itemIDDropout", c.itemIDDropout), ("historyDropout", c.historyDropout),
-                        ("attributeDropout", c.attributeDropout), ("coldUserFraction", c.coldUserFraction)] {
+                        ("attributeDropout", c.attributeDropout), ("coldUserFraction", c.coldUserFraction), ("contextDropout", c.contextDropout)] {
             if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
         }
         if c.uniformNegatives < 0 || c.uniformNegatives > 100_000 { throw fail("uniformNegatives", "must be between 0 and 100000, got \(c.uniformNegatives)") }
@@ -354,29 +384,60 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     /// Vectors from the user tower for users known only by their profiles and histories (the
     /// id input reads "unknown"; history positions outside the catalogue are ignored).
     public func userVectors(profiles: [UserProfile?], histories: [[Int32]]) -> Matrix {
-        precondition(profiles.count == histories.count, "one history per profile")
-        var warnings = FeatureWarnings()
-        let inputs = schema.encode(users: profiles, warnings: &warnings)
-        let requests = histories.enumerated().map { r, h in
-            UserRequest(user: Int32(r), history: h.filter { $0 >= 0 && Int($0) < itemCount }, skip: nil, dropID: true)
-        }
-        return network.run { net in
-            Model(network: net, configuration: configuration, userInputs: inputs, itemInputs: itemInputs, schema: schema).userVectors(requests)
-        }
+        userVectors(users: profiles.map { _ in nil }, profiles: profiles, histories: histories, contextCodes: [])
     }
 
     /// Vectors for users with fresh histories: known users (positions) keep their id and
     /// trained attributes, unknown ones (`nil`) are encoded from `profiles`.
     public func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]]) -> Matrix {
+        userVectors(users: users, profiles: profiles, histories: histories, contextCodes: [])
+    }
+
+    /// The context features the user tower reads (``Configuration/context``).
+    public var contextFeatures: [String] { schema.contextNames }
+
+    /// Vectors for users in the context of a request (`device`, `platform`, `country`, `hour`,
+    /// `weekday`, or `time` in Unix seconds for both; see
+    /// ``FeatureSchema/encode(context:warnings:)``). A `nil` history is a known user's
+    /// training history (none for an unknown user). Context features the model was not trained
+    /// with are ignored.
+    ///
+    /// - Throws: ``ModelError`` for an unknown context key or a value that does not parse.
+    public func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]?], context: [String: String]) throws -> Matrix {
+        precondition(users.count == profiles.count && users.count == histories.count, "one profile and history per user")
+        var warnings = FeatureWarnings()
+        let codes = try schema.encode(context: context, warnings: &warnings)
+        let withContext = codes.contains { $0 != CategoricalEncoder.outOfVocabulary }
+        // Known users without a fresh history and without context keep their trained vectors.
+        let trained = users.indices.filter { r in histories[r] == nil && users[r] != nil && (!withContext || self.histories == nil) }
+        let resolved = users.indices.map { r -> [Int32] in
+            if let h = histories[r] { return h }
+            guard let u = users[r], let stored = self.histories else { return [] }
+            return Array(stored[Int(u)])
+        }
+        var out = userVectors(users: users, profiles: profiles, histories: resolved, contextCodes: codes)
+        for r in trained { out.setRow(r, userFactors.row(Int(users[r]!))) }
+        return out
+    }
+
+    /// The user tower for known users (positions) and unknown ones (`nil`, read from
+    /// `profiles`), each with a history, in one context (`[]`: unknown).
+    func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]], contextCodes: [Int32]) -> Matrix {
         precondition(users.count == profiles.count && users.count == histories.count, "one profile and history per user")
         let coldRows = users.indices.filter { users[$0] == nil }
         let knownRows = users.indices.filter { users[$0] != nil }
-        let cold = userVectors(profiles: coldRows.map { profiles[$0] }, histories: coldRows.map { histories[$0] })
-        let requests = knownRows.map { r in
-            UserRequest(user: users[r]!, history: histories[r].filter { $0 >= 0 && Int($0) < itemCount }, skip: nil)
+        var warnings = FeatureWarnings()
+        let coldInputs = schema.encode(users: coldRows.map { profiles[$0] }, warnings: &warnings)
+        func request(_ row: Int32, _ history: [Int32], dropID: Bool) -> UserRequest {
+            var r = UserRequest(user: row, history: history.filter { $0 >= 0 && Int($0) < itemCount }, skip: nil, dropID: dropID)
+            r.context = contextCodes
+            return r
         }
-        let warm = network.run { net in
-            Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: itemInputs, schema: schema).userVectors(requests)
+        let (cold, warm) = network.run { net in
+            (Model(network: net, configuration: configuration, userInputs: coldInputs, itemInputs: itemInputs, schema: schema)
+                .userVectors(coldRows.enumerated().map { n, r in request(Int32(n), histories[r], dropID: true) }),
+             Model(network: net, configuration: configuration, userInputs: userInputs, itemInputs: itemInputs, schema: schema)
+                .userVectors(knownRows.map { r in request(users[r]!, histories[r], dropID: false) }))
         }
         var out = Matrix(rows: users.count, columns: factors)
         for (n, r) in coldRows.enumerated() { out.setRow(r, cold.row(n)) }
@@ -396,7 +457,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
-         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, network: NetworkBox) {
+         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, histories: RaggedRows?, network: NetworkBox) {
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
@@ -405,6 +466,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         self.shapes = shapes
         self.userInputs = userInputs
         self.itemInputs = itemInputs
+        self.histories = histories
         self.network = network
     }
 }
@@ -451,6 +513,8 @@ struct UserRequest {
     var dropID = false
     var dropHistory = false
     var dropAttributes = false
+    /// Context codes in the schema's order (empty: unknown).
+    var context: [Int32] = []
 }
 
 /// Batching and whole-table passes over a network.
@@ -475,7 +539,7 @@ struct Model {
     func userBatch(_ requests: [UserRequest]) -> UserBatch {
         let c = configuration
         var b = UserBatch()
-        let attributes = userInputs.categorical, numeric = userInputs.numeric
+        let attributes = userInputs.categorical, numeric = userInputs.numeric, contexts = network.contextTables.count
         for r in requests {
             let row = Int(r.user)
             b.ids.append(r.dropID ? 0 : r.user + 1)
@@ -486,6 +550,11 @@ struct Model {
             } else {
                 b.codes.append(contentsOf: userInputs.codes[(row * attributes)..<((row + 1) * attributes)])
                 b.numbers.append(contentsOf: userInputs.numbers[(row * numeric)..<((row + 1) * numeric)])
+            }
+            if contexts > 0 {
+                if r.context.count == contexts { b.contextCodes.append(contentsOf: r.context) } else {
+                    b.contextCodes.append(contentsOf: repeatElement(0, count: contexts))
+                }
             }
             b.historyOffsets.append(b.historyItems.count)
             guard c.history != .none, !r.dropHistory else { continue }

@@ -26,6 +26,8 @@ struct UserBatch {
     var historyOffsets: [Int] = []
     /// Pooling weights (mean or recency; log-weights are added to attention scores).
     var historyWeights: [Float] = []
+    /// `count × context features` codes of the event's context (0: unknown).
+    var contextCodes: [Int32] = []
     var count: Int { ids.count }
 }
 
@@ -50,6 +52,8 @@ struct TowerShapes: Codable, Equatable {
     var tagVocabulary: Int?
     var itemNumeric: Int
     var vectorLength: Int?
+    /// Vocabulary sizes of the context features (`nil` in files written before context existed).
+    var contextVocabularies: [Int]?
 }
 
 /// The two towers: each embeds its inputs, concatenates them, and maps them through an MLP to a
@@ -63,6 +67,7 @@ final class TwoTowerNetwork: Module {
     let userID: Embedding
     let itemID: Embedding
     let userAttributes: [Embedding]
+    let contextTables: [Embedding]
     let categories: EmbeddingBag?
     let tags: EmbeddingBag?
     let vectorProjection: Linear?
@@ -79,6 +84,7 @@ final class TwoTowerNetwork: Module {
         userID = smallEmbedding(shapes.users + 1, c.idDimension, seed: seed &+ 11)
         itemID = smallEmbedding(shapes.items + 1, c.idDimension, seed: seed &+ 12)
         userAttributes = shapes.userVocabularies.enumerated().map { smallEmbedding($1, c.featureDimension, seed: seed &+ 100 &+ UInt64($0)) }
+        contextTables = (shapes.contextVocabularies ?? []).enumerated().map { smallEmbedding($1, c.featureDimension, seed: seed &+ 200 &+ UInt64($0)) }
         categories = shapes.categoryVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 13) }
         tags = shapes.tagVocabulary.map { smallBag($0, c.featureDimension, seed: seed &+ 14) }
         vectorProjection = shapes.vectorLength.map { Linear($0, c.idDimension, seed: seed &+ 15) }
@@ -86,7 +92,7 @@ final class TwoTowerNetwork: Module {
         temperatureLog = c.learnTemperature ? Parameter(Tensor(shape: [1], storage: [logf(c.temperature)])) : nil
         itemBias = c.itemBias ? Embedding(shapes.items + 1, 1, seed: seed &+ 16) : nil
         if let itemBias { itemBias.weight.value.storage = [Float](repeating: 0, count: shapes.items + 1) }
-        let userWidth = c.idDimension + shapes.userVocabularies.count * c.featureDimension + shapes.userNumeric
+        let userWidth = c.idDimension + (shapes.userVocabularies.count + contextTables.count) * c.featureDimension + shapes.userNumeric
             + (c.history == .none ? 0 : c.idDimension)
         let itemWidth = c.idDimension + (shapes.categoryVocabulary == nil ? 0 : c.featureDimension)
             + (shapes.tagVocabulary == nil ? 0 : c.featureDimension) + shapes.itemNumeric + (shapes.vectorLength == nil ? 0 : c.idDimension)
@@ -101,6 +107,7 @@ final class TwoTowerNetwork: Module {
     override var children: [(String, Module)] {
         var out: [(String, Module)] = [("user_id", userID), ("item_id", itemID)]
         for (j, e) in userAttributes.enumerated() { out.append(("user_attribute_\(j)", e)) }
+        for (j, e) in contextTables.enumerated() { out.append(("context_\(j)", e)) }
         if let categories { out.append(("item_categories", categories)) }
         if let tags { out.append(("item_tags", tags)) }
         if let vectorProjection { out.append(("item_vector", vectorProjection)) }
@@ -116,6 +123,10 @@ final class TwoTowerNetwork: Module {
         let attributes = userAttributes.count
         for (j, table) in userAttributes.enumerated() {
             parts.append(table((0..<n).map { b.codes[$0 * attributes + j] }, tape: tape))
+        }
+        let contexts = contextTables.count
+        for (j, table) in contextTables.enumerated() {
+            parts.append(table(b.contextCodes.isEmpty ? [Int32](repeating: 0, count: n) : (0..<n).map { b.contextCodes[$0 * contexts + j] }, tape: tape))
         }
         if shapes.userNumeric > 0 { parts.append(tape.constant(Tensor(shape: [n, shapes.userNumeric], storage: b.numbers))) }
         if c.history != .none {
