@@ -23,6 +23,11 @@ struct Evaluate: ParsableCommand {
 
         For rating models (mf), RMSE and MAE of the predicted ratings on the test rows are shown too.
 
+        --test-context serves each test user of a context-aware two-tower (trained with --set
+        'context=[…]') in the context of their first held-out event (its device, platform,
+        country, hour and weekday), as a live request at that moment would be; without it every
+        user is ranked with no context.
+
         Definitions (binary relevance; hits@K = relevant items in the first K):
           precision = hits@K / K            recall  = hits@K / |relevant|
           ndcg      = DCG@K / ideal DCG@K    mrr     = 1 / rank of the first hit (0 if none in K)
@@ -58,6 +63,9 @@ struct Evaluate: ParsableCommand {
 
     @Flag(name: .customLong("no-auc"), help: "Skip AUC (saves one pass over all scores per user).")
     var noAUC = false
+
+    @Flag(name: .customLong("test-context"), help: "Rank each test user of a context-aware model in the context of their first held-out event.")
+    var testContext = false
 
     @Option(help: "Worker threads (0: all cores).")
     var threads = 0
@@ -145,7 +153,14 @@ struct Evaluate: ParsableCommand {
             let trainAligned = AlignedInteractions(trainLog, to: bundle)
             let testAligned = AlignedInteractions(testLog, to: bundle)
             if firstAligned == nil { firstAligned = (trainAligned, testAligned) }
-            results.append((label, Evaluator.evaluate(bundle.model, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)))
+            if testContext, let cold = bundle.model as? any ColdStartScoring, !cold.contextFeatures.isEmpty {
+                let contexts = ContextEvaluation.firstTestContexts(test: testLog, bundle: bundle)
+                results.append((label, try ContextEvaluation.evaluate(bundle: bundle, train: trainAligned.matrix, test: testAligned.matrix,
+                                                                      contexts: contexts, configuration: configuration)))
+            } else {
+                if testContext { Terminal.note("\(path) (\(bundle.manifest.kind)) has no context features: ranked without context") }
+                results.append((label, Evaluator.evaluate(bundle.model, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)))
+            }
             if let predictor = bundle.model as? any RatingPredictor {
                 errors[label] = Evaluator.ratingErrors(predictor, test: testAligned.matrix)
             }
