@@ -143,6 +143,36 @@ struct TwoTowerTests {
         #expect(s.stoppedEarly && s.losses.count == best + 2, "stopped after patience epochs without improvement: \(s.validation)")
     }
 
+    @Test("the validation NDCG without a cut-off is 1/log₂(rank+1) of each held-out item's full rank, excluded items not counted")
+    func fullRankValidation() {
+        var rng = TailorRandom(seed: 17)
+        let queries = Matrix(rows: 300, columns: 8, storage: (0..<2_400).map { _ in rng.nextFloat() - 0.5 })
+        // Rounded item scores make ties, which count half.
+        let items = Matrix(rows: 90, columns: 8, storage: (0..<720).map { _ in (rng.nextFloat() * 4).rounded() / 4 })
+        var exclude: [[Int32]] = [], heldOut: [Int32] = []
+        for _ in 0..<300 {
+            let held = Int32(rng.nextInt(below: 90))
+            heldOut.append(held)
+            exclude.append(Array(Set((0..<5).map { _ in Int32(rng.nextInt(below: 90)) })).filter { $0 != held })
+        }
+        var expected = 0.0
+        for q in 0..<300 {
+            let score = { (i: Int) in zip(queries.row(q), items.row(i)).map(*).reduce(0, +) }
+            let target = score(Int(heldOut[q]))
+            var above = 0.0
+            for i in 0..<90 where i != Int(heldOut[q]) && !exclude[q].contains(Int32(i)) {
+                let s = score(i)
+                if s > target { above += 1 } else if s == target { above += 0.5 }
+            }
+            expected += 1 / log2(above + 2)
+        }
+        expected /= 300
+        let fast = validationNDCG(queries: queries, items: items, exclude: exclude, heldOut: heldOut, k: nil)
+        #expect(abs(fast - expected) < 1e-6, "\(fast) vs \(expected)")
+        // A cut-off counts only the items that make the top k: never more than the full-rank value.
+        #expect(validationNDCG(queries: queries, items: items, exclude: exclude, heldOut: heldOut, k: 10) < fast)
+    }
+
     @Test("bad side information: NaN, unseen values, missing profiles and content are counted, never NaN scores")
     func badSideInformation() throws {
         let base = groupedData(users: 30, items: 30, perUser: 6)

@@ -103,8 +103,11 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// Users whose latest item is held out to validate each epoch (0: no validation, every
         /// epoch runs).
         public var validationUsers = 1000
-        /// The cut-off of the validation NDCG.
-        public var validationK = 10
+        /// The cut-off of the validation NDCG (`nil`: no cut-off, the held-out item's full rank).
+        /// Without one every validation user counts, not only the tenth or so whose item makes a
+        /// top 10, so the epoch choice is far less noisy: on MovieLens 100K NDCG@10 stopped one
+        /// seed at epoch 2 (test NDCG@10 0.104 against 0.136 for another seed).
+        public var validationK: Int?
         /// Parameter-name prefixes (PyTorch names: `user_id`, `item_id`, `user_mlp`, `item_mlp`,
         /// `user_attribute_0`, `item_categories`…) kept fixed during training, usually when
         /// fine-tuning from an earlier model (`tailor train --init-from DIR --freeze item_id`).
@@ -369,7 +372,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         if c.warmupSteps < 0 { throw fail("warmupSteps", "must be 0 or more, got \(c.warmupSteps)") }
         if let p = c.patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
         if c.validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(c.validationUsers)") }
-        if c.validationK < 1 { throw fail("validationK", "must be at least 1, got \(c.validationK)") }
+        if let k = c.validationK, k < 1 { throw fail("validationK", "must be at least 1 (or null for the full rank), got \(k)") }
         if let e = c.unfreezeEvery, e < 1 { throw fail("unfreezeEvery", "must be at least 1 (or null to keep them frozen), got \(e)") }
         if c.unfreezeEvery != nil && c.freeze.isEmpty { throw fail("unfreezeEvery", "needs freeze: the prefixes to release one by one") }
     }
@@ -478,8 +481,10 @@ func distinctLatest(_ items: [Int32]) -> [Int32] {
     return out.reversed()
 }
 
-/// NDCG@k of one held-out item per query, never ranking the query's `exclude` items.
-func validationNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [Int32], k: Int) -> Double {
+/// NDCG@k of one held-out item per query, never ranking the query's `exclude` items; with no
+/// `k`, `1/log₂(rank + 1)` of the item's rank among all items (ties count half).
+func validationNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [Int32], k: Int?) -> Double {
+    guard let k else { return fullRankNDCG(queries: queries, items: items, exclude: exclude, heldOut: heldOut) }
     let top = Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: { exclude[$0][...] }, threads: 0)
     var total = 0.0
     for q in 0..<heldOut.count {
@@ -488,6 +493,39 @@ func validationNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut:
         }
     }
     return total / Double(max(1, heldOut.count))
+}
+
+/// Mean `1/log₂(rank + 1)` of each query's held-out item ranked among all items but its
+/// `exclude` ones, scored in blocks by GEMM.
+func fullRankNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [Int32]) -> Double {
+    let n = items.rows, d = items.columns, block = 256
+    guard n > 0, !heldOut.isEmpty else { return 0 }
+    var scores = [Float](repeating: 0, count: block * n)
+    var total = 0.0
+    for start in stride(from: 0, to: heldOut.count, by: block) {
+        let m = min(block, heldOut.count - start)
+        queries.withUnsafeBufferPointer { q in
+            items.withUnsafeBufferPointer { v in
+                scores.withUnsafeMutableBufferPointer { s in
+                    Kernels.gemm(transposeB: true, m: m, n: n, k: d, a: q.baseAddress! + start * d, lda: d, b: v.baseAddress!, ldb: d,
+                                 c: s.baseAddress!, ldc: n, threads: 0)
+                }
+            }
+        }
+        for r in 0..<m {
+            let row = r * n, target = scores[row + Int(heldOut[start + r])]
+            var above = 0.0
+            for i in 0..<n where scores[row + i] > target { above += 1 }
+            for i in 0..<n where scores[row + i] == target { above += 0.5 }
+            above -= 0.5   // the item itself
+            for i in exclude[start + r] where Int(i) != Int(heldOut[start + r]) {
+                let x = scores[row + Int(i)]
+                if x > target { above -= 1 } else if x == target { above -= 0.5 }
+            }
+            total += 1 / log2(above + 2)
+        }
+    }
+    return total / Double(heldOut.count)
 }
 
 /// A network shared by concurrent requests: forward passes take turns (a module is not
