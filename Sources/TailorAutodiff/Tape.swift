@@ -147,10 +147,17 @@ public final class Tape {
     public var isTraining: Bool
     /// The random stream for dropout.
     public var rng: TailorRandom
+    /// Whether operations record how to differentiate them (see ``init(training:seed:gradients:)``).
+    public let recordsGradients: Bool
 
-    /// A tape; `seed` drives dropout masks.
-    public init(training: Bool = true, seed: UInt64 = 0) {
+    /// A tape; `seed` drives dropout masks. `gradients` (by default: `training`) says whether
+    /// ops record their backward closures. An evaluation tape records none: serving and
+    /// validation need only values, and a recorded closure holds its inputs, which hold the
+    /// tape, so a tape whose backward never runs would never be freed (every request would
+    /// leak its activations). Ask for `gradients: true` to differentiate in evaluation mode.
+    public init(training: Bool = true, seed: UInt64 = 0, gradients: Bool? = nil) {
         isTraining = training
+        recordsGradients = gradients ?? training
         rng = TailorRandom(seed: seed, stream: 0xD809)
     }
 
@@ -174,7 +181,7 @@ public final class Tape {
     /// Records an operation's result; `backward` receives the result's gradient. The result
     /// needs a gradient if any input does.
     public func record(_ value: Tensor, inputs: [Value], backward: @escaping (Tensor, Tape) -> Void) -> Value {
-        let needs = inputs.contains { nodes[$0.id].requiresGrad }
+        let needs = recordsGradients && inputs.contains { nodes[$0.id].requiresGrad }
         nodes.append(Node(value: value, grad: nil, requiresGrad: needs, backward: needs ? backward : nil, parameter: nil, releasable: true))
         return Value(tape: self, id: nodes.count - 1)
     }
@@ -221,6 +228,7 @@ public final class Tape {
         let start = nodes[loss.id].value
         precondition(seed != nil || start.count == 1, "backward needs a scalar loss or a seed gradient, got shape \(start.shape)")
         precondition(!didBackward, "backward was already run on this tape; record the next forward pass on a new Tape")
+        precondition(recordsGradients, "this evaluation tape records no gradients; create it with Tape(training: false, gradients: true) to differentiate")
         didBackward = true
         accumulate(loss, seed ?? Tensor(shape: start.shape, repeating: 1))
         for id in stride(from: loss.id, through: 0, by: -1) {

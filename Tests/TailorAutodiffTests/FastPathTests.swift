@@ -11,7 +11,7 @@ import TailorLinalg
 /// Gradients of `f` at `inputs` for the upstream gradient `seed`.
 private func gradients(_ inputs: [Tensor], seed: Tensor, training: Bool = true, tapeSeed: UInt64 = 0,
                        _ f: ([Value]) -> Value) -> (Tensor, [Tensor]) {
-    let tape = Tape(training: training, seed: tapeSeed)
+    let tape = Tape(training: training, seed: tapeSeed, gradients: true)
     let vars = inputs.map { tape.variable($0) }
     let out = f(vars)
     tape.backward(out, seed: seed)
@@ -91,6 +91,27 @@ struct FastPathTests {
         expectClose(noBias, zip(plain.storage, (0..<plain.count).map { b.storage[$0 % 80] }).map { Double($0 - $1) })
     }
 
+    @Test("fused softmax cross-entropy over a table equals matmul, log-softmax and the target's entry, in value and both gradients",
+          arguments: [(1, 1, 0), (5, 3, 1), (300, 257, 1), (130, 1_000, 0)])
+    func fusedCrossEntropy(shape: (queries: Int, classes: Int, first: Int)) {
+        let (p, n, first) = shape, d = 16
+        let q = random([p, d], seed: 11), t = random([n + first, d], seed: 12)
+        var rng = TailorRandom(seed: 13)
+        let targets = (0..<p).map { _ in Int32(rng.nextInt(below: n)) }
+        let (fast, fastGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets) }
+        var onehot = Tensor(shape: [p, n])
+        for (r, c) in targets.enumerated() { onehot.storage[r * n + Int(c)] = 1 }
+        let (slow, slowGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { v in
+            let logits = matmul(v[0], slice(v[1], axis: 0, first..<(n + first)), transposeB: true)
+            return sum(logSoftmax(logits) * v[0].tape.constant(onehot)) * (-1 / Float(p))
+        }
+        expectClose(fast, slow.storage.map(Double.init), tolerance: 1e-5)
+        expectClose(fastGrads[0], slowGrads[0].storage.map(Double.init), tolerance: 1e-5)
+        expectClose(fastGrads[1], slowGrads[1].storage.map(Double.init), tolerance: 1e-5)
+        // The rows before `first` are not classes: no gradient reaches them.
+        #expect(fastGrads[1].storage[0..<(first * d)].allSatisfy { $0 == 0 })
+    }
+
     @Test("layer norm over many rows equals layer norm applied to each row alone")
     func layerNormRows() {
         let n = 64, count = 400
@@ -156,6 +177,29 @@ struct ReleaseTests {
     }
 
     let weights = [Parameter(random([64, 256], seed: 3)), Parameter(random([256, 256], seed: 4)), Parameter(random([256, 8], seed: 5))]
+
+    @Test("an evaluation tape records no backward closures, so it is freed when its forward pass ends (no leak per request)")
+    func evaluationTapeIsFreed() {
+        weak var evaluation: Tape?
+        weak var training: Tape?
+        do {
+            let tape = Tape(training: false)
+            #expect(!tape.recordsGradients && forward(tape, weights).scalar > 0)
+            evaluation = tape
+            // A training tape whose backward never ran holds itself through its closures;
+            // backward breaks the cycle.
+            let t = Tape()
+            t.backward(forward(t, weights))
+            training = t
+        }
+        #expect(evaluation == nil, "the evaluation tape outlived its forward pass")
+        #expect(training == nil, "the training tape outlived its backward pass")
+        // Gradients in evaluation mode on request.
+        let tape = Tape(training: false, gradients: true)
+        tape.backward(forward(tape, weights))
+        #expect(weights.allSatisfy { $0.grad != nil })
+        for w in weights { w.zeroGrad() }
+    }
 
     @Test("after backward the tape holds only its inputs and the loss; gradients reached the parameters")
     func released() {

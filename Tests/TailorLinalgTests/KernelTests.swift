@@ -35,6 +35,39 @@ struct VectorKernelTests {
         } } }
         #expect(relativeError(y, Reference.gemv(a, x)) < 1e-5)
     }
+
+    @Test("exp over sixteen lanes: within 4·10⁻⁷ of expf where the result is normal, the same sum, and the edges", arguments: [0, 1, 15, 16, 17, 100, 4099])
+    func exp(n: Int) {
+        var rng = TailorRandom(seed: UInt64(n) &+ 9)
+        // Spread over the whole range, near the underflow and overflow edges too.
+        var x = (0..<n).map { i -> Float in
+            switch i % 4 {
+            case 0: return rng.nextFloat() * 180 - 90
+            case 1: return rng.nextFloat() * 20 - 10
+            case 2: return -87.3 + rng.nextFloat() * 0.1
+            default: return 88.6 + rng.nextFloat() * 0.1
+            }
+        }
+        var expected = x
+        let fastSum = x.withUnsafeMutableBufferPointer { Kernels.expShifted($0.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!, count: n, shift: 0.5) }
+        let slowSum = expected.withUnsafeMutableBufferPointer { Reference.expShifted($0.baseAddress ?? UnsafeMutablePointer(bitPattern: 8)!, count: n, shift: 0.5) }
+        for i in 0..<n {
+            if expected[i] >= Float.leastNormalMagnitude && expected[i].isFinite {
+                #expect(abs(x[i] - expected[i]) <= 4e-7 * expected[i], "exp at \(i): \(x[i]) vs \(expected[i])")
+            } else {
+                #expect(x[i] == expected[i] || (x[i] == 0 && expected[i] < Float.leastNormalMagnitude), "edge at \(i): \(x[i]) vs \(expected[i])")
+            }
+        }
+        #expect(abs(fastSum - slowSum) <= 1e-5 * max(1, abs(slowSum)) || (fastSum.isInfinite && slowSum.isInfinite))
+        // Special values, in a full vector of lanes.
+        var special: [Float] = [0, -0, 1, -1, .infinity, -.infinity, .nan, -200, 200, 88.72, -87.33, 1e-8, -1e-8, 10, -10, 0.6931472]
+        let want = special.map { expf($0) }
+        _ = special.withUnsafeMutableBufferPointer { Kernels.expShifted($0.baseAddress!, count: 16, shift: 0) }
+        for (got, w) in zip(special, want) {
+            if w.isNaN { #expect(got.isNaN) } else if w < Float.leastNormalMagnitude || w.isInfinite { #expect(got == w || got == 0) }
+            else { #expect(abs(got - w) <= 4e-7 * w, "\(got) vs \(w)") }
+        }
+    }
 }
 
 @Suite("GEMM matches the triple loop")

@@ -9,8 +9,7 @@ extension Kernels {
             var m = -Float.infinity
             for j in 0..<n { m = Swift.max(m, row[j]) }
             if m == -.infinity { row.update(repeating: 0, count: n); continue }
-            var s: Float = 0
-            for j in 0..<n { let e = expf(row[j] - m); row[j] = e; s += e }
+            let s = Kernels.expShifted(row, count: n, shift: m)
             let inv = 1 / s
             for j in 0..<n { row[j] *= inv }
         }

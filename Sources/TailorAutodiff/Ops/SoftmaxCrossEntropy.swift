@@ -1,0 +1,102 @@
+import Foundation
+import TailorLinalg
+
+/// Mean softmax cross-entropy of `queries` `[P, d]` against every row of `table[first...]`
+/// (`[N + first, d]`; the first `first` rows, such as a padding row, are not classes):
+/// `mean_p(logsumexp_j(q_p·t_j) − q_p·t_{target_p})`, targets counted from `first`.
+///
+/// The same value and gradients as `crossEntropy(matmul(queries, slice(table, 0, first...)ᵀ))`
+/// (the readable composition the tests hold it to), without ever holding the `[P, N]` logits:
+/// rows go in blocks of 128 whose logits are scored by GEMM, exponentiated in SIMD lanes, and
+/// dropped; backward scores each block again and forms `dQ = (softmax − onehot)·T` and
+/// `dT = (softmax − onehot)ᵀ·Q` block by block (blocks in parallel, one `dT` per worker). For a
+/// full-catalogue softmax over thousands of items that is hundreds of MB of logits and their
+/// copies never allocated, for one more GEMM.
+public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, targets: [Int32]) -> Value {
+    let Q = queries.tensor, T = table.tensor
+    precondition(Q.rank == 2 && T.rank == 2 && Q.shape[1] == T.shape[1], "softmaxCrossEntropy needs [P, d] queries and an [N, d] table")
+    let p = Q.shape[0], d = Q.shape[1], rows = T.shape[0], n = rows - first
+    precondition(n >= 1 && targets.count == p, "softmaxCrossEntropy: \(targets.count) targets for \(p) queries, \(n) classes")
+    for t in targets { precondition(t >= 0 && Int(t) < n, "target \(t) outside \(n) classes") }
+    let block = 128, blocks = (p + block - 1) / block
+    var logSumExp = [Float](repeating: 0, count: p)
+    var losses = [Double](repeating: 0, count: blocks)
+    // Scores of block b into `scratch` ([block, n]).
+    func score(_ b: Int, _ scratch: UnsafeMutablePointer<Float>, _ qp: UnsafePointer<Float>, _ tp: UnsafePointer<Float>) -> Range<Int> {
+        let rowsIn = (b * block)..<min(p, (b + 1) * block)
+        Kernels.gemm(transposeB: true, m: rowsIn.count, n: n, k: d, a: qp + rowsIn.lowerBound * d, lda: d, b: tp + first * d, ldb: d,
+                     c: scratch, ldc: n, threads: 1)
+        return rowsIn
+    }
+    Q.storage.withUnsafeBufferPointer { qp in
+        T.storage.withUnsafeBufferPointer { tp in
+            logSumExp.withUnsafeMutableBufferPointer { lp in
+                losses.withUnsafeMutableBufferPointer { loss in
+                    let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, lp.baseAddress!, loss.baseAddress!))
+                    parallelFor(blocks, chunkSize: 1, threads: p * n * d < 1 << 20 ? 1 : 0) { chunk in
+                        let (qp, tp, lp, loss) = box.value
+                        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { scratch in
+                            let s = scratch.baseAddress!
+                            let rowsIn = score(chunk.index, s, qp, tp)
+                            var total = 0.0
+                            for (k, r) in rowsIn.enumerated() {
+                                let row = s + k * n
+                                var m = -Float.infinity
+                                for j in 0..<n { m = max(m, row[j]) }
+                                let target = row[Int(targets[r])]
+                                let lse = m + logf(Kernels.expShifted(row, count: n, shift: m))
+                                lp[r] = lse
+                                total += Double(lse - target)
+                            }
+                            loss[chunk.index] = total
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let value = Tensor(scalar: Float(losses.reduce(0, +) / Double(max(1, p))))
+    return queries.tape.record(value, inputs: [queries, table]) { g, tape in
+        let scale = g.scalar / Float(max(1, p))
+        var dq = Tensor(shape: Q.shape)
+        let workers = max(1, effectiveThreadCount(p * n * d < 1 << 20 ? 1 : 0))
+        var dts = [[Float]](repeating: [], count: workers)
+        Q.storage.withUnsafeBufferPointer { qp in
+            T.storage.withUnsafeBufferPointer { tp in
+                dq.storage.withUnsafeMutableBufferPointer { dqp in
+                    dts.withUnsafeMutableBufferPointer { dtsp in
+                        let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, dqp.baseAddress!, dtsp.baseAddress!))
+                        parallelFor(blocks, chunkSize: 1, threads: workers) { chunk in
+                            let (qp, tp, dqp, dtsp) = box.value
+                            if dtsp[chunk.worker].isEmpty { dtsp[chunk.worker] = [Float](repeating: 0, count: n * d) }
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { scratch in
+                                let s = scratch.baseAddress!
+                                let rowsIn = score(chunk.index, s, qp, tp)
+                                for (k, r) in rowsIn.enumerated() {
+                                    let row = s + k * n
+                                    _ = Kernels.expShifted(row, count: n, shift: logSumExp[r])
+                                    row[Int(targets[r])] -= 1
+                                    Kernels.scale(scale, row, count: n)
+                                }
+                                let m = rowsIn.count
+                                Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
+                                dtsp[chunk.worker].withUnsafeMutableBufferPointer { dt in
+                                    Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
+                                                 beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tape.accumulate(queries, dq)
+        var dt = Tensor(shape: T.shape)
+        for part in dts where !part.isEmpty {
+            dt.storage.withUnsafeMutableBufferPointer { dst in
+                part.withUnsafeBufferPointer { src in Kernels.axpy(1, src.baseAddress!, dst.baseAddress! + first * d, count: n * d) }
+            }
+        }
+        tape.accumulate(table, dt)
+    }
+}
