@@ -10,5 +10,7 @@ public enum TailorNeural {
                                      defaults: .init())
         ModelRegistry.registerShared(Ranker.self, summary: "click-through ranker, deep & cross network over retrieval vectors, attributes, popularity and time (Wang et al. 2021)",
                                      defaults: .init())
+        ModelRegistry.registerShared(SASRec.self, summary: "SASRec: causal self-attention over the latest items predicts the next (Kang & McAuley 2018), full-softmax cross-entropy by default",
+                                     defaults: .init())
     }
 }

@@ -47,6 +47,27 @@ struct ReaderTests {
         #expect(triples(log) == ["u1/i1/2.0", "u2/i1/1.0"])
     }
 
+    @Test("sequence files (user item1 item2 …): detected, each item's position is its time, a user without items is a reported row")
+    func sequences() throws {
+        let text = "1 5 6 7\n2 7 5\n3\n1 9 5\r\n"
+        let (log, report) = try read(text)
+        #expect(report.format.contains("sequences"))
+        // User 1's second line continues their sequence: 9 at time 3; the repeated 5 merges
+        // into one row with the later time (4).
+        var times: [String: Int64] = [:]
+        for r in 0..<log.count { times["\(log.userIDs[log.users[r]])/\(log.itemIDs[log.items[r]])"] = log.timestamps![r] }
+        #expect(times == ["1/5": 4, "1/6": 1, "1/7": 2, "1/9": 3, "2/7": 0, "2/5": 1])
+        #expect(report.rowsSkipped == 1 && report.problems.first?.line == 3 && report.problems.first!.reason.contains("no items"))
+        #expect(log.values.allSatisfy { $0 >= 1 })
+        // The SASRec papers' `user item` lines (two fields each) stay a whitespace log in file order.
+        let (pairs, pairReport) = try read("1 5\n1 6\n2 5\n")
+        #expect(!pairReport.format.contains("sequences") && triples(pairs) == ["1/5/1.0", "1/6/1.0", "2/5/1.0"])
+        // Asked for by name, and strict mode stops at the empty user.
+        let (named, _) = try read("a x y\nb y\n") { $0.format = try! LogFormat(parsing: "sequences") }
+        #expect(triples(named) == ["a/x/1.0", "a/y/1.0", "b/y/1.0"])
+        #expect { try read(text) { $0.format = .sequences; $0.strict = true } } throws: { "\($0)".contains("log.csv:3") && "\($0)".contains("no items") }
+    }
+
     @Test("UTF-8 byte-order mark and CRLF line endings")
     func bomAndCRLF() throws {
         let (log, report) = try read("\u{FEFF}user,item,rating\r\nа,b,1\r\nc,d,2\r\n")

@@ -293,6 +293,50 @@ extension InteractionReader {
             return .text(text)
         }
 
+        // MARK: Sequences
+
+        /// `user item1 item2 …` per line; an item's time is its position in the user's items
+        /// (continuing across lines of the same user).
+        mutating func readSequences(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+            report.format = LogFormat.sequences.description
+            report.columns = ["user": "#1", "item": "#2…"]
+            hasTime = true
+            var nextTime: [Int32: Int64] = [:]
+            var line = 0, p = 0
+            let n = bytes.count
+            var fields: [FieldRange] = []
+            while p < n {
+                var end = p
+                while end < n && bytes[end] != 10 { end += 1 }
+                line += 1
+                fields.removeAll(keepingCapacity: true)
+                var i = p
+                while i < end {
+                    while i < end && (bytes[i] == 32 || bytes[i] == 9 || bytes[i] == 13) { i += 1 }
+                    let s = i
+                    while i < end && bytes[i] != 32 && bytes[i] != 9 && bytes[i] != 13 { i += 1 }
+                    if i > s { fields.append(FieldRange(start: s, end: i, needsUnescape: false)) }
+                }
+                p = end + 1
+                if fields.isEmpty { continue }
+                // Rows are (user, item) pairs: a line of n items is n rows (a user alone, one).
+                report.rowsRead += max(1, fields.count - 1)
+                guard fields.count >= 2 else {
+                    try problem(line: line, "user '\(fieldText(bytes, fields[0]).0)' has no items")
+                    continue
+                }
+                guard let userID = try identifier(bytes, fields[0], line: line, role: "user") else { continue }
+                let user = Builder.position(of: userID, in: &userIDs)
+                var t = nextTime[user] ?? 0
+                for f in fields.dropFirst() {
+                    guard let itemID = try identifier(bytes, f, line: line, role: "item") else { continue }
+                    accept(user: user, item: Builder.position(of: itemID, in: &itemIDs), value: 1, time: t)
+                    t += 1
+                }
+                nextTime[user] = t
+            }
+        }
+
         // MARK: JSON Lines
 
         mutating func readJSONLines(_ bytes: UnsafeBufferPointer<UInt8>) throws {

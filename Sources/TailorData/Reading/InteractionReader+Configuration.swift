@@ -86,6 +86,10 @@ public enum LogFormat: Sendable, Codable, Equatable, CustomStringConvertible {
     case delimited(Delimiter)
     /// One JSON object per line.
     case jsonLines
+    /// One user per line, then their items in time order, separated by spaces or tabs
+    /// (`user item1 item2 …`, the S3-Rec and CoSeRec files). Each item's position on its line
+    /// is its time, so time-ordered splits and sequence models see the order.
+    case sequences
 
     /// `csv (,)`, `json lines`…
     public var description: String {
@@ -93,6 +97,7 @@ public enum LogFormat: Sendable, Codable, Equatable, CustomStringConvertible {
         case .auto: "auto"
         case .delimited(let d): "delimited (\(d.symbol))"
         case .jsonLines: "JSON Lines"
+        case .sequences: "sequences (user item1 item2 …)"
         }
     }
 }

@@ -118,6 +118,8 @@ public enum InteractionReader {
             try builder.readJSONLines(bytes)
         case .delimited(let delimiter):
             try builder.readDelimited(bytes, delimiter: delimiter)
+        case .sequences:
+            try builder.readSequences(bytes)
         case .auto:
             preconditionFailure("format detection returned .auto")
         }
@@ -173,11 +175,38 @@ public enum InteractionReader {
         }
         // No delimiter is consistent. Text split by spaces on every line is whitespace-separated;
         // otherwise take the first delimiter the first line has.
+        if looksLikeSequences(bytes) { return .sequences }
         if spacedLines == lines.count { return .delimited(.whitespace) }
         for d in [Delimiter.doubleColon, .tab, .comma, .semicolon, .pipe] where (lines[0][d] ?? 0) > 0 {
             return .delimited(d)
         }
         return .delimited(.whitespace)
+    }
+
+    /// Whether the first lines are sequence lines: integers only, split by spaces or tabs, with
+    /// differing numbers of fields and some line holding at least four (a user and three items).
+    /// A log of `user item rating time` rows has the same count on every line.
+    static func looksLikeSequences(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var counts: [Int] = []
+        var fields = 0, inField = false, p = 0
+        while p < bytes.count && counts.count < 10 && p < 65_536 {
+            let c = bytes[p]
+            switch c {
+            case 10:
+                if inField { fields += 1 }
+                if fields > 0 { counts.append(fields) }
+                fields = 0; inField = false
+            case 32, 9, 13:
+                if inField { fields += 1 }
+                inField = false
+            case 48...57: inField = true
+            default: return false
+            }
+            p += 1
+        }
+        if inField { fields += 1 }
+        if fields > 0 && counts.count < 10 { counts.append(fields) }
+        return counts.count >= 2 && (counts.max() ?? 0) >= 4 && Set(counts).count > 1
     }
 
     /// Header names recognized for each role, lower-cased, in order of preference.

@@ -34,7 +34,8 @@ struct TableReader {
         var start = 0
         if all.count >= 3 && all[0] == 0xEF && all[1] == 0xBB && all[2] == 0xBF { start = 3 }
         let bytes = UnsafeBufferPointer(rebasing: all[start...])
-        let layout = format == .auto ? InteractionReader.detectFormat(bytes) : format
+        var layout = format == .auto ? InteractionReader.detectFormat(bytes) : format
+        if layout == .sequences { layout = .delimited(.whitespace) }   // a table's rows: fields split by spaces
         switch layout {
         case .jsonLines:
             var columns: [String] = []
@@ -97,8 +98,8 @@ struct TableReader {
                 }
             }
             if header == nil { try prepare([]) }
-        case .auto:
-            preconditionFailure("format detection returned .auto")
+        case .auto, .sequences:
+            preconditionFailure("format detection returned .auto (sequences were mapped to whitespace above)")
         }
     }
 

@@ -338,12 +338,13 @@ extension ColumnSelection {
 }
 
 extension LogFormat {
-    /// Parses `comma`, `tab`, `semicolon`, `pipe`, `double-colon`, `whitespace`, `json` (and the
-    /// symbols themselves).
+    /// Parses `comma`, `tab`, `semicolon`, `pipe`, `double-colon`, `whitespace`, `json`,
+    /// `sequences` (and the symbols themselves).
     public init(parsing text: String) throws {
         switch text.lowercased() {
         case "auto": self = .auto
         case "json", "jsonl", "jsonlines", "json-lines": self = .jsonLines
+        case "sequences", "sequence", "seq": self = .sequences
         case ",", "comma", "csv": self = .delimited(.comma)
         case "\\t", "\t", "tab", "tsv": self = .delimited(.tab)
         case ";", "semicolon": self = .delimited(.semicolon)
@@ -352,7 +353,7 @@ extension LogFormat {
         case " ", "space", "whitespace": self = .delimited(.whitespace)
         default:
             throw DataError(.invalidConfiguration, field: "delimiter", reason: "unknown delimiter '\(text)'",
-                            hint: "use comma, tab, semicolon, pipe, double-colon, whitespace or json")
+                            hint: "use comma, tab, semicolon, pipe, double-colon, whitespace, json or sequences")
         }
     }
 
@@ -361,6 +362,7 @@ extension LogFormat {
         switch self {
         case .auto: nil
         case .jsonLines: "json"
+        case .sequences: "sequences"
         case .delimited(let d):
             switch d {
             case .comma: "comma"

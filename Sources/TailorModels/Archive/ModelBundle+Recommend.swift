@@ -342,6 +342,21 @@ extension ModelBundle {
                                     basis: known[u] == nil && profiles[external[u]] != nil ? .profile : .model)
             }
         }
+        if let sequential = model as? any SequenceScoring {
+            // Order matters: a known user's stored training sequence continues with the new
+            // events in time order (the merged histories above lost the training order).
+            let recent = (0..<events.userIDs.count).map { u -> [Int32] in
+                order[offsets[u]..<offsets[u + 1]].compactMap { itemMap[Int(events.items[$0])] }
+            }
+            var scores = [Float](repeating: 0, count: model.itemCount)
+            return external.indices.map { u in
+                let top = scores.withUnsafeMutableBufferPointer { buffer in
+                    sequential.scores(users: [known[u]], recent: [recent[u]], into: buffer)
+                    return Self.topK(buffer.baseAddress!, count: buffer.count, k: k, banned: banned[u], candidates: candidates)
+                }
+                return UserRecommendations(user: external[u], items: top.map { (itemIDs[$0.index], $0.score) }, basis: .model)
+            }
+        }
         var scores = [Float](repeating: 0, count: model.itemCount)
         return external.indices.map { u in
             let top = scores.withUnsafeMutableBufferPointer { buffer in

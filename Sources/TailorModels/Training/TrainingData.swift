@@ -98,6 +98,16 @@ public protocol HistoryScoring: Recommender {
     func scores(for history: UserHistory, into scores: UnsafeMutableBufferPointer<Float>)
 }
 
+/// A model that reads a user's items in order (a sequence model such as SASRec): scores follow
+/// from the latest items, so a live sequence gives fresh recommendations with no retraining.
+public protocol SequenceScoring: HistoryScoring {
+    /// Writes every item's score for each user (`users.count × itemCount`, row-major): a known
+    /// user (a position) continues their training sequence with `recent`; an unknown one
+    /// (`nil`) is `recent` alone (item positions, oldest first; positions outside the
+    /// catalogue are ignored).
+    func scores(users: [Int32?], recent: [[Int32]], into scores: UnsafeMutableBufferPointer<Float>)
+}
+
 extension HistoryScoring {
     /// The best `k` items for `history`, never returning its own items unless `includeHistory`.
     public func recommend(history: UserHistory, k: Int, includeHistory: Bool = false) -> [(index: Int32, score: Float)] {

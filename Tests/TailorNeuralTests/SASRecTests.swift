@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import TailorData
+import TailorLinalg
+import TailorModels
+@testable import TailorNeural
+
+/// Users walk a ring of `items` items: after item i comes item i + 1 (mod items), nine times in
+/// ten; otherwise a random item. Every item is equally popular, so only the order tells what
+/// comes next. Item 0 follows the last item, so the first table row after padding must act as
+/// a real item.
+func ringSequences(users: Int = 240, items: Int = 30, seed: UInt64 = 4) -> (TrainingData, next: [Int32]) {
+    var rng = TailorRandom(seed: seed)
+    var us: [Int32] = [], its: [Int32] = [], times: [Int64] = [], next: [Int32] = []
+    for u in 0..<users {
+        var item = rng.nextInt(below: items)
+        let length = 6 + rng.nextInt(below: 8)
+        for t in 0..<length {
+            us.append(Int32(u)); its.append(Int32(item)); times.append(Int64(t))
+            item = rng.nextFloat() < 0.9 ? (item + 1) % items : rng.nextInt(below: items)
+        }
+        next.append(Int32(item))
+    }
+    let log = Interactions(users: us, items: its, values: us.map { _ in 1 }, timestamps: times,
+                           userIDs: IDMap((0..<users).map { "u\($0)" }), itemIDs: IDMap((0..<items).map { "i\($0)" }))
+    // Repeats of an item by the same user merge (the ring is long enough that few do).
+    return (TrainingData(log.mergingDuplicates(.sum).0), next)
+}
+
+func smallSASRec(_ loss: SASRec.Loss = .softmax) -> SASRec.Configuration {
+    var c = SASRec.Configuration()
+    c.dimension = 16
+    c.blocks = 1
+    c.maxLength = 10
+    c.dropout = 0.1
+    c.epochs = 40
+    c.batchSize = 32
+    c.learningRate = 0.01
+    c.validationUsers = 0
+    c.loss = loss
+    c.negatives = 20
+    return c
+}
+
+@Suite("SASRec")
+struct SASRecTests {
+    static let data = ringSequences()
+    static let model = try! SASRec.fit(data.0, configuration: smallSASRec(), progress: nil)
+
+    /// Share of users whose next ring item is in their top `k` (their own items excluded, as in evaluation).
+    func hitRate(_ model: SASRec, k: Int) -> Double {
+        let seen = Self.data.0.matrix.userItems
+        var hits = 0
+        for u in 0..<model.userCount {
+            let row = model.userFactors.row(u)
+            let banned = Set(seen.columns(inRow: u))
+            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
+            let top = scores.indices.filter { !banned.contains(Int32($0)) }.sorted { scores[$0] > scores[$1] }.prefix(k)
+            if top.contains(Int(Self.data.next[u])) { hits += 1 }
+        }
+        return Double(hits) / Double(model.userCount)
+    }
+
+    @Test("learns what comes next: the next ring item is in the top 3 for most users, where popularity is at chance")
+    func learnsOrder() {
+        // Chance (and popularity: every item is equally common) is about 3 of the ~20 unseen items.
+        let rate = hitRate(Self.model, k: 3)
+        #expect(rate >= 0.7, "hit rate@3 \(rate)")
+        #expect(Self.model.summary.losses.last! < Self.model.summary.losses.first!)
+    }
+
+    @Test("sampled softmax and the paper's BCE learn the order too", arguments: [SASRec.Loss.sampledSoftmax, .bce])
+    func otherLosses(loss: SASRec.Loss) throws {
+        let model = try SASRec.fit(Self.data.0, configuration: smallSASRec(loss), progress: nil)
+        let rate = hitRate(model, k: 3)
+        #expect(rate >= 0.5, "\(loss): hit rate@3 \(rate)")
+    }
+
+    /// The top item for a live sequence.
+    func top(_ model: SASRec, user: Int32?, recent: [Int32]) -> Int {
+        var scores = [Float](repeating: 0, count: model.itemCount)
+        scores.withUnsafeMutableBufferPointer { model.scores(users: [user], recent: [recent], into: $0) }
+        #expect(scores.allSatisfy { $0.isFinite })
+        return scores.indices.max { scores[$0] < scores[$1] }!
+    }
+
+    @Test("a live sequence gets a fresh prediction without retraining, item 0 included (padding is not item 0)")
+    func liveSequences() {
+        let model = Self.model
+        #expect(top(model, user: nil, recent: [4, 5, 6]) == 7)
+        #expect(top(model, user: nil, recent: [27, 28, 29]) == 0, "after the last item comes item 0")
+        #expect(top(model, user: nil, recent: [29, 0, 1]) == 2)
+        // A known user continues their stored sequence: the fresh events decide.
+        #expect(top(model, user: 3, recent: [10, 11, 12]) == 13)
+        // Through the history protocol, in time order whatever the input order.
+        var scores = [Float](repeating: 0, count: model.itemCount)
+        scores.withUnsafeMutableBufferPointer { model.scores(for: UserHistory(items: [21, 19, 20], values: [1, 1, 1], times: [30, 10, 20]), into: $0) }
+        #expect(scores.indices.max { scores[$0] < scores[$1] } == 22)
+    }
+
+    @Test("bad live input: empty sequences, unknown items and long sequences are handled and counted")
+    func badInput() {
+        let model = Self.model
+        var warnings = SequenceWarnings()
+        let vectors = model.userVectors(users: [nil, nil, nil], recent: [[], [4, 999, -1, 5], Array(repeating: 7, count: 25) + [8]], warnings: &warnings)
+        #expect(vectors.storage.allSatisfy { $0.isFinite })
+        #expect(warnings.emptySequences == 1 && warnings.unknownItems == 2 && warnings.truncatedItems == 26 - model.configuration.maxLength)
+        #expect(top(model, user: nil, recent: [4, 999, 5]) == 6, "the unknown item is skipped")
+        #expect(top(model, user: nil, recent: Array(0..<30).map(Int32.init) + [14, 15]) == 16, "only the latest items count")
+    }
+
+    @Test("the model file round-trips: same factors, same scores for a live sequence")
+    func archive() throws {
+        let model = Self.model
+        let back = try SASRec(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
+        #expect(back.userFactors == model.userFactors && back.itemFactors == model.itemFactors)
+        var a = [Float](repeating: 0, count: 2 * model.itemCount), b = a
+        a.withUnsafeMutableBufferPointer { model.scores(users: [2, nil], recent: [[5], [8, 9]], into: $0) }
+        b.withUnsafeMutableBufferPointer { back.scores(users: [2, nil], recent: [[5], [8, 9]], into: $0) }
+        #expect(a == b)
+        var tensors = model.archiveTensors()
+        tensors["sequences"] = .init([Int32(99)] + Array(tensors["sequences"]!.int32s().dropFirst()), shape: tensors["sequences"]!.shape)
+        #expect { try SASRec(archiveTensors: tensors, configuration: model.archiveConfiguration()) } throws: { "\($0)".contains("'sequences'") }
+    }
+
+    @Test("the same seed trains the same model; early stopping keeps the best validation epoch")
+    func determinismAndValidation() throws {
+        var c = smallSASRec()
+        c.epochs = 6
+        c.validationUsers = 80
+        c.patience = 2
+        let a = try SASRec.fit(Self.data.0, configuration: c, progress: nil)
+        let b = try SASRec.fit(Self.data.0, configuration: c, progress: nil)
+        #expect(a.userFactors == b.userFactors && a.summary == b.summary)
+        let best = try #require(a.summary.bestEpoch)
+        #expect(a.summary.validation[best - 1] == a.summary.validation.max())
+    }
+
+    @Test("short sequences: users with one item are served, a log of only such users is a clear error; bad settings name the key")
+    func shortAndInvalid() throws {
+        let log = Interactions(users: [0, 1, 1, 2], items: [0, 1, 2, 2], values: [1, 1, 1, 1], timestamps: [0, 0, 1, 0],
+                               userIDs: IDMap(["a", "b", "c"]), itemIDs: IDMap(["x", "y", "z"]))
+        var c = smallSASRec()
+        c.epochs = 2
+        let model = try SASRec.fit(TrainingData(log), configuration: c, progress: nil)
+        #expect(model.summary.shortSequences == 2 && model.userFactors.storage.allSatisfy { $0.isFinite })
+        let single = Interactions(users: [0, 1], items: [0, 1], values: [1, 1], timestamps: [0, 0], userIDs: IDMap(["a", "b"]), itemIDs: IDMap(["x", "y"]))
+        #expect { try SASRec.fit(TrainingData(single), configuration: c, progress: nil) } throws: { "\($0)".contains("two or more items") }
+        c.heads = 3
+        #expect { try SASRec.fit(TrainingData(log), configuration: c, progress: nil) } throws: { "\($0)".contains("configuration.heads") }
+    }
+
+    @Test("registered by name, and a bundle recommends from a live history that continues a known user's sequence")
+    func registryAndBundle() throws {
+        TailorNeural.register()
+        let data = Self.data.0
+        let bundle = try ModelBundle(model: Self.model, training: data.interactions!)
+        #expect(ModelRegistry.shared.kinds.contains("sasrec"))
+        let fresh = Interactions(users: [0, 0, 1], items: [0, 1, 0], values: [1, 1, 1], timestamps: [200, 100, 5],
+                                 userIDs: IDMap(["u5", "stranger"]), itemIDs: IDMap(["i17", "i16"]))
+        let recs = try bundle.recommend(histories: fresh, k: 3, excludeSeen: false)
+        // u5 continues their stored sequence with i16 then i17 (by time, not file order); the
+        // stranger has only i17, and i18 comes next.
+        var scores = [Float](repeating: 0, count: Self.model.itemCount)
+        scores.withUnsafeMutableBufferPointer { Self.model.scores(users: [5], recent: [[16, 17]], into: $0) }
+        let expected = scores.indices.sorted { scores[$0] > scores[$1] }.prefix(3).map { "i\($0)" }
+        #expect(recs.map(\.user) == ["u5", "stranger"])
+        #expect(recs[0].items.map(\.item) == expected && recs[1].items.first?.item == "i18", "\(recs.map { $0.items.map(\.item) }) vs \(expected)")
+    }
+}
