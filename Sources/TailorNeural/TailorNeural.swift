@@ -10,6 +10,10 @@ public enum TailorNeural {
                                      defaults: .init())
         ModelRegistry.registerShared(Ranker.self, summary: "click-through ranker, deep & cross network over retrieval vectors, attributes, popularity and time (Wang et al. 2021)",
                                      defaults: .init())
+        ModelRegistry.registerShared(GRU4Rec.self, summary: "GRU4Rec: a recurrent unit over the latest items predicts the next (Hidasi et al. 2016/2018), full-softmax cross-entropy",
+                                     defaults: .init())
+        ModelRegistry.registerShared(MultVAE.self, summary: "Mult-VAE: a variational autoencoder over each user's items with a multinomial likelihood and KL annealing (Liang et al. 2018)",
+                                     defaults: .init())
         ModelRegistry.registerShared(SASRec.self, summary: "SASRec: causal self-attention over the latest items predicts the next (Kang & McAuley 2018), full-softmax cross-entropy by default",
                                      defaults: .init())
     }

@@ -156,6 +156,21 @@ struct ModuleTests {
         }
         #expect(zip(h, expected).allSatisfy { abs($0 - $1) < 1e-5 })
     }
+
+    @Test("a GRU reset by a keep mask after left padding ends where the unpadded sequence ends; gradients pass the mask")
+    func gruKeepMask() {
+        let gru = GRU(inputs: 3, hidden: 4, seed: 8)
+        let real = random([1, 2, 3], seed: 9)
+        // Three padding steps (any input) before the two real ones.
+        let padded = Tensor(shape: [1, 5, 3], storage: random([1, 3, 3], seed: 10).storage + real.storage)
+        let keep = [false, false, false, true, true]
+        let plain = gru(Tape().constant(real)).last.tensor.storage
+        let masked = gru(Tape().constant(padded), keep: keep).last.tensor.storage
+        #expect(zip(plain, masked).allSatisfy { abs($0 - $1) < 1e-6 }, "\(plain) vs \(masked)")
+        let unmasked = gru(Tape().constant(padded)).last.tensor.storage
+        #expect(zip(plain, unmasked).contains { abs($0 - $1) > 1e-3 }, "without the mask the padding steps change the state")
+        expectGradients([padded]) { gru($0[0], keep: keep).outputs }
+    }
 }
 
 @Suite("Losses")

@@ -168,3 +168,43 @@ struct SASRecTests {
         #expect(recs[0].items.map(\.item) == expected && recs[1].items.first?.item == "i18", "\(recs.map { $0.items.map(\.item) }) vs \(expected)")
     }
 }
+
+@Suite("GRU4Rec")
+struct GRU4RecTests {
+    static func configuration() -> GRU4Rec.Configuration {
+        var c = GRU4Rec.Configuration()
+        c.dimension = 16
+        c.hidden = 32
+        c.maxLength = 10
+        c.dropout = 0.1
+        c.epochs = 40
+        c.batchSize = 32
+        c.learningRate = 0.01
+        c.validationUsers = 0
+        return c
+    }
+
+    static let model = try! GRU4Rec.fit(SASRecTests.data.0, configuration: configuration(), progress: nil)
+
+    @Test("learns what comes next on the ring, serves live sequences, and round-trips its file")
+    func learnsAndServes() throws {
+        let model = Self.model
+        let seen = SASRecTests.data.0.matrix.userItems
+        var hits = 0
+        for u in 0..<model.userCount {
+            let row = model.userFactors.row(u), banned = Set(seen.columns(inRow: u))
+            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
+            if scores.indices.filter({ !banned.contains(Int32($0)) }).sorted(by: { scores[$0] > scores[$1] }).prefix(3).contains(Int(SASRecTests.data.next[u])) { hits += 1 }
+        }
+        #expect(Double(hits) / Double(model.userCount) >= 0.7, "hit rate@3 \(Double(hits) / Double(model.userCount))")
+        func top(_ m: GRU4Rec, _ recent: [Int32]) -> Int {
+            var s = [Float](repeating: 0, count: m.itemCount)
+            s.withUnsafeMutableBufferPointer { m.scores(users: [nil], recent: [recent], into: $0) }
+            return s.indices.max { s[$0] < s[$1] }!
+        }
+        #expect(top(model, [4, 5, 6]) == 7 && top(model, [27, 28, 29]) == 0)
+        let back = try GRU4Rec(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
+        #expect(back.userFactors == model.userFactors && top(back, [11, 12]) == top(model, [11, 12]))
+        #expect(back.archiveTensors().keys.contains("net.gru.weight_hh_l0"))
+    }
+}

@@ -139,7 +139,9 @@ public final class GRU: Module {
     }
 
     /// Every step's hidden state `[B, T, H]` and the last one `[B, H]`, from `h0` (zeros by default).
-    public func callAsFunction(_ x: Value, initial: Value? = nil) -> (outputs: Value, last: Value) {
+    /// With `keep` (`[B × T]`), the state is reset to zero after every step where it is false
+    /// (left padding: each sequence then starts from zeros at its first real step).
+    public func callAsFunction(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil) -> (outputs: Value, last: Value) {
         let tape = x.tape
         let (b, t) = (x.shape[0], x.shape[1])
         let h3 = 3 * hidden
@@ -156,6 +158,9 @@ public final class GRU: Module {
             let z = sigmoid(gis[1] + ghs[1])
             let n = TailorAutodiff.tanh(gis[2] + r * ghs[2])
             h = n + z * (h - n)  // (1 − z)·n + z·h
+            if let keep, (0..<b).contains(where: { !keep[$0 * t + step] }) {
+                h = h * tape.constant(Tensor(shape: [b, 1], storage: (0..<b).map { keep[$0 * t + step] ? 1 : 0 }))
+            }
             outputs.append(reshape(h, [b, 1, hidden]))
         }
         return (concat(outputs, axis: 1), h)

@@ -10,13 +10,14 @@ import TailorNN
 /// `blocks.0.self_attn.in_proj_weight`, `blocks.0.linear1.weight`, `final_norm.weight`…), so
 /// `Benchmarks/sasrec_torch.py` builds the same network with `nn.TransformerEncoderLayer(
 /// norm_first=True)` and loads these names.
-final class SASRecNetwork: Module {
+final class SASRecNetwork: Module, SequenceEncoder {
     let items: Int
     let configuration: SASRec.Configuration
     let itemEmbedding: Embedding
     let positionEmbedding: Embedding
     let blocks: [TransformerEncoderBlock]
     let finalNorm: LayerNorm
+    var dimension: Int { configuration.dimension }
 
     init(items: Int, configuration c: SASRec.Configuration) {
         self.items = items

@@ -1,0 +1,235 @@
+#!/usr/bin/env python3
+"""SASRec: Tailor against the same network in PyTorch (CPU), side by side, same data and recipe.
+
+  python3 Benchmarks/sasrec_torch.py [--no-build] [--data Beauty] [--epochs 20]
+
+Data: an S3-Rec sequence file from ../shared/data/seq-s3rec (`user item1 item2 …`, items in
+time order; a repeated item counts at its latest position, as Tailor's reader merges it).
+Leave-last-out: each user's last item is the test item, the rest is training. Full ranking
+over every item, the user's training items excluded; HR@10 and NDCG@10 computed by the same
+Python code for both sides from their user and item vectors (Tailor's also by `tailor
+evaluate`, which must agree).
+
+Both sides train the same network for the same number of epochs, no validation, no early
+stopping, 2 threads (torch.set_num_threads(2)):
+  item embedding (items + 1, d = 64, row 0 = padding) × √d + learned positions (50), dropout 0.2,
+  padding positions zeroed; 2 pre-norm Transformer blocks (nn.TransformerEncoderLayer,
+  norm_first=True, 1 head, feed-forward 64, ReLU, dropout 0.2 at the same four sites) with a
+  causal mask and a key-padding mask, padding zeroed after each; a final LayerNorm. Each user
+  is one training sequence: the latest 51 training items, left-padded, predicting each next
+  item; loss: cross-entropy over all items (the item table, padding row excluded, is also the
+  output layer) at every non-padding position. Adam (β 0.9/0.98, lr 0.001), 100 warm-up steps
+  then cosine decay to 0.1× over all steps; batch 128 users, shuffled each epoch.
+Initial weights differ (each side's own seeded initializers), so losses and quality agree in
+distribution, not digit for digit. Timed: Tailor's fitting seconds from its report (which
+include building batches and, at the end, every user's vector); PyTorch's epoch loop alone
+(batches built before the clock starts, which favours PyTorch). Reported: training sequences
+per second both sides and the ratio Tailor ÷ PyTorch (above 1: Tailor faster), peak RSS, and
+quality. Writes Benchmarks/results/sasrec_torch.json.
+"""
+import argparse, json, math, os, sys, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
+
+DIM, BLOCKS, HEADS, LENGTH, DROPOUT, BATCH, LR = 64, 2, 1, 50, 0.2, 128, 0.001
+
+
+def read_sequences(path):
+    """{user: [items in time order]} with a repeated item kept at its latest position."""
+    out = {}
+    for line in open(path):
+        parts = line.split()
+        if len(parts) < 2:
+            continue
+        seq = out.setdefault(parts[0], [])
+        seq.extend(parts[1:])
+    for u, s in out.items():
+        latest = {item: p for p, item in enumerate(s)}
+        out[u] = [item for item, _ in sorted(latest.items(), key=lambda kv: kv[1])]
+    return out
+
+
+def split(seqs):
+    """Leave-last-out: (train, test item or None) per user."""
+    return {u: (s[:-1], s[-1]) if len(s) >= 2 else (s, None) for u, s in seqs.items()}
+
+
+def metrics(user_vectors, item_vectors, users, items, parts, k=10):
+    """HR@k and NDCG@k of each test item ranked among all items, training items excluded."""
+    import numpy as np
+    upos, ipos = {u: n for n, u in enumerate(users)}, {i: n for n, i in enumerate(items)}
+    hits = ndcg = count = 0
+    for u, (train, test) in parts.items():
+        if test is None or test not in ipos or u not in upos:
+            continue
+        scores = item_vectors @ user_vectors[upos[u]]
+        target = scores[ipos[test]]
+        banned = np.array([ipos[i] for i in train if i in ipos and i != test], dtype=np.int64)
+        above = int((scores > target).sum()) - (int((scores[banned] > target).sum()) if len(banned) else 0)
+        count += 1
+        if above < k:
+            hits += 1
+            ndcg += 1 / math.log2(above + 2)
+    return {"hr@10": hits / count, "ndcg@10": ndcg / count, "users": count}
+
+
+def torch_worker(data, epochs, out):
+    import numpy as np, torch, torch.nn as nn
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    parts = split(read_sequences(data))
+    users = list(parts)
+    items = sorted({i for tr, te in parts.values() for i in tr + ([te] if te else [])}, key=int)
+    ipos = {i: n for n, i in enumerate(items)}
+    n_items = len(items)
+    train = [[ipos[i] for i in parts[u][0]] for u in users]
+    examples = [s for s in train if len(s) >= 2]
+    rows = np.zeros((len(examples), LENGTH), dtype=np.int64)
+    targets = np.full((len(examples), LENGTH), -1, dtype=np.int64)
+    for b, s in enumerate(examples):
+        recent = s[-(LENGTH + 1):]
+        n = len(recent) - 1
+        rows[b, LENGTH - n:] = np.array(recent[:-1]) + 1
+        targets[b, LENGTH - n:] = np.array(recent[1:])
+
+    class SASRec(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.item_embedding = nn.Embedding(n_items + 1, DIM, padding_idx=0)
+            self.position_embedding = nn.Embedding(LENGTH, DIM)
+            for e in (self.item_embedding, self.position_embedding):
+                nn.init.normal_(e.weight, std=0.02)
+            with torch.no_grad():
+                self.item_embedding.weight[0].zero_()
+            self.blocks = nn.ModuleList([nn.TransformerEncoderLayer(DIM, HEADS, dim_feedforward=DIM, dropout=DROPOUT, activation="relu",
+                                                                    batch_first=True, norm_first=True) for _ in range(BLOCKS)])
+            self.final_norm = nn.LayerNorm(DIM)
+            self.dropout = nn.Dropout(DROPOUT)
+            self.register_buffer("causal", torch.triu(torch.ones(LENGTH, LENGTH, dtype=torch.bool), diagonal=1))
+
+        def forward(self, seq):
+            padding = seq == 0
+            keep = (~padding).unsqueeze(-1).float()
+            x = self.item_embedding(seq) * DIM ** 0.5 + self.position_embedding.weight.unsqueeze(0)
+            x = self.dropout(x) * keep
+            mask = self.attention_mask(padding)
+            for block in self.blocks:
+                x = block(x, src_mask=mask) * keep
+            return self.final_norm(x)
+
+        def attention_mask(self, padding):
+            """[B·heads, T, T], True = hidden: later keys and padding keys, as Tailor's causal and
+            key-padding masks. A padding row would see no key at all (NaN in PyTorch's softmax;
+            zeros in Tailor's), so it sees only itself; its output is zeroed either way."""
+            m = self.causal.unsqueeze(0) | padding.unsqueeze(1)
+            pad_rows = padding.unsqueeze(2)
+            eye = torch.eye(LENGTH, dtype=torch.bool).unsqueeze(0)
+            m = torch.where(pad_rows, ~eye, m)
+            return m.repeat_interleave(HEADS, dim=0)
+
+    model = SASRec()
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.98))
+    batches = (len(examples) + BATCH - 1) // BATCH
+    warmup, total = min(100, batches), max(batches + 1, epochs * batches)
+
+    def multiplier(step):  # Tailor's warmupCosine(floor: 0.1), 1-based step
+        step += 1
+        if step <= warmup:
+            return step / max(1, warmup)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)
+    losses = []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = torch.from_numpy(rng.permutation(len(examples)))
+        total_loss = 0.0
+        for b in range(batches):
+            idx = order[b * BATCH:(b + 1) * BATCH]
+            seq, tgt = rows_t[idx], targets_t[idx]
+            h = model(seq).reshape(-1, DIM)
+            keep = tgt.reshape(-1) >= 0
+            logits = h[keep] @ model.item_embedding.weight[1:].T
+            loss = nn.functional.cross_entropy(logits, tgt.reshape(-1)[keep])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item()
+        losses.append(total_loss / batches)
+    seconds = time.perf_counter() - start
+    # User vectors: the last position's output for each user's training sequence.
+    model.eval()
+    vectors = np.zeros((len(users), DIM), dtype=np.float32)
+    with torch.no_grad():
+        for s0 in range(0, len(users), 256):
+            chunk = train[s0:s0 + 256]
+            seq = np.zeros((len(chunk), LENGTH), dtype=np.int64)
+            for r, s in enumerate(chunk):
+                recent = s[-LENGTH:]
+                if recent:
+                    seq[r, LENGTH - len(recent):] = np.array(recent) + 1
+            vectors[s0:s0 + len(chunk)] = model(torch.from_numpy(seq))[:, -1, :].numpy()
+    item_vectors = model.item_embedding.weight[1:].detach().numpy()
+    quality = metrics(vectors, item_vectors, users, items, parts)
+    with open(out, "w") as f:
+        json.dump({"seconds": seconds, "sequences": len(examples), "epochs": epochs, "losses": losses, "quality": quality}, f)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-build", action="store_true")
+    p.add_argument("--data", default="Beauty", help="an S3-Rec file name: Beauty, Sports_and_Outdoors, Toys_and_Games, LastFM")
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--torch-worker", nargs=3, metavar=("DATA", "EPOCHS", "OUT"), help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.torch_worker:
+        torch_worker(a.torch_worker[0], int(a.torch_worker[1]), a.torch_worker[2])
+        return
+    data = os.path.join(SHARED, "seq-s3rec", a.data + ".txt")
+    if not os.path.exists(data):
+        sys.exit(f"{data} not found")
+    if not a.no_build:
+        build()
+    os.makedirs(WORK, exist_ok=True)
+    model = os.path.join(WORK, f"sasrec-{a.data}")
+    report = model + ".train.json"
+    _, tailor_peak = run([TAILOR, "train", data, "--model", "sasrec", "--holdout", "leave-last-out", "--threads", "2",
+                          "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null",
+                          "--progress", "none", "--output", model, "--report", report], timed=True)
+    tailor = load_json(report)
+    manifest = load_json(os.path.join(model, "manifest.json"))
+    evaluation = model + ".eval.json"
+    run([TAILOR, "evaluate", "--model", model, "--k", "10", "--threads", "2", "--json", evaluation, "--no-auc"])
+    at10 = next(x for x in load_json(evaluation)["results"]["sasrec"]["atK"] if x["k"] == 10)["metrics"]
+    import numpy as np
+    from safetensors.numpy import load_file
+    t = load_file(os.path.join(model, "embeddings.safetensors"))
+    parts = split(read_sequences(data))
+    tailor_quality = metrics(t["user_factors"], t["item_factors"], manifest["users"], manifest["items"], parts)
+    out = os.path.join(WORK, f"sasrec-{a.data}-torch.json")
+    _, torch_peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", data, str(a.epochs), out], timed=True)
+    torch_result = load_json(out)
+    sequences = torch_result["sequences"] * a.epochs
+    result = {
+        "protocol": __doc__.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs,
+        "trainingSequencesPerEpoch": torch_result["sequences"],
+        "tailor": {"secondsFitting": tailor["secondsFitting"], "sequencesPerSecond": sequences / tailor["secondsFitting"],
+                   "peakRSSMiB": tailor_peak, "losses": manifest["model"]["summary"]["losses"], "quality": tailor_quality,
+                   "tailorEvaluate": {"hit_rate@10": at10["hit_rate"], "ndcg@10": at10["ndcg"]}},
+        "pytorch": {"seconds": torch_result["seconds"], "sequencesPerSecond": sequences / torch_result["seconds"],
+                    "peakRSSMiB": torch_peak, "losses": torch_result["losses"], "quality": torch_result["quality"],
+                    "version": __import__("torch").__version__},
+    }
+    result["ratio (Tailor ÷ PyTorch sequences/s)"] = result["tailor"]["sequencesPerSecond"] / result["pytorch"]["sequencesPerSecond"]
+    os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
+    with open(os.path.join(ROOT, "Benchmarks", "results", f"sasrec_torch_{a.data}.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    print(json.dumps({k: v for k, v in result.items() if k != "protocol"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
