@@ -14,6 +14,8 @@ public enum TailorNeural {
                                      defaults: .init())
         ModelRegistry.registerShared(MultVAE.self, summary: "Mult-VAE: a variational autoencoder over each user's items with a multinomial likelihood and KL annealing (Liang et al. 2018)",
                                      defaults: .init())
+        ModelRegistry.registerShared(LightGCN.self, summary: "LightGCN: embeddings propagated over the normalized user-item graph, layers averaged, BPR (He et al. 2020)",
+                                     defaults: .init())
         ModelRegistry.registerShared(SASRec.self, summary: "SASRec: causal self-attention over the latest items predicts the next (Kang & McAuley 2018), full-softmax cross-entropy by default",
                                      defaults: .init())
     }

@@ -112,6 +112,21 @@ struct FastPathTests {
         #expect(fastGrads[1].storage[0..<(first * d)].allSatisfy { $0 == 0 })
     }
 
+    @Test("sparse × dense equals the dense product, and its gradient is Aᵀ·dY")
+    func sparseTimesDense() {
+        var rng = TailorRandom(seed: 21)
+        var rows: [Int32] = [], columns: [Int32] = [], values: [Float] = []
+        for r in 0..<300 { for _ in 0..<3 { rows.append(Int32(r)); columns.append(Int32(rng.nextInt(below: 200))); values.append(rng.nextFloat() - 0.5) } }
+        let a = CSRMatrix(rows: 300, columns: 200, rowIndices: rows, columnIndices: columns, values: values)
+        var dense = Tensor(shape: [300, 200])
+        for r in 0..<300 { for p in a.range(ofRow: r) { dense.storage[r * 200 + Int(a.columnIndices[p])] += a.values[p] } }
+        let x = random([200, 8], seed: 22), g = random([300, 8], seed: 23)
+        let (fast, fastGrad) = gradients([x], seed: g) { sparseMatmul(a, $0[0]) }
+        let (slow, slowGrad) = gradients([x], seed: g) { matmul($0[0].tape.constant(dense), $0[0]) }
+        expectClose(fast, slow.storage.map(Double.init), tolerance: 1e-5)
+        expectClose(fastGrad[0], slowGrad[0].storage.map(Double.init), tolerance: 1e-5)
+    }
+
     @Test("layer norm over many rows equals layer norm applied to each row alone")
     func layerNormRows() {
         let n = 64, count = 400
