@@ -94,11 +94,16 @@ struct FastPathTests {
     @Test("fused softmax cross-entropy over a table equals matmul, log-softmax and the target's entry, in value and both gradients",
           arguments: [(1, 1, 0), (5, 3, 1), (300, 257, 1), (130, 1_000, 0)])
     func fusedCrossEntropy(shape: (queries: Int, classes: Int, first: Int)) {
+        // Both paths: probabilities kept for backward, and (limit 0) scored again in backward.
+        for limit in [1 << 25, 0] { fusedCrossEntropyCase(shape, keptLimit: limit) }
+    }
+
+    func fusedCrossEntropyCase(_ shape: (queries: Int, classes: Int, first: Int), keptLimit: Int) {
         let (p, n, first) = shape, d = 16
         let q = random([p, d], seed: 11), t = random([n + first, d], seed: 12)
         var rng = TailorRandom(seed: 13)
         let targets = (0..<p).map { _ in Int32(rng.nextInt(below: n)) }
-        let (fast, fastGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets) }
+        let (fast, fastGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets, keptLimit: keptLimit) }
         var onehot = Tensor(shape: [p, n])
         for (r, c) in targets.enumerated() { onehot.storage[r * n + Int(c)] = 1 }
         let (slow, slowGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { v in

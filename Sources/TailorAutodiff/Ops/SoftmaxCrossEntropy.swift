@@ -7,18 +7,27 @@ import TailorLinalg
 ///
 /// The same value and gradients as `crossEntropy(matmul(queries, slice(table, 0, first...)ᵀ))`
 /// (the readable composition the tests hold it to), without ever holding the `[P, N]` logits:
-/// rows go in blocks of 128 whose logits are scored by GEMM, exponentiated in SIMD lanes, and
-/// dropped; backward scores each block again and forms `dQ = (softmax − onehot)·T` and
-/// `dT = (softmax − onehot)ᵀ·Q` block by block (blocks in parallel, one `dT` per worker). For a
-/// full-catalogue softmax over thousands of items that is hundreds of MB of logits and their
-/// copies never allocated, for one more GEMM.
+/// rows go in blocks of 128 whose logits are scored by GEMM and exponentiated in SIMD lanes;
+/// backward forms `dQ = (softmax − onehot)·T` and `dT = (softmax − onehot)ᵀ·Q` block by block
+/// (blocks in parallel, one `dT` per worker). The probabilities are kept for backward in one
+/// buffer when they fit in 128 MB (no copies of the logits, no log-softmax tensor, no
+/// gradient tensor of that size); beyond that each block's are dropped and scored again in
+/// backward, one more GEMM for memory that does not grow with the catalogue.
 public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, targets: [Int32]) -> Value {
+    softmaxCrossEntropy(queries: queries, table: table, first: first, targets: targets, keptLimit: 1 << 25)
+}
+
+/// ``softmaxCrossEntropy(queries:table:first:targets:)`` keeping at most `keptLimit`
+/// probabilities for backward (tests pass 0 to exercise the scoring-again path).
+func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int32], keptLimit: Int) -> Value {
     let Q = queries.tensor, T = table.tensor
     precondition(Q.rank == 2 && T.rank == 2 && Q.shape[1] == T.shape[1], "softmaxCrossEntropy needs [P, d] queries and an [N, d] table")
     let p = Q.shape[0], d = Q.shape[1], rows = T.shape[0], n = rows - first
     precondition(n >= 1 && targets.count == p, "softmaxCrossEntropy: \(targets.count) targets for \(p) queries, \(n) classes")
     for t in targets { precondition(t >= 0 && Int(t) < n, "target \(t) outside \(n) classes") }
     let block = 128, blocks = (p + block - 1) / block
+    let keep = queries.tape.recordsGradients && p * n <= keptLimit
+    var probabilities = keep ? [Float](unsafeUninitializedCapacity: p * n) { _, count in count = p * n } : []
     var logSumExp = [Float](repeating: 0, count: p)
     var losses = [Double](repeating: 0, count: blocks)
     // Scores of block b into `scratch` ([block, n]).
@@ -32,23 +41,31 @@ public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, ta
         T.storage.withUnsafeBufferPointer { tp in
             logSumExp.withUnsafeMutableBufferPointer { lp in
                 losses.withUnsafeMutableBufferPointer { loss in
-                    let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, lp.baseAddress!, loss.baseAddress!))
-                    parallelFor(blocks, chunkSize: 1, threads: p * n * d < 1 << 20 ? 1 : 0) { chunk in
-                        let (qp, tp, lp, loss) = box.value
-                        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { scratch in
-                            let s = scratch.baseAddress!
-                            let rowsIn = score(chunk.index, s, qp, tp)
-                            var total = 0.0
-                            for (k, r) in rowsIn.enumerated() {
-                                let row = s + k * n
-                                var m = -Float.infinity
-                                for j in 0..<n { m = max(m, row[j]) }
-                                let target = row[Int(targets[r])]
-                                let lse = m + logf(Kernels.expShifted(row, count: n, shift: m))
-                                lp[r] = lse
-                                total += Double(lse - target)
+                    probabilities.withUnsafeMutableBufferPointer { kept in
+                        let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, lp.baseAddress!, loss.baseAddress!, keep ? kept.baseAddress : nil))
+                        parallelFor(blocks, chunkSize: 1, threads: p * n * d < 1 << 20 ? 1 : 0) { chunk in
+                            let (qp, tp, lp, loss, kept) = box.value
+                            func run(_ s: UnsafeMutablePointer<Float>) {
+                                let rowsIn = score(chunk.index, s, qp, tp)
+                                var total = 0.0
+                                for (k, r) in rowsIn.enumerated() {
+                                    let row = s + k * n
+                                    var m = -Float.infinity
+                                    for j in 0..<n { m = max(m, row[j]) }
+                                    let target = row[Int(targets[r])]
+                                    let sum = Kernels.expShifted(row, count: n, shift: m)
+                                    let lse = m + logf(sum)
+                                    lp[r] = lse
+                                    total += Double(lse - target)
+                                    if kept != nil { Kernels.scale(1 / sum, row, count: n) }   // the probabilities, for backward
+                                }
+                                loss[chunk.index] = total
                             }
-                            loss[chunk.index] = total
+                            if let kept {
+                                run(kept + chunk.index * block * n)
+                            } else {
+                                withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { run($0.baseAddress!) }
+                            }
                         }
                     }
                 }
@@ -65,24 +82,35 @@ public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, ta
             T.storage.withUnsafeBufferPointer { tp in
                 dq.storage.withUnsafeMutableBufferPointer { dqp in
                     dts.withUnsafeMutableBufferPointer { dtsp in
-                        let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, dqp.baseAddress!, dtsp.baseAddress!))
-                        parallelFor(blocks, chunkSize: 1, threads: workers) { chunk in
-                            let (qp, tp, dqp, dtsp) = box.value
-                            if dtsp[chunk.worker].isEmpty { dtsp[chunk.worker] = [Float](repeating: 0, count: n * d) }
-                            withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { scratch in
-                                let s = scratch.baseAddress!
-                                let rowsIn = score(chunk.index, s, qp, tp)
-                                for (k, r) in rowsIn.enumerated() {
-                                    let row = s + k * n
-                                    _ = Kernels.expShifted(row, count: n, shift: logSumExp[r])
-                                    row[Int(targets[r])] -= 1
-                                    Kernels.scale(scale, row, count: n)
+                        probabilities.withUnsafeMutableBufferPointer { kept in
+                            let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, dqp.baseAddress!, dtsp.baseAddress!, keep ? kept.baseAddress : nil))
+                            parallelFor(blocks, chunkSize: 1, threads: workers) { chunk in
+                                let (qp, tp, dqp, dtsp, kept) = box.value
+                                if dtsp[chunk.worker].isEmpty { dtsp[chunk.worker] = [Float](repeating: 0, count: n * d) }
+                                func run(_ s: UnsafeMutablePointer<Float>) {
+                                    let rowsIn: Range<Int>
+                                    if kept != nil {
+                                        rowsIn = (chunk.index * block)..<min(p, (chunk.index + 1) * block)
+                                    } else {
+                                        rowsIn = score(chunk.index, s, qp, tp)
+                                    }
+                                    for (k, r) in rowsIn.enumerated() {
+                                        let row = s + k * n
+                                        if kept == nil { _ = Kernels.expShifted(row, count: n, shift: logSumExp[r]) }
+                                        row[Int(targets[r])] -= 1
+                                        Kernels.scale(scale, row, count: n)
+                                    }
+                                    let m = rowsIn.count
+                                    Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
+                                    dtsp[chunk.worker].withUnsafeMutableBufferPointer { dt in
+                                        Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
+                                                     beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
+                                    }
                                 }
-                                let m = rowsIn.count
-                                Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
-                                dtsp[chunk.worker].withUnsafeMutableBufferPointer { dt in
-                                    Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
-                                                 beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
+                                if let kept {
+                                    run(kept + chunk.index * block * n)
+                                } else {
+                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { run($0.baseAddress!) }
                                 }
                             }
                         }
