@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """SASRec: Tailor against the same network in PyTorch (CPU), side by side, same data and recipe.
 
-  python3 Benchmarks/sasrec_torch.py [--no-build] [--data Beauty] [--epochs 20]
+  python3 Benchmarks/sasrec_torch.py [--no-build] [--data Beauty] [--epochs 20] [--seed 1]
 
 Data: an S3-Rec sequence file from ../shared/data/seq-s3rec (`user item1 item2 …`, items in
 time order; a repeated item counts at its latest position, as Tailor's reader merges it).
@@ -73,11 +73,11 @@ def metrics(user_vectors, item_vectors, users, items, parts, k=10):
     return {"hr@10": hits / count, "ndcg@10": ndcg / count, "users": count}
 
 
-def torch_worker(data, epochs, out):
+def torch_worker(data, epochs, out, seed=1):
     import numpy as np, torch, torch.nn as nn
     torch.set_num_threads(2)
-    torch.manual_seed(1)
-    rng = np.random.default_rng(1)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     parts = split(read_sequences(data))
     users = list(parts)
     items = sorted({i for tr, te in parts.values() for i in tr + ([te] if te else [])}, key=int)
@@ -184,10 +184,12 @@ def main():
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--data", default="Beauty", help="an S3-Rec file name: Beauty, Sports_and_Outdoors, Toys_and_Games, LastFM")
     p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--torch-worker", nargs=3, metavar=("DATA", "EPOCHS", "OUT"), help=argparse.SUPPRESS)
+    p.add_argument("--seed", type=int, default=1, help="both sides' seed (Tailor: --set seed=…)")
+    p.add_argument("--torch-worker", nargs="+", metavar="DATA EPOCHS OUT [SEED]", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.torch_worker:
-        torch_worker(a.torch_worker[0], int(a.torch_worker[1]), a.torch_worker[2])
+        w = a.torch_worker
+        torch_worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1)
         return
     data = os.path.join(SHARED, "seq-s3rec", a.data + ".txt")
     if not os.path.exists(data):
@@ -198,7 +200,7 @@ def main():
     model = os.path.join(WORK, f"sasrec-{a.data}")
     report = model + ".train.json"
     _, tailor_peak = run([TAILOR, "train", data, "--model", "sasrec", "--holdout", "leave-last-out", "--threads", "2",
-                          "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null",
+                          "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--set", f"seed={a.seed}",
                           "--progress", "none", "--output", model, "--report", report], timed=True)
     tailor = load_json(report)
     manifest = load_json(os.path.join(model, "manifest.json"))
@@ -211,11 +213,11 @@ def main():
     parts = split(read_sequences(data))
     tailor_quality = metrics(t["user_factors"], t["item_factors"], manifest["users"], manifest["items"], parts)
     out = os.path.join(WORK, f"sasrec-{a.data}-torch.json")
-    _, torch_peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", data, str(a.epochs), out], timed=True)
+    _, torch_peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", data, str(a.epochs), out, str(a.seed)], timed=True)
     torch_result = load_json(out)
     sequences = torch_result["sequences"] * a.epochs
     result = {
-        "protocol": __doc__.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs,
+        "protocol": __doc__.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
         "trainingSequencesPerEpoch": torch_result["sequences"],
         "tailor": {"secondsFitting": tailor["secondsFitting"], "sequencesPerSecond": sequences / tailor["secondsFitting"],
                    "peakRSSMiB": tailor_peak, "losses": manifest["model"]["summary"]["losses"], "quality": tailor_quality,
@@ -226,7 +228,8 @@ def main():
     }
     result["ratio (Tailor ÷ PyTorch sequences/s)"] = result["tailor"]["sequencesPerSecond"] / result["pytorch"]["sequencesPerSecond"]
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "Benchmarks", "results", f"sasrec_torch_{a.data}.json"), "w") as f:
+    suffix = "" if a.seed == 1 else f"_seed{a.seed}"
+    with open(os.path.join(ROOT, "Benchmarks", "results", f"sasrec_torch_{a.data}{suffix}.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k != "protocol"}, indent=2))
 

@@ -59,6 +59,9 @@ struct ReaderTests {
         #expect(times == ["1/5": 4, "1/6": 1, "1/7": 2, "1/9": 3, "2/7": 0, "2/5": 1])
         #expect(report.rowsSkipped == 1 && report.problems.first?.line == 3 && report.problems.first!.reason.contains("no items"))
         #expect(log.values.allSatisfy { $0 >= 1 })
+        // Lines of equal length are sequences too from six fields on; `user item rating time` is not.
+        #expect(try read("1 4 5 6 7 8\n2 5 6 7 8 9\n").1.format.contains("sequences"))
+        #expect(try !read("1 4 5 978300760\n2 5 3 978300761\n").1.format.contains("sequences"))
         // The SASRec papers' `user item` lines (two fields each) stay a whitespace log in file order.
         let (pairs, pairReport) = try read("1 5\n1 6\n2 5\n")
         #expect(!pairReport.format.contains("sequences") && triples(pairs) == ["1/5/1.0", "1/6/1.0", "2/5/1.0"])

@@ -183,9 +183,10 @@ public enum InteractionReader {
         return .delimited(.whitespace)
     }
 
-    /// Whether the first lines are sequence lines: integers only, split by spaces or tabs, with
-    /// differing numbers of fields and some line holding at least four (a user and three items).
-    /// A log of `user item rating time` rows has the same count on every line.
+    /// Whether the first lines are sequence lines: integers only, split by spaces or tabs, some
+    /// line holding at least four fields (a user and three items), and either differing numbers
+    /// of fields or at least six on every line. A log of `user item rating time` rows has four
+    /// on every line.
     static func looksLikeSequences(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         var counts: [Int] = []
         var fields = 0, inField = false, p = 0
@@ -206,7 +207,7 @@ public enum InteractionReader {
         }
         if inField { fields += 1 }
         if fields > 0 && counts.count < 10 { counts.append(fields) }
-        return counts.count >= 2 && (counts.max() ?? 0) >= 4 && Set(counts).count > 1
+        return counts.count >= 2 && (counts.max() ?? 0) >= 4 && (Set(counts).count > 1 || (counts.min() ?? 0) >= 6)
     }
 
     /// Header names recognized for each role, lower-cased, in order of preference.
