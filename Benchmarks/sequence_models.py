@@ -47,9 +47,14 @@ def main():
                     rows[label] = dict(row, seconds=round(seconds, 1))
             print(name, model, rows.get(model), flush=True)
         results[name] = rows
+    # Merge into earlier results, so models run separately (--models gru4rec) share one table.
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "Benchmarks", "results", "sequence_models.json"), "w") as f:
-        json.dump(results, f, indent=2)
+    path = os.path.join(ROOT, "Benchmarks", "results", "sequence_models.json")
+    merged = load_json(path) if os.path.exists(path) else {}
+    for name, rows in results.items():
+        merged.setdefault(name, {}).update(rows)
+    with open(path, "w") as f:
+        json.dump(merged, f, indent=2)
     for name, rows in results.items():
         print(f"\n{name}: model, HR@10, NDCG@10, MRR@10, seconds")
         for label, r in rows.items():

@@ -73,10 +73,8 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
         var bags = (0..<users).map { Array(seen.columns(inRow: $0)) }
         // Validation: the latest item of some users with at least three items.
         let latest = data.userSequences().map { $0.items.last }
-        var rng = TailorRandom(seed: c.seed, stream: 91)
-        var candidates = (0..<users).filter { bags[$0].count >= 3 && latest[$0] != nil }
-        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
-        let validation = Array(candidates.prefix(c.validationUsers)).sorted()
+        let validation = TrainingSupport.validationUsers((0..<users).filter { bags[$0].count >= 3 && latest[$0] != nil },
+                                                         count: c.validationUsers, seed: c.seed)
         var heldOut: [Int32] = []
         for u in validation {
             let item = latest[u]!
@@ -85,17 +83,10 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
         }
         let examples = (0..<users).filter { !bags[$0].isEmpty }
         let network = MultVAENetwork(items: items, configuration: c)
-        let batches = (examples.count + c.batchSize - 1) / c.batchSize
         let optimizer = Adam([ParameterGroup(network.namedParameters(), learningRate: c.learningRate, weightDecay: c.weightDecay)],
                              decoupledWeightDecay: true)
-        var loop = Trainer.Configuration()
-        loop.epochs = c.epochs
-        loop.batchSize = c.batchSize
-        loop.seed = c.seed
-        loop.patience = validation.isEmpty ? nil : c.patience
-        loop.progress = progress
-        loop.name = kind
-        _ = batches
+        let loop = TrainingSupport.loop(kind: kind, epochs: c.epochs, batchSize: c.batchSize, seed: c.seed, patience: c.patience,
+                                        validating: !validation.isEmpty, progress: progress)
         var step = 0
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let run = try trainer.fit(examples: examples.count, loss: { tape, batch in
@@ -127,12 +118,8 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
         if !(c.dropout >= 0 && c.dropout < 1) { throw fail("dropout", "must be at least 0 and below 1, got \(c.dropout)") }
         if !(c.betaMax >= 0 && c.betaMax.isFinite) { throw fail("betaMax", "must be 0 or more, got \(c.betaMax)") }
         if c.annealSteps < 0 { throw fail("annealSteps", "must be 0 or more, got \(c.annealSteps)") }
-        if c.epochs < 1 { throw fail("epochs", "must be at least 1, got \(c.epochs)") }
-        if c.batchSize < 1 { throw fail("batchSize", "must be at least 1, got \(c.batchSize)") }
-        if !(c.learningRate > 0 && c.learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(c.learningRate)") }
-        if !(c.weightDecay >= 0 && c.weightDecay.isFinite) { throw fail("weightDecay", "must be 0 or more, got \(c.weightDecay)") }
-        if let p = c.patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
-        if c.validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(c.validationUsers)") }
+        try TrainingSupport.validate(epochs: c.epochs, batchSize: c.batchSize, learningRate: c.learningRate, weightDecay: c.weightDecay,
+                                     patience: c.patience, validationUsers: c.validationUsers)
     }
 
     /// Scores for any history (fold-in): one encoder and decoder pass over its items.

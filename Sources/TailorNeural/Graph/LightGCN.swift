@@ -62,10 +62,8 @@ public struct LightGCN: FactorModel, TrainableRecommender {
         let users = data.userCount, items = data.itemCount, d = c.dimension
         var bags = (0..<users).map { Array(seen.columns(inRow: $0)) }
         let latest = data.userSequences().map { $0.items.last }
-        var rng = TailorRandom(seed: c.seed, stream: 91)
-        var candidates = (0..<users).filter { bags[$0].count >= 3 && latest[$0] != nil }
-        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
-        let validation = Array(candidates.prefix(c.validationUsers)).sorted()
+        let validation = TrainingSupport.validationUsers((0..<users).filter { bags[$0].count >= 3 && latest[$0] != nil },
+                                                         count: c.validationUsers, seed: c.seed)
         var heldOut: [Int32] = []
         for u in validation {
             heldOut.append(latest[u]!)
@@ -77,13 +75,8 @@ public struct LightGCN: FactorModel, TrainableRecommender {
         let table = Parameter(Tensor.normal(shape: [users + items, d], std: 0.1, seed: c.seed, stream: 5))
         let network = LightGCNNetwork(table: table)
         let optimizer = Adam([ParameterGroup(network.namedParameters(), learningRate: c.learningRate)])
-        var loop = Trainer.Configuration()
-        loop.epochs = c.epochs
-        loop.batchSize = c.batchSize
-        loop.seed = c.seed
-        loop.patience = validation.isEmpty ? nil : c.patience
-        loop.progress = progress
-        loop.name = kind
+        let loop = TrainingSupport.loop(kind: kind, epochs: c.epochs, batchSize: c.batchSize, seed: c.seed, patience: c.patience,
+                                        validating: !validation.isEmpty, progress: progress)
         let layers = c.layers
         func propagate(_ tape: Tape) -> Value {
             var x = tape.parameter(table), total = x
@@ -155,11 +148,8 @@ public struct LightGCN: FactorModel, TrainableRecommender {
         if c.dimension < 1 || c.dimension > 4096 { throw fail("dimension", "must be between 1 and 4096, got \(c.dimension)") }
         if c.layers < 0 || c.layers > 16 { throw fail("layers", "must be between 0 and 16, got \(c.layers)") }
         if !(c.l2 >= 0 && c.l2.isFinite) { throw fail("l2", "must be 0 or more, got \(c.l2)") }
-        if c.epochs < 1 { throw fail("epochs", "must be at least 1, got \(c.epochs)") }
-        if c.batchSize < 1 { throw fail("batchSize", "must be at least 1, got \(c.batchSize)") }
-        if !(c.learningRate > 0 && c.learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(c.learningRate)") }
-        if let p = c.patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
-        if c.validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(c.validationUsers)") }
+        try TrainingSupport.validate(epochs: c.epochs, batchSize: c.batchSize, learningRate: c.learningRate, patience: c.patience,
+                                     validationUsers: c.validationUsers)
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, summary: TrainingSummary) {

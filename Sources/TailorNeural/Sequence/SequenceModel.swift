@@ -62,12 +62,8 @@ struct SequenceTraining {
         func fail(_ key: String, _ why: String) -> ModelError { ModelError(.invalidConfiguration, reason: "configuration.\(key) \(why)") }
         if maxLength < 1 || maxLength > 4096 { throw fail("maxLength", "must be between 1 and 4096, got \(maxLength)") }
         if negatives < 1 || negatives > 100_000 { throw fail("negatives", "must be between 1 and 100000, got \(negatives)") }
-        if epochs < 1 { throw fail("epochs", "must be at least 1, got \(epochs)") }
-        if batchSize < 1 { throw fail("batchSize", "must be at least 1, got \(batchSize)") }
-        if !(learningRate > 0 && learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(learningRate)") }
-        if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail("weightDecay", "must be 0 or more, got \(weightDecay)") }
-        if let p = patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
-        if validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(validationUsers)") }
+        try TrainingSupport.validate(epochs: epochs, batchSize: batchSize, learningRate: learningRate, weightDecay: weightDecay,
+                                     patience: patience, validationUsers: validationUsers)
     }
 
     /// Trains `network` on `data`'s user sequences; returns every user's vector, the item
@@ -81,10 +77,7 @@ struct SequenceTraining {
         let sequences = data.userSequences().map(\.items)
         let windows = SequenceWindows(length: maxLength)
         // Validation: the latest item of some users with at least three.
-        var rng = TailorRandom(seed: seed, stream: 91)
-        var candidates = sequences.indices.filter { sequences[$0].count >= 3 }
-        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
-        let validation = Array(candidates.prefix(validationUsers)).sorted()
+        let validation = TrainingSupport.validationUsers(sequences.indices.filter { sequences[$0].count >= 3 }, count: validationUsers, seed: seed)
         var trainSequences = sequences
         var heldOut: [Int32] = []
         for u in validation { heldOut.append(trainSequences[u].removeLast()) }
@@ -98,13 +91,8 @@ struct SequenceTraining {
         let optimizer = Adam([ParameterGroup(network.namedParameters(), learningRate: learningRate, weightDecay: weightDecay)],
                              beta1: 0.9, beta2: 0.98, decoupledWeightDecay: true,
                              schedule: .warmupCosine(warmup: min(100, batches), total: max(batches + 1, epochs * batches), floor: 0.1))
-        var loop = Trainer.Configuration()
-        loop.epochs = epochs
-        loop.batchSize = batchSize
-        loop.seed = seed
-        loop.patience = validation.isEmpty ? nil : patience
-        loop.progress = progress
-        loop.name = kind
+        let loop = TrainingSupport.loop(kind: kind, epochs: epochs, batchSize: batchSize, seed: seed, patience: patience,
+                                        validating: !validation.isEmpty, progress: progress)
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let (t, lossKind, negativeCount) = (maxLength, loss, negatives)
         let run = try trainer.fit(examples: examples.count, loss: { tape, batch in

@@ -256,10 +256,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         }
         func isExample(_ u: Int, _ item: Int32) -> Bool { fresh?.contains(Int64(u) << 32 | Int64(item)) ?? true }
         // Validation: the latest item of some users with at least three items (a fresh one when fine-tuning).
-        var rng = TailorRandom(seed: c.seed, stream: 91)
-        var candidates = sequences.indices.filter { sequences[$0].count >= 3 && isExample($0, sequences[$0].last!) }
-        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
-        let validationUsers = Array(candidates.prefix(c.validationUsers)).sorted()
+        let validationUsers = TrainingSupport.validationUsers(sequences.indices.filter { sequences[$0].count >= 3 && isExample($0, sequences[$0].last!) },
+                                                              count: c.validationUsers, seed: c.seed)
         var trainSequences = sequences
         var heldOut: [Int32] = []
         for u in validationUsers { heldOut.append(trainSequences[u].removeLast()) }

@@ -1,0 +1,42 @@
+import TailorData
+import TailorLinalg
+import TailorModels
+import TailorNN
+
+/// Pieces every neural model's training shares: the validation hold-out, the trainer's loop
+/// settings and the checks on the keys they all have.
+enum TrainingSupport {
+    /// Up to `count` users (sorted positions), drawn by `seed`, among those `eligible`: the ones
+    /// whose latest item is held out to validate each epoch.
+    static func validationUsers(_ eligible: [Int], count: Int, seed: UInt64) -> [Int] {
+        var rng = TailorRandom(seed: seed, stream: 91)
+        var candidates = eligible
+        for i in stride(from: candidates.count - 1, to: 0, by: -1) { candidates.swapAt(i, rng.nextInt(below: i + 1)) }
+        return Array(candidates.prefix(count)).sorted()
+    }
+
+    /// The trainer's loop: `epochs` passes of `batchSize`, early stopping after `patience`
+    /// epochs without a better validation metric when there is validation.
+    static func loop(kind: String, epochs: Int, batchSize: Int, seed: UInt64, patience: Int?, validating: Bool,
+                     progress: ProgressHandler?) -> Trainer.Configuration {
+        var loop = Trainer.Configuration()
+        loop.epochs = epochs
+        loop.batchSize = batchSize
+        loop.seed = seed
+        loop.patience = validating ? patience : nil
+        loop.progress = progress
+        loop.name = kind
+        return loop
+    }
+
+    /// Checks the keys every neural configuration has, naming the one that is wrong.
+    static func validate(epochs: Int, batchSize: Int, learningRate: Float, weightDecay: Float = 0, patience: Int?, validationUsers: Int) throws {
+        func fail(_ key: String, _ why: String) -> ModelError { ModelError(.invalidConfiguration, reason: "configuration.\(key) \(why)") }
+        if epochs < 1 { throw fail("epochs", "must be at least 1, got \(epochs)") }
+        if batchSize < 1 { throw fail("batchSize", "must be at least 1, got \(batchSize)") }
+        if !(learningRate > 0 && learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(learningRate)") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) { throw fail("weightDecay", "must be 0 or more, got \(weightDecay)") }
+        if let p = patience, p < 1 { throw fail("patience", "must be at least 1 (or null for no early stopping), got \(p)") }
+        if validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(validationUsers)") }
+    }
+}
