@@ -40,3 +40,26 @@ enum TrainingSupport {
         if validationUsers < 0 { throw fail("validationUsers", "must be 0 or more, got \(validationUsers)") }
     }
 }
+
+/// What a training run did, epoch by epoch (Mult-VAE, LightGCN).
+public struct EpochSummary: Sendable, Codable, Equatable {
+    /// Mean loss per epoch.
+    public var losses: [Double] = []
+    /// Validation NDCG (held-out item's full rank) per epoch.
+    public var validation: [Double] = []
+    /// The epoch whose weights were kept.
+    public var bestEpoch: Int?
+    /// Whether early stopping ended the run.
+    public var stoppedEarly = false
+
+    /// Nothing yet.
+    public init() {}
+
+    /// The trainer's record.
+    init(_ run: Trainer.Summary) {
+        losses = run.losses
+        validation = run.metrics
+        bestEpoch = run.bestEpoch
+        stoppedEarly = run.stoppedEarly
+    }
+}

@@ -50,12 +50,7 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
     }
 
     /// What training did.
-    public struct TrainingSummary: Sendable, Codable, Equatable {
-        public var losses: [Double] = []
-        public var validation: [Double] = []
-        public var bestEpoch: Int?
-        public var stoppedEarly = false
-    }
+    public typealias TrainingSummary = EpochSummary
 
     public let configuration: Configuration
     public let userFactors: Matrix
@@ -105,7 +100,7 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
             let queries = network.userVectors(validation.map { bags[$0] })
             return fullRankNDCG(queries: queries, items: network.itemVectors(), exclude: validation.map { bags[$0] }, heldOut: heldOut)
         })
-        let summary = TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly)
+        let summary = TrainingSummary(run)
         let all = (0..<users).map { Array(seen.columns(inRow: $0)) }
         return MultVAE(configuration: c, userFactors: network.userVectors(all), itemFactors: network.itemVectors(), summary: summary,
                        network: MultVAEBox(network))

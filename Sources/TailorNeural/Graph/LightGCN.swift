@@ -41,12 +41,7 @@ public struct LightGCN: FactorModel, TrainableRecommender {
     }
 
     /// What training did.
-    public struct TrainingSummary: Sendable, Codable, Equatable {
-        public var losses: [Double] = []
-        public var validation: [Double] = []
-        public var bestEpoch: Int?
-        public var stoppedEarly = false
-    }
+    public typealias TrainingSummary = EpochSummary
 
     public let configuration: Configuration
     public let userFactors: Matrix
@@ -124,7 +119,7 @@ public struct LightGCN: FactorModel, TrainableRecommender {
         let averaged = total.map { $0 * scale }
         return LightGCN(configuration: c, userFactors: Matrix(rows: users, columns: d, storage: Array(averaged[..<(users * d)])),
                         itemFactors: Matrix(rows: items, columns: d, storage: Array(averaged[(users * d)...])),
-                        summary: TrainingSummary(losses: run.losses, validation: run.metrics, bestEpoch: run.bestEpoch, stoppedEarly: run.stoppedEarly))
+                        summary: TrainingSummary(run))
     }
 
     /// `D^-½ A D^-½` over users then items, from each user's items.
