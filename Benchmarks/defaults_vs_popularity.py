@@ -76,8 +76,11 @@ def main():
 
     if args.only_confidence:
         return confidence_seeds(args)
-    results = {"protocol": "temporal split, each user's latest 20% held out; NDCG@10, full ranking, seen items excluded; defaults + --threads " + args.threads,
-               "datasets": {}}
+    # Models run separately (--models sasrec,…) join the earlier rows of the same file.
+    path = os.path.join(ROOT, "Benchmarks", "results", "defaults_vs_popularity.json")
+    results = load_json(path) if os.path.exists(path) else {}
+    results["protocol"] = "temporal split, each user's latest 20% held out; NDCG@10, full ranking, seen items excluded; defaults + --threads " + args.threads
+    results.setdefault("datasets", {})
     for name, path in data.items():
         train, test = temporal_split(name, path)
         row = {}
@@ -90,7 +93,7 @@ def main():
             row[model] = ndcg
             row["popularity"] = pop
             print(f"{name:24s} {model:11s} NDCG@10 {ndcg:.4f}   popularity {pop:.4f}   {'OK' if model == 'popularity' or ndcg > pop else 'BELOW'}", flush=True)
-        results["datasets"][name] = row
+        results["datasets"].setdefault(name, {}).update(row)
 
     # Confidence transforms on raw counts: ALS defaults under each transform, and the counts binarized.
     train, test = temporal_split("synthetic-play-counts", plays)
