@@ -76,7 +76,7 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
     return queries.tape.record(value, inputs: [queries, table]) { g, tape in
         let scale = g.scalar / Float(max(1, p))
         var dq = Tensor(shape: Q.shape)
-        let workers = max(1, effectiveThreadCount(p * n * d < 1 << 20 ? 1 : 0))
+        let workers = max(1, min(blocks, effectiveThreadCount(p * n * d < 1 << 20 ? 1 : 0)))
         var dts = [[Float]](repeating: [], count: workers)
         Q.storage.withUnsafeBufferPointer { qp in
             T.storage.withUnsafeBufferPointer { tp in
@@ -84,33 +84,38 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
                     dts.withUnsafeMutableBufferPointer { dtsp in
                         probabilities.withUnsafeMutableBufferPointer { kept in
                             let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, dqp.baseAddress!, dtsp.baseAddress!, keep ? kept.baseAddress : nil))
-                            parallelFor(blocks, chunkSize: 1, threads: workers) { chunk in
+                            // Worker w takes blocks w, w + workers, …, in order, into its own dT:
+                            // the sums do not depend on scheduling (deterministic for a thread count).
+                            parallelFor(workers, chunkSize: 1, threads: workers) { worker in
                                 let (qp, tp, dqp, dtsp, kept) = box.value
-                                if dtsp[chunk.worker].isEmpty { dtsp[chunk.worker] = [Float](repeating: 0, count: n * d) }
-                                func run(_ s: UnsafeMutablePointer<Float>) {
-                                    let rowsIn: Range<Int>
-                                    if kept != nil {
-                                        rowsIn = (chunk.index * block)..<min(p, (chunk.index + 1) * block)
+                                let w = worker.index
+                                dtsp[w] = [Float](repeating: 0, count: n * d)
+                                for b in stride(from: w, to: blocks, by: workers) {
+                                    func run(_ s: UnsafeMutablePointer<Float>) {
+                                        let rowsIn: Range<Int>
+                                        if kept != nil {
+                                            rowsIn = (b * block)..<min(p, (b + 1) * block)
+                                        } else {
+                                            rowsIn = score(b, s, qp, tp)
+                                        }
+                                        for (k, r) in rowsIn.enumerated() {
+                                            let row = s + k * n
+                                            if kept == nil { _ = Kernels.expShifted(row, count: n, shift: logSumExp[r]) }
+                                            row[Int(targets[r])] -= 1
+                                            Kernels.scale(scale, row, count: n)
+                                        }
+                                        let m = rowsIn.count
+                                        Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
+                                        dtsp[w].withUnsafeMutableBufferPointer { dt in
+                                            Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
+                                                         beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
+                                        }
+                                    }
+                                    if let kept {
+                                        run(kept + b * block * n)
                                     } else {
-                                        rowsIn = score(chunk.index, s, qp, tp)
+                                        withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { run($0.baseAddress!) }
                                     }
-                                    for (k, r) in rowsIn.enumerated() {
-                                        let row = s + k * n
-                                        if kept == nil { _ = Kernels.expShifted(row, count: n, shift: logSumExp[r]) }
-                                        row[Int(targets[r])] -= 1
-                                        Kernels.scale(scale, row, count: n)
-                                    }
-                                    let m = rowsIn.count
-                                    Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
-                                    dtsp[chunk.worker].withUnsafeMutableBufferPointer { dt in
-                                        Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
-                                                     beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
-                                    }
-                                }
-                                if let kept {
-                                    run(kept + chunk.index * block * n)
-                                } else {
-                                    withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { run($0.baseAddress!) }
                                 }
                             }
                         }
