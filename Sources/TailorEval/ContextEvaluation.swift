@@ -7,8 +7,8 @@ import TailorModels
 /// and weekday), the context a live request for that moment would carry.
 public enum ContextEvaluation {
     /// Each test user's request context, by the bundle's user position: the device, platform and
-    /// country of their earliest test row (when the log has them) and its `time` (hour and
-    /// weekday follow from it). Users the model does not know are left out.
+    /// country of their earliest test row (when the log has them) and its hour and weekday (UTC).
+    /// Users the model does not know are left out.
     public static func firstTestContexts(test: Interactions, bundle: ModelBundle) -> [Int32: [String: String]] {
         let (order, offsets) = test.rowsByUser()
         var out: [Int32: [String: String]] = [:]
@@ -19,7 +19,12 @@ public enum ContextEvaluation {
             for (f, name) in ContextColumns.fields.enumerated() {
                 if let value = test.context?.value(field: f, row: row) { context[name] = value }
             }
-            if let t = test.timestamps?[row] { context["time"] = String(t) }
+            // Hour and weekday rather than the time itself, so users at the same hour share a
+            // context and are computed together.
+            if let t = test.timestamps?[row] {
+                context["hour"] = String(ContextColumns.hour(t))
+                context["weekday"] = String(ContextColumns.weekday(t))
+            }
             out[position] = context
         }
         return out

@@ -1,3 +1,4 @@
+import Synchronization
 import TailorData
 import TailorLinalg
 import TailorModels
@@ -62,4 +63,15 @@ public struct EpochSummary: Sendable, Codable, Equatable {
         bestEpoch = run.bestEpoch
         stoppedEarly = run.stoppedEarly
     }
+}
+
+/// A trained network shared by concurrent requests: forward passes take turns (a module is not
+/// thread-safe), and the wrapped network is never mutated after training.
+final class NetworkBox<M: Module>: @unchecked Sendable {
+    private let network: M
+    private let lock = Mutex(())
+
+    init(_ network: M) { self.network = network }
+
+    func run<T>(_ body: (M) -> T) -> T { lock.withLock { _ in body(network) } }
 }

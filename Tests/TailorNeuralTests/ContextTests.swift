@@ -153,7 +153,7 @@ struct ContextTests {
         let test = Interactions(users: us, items: its, values: us.map { _ in 1 }, timestamps: times, userIDs: train.userIDs, itemIDs: train.itemIDs,
                                 context: context)
         let contexts = ContextEvaluation.firstTestContexts(test: test, bundle: bundle)
-        #expect(contexts.count == 150 && contexts[0]?["device"] == "mobile" && contexts[1]?["device"] == "desktop" && contexts[0]?["time"] == "100000")
+        #expect(contexts.count == 150 && contexts[0]?["device"] == "mobile" && contexts[1]?["device"] == "desktop" && contexts[0]?["hour"] == "3" && contexts[0]?["weekday"] == "4")
         let testMatrix = AlignedInteractions(test, to: bundle).matrix
         let configuration = Evaluator.Configuration(ks: [10], computeAUC: false, threads: 1)
         let plain = Evaluator.evaluate(bundle.model, train: seen, test: testMatrix, configuration: configuration).value("recall", at: 10)!

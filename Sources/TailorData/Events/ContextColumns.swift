@@ -70,3 +70,14 @@ public struct ContextColumns: Sendable, Equatable {
         return out
     }
 }
+
+extension ContextColumns {
+    /// Hour of day (0–23, UTC) of Unix seconds `t`.
+    public static func hour(_ t: Int64) -> Int { Int(((t % 86_400) + 86_400) % 86_400 / 3600) }
+
+    /// Day of the week (0 Monday … 6 Sunday, UTC) of Unix seconds `t` (1970-01-01 was a Thursday).
+    public static func weekday(_ t: Int64) -> Int {
+        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
+        return Int(((days + 3) % 7 + 7) % 7)
+    }
+}

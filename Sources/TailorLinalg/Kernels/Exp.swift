@@ -9,8 +9,7 @@ extension Kernels {
     /// 1.2·10⁻³⁸), above 88.72 +∞; NaN stays NaN. The readable twin is
     /// ``Reference/expShifted(_:count:shift:)``.
     ///
-    /// Softmax rows, attention and cross-entropy spend most of their non-GEMM time here: a scalar
-    /// `expf` call per element cost about 5 ns.
+    /// Softmax rows, attention and cross-entropy spend most of their non-GEMM time here.
     @inlinable
     public static func expShifted(_ x: UnsafeMutablePointer<Float>, count n: Int, shift: Float) -> Float {
         // A plain loop of branch-free arithmetic: LLVM turns it into 8- or 16-lane code (selects

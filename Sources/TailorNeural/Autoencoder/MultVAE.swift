@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TailorAutodiff
 import TailorData
 import TailorLinalg
@@ -56,7 +55,7 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
     public let userFactors: Matrix
     public let itemFactors: Matrix
     public let summary: TrainingSummary
-    let network: MultVAEBox
+    let network: NetworkBox<MultVAENetwork>
 
     public static func fit(_ data: TrainingData, configuration c: Configuration, progress: ProgressHandler?) throws -> MultVAE {
         try validate(c)
@@ -103,7 +102,7 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
         let summary = TrainingSummary(run)
         let all = (0..<users).map { Array(seen.columns(inRow: $0)) }
         return MultVAE(configuration: c, userFactors: network.userVectors(all), itemFactors: network.itemVectors(), summary: summary,
-                       network: MultVAEBox(network))
+                       network: NetworkBox(network))
     }
 
     static func validate(_ c: Configuration) throws {
@@ -129,7 +128,7 @@ public struct MultVAE: FactorModel, TrainableRecommender, HistoryScoring {
         }
     }
 
-    init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, summary: TrainingSummary, network: MultVAEBox) {
+    init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, summary: TrainingSummary, network: NetworkBox<MultVAENetwork>) {
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
@@ -165,7 +164,7 @@ extension MultVAE {
         try ArchiveChecks.finite(items, name: "item_factors", model: Self.kind)
         let network = MultVAENetwork(items: items.rows, configuration: configuration)
         try reader.load(into: network)
-        self.init(configuration: configuration, userFactors: users, itemFactors: items, summary: summary, network: MultVAEBox(network))
+        self.init(configuration: configuration, userFactors: users, itemFactors: items, summary: summary, network: NetworkBox(network))
     }
 }
 
@@ -262,10 +261,3 @@ final class MultVAENetwork: Module {
     }
 }
 
-/// A network shared by concurrent requests (forward passes take turns).
-final class MultVAEBox: @unchecked Sendable {
-    private let network: MultVAENetwork
-    private let lock = Mutex(())
-    init(_ network: MultVAENetwork) { self.network = network }
-    func run<T>(_ body: (MultVAENetwork) -> T) -> T { lock.withLock { _ in body(network) } }
-}

@@ -73,17 +73,17 @@ public struct LightGCN: FactorModel, TrainableRecommender {
         let loop = TrainingSupport.loop(kind: kind, epochs: c.epochs, batchSize: c.batchSize, seed: c.seed, patience: c.patience,
                                         validating: !validation.isEmpty, progress: progress)
         let layers = c.layers
-        func propagate(_ tape: Tape) -> Value {
+        /// The layer-averaged embeddings over `graph` (symmetric, so it is its own transpose).
+        func propagate(_ tape: Tape, over graph: CSRMatrix = graph) -> Value {
             var x = tape.parameter(table), total = x
             for _ in 0..<layers {
-                x = sparseMatmul(graph, x, transpose: graph)   // symmetric
+                x = sparseMatmul(graph, x, transpose: graph)
                 total = total + x
             }
             return total * (1 / Float(layers + 1))
         }
-        func final() -> Matrix {
-            let e = propagate(Tape(training: false)).tensor
-            return Matrix(rows: users + items, columns: d, storage: e.storage)
+        func final(over graph: CSRMatrix = graph) -> Matrix {
+            Matrix(rows: users + items, columns: d, storage: propagate(Tape(training: false), over: graph).tensor.storage)
         }
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let run = try trainer.fit(examples: pairs.count, loss: { tape, batch in
@@ -107,16 +107,7 @@ public struct LightGCN: FactorModel, TrainableRecommender {
             return fullRankNDCG(queries: queries, items: itemRows, exclude: validation.map { bags[$0] }, heldOut: heldOut)
         })
         // Served embeddings: the full graph, validation items included.
-        let full = normalizedGraph((0..<users).map { Array(seen.columns(inRow: $0)) }, users: users, items: items)
-        var x = Matrix(rows: users + items, columns: d, storage: table.value.storage), total = x.storage
-        for _ in 0..<layers {
-            var y = [Float](repeating: 0, count: (users + items) * d)
-            x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { Kernels.csrTimesDense(full, xp.baseAddress!, d: d, into: $0.baseAddress!) } }
-            for n in total.indices { total[n] += y[n] }
-            x = Matrix(rows: users + items, columns: d, storage: y)
-        }
-        let scale = 1 / Float(layers + 1)
-        let averaged = total.map { $0 * scale }
+        let averaged = final(over: normalizedGraph((0..<users).map { Array(seen.columns(inRow: $0)) }, users: users, items: items)).storage
         return LightGCN(configuration: c, userFactors: Matrix(rows: users, columns: d, storage: Array(averaged[..<(users * d)])),
                         itemFactors: Matrix(rows: items, columns: d, storage: Array(averaged[(users * d)...])),
                         summary: TrainingSummary(run))

@@ -102,6 +102,6 @@ extension Ranker {
         let network = RankerNetwork(shapes: shapes, configuration: configuration)
         try reader.load(into: network)
         self.init(configuration: configuration, summary: summary, userCount: userCount, itemCount: itemCount, schema: schema, tables: tables,
-                  standardizer: standardizer, shapes: shapes, servingTime: Int64(time), network: RankerBox(network))
+                  standardizer: standardizer, shapes: shapes, servingTime: Int64(time), network: NetworkBox(network))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TailorAutodiff
 import TailorData
 import TailorEval
@@ -121,7 +120,7 @@ public struct Ranker: TrainableRecommender, ClickScoring {
     let shapes: RankerShapes
     /// The time full-catalogue scores are computed for (the latest training time).
     let servingTime: Int64
-    let network: RankerBox
+    let network: NetworkBox<RankerNetwork>
 
     // MARK: Training
 
@@ -255,7 +254,7 @@ public struct Ranker: TrainableRecommender, ClickScoring {
                                       positives: positives, synthetic: syntheticBase.count, fromImpressions: data.impressions != nil, logitOffset: offset, warnings: warnings)
         return Ranker(configuration: c, summary: summary, userCount: log.userIDs.count, itemCount: log.itemIDs.count, schema: schema,
                       tables: tables, standardizer: standardizer, shapes: shapes, servingTime: log.timestamps?.max() ?? 0,
-                      network: RankerBox(network))
+                      network: NetworkBox(network))
     }
 
     static func validate(_ c: Configuration) throws {
@@ -375,7 +374,7 @@ public struct Ranker: TrainableRecommender, ClickScoring {
     }
 
     init(configuration: Configuration, summary: TrainingSummary, userCount: Int, itemCount: Int, schema: FeatureSchema, tables: RankerTables,
-         standardizer: Standardizer, shapes: RankerShapes, servingTime: Int64, network: RankerBox) {
+         standardizer: Standardizer, shapes: RankerShapes, servingTime: Int64, network: NetworkBox<RankerNetwork>) {
         self.configuration = configuration
         self.summary = summary
         self.userCount = userCount
@@ -408,12 +407,3 @@ func makeBatch(_ rows: [RankerRow], _ t: RankerTables, _ standardizer: Standardi
     return b
 }
 
-/// A network shared by concurrent requests (forward passes take turns).
-final class RankerBox: @unchecked Sendable {
-    private let network: RankerNetwork
-    private let lock = Mutex(())
-
-    init(_ network: RankerNetwork) { self.network = network }
-
-    func run<T>(_ body: (RankerNetwork) -> T) -> T { lock.withLock { _ in body(network) } }
-}

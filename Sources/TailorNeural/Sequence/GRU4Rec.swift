@@ -64,7 +64,7 @@ public struct GRU4Rec: SequenceRecommender, TrainableRecommender {
     /// What training did.
     public let summary: TrainingSummary
     let sequences: RaggedRows
-    let encoder: EncoderBox<GRU4RecNetwork>
+    let encoder: NetworkBox<GRU4RecNetwork>
     var window: Int { configuration.maxLength }
 
     public static func fit(_ data: TrainingData, configuration c: Configuration, progress: ProgressHandler?) throws -> GRU4Rec {
@@ -72,7 +72,7 @@ public struct GRU4Rec: SequenceRecommender, TrainableRecommender {
         let network = GRU4RecNetwork(items: data.itemCount, configuration: c)
         let trained = try c.training.fit(network, data: data, progress: progress)
         return GRU4Rec(configuration: c, userFactors: trained.userFactors, itemFactors: trained.itemFactors, summary: trained.summary,
-                       sequences: trained.stored, encoder: EncoderBox(network))
+                       sequences: trained.stored, encoder: NetworkBox(network))
     }
 
     static func validate(_ c: Configuration) throws {
@@ -84,7 +84,7 @@ public struct GRU4Rec: SequenceRecommender, TrainableRecommender {
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, summary: TrainingSummary, sequences: RaggedRows,
-         encoder: EncoderBox<GRU4RecNetwork>) {
+         encoder: NetworkBox<GRU4RecNetwork>) {
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
@@ -116,7 +116,7 @@ extension GRU4Rec {
         let network = GRU4RecNetwork(items: items.rows, configuration: configuration)
         try reader.load(into: network)
         self.init(configuration: configuration, userFactors: users, itemFactors: items, summary: summary, sequences: sequences,
-                  encoder: EncoderBox(network))
+                  encoder: NetworkBox(network))
     }
 }
 

@@ -72,7 +72,7 @@ public struct SASRec: SequenceRecommender, TrainableRecommender {
     public let summary: TrainingSummary
     /// Each user's latest training items (at most the window), to continue with live events.
     let sequences: RaggedRows
-    let encoder: EncoderBox<SASRecNetwork>
+    let encoder: NetworkBox<SASRecNetwork>
     var window: Int { configuration.maxLength }
 
     public static func fit(_ data: TrainingData, configuration c: Configuration, progress: ProgressHandler?) throws -> SASRec {
@@ -80,7 +80,7 @@ public struct SASRec: SequenceRecommender, TrainableRecommender {
         let network = SASRecNetwork(items: data.itemCount, configuration: c)
         let trained = try c.training.fit(network, data: data, progress: progress)
         return SASRec(configuration: c, userFactors: trained.userFactors, itemFactors: trained.itemFactors, summary: trained.summary,
-                      sequences: trained.stored, encoder: EncoderBox(network))
+                      sequences: trained.stored, encoder: NetworkBox(network))
     }
 
     static func validate(_ c: Configuration) throws {
@@ -93,7 +93,7 @@ public struct SASRec: SequenceRecommender, TrainableRecommender {
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, summary: TrainingSummary, sequences: RaggedRows,
-         encoder: EncoderBox<SASRecNetwork>) {
+         encoder: NetworkBox<SASRecNetwork>) {
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
@@ -125,6 +125,6 @@ extension SASRec {
         let network = SASRecNetwork(items: items.rows, configuration: configuration)
         try reader.load(into: network)
         self.init(configuration: configuration, userFactors: users, itemFactors: items, summary: summary, sequences: sequences,
-                  encoder: EncoderBox(network))
+                  encoder: NetworkBox(network))
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TailorAutodiff
 import TailorData
 import TailorLinalg
@@ -165,22 +164,12 @@ struct SequenceTraining {
     }
 }
 
-/// A network shared by concurrent requests (forward passes take turns; never mutated after training).
-final class EncoderBox<E: SequenceEncoder>: @unchecked Sendable {
-    private let network: E
-    private let lock = Mutex(())
-
-    init(_ network: E) { self.network = network }
-
-    func run<T>(_ body: (E) -> T) -> T { lock.withLock { _ in body(network) } }
-}
-
 /// What SASRec and GRU4Rec share once trained: factors, each user's latest items, the network.
 protocol SequenceRecommender: FactorModel, SequenceScoring {
     associatedtype Encoder: SequenceEncoder
     var window: Int { get }
     var sequences: RaggedRows { get }
-    var encoder: EncoderBox<Encoder> { get }
+    var encoder: NetworkBox<Encoder> { get }
 }
 
 extension SequenceRecommender {

@@ -344,14 +344,11 @@ enum ContextFeature {
     static let all = ContextColumns.fields + timeFields
     static let dayNames = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
-    /// Hour of day (0–23, UTC) of Unix seconds `t`.
-    static func hour(_ t: Int64) -> String { String(((t % 86_400) + 86_400) % 86_400 / 3600) }
+    /// Hour of day of Unix seconds `t`, as a vocabulary value (see ``ContextColumns/hour(_:)``).
+    static func hour(_ t: Int64) -> String { String(ContextColumns.hour(t)) }
 
-    /// Day of the week (0 Monday … 6 Sunday, UTC) of Unix seconds `t` (1970-01-01 was a Thursday).
-    static func weekday(_ t: Int64) -> String {
-        let days = t >= 0 ? t / 86_400 : (t - 86_399) / 86_400
-        return String(((days + 3) % 7 + 7) % 7)
-    }
+    /// Day of the week of Unix seconds `t`, as a vocabulary value (see ``ContextColumns/weekday(_:)``).
+    static func weekday(_ t: Int64) -> String { String(ContextColumns.weekday(t)) }
 
     /// 0–6 from `mon`…`sun` (or longer names) or a number.
     static func weekdayNumber(_ text: String) -> Int? {

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import TailorAutodiff
 import TailorData
 import TailorLinalg
@@ -158,7 +157,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     /// Each known user's latest training items (at most ``Configuration/historyLength``, oldest
     /// first), to recompute their vector for a request's context; `nil` in older files.
     let histories: RaggedRows?
-    let network: NetworkBox
+    let network: NetworkBox<TwoTowerNetwork>
 
     // MARK: Training
 
@@ -458,7 +457,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
-         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, histories: RaggedRows?, network: NetworkBox) {
+         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, histories: RaggedRows?, network: NetworkBox<TwoTowerNetwork>) {
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
@@ -524,19 +523,6 @@ func fullRankNDCG(queries: Matrix, items: Matrix, exclude: [[Int32]], heldOut: [
         }
     }
     return total / Double(heldOut.count)
-}
-
-/// A network shared by concurrent requests: forward passes take turns (a module is not
-/// thread-safe), and the wrapped network is never mutated after training.
-final class NetworkBox: @unchecked Sendable {
-    private let network: TwoTowerNetwork
-    private let lock = Mutex(())
-
-    init(_ network: TwoTowerNetwork) { self.network = network }
-
-    func run<T>(_ body: (TwoTowerNetwork) -> T) -> T {
-        lock.withLock { _ in body(network) }
-    }
 }
 
 /// One user-tower request: a row of the model's user inputs (the user's position for known
