@@ -48,6 +48,7 @@ let package = Package(
         .library(name: "TailorAutodiff", targets: ["TailorAutodiff"]),
         .library(name: "TailorNN", targets: ["TailorNN"]),
         .library(name: "TailorNeural", targets: ["TailorNeural"]),
+        .library(name: "TailorText", targets: ["TailorText"]),
         .library(name: "Tailor", targets: ["Tailor"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
@@ -66,6 +67,9 @@ let package = Package(
         // Neural recommenders (two-tower, …) built on the engine; they register in the model
         // registry (`TailorNeural.register()`), so the CLI and run files train them by name.
         .target(name: "TailorNeural", dependencies: ["TailorModels", "TailorNN", "TailorEval"], swiftSettings: numericSettings),
+        // Item text: WordPiece tokenizer and BERT-family sentence encoder (inference and
+        // fine-tuning) on the engine. Numeric, so optimized in debug builds too.
+        .target(name: "TailorText", dependencies: ["TailorLinalg", "TailorNN"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
@@ -79,7 +83,7 @@ let package = Package(
         ),
         // The umbrella: `import Tailor` brings every module.
         .target(name: "Tailor", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
-                                                "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural"], swiftSettings: commonSettings),
+                                                "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural", "TailorText"], swiftSettings: commonSettings),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
@@ -90,7 +94,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tailor-bench",
-            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorAutodiff", "TailorNN"],
+            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorAutodiff", "TailorNN", "TailorText"],
             path: "Benchmarks/TailorBench",
             swiftSettings: commonSettings
         ),
@@ -102,6 +106,8 @@ let package = Package(
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
+        // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
+        .testTarget(name: "TailorTextTests", dependencies: ["TailorText"], exclude: ["Fixtures"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
     ],

@@ -8,3 +8,4 @@
 @_exported import TailorSQLite
 @_exported import TailorAutodiff
 @_exported import TailorNN
+@_exported import TailorText
