@@ -70,6 +70,42 @@ struct VectorKernelTests {
     }
 }
 
+@Suite("Transformer row kernels match their reference twins")
+struct RowKernelTests {
+    @Test("GELU with bias: within 3·10⁻⁷ absolute of the erff formula, plus the edges", arguments: [(1, 1), (3, 17), (5, 384), (2, 1536)])
+    func gelu(shape: (Int, Int)) {
+        let (rows, width) = shape
+        var rng = TailorRandom(seed: UInt64(rows * 1000 + width))
+        var x = (0..<(rows * width)).map { _ in rng.nextFloat() * 16 - 8 }
+        if x.count >= 8 { x.replaceSubrange(0..<8, with: [0, -0, 1e-8, -1e-8, 40, -40, 3, -3]) }
+        let bias = (0..<width).map { _ in rng.nextFloat() - 0.5 }
+        var expected = x
+        Reference.gelu(&expected, bias: bias, rows: rows, width: width)
+        x.withUnsafeMutableBufferPointer { xp in bias.withUnsafeBufferPointer { bp in
+            Kernels.gelu(xp.baseAddress!, bias: bp.baseAddress!, rows: rows, width: width)
+        } }
+        // erf's 1.5·10⁻⁷ times |v|/2, plus float rounding of 0.5·v·(1 + erf).
+        for i in 0..<x.count {
+            let v = abs(expected[i]) + 1
+            #expect(abs(x[i] - expected[i]) <= 3e-7 * v + 1e-6 * abs(expected[i]), "at \(i): \(x[i]) vs \(expected[i])")
+        }
+    }
+
+    @Test("layer norm: within 2·10⁻⁶ of the double-precision twin", arguments: [(1, 1), (4, 15), (3, 384), (2, 1000)])
+    func layerNorm(shape: (Int, Int)) {
+        let (rows, width) = shape
+        var rng = TailorRandom(seed: UInt64(rows * 77 + width))
+        var x = (0..<(rows * width)).map { _ in rng.nextFloat() * 6 - 2 }
+        let gamma = (0..<width).map { _ in rng.nextFloat() + 0.5 }, beta = (0..<width).map { _ in rng.nextFloat() - 0.5 }
+        var expected = x
+        Reference.layerNorm(&expected, rows: rows, width: width, gamma: gamma, beta: beta, epsilon: 1e-12)
+        x.withUnsafeMutableBufferPointer { xp in gamma.withUnsafeBufferPointer { g in beta.withUnsafeBufferPointer { b in
+            Kernels.layerNorm(xp.baseAddress!, rows: rows, width: width, gamma: g.baseAddress!, beta: b.baseAddress!, epsilon: 1e-12)
+        } } }
+        #expect(relativeError(x, expected) < 2e-6)
+    }
+}
+
 @Suite("GEMM matches the triple loop")
 struct GEMMTests {
     @Test("all transpose combinations and edge shapes",

@@ -7,13 +7,13 @@ import Foundation
 public enum SafeTensors {
     /// Element type of a stored tensor.
     public enum DType: String, Sendable, Codable {
-        case f32 = "F32", f16 = "F16", i32 = "I32", i64 = "I64", u8 = "U8", f64 = "F64"
+        case f32 = "F32", f16 = "F16", bf16 = "BF16", i32 = "I32", i64 = "I64", u8 = "U8", f64 = "F64"
 
         /// Bytes per element.
         public var size: Int {
             switch self {
             case .f32, .i32: 4
-            case .f16: 2
+            case .f16, .bf16: 2
             case .i64, .f64: 8
             case .u8: 1
             }
@@ -64,6 +64,7 @@ public enum SafeTensors {
             case .f32: return bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
             case .f64: return bytes.withUnsafeBytes { $0.bindMemory(to: Double.self).map { Float($0) } }
             case .f16: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt16.self).map(halfToFloat) }
+            case .bf16: return bytes.withUnsafeBytes { $0.bindMemory(to: UInt16.self).map { Float(bitPattern: UInt32($0) << 16) } }
             case .i32: return int32s().map(Float.init)
             case .i64: return int64s().map(Float.init)
             case .u8: return bytes.map(Float.init)
@@ -135,8 +136,20 @@ public enum SafeTensors {
         try encode(tensors, metadata: metadata).write(to: url, options: .atomic)
     }
 
-    /// Parses a safetensors file held in memory. `path` names it in errors.
-    public static func decode(_ data: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+    /// Where one tensor lives in a safetensors file: its element type, shape and byte range.
+    public struct Entry: Sendable, Equatable {
+        /// Element type.
+        public var dtype: DType
+        /// Shape (row-major).
+        public var shape: [Int]
+        /// Byte range in the file.
+        public var bytes: Range<Int>
+    }
+
+    /// Parses the header of a safetensors file held in memory (possibly memory-mapped) and
+    /// checks every entry against the file's size, without copying any tensor. `path` names
+    /// it in errors.
+    public static func entries(_ data: Data, path: String) throws -> (entries: [String: Entry], metadata: [String: String]) {
         func fail(_ reason: String) -> FormatError { FormatError(path: path, reason: reason) }
         guard data.count >= 8 else { throw fail("it has \(data.count) bytes, fewer than the 8-byte header length") }
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
@@ -148,7 +161,7 @@ public enum SafeTensors {
             throw fail("the header is not a JSON object")
         }
         let body = 8 + Int(headerLength)
-        var tensors: [String: Tensor] = [:]
+        var entries: [String: Entry] = [:]
         var metadata: [String: String] = [:]
         for (name, value) in header {
             if name == "__metadata__" {
@@ -162,7 +175,7 @@ public enum SafeTensors {
                 throw fail("tensor '\(name)' lacks dtype, shape or data_offsets")
             }
             guard let dtype = DType(rawValue: dtypeName) else {
-                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (supported: F32, F16, F64, I32, I64, U8)")
+                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (supported: F32, F16, BF16, F64, I32, I64, U8)")
             }
             guard shape.allSatisfy({ $0 >= 0 }) else {
                 throw fail("tensor '\(name)' has a negative dimension in its shape \(shape)")
@@ -178,8 +191,17 @@ public enum SafeTensors {
             guard offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= data.count - body, offsets[1] - offsets[0] == expected else {
                 throw fail("tensor '\(name)' claims bytes \(offsets[0])..<\(offsets[1]) (shape \(shape)) but the file has \(data.count - body) data bytes")
             }
-            let bytes = [UInt8](data[(body + offsets[0])..<(body + offsets[1])])
-            tensors[name] = Tensor(dtype: dtype, shape: shape, bytes: bytes)
+            entries[name] = Entry(dtype: dtype, shape: shape, bytes: (body + offsets[0])..<(body + offsets[1]))
+        }
+        return (entries, metadata)
+    }
+
+    /// Parses a safetensors file held in memory. `path` names it in errors.
+    public static func decode(_ data: Data, path: String) throws -> (tensors: [String: Tensor], metadata: [String: String]) {
+        let (entries, metadata) = try entries(data, path: path)
+        var tensors: [String: Tensor] = [:]
+        for (name, entry) in entries {
+            tensors[name] = Tensor(dtype: entry.dtype, shape: entry.shape, bytes: [UInt8](data[entry.bytes]))
         }
         return (tensors, metadata)
     }

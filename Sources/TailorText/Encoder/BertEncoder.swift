@@ -1,0 +1,212 @@
+import Foundation
+import TailorLinalg
+
+/// A BERT-family transformer encoder for inference (Devlin et al. 2019): word + position +
+/// token-type embeddings with layer norm, then post-LN layers of multi-head self-attention and
+/// a GELU feed-forward.
+///
+/// The fast path packs a batch without padding: the rows of all sequences form one
+/// `tokens × hidden` matrix, so every linear layer is one GEMM over real tokens only, and
+/// attention runs per (sequence, head) over that sequence's own rows (a padded key would be
+/// masked out anyway, and a padded query's output is never read). Row-wise work (bias, GELU,
+/// residual, layer norm) is fused into one pass per layer part and spread over the threads.
+/// ``Reference/bertHiddenStates(_:configuration:weights:)`` is the slow, obviously-right twin.
+public struct BertEncoder: Sendable {
+    /// The shape.
+    public let configuration: BertConfiguration
+    /// The parameters.
+    public let weights: BertWeights
+
+    /// An encoder over `weights`, which must have `configuration`'s shapes.
+    public init(configuration: BertConfiguration, weights: BertWeights) {
+        let h = configuration.hiddenSize
+        precondition(weights.wordEmbeddings.count == configuration.vocabSize * h, "word embeddings do not match the configuration")
+        precondition(weights.layers.count == configuration.numHiddenLayers, "layer count does not match the configuration")
+        self.configuration = configuration
+        self.weights = weights
+    }
+
+    /// The last layer's hidden states of every sequence, packed: sequence `s` owns rows
+    /// `offsets[s]..<offsets[s + 1]` of the `offsets.last! × hidden` result. Ids must be below
+    /// the vocabulary size and sequences no longer than the position table.
+    ///
+    /// Cost: O(tokens·layers·hidden·(hidden + intermediate)) for the GEMMs plus
+    /// O(Σ length²·hidden) for attention.
+    public func hiddenStates(_ sequences: [[Int32]], threads: Int = 0) -> (states: [Float], offsets: [Int]) {
+        let c = configuration
+        let h = c.hiddenSize, inner = c.intermediateSize, heads = c.numAttentionHeads, dh = c.headSize
+        var offsets = [0]
+        offsets.reserveCapacity(sequences.count + 1)
+        for s in sequences {
+            precondition(s.count <= c.maxPositionEmbeddings, "a sequence of \(s.count) tokens exceeds max_position_embeddings \(c.maxPositionEmbeddings)")
+            offsets.append(offsets.last! + s.count)
+        }
+        let tokens = offsets.last!
+        if tokens == 0 { return ([], offsets) }
+        let workers = effectiveThreadCount(threads)
+        let rowChunk = max(1, 16_384 / h)
+
+        var x = [Float](repeating: 0, count: tokens * h)
+        var qkv = [Float](repeating: 0, count: tokens * 3 * h)
+        var context = [Float](repeating: 0, count: tokens * h)
+        var projected = [Float](repeating: 0, count: tokens * h)
+        var intermediate = [Float](repeating: 0, count: tokens * inner)
+        let longest = sequences.map(\.count).max() ?? 0
+        var scores = [Float](repeating: 0, count: workers * longest * longest)
+        let w = weights
+
+        // Embeddings.
+        x.withUnsafeMutableBufferPointer { xp in
+            let xb = UnsafeSendable(xp.baseAddress!)
+            w.wordEmbeddings.withUnsafeBufferPointer { word in
+                w.positionEmbeddings.withUnsafeBufferPointer { position in
+                    w.tokenTypeEmbeddings.withUnsafeBufferPointer { type in
+                        w.embeddingNormGamma.withUnsafeBufferPointer { gamma in
+                            w.embeddingNormBeta.withUnsafeBufferPointer { beta in
+                                parallelFor(sequences.count, chunkSize: max(1, 64 / max(1, longest / 8)), threads: workers) { chunk in
+                                    for s in chunk.range {
+                                        for (p, id) in sequences[s].enumerated() {
+                                            precondition(id >= 0 && Int(id) < c.vocabSize, "token id \(id) is outside the vocabulary of \(c.vocabSize)")
+                                            let row = xb.value + (offsets[s] + p) * h
+                                            let wr = word.baseAddress! + Int(id) * h, pr = position.baseAddress! + p * h
+                                            for j in 0..<h { row[j] = wr[j] + pr[j] + type[j] }
+                                        }
+                                        Kernels.layerNorm(xb.value + offsets[s] * h, rows: sequences[s].count, width: h,
+                                                          gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: c.layerNormEps)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        let scale = 1 / Float(dh).squareRoot()
+        for layer in w.layers {
+            x.withUnsafeMutableBufferPointer { xp in
+            qkv.withUnsafeMutableBufferPointer { qp in
+            context.withUnsafeMutableBufferPointer { cp in
+            projected.withUnsafeMutableBufferPointer { pp in
+            intermediate.withUnsafeMutableBufferPointer { ip in
+            scores.withUnsafeMutableBufferPointer { sp in
+                let x = UnsafeSendable(xp.baseAddress!), q = UnsafeSendable(qp.baseAddress!), ctx = UnsafeSendable(cp.baseAddress!)
+                let proj = UnsafeSendable(pp.baseAddress!), inter = UnsafeSendable(ip.baseAddress!), sc = UnsafeSendable(sp.baseAddress!)
+                // Q, K, V in one product, then their biases.
+                layer.qkvWeight.withUnsafeBufferPointer { wq in
+                    Kernels.gemm(transposeB: true, m: tokens, n: 3 * h, k: h, a: x.value, lda: h, b: wq.baseAddress!, ldb: h,
+                                 c: q.value, ldc: 3 * h, threads: workers)
+                }
+                layer.qkvBias.withUnsafeBufferPointer { bias in
+                    parallelFor(tokens, chunkSize: rowChunk, threads: workers) { chunk in
+                        for r in chunk.range {
+                            let row = q.value + r * 3 * h
+                            for j in 0..<(3 * h) { row[j] += bias[j] }
+                        }
+                    }
+                }
+                // Attention per (sequence, head) over the sequence's own rows.
+                parallelFor(sequences.count * heads, chunkSize: 1, threads: workers) { chunk in
+                    let s = chunk.range.lowerBound / heads, head = chunk.range.lowerBound % heads
+                    let n = sequences[s].count
+                    if n == 0 { return }
+                    let base = q.value + offsets[s] * 3 * h + head * dh
+                    let score = sc.value + chunk.worker * longest * longest
+                    Kernels.gemm(transposeB: true, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h, b: base + h, ldb: 3 * h,
+                                 c: score, ldc: n, threads: 1)
+                    for i in 0..<n {
+                        let row = score + i * n
+                        var m = row[0]
+                        for j in 1..<n { m = Swift.max(m, row[j]) }
+                        let total = Kernels.expShifted(row, count: n, shift: m)
+                        Kernels.scale(1 / total, row, count: n)
+                    }
+                    Kernels.gemm(m: n, n: dh, k: n, a: score, lda: n, b: base + 2 * h, ldb: 3 * h,
+                                 c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
+                }
+                // Output projection, residual, layer norm.
+                layer.outputWeight.withUnsafeBufferPointer { wo in
+                    Kernels.gemm(transposeB: true, m: tokens, n: h, k: h, a: ctx.value, lda: h, b: wo.baseAddress!, ldb: h,
+                                 c: proj.value, ldc: h, threads: workers)
+                }
+                Self.residualNorm(proj.value, into: x.value, bias: layer.outputBias, gamma: layer.attentionNormGamma,
+                                  beta: layer.attentionNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
+                // Feed-forward.
+                layer.intermediateWeight.withUnsafeBufferPointer { wi in
+                    Kernels.gemm(transposeB: true, m: tokens, n: inner, k: h, a: x.value, lda: h, b: wi.baseAddress!, ldb: h,
+                                 c: inter.value, ldc: inner, threads: workers)
+                }
+                layer.intermediateBias.withUnsafeBufferPointer { bias in
+                    parallelFor(tokens, chunkSize: max(1, rowChunk * h / inner), threads: workers) { chunk in
+                        Kernels.gelu(inter.value + chunk.range.lowerBound * inner, bias: bias.baseAddress!, rows: chunk.range.count, width: inner)
+                    }
+                }
+                layer.feedForwardWeight.withUnsafeBufferPointer { wf in
+                    Kernels.gemm(transposeB: true, m: tokens, n: h, k: inner, a: inter.value, lda: inner, b: wf.baseAddress!, ldb: inner,
+                                 c: proj.value, ldc: h, threads: workers)
+                }
+                Self.residualNorm(proj.value, into: x.value, bias: layer.feedForwardBias, gamma: layer.outputNormGamma,
+                                  beta: layer.outputNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
+            } } } } } }
+        }
+        return (x, offsets)
+    }
+
+    /// `x = LayerNorm(x + delta + bias)` row by row.
+    private static func residualNorm(_ delta: UnsafeMutablePointer<Float>, into x: UnsafeMutablePointer<Float>, bias: [Float],
+                                     gamma: [Float], beta: [Float], rows: Int, width: Int, epsilon: Float, chunk: Int, threads: Int) {
+        let d = UnsafeSendable(delta), xs = UnsafeSendable(x)
+        bias.withUnsafeBufferPointer { b in gamma.withUnsafeBufferPointer { g in beta.withUnsafeBufferPointer { be in
+            parallelFor(rows, chunkSize: chunk, threads: threads) { part in
+                for r in part.range {
+                    let row = xs.value + r * width, add = d.value + r * width
+                    for j in 0..<width { row[j] += add[j] + b[j] }
+                }
+                Kernels.layerNorm(xs.value + part.range.lowerBound * width, rows: part.range.count, width: width,
+                                  gamma: g.baseAddress!, beta: be.baseAddress!, epsilon: epsilon)
+            }
+        } } }
+    }
+}
+
+/// How token states become one sentence vector (sentence-transformers' `Pooling` modes).
+public enum Pooling: String, Sendable, Codable, CaseIterable {
+    /// The mean over the sequence's tokens, `[CLS]` and `[SEP]` included (all-MiniLM, most
+    /// sentence-transformers models).
+    case mean
+    /// The `[CLS]` token's state (bge, some retrieval models).
+    case cls
+    /// The element-wise maximum over the tokens.
+    case max
+
+    /// Pools packed `states` (rows per ``BertEncoder/hiddenStates(_:threads:)``'s offsets)
+    /// into `offsets.count − 1` rows of `width`, each L2-normalized when `normalize` (with
+    /// PyTorch's `F.normalize` floor of 10⁻¹² on the norm).
+    public func pool(_ states: [Float], offsets: [Int], width: Int, normalize: Bool) -> [Float] {
+        let count = offsets.count - 1
+        var out = [Float](repeating: 0, count: count * width)
+        for s in 0..<count {
+            let first = offsets[s], n = offsets[s + 1] - first
+            guard n > 0 else { continue }
+            let o = s * width
+            switch self {
+            case .cls:
+                for j in 0..<width { out[o + j] = states[first * width + j] }
+            case .mean:
+                for r in first..<(first + n) { for j in 0..<width { out[o + j] += states[r * width + j] } }
+                let inverse = 1 / Float(n)
+                for j in 0..<width { out[o + j] *= inverse }
+            case .max:
+                for j in 0..<width { out[o + j] = states[first * width + j] }
+                for r in (first + 1)..<(first + n) { for j in 0..<width { out[o + j] = Swift.max(out[o + j], states[r * width + j]) } }
+            }
+            if normalize {
+                var norm: Float = 0
+                for j in 0..<width { norm += out[o + j] * out[o + j] }
+                let inverse = 1 / Swift.max(norm.squareRoot(), 1e-12)
+                for j in 0..<width { out[o + j] *= inverse }
+            }
+        }
+        return out
+    }
+}
