@@ -13,12 +13,16 @@ import Foundation
 let portable = ProcessInfo.processInfo.environment["TAILOR_PORTABLE"] != nil
 
 var fastSettings: [SwiftSetting] = []
+// The AVX-512 GEMM micro-kernel's module alone is compiled for AVX-512; TailorLinalg calls it
+// only after checking the CPU at run time (`Kernels.gemmKernel`).
+var avx512Settings: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
 #if arch(x86_64)
 if !portable {
     fastSettings = [
         .unsafeFlags(["-target-cpu", "haswell"], .when(configuration: .release)),
         .define("TAILOR_FMA", .when(configuration: .release)),
     ]
+    avx512Settings.append(.unsafeFlags(["-target-cpu", "skylake-avx512"], .when(configuration: .release)))
 }
 #endif
 
@@ -57,7 +61,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
-        .target(name: "TailorLinalg", swiftSettings: numericSettings),
+        .target(name: "TailorLinalgAVX512", swiftSettings: avx512Settings),
+        .target(name: "TailorLinalg", dependencies: ["TailorLinalgAVX512"], swiftSettings: numericSettings),
         .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: numericSettings),
         // The neural engine: tensors and reverse-mode autodiff, then layers, losses, optimizers

@@ -1,6 +1,7 @@
 // Micro-benchmarks of Tailor's kernels (release builds only):
 //   swift run -c release tailor-bench gemm [--threads N]
 //   swift run -c release tailor-bench als-step
+//   swift run -c release tailor-bench text --model DIR --input texts.json
 // Prints one JSON object per measurement so scripts in Benchmarks/ can compare with numpy/torch.
 import Foundation
 import Synchronization
@@ -241,8 +242,9 @@ case "parallel": benchParallel()
 case "micro": benchMicroKernel()
 case "nn-mlp", "nn-transformer": benchNN(command)
 case "nn-parity": benchParity()
+case "text": benchText()
 default:
-    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N] | nn-mlp | nn-transformer [--steps N] [--rss-every N] | nn-parity --dir DIR\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N] | nn-mlp | nn-transformer [--steps N] [--rss-every N] | nn-parity --dir DIR | text --model DIR --input texts.json\n".data(using: .utf8)!)
     exit(2)
 }
 

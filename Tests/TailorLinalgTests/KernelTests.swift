@@ -123,6 +123,27 @@ struct GEMMTests {
         }
     }
 
+    @Test("each micro-kernel (AVX2 6×16, AVX-512 12×32) matches the triple loop: transposes, edges, alpha, beta, two threads",
+          arguments: Kernels.GEMMKernel.allCases)
+    func everyKernel(kernel: Kernels.GEMMKernel) {
+        for (m, n, k) in [(1, 1, 1), (12, 32, 8), (13, 33, 300), (25, 70, 33), (100, 600, 70), (250, 530, 40), (600, 700, 40)] {
+            for transposeA in [false, true] {
+                for transposeB in [false, true] {
+                    let a = transposeA ? randomMatrix(k, m, seed: 31) : randomMatrix(m, k, seed: 31)
+                    let b = transposeB ? randomMatrix(n, k, seed: 32) : randomMatrix(k, n, seed: 32)
+                    var c = randomMatrix(m, n, seed: 33)
+                    let expected = Reference.gemm(a, b, transposeA: transposeA, transposeB: transposeB, alpha: 0.5, beta: -1.5, c: c)
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer { cp in
+                        Kernels.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: 0.5,
+                                     a: ap.baseAddress!, lda: transposeA ? m : k, b: bp.baseAddress!, ldb: transposeB ? k : n,
+                                     beta: -1.5, c: cp.baseAddress!, ldc: n, threads: 2, kernel: kernel)
+                    } } }
+                    #expect(relativeError(c.storage, expected.storage) < 1e-4, "\(kernel) m=\(m) n=\(n) k=\(k) tA=\(transposeA) tB=\(transposeB)")
+                }
+            }
+        }
+    }
+
     @Test("alpha, beta and accumulation into C, in parallel")
     func alphaBeta() {
         let (m, n, k) = (150, 600, 300)  // > 1M multiply-adds, so two workers run

@@ -8,9 +8,50 @@
 // the old shared-block design paid that twice per 256 of depth), and a core slowed by a noisy
 // neighbour simply takes fewer tasks instead of holding up a static half.
 
+import Foundation
 import Synchronization
+import TailorLinalgAVX512
 
 extension Kernels {
+    /// The register-blocked micro-kernels GEMM can run on.
+    public enum GEMMKernel: String, Sendable, CaseIterable {
+        /// 6×16 tiles in twelve 8-wide AVX2 accumulators: every x86-64 CPU since Haswell.
+        case avx2
+        /// 12×32 tiles in twenty-four 16-wide AVX-512 accumulators: about twice the
+        /// throughput per core where the CPU has two 512-bit FMA units (`TailorLinalgAVX512`).
+        case avx512
+
+        /// Rows of C per micro-kernel call.
+        public var rows: Int { self == .avx2 ? 6 : 12 }
+        /// Columns of C per micro-kernel call (the width of a packed B panel).
+        public var columns: Int { self == .avx2 ? 16 : 32 }
+
+        @inline(__always)
+        func run(_ kb: Int, _ a: UnsafePointer<Float>, rowStride: Int, depthStride: Int, _ b: UnsafePointer<Float>,
+                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ mr: Int, _ nr: Int, _ alpha: Float, _ beta: Float) {
+            switch self {
+            case .avx2: Kernels.microKernel6x16(kb, a, rowStride: rowStride, depthStride: depthStride, b, c, ldc, mr, nr, alpha, beta)
+            case .avx512: microKernel12x32(kb, a, rowStride: rowStride, depthStride: depthStride, b, c, ldc, mr, nr, alpha, beta)
+            }
+        }
+    }
+
+    /// The kernel ``gemm(transposeA:transposeB:m:n:k:alpha:a:lda:b:ldb:beta:c:ldc:threads:kernel:)``
+    /// uses by default, chosen once: AVX-512 when this is an optimized x86-64 build and the CPU
+    /// reports AVX-512F (`/proc/cpuinfo`), else AVX2. `TAILOR_GEMM_KERNEL=avx2` (or `avx512`)
+    /// in the environment overrides the choice.
+    public static let gemmKernel: GEMMKernel = {
+        if let forced = ProcessInfo.processInfo.environment["TAILOR_GEMM_KERNEL"], let kernel = GEMMKernel(rawValue: forced) { return kernel }
+        #if TAILOR_FMA && arch(x86_64)
+        if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+           let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+           flags.split(separator: " ").contains("avx512f") {
+            return .avx512
+        }
+        #endif
+        return .avx2
+    }()
+
     /// Rows of C computed by one micro-kernel call.
     @usableFromInline static let gemmMR = 6
     /// Columns of C computed by one micro-kernel call (one `SIMD16<Float>`).
@@ -39,7 +80,8 @@ extension Kernels {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int,
-        threads: Int = 1
+        threads: Int = 1,
+        kernel: GEMMKernel = gemmKernel
     ) {
         precondition(m >= 0 && n >= 0 && k >= 0, "gemm shapes must be non-negative: m=\(m) n=\(n) k=\(k)")
         if m == 0 || n == 0 { return }
@@ -51,8 +93,9 @@ extension Kernels {
             return
         }
         // A deep product (a Gram matrix over many rows) in depth slices, so packed B stays small.
-        let panelsTotal = (n + gemmNR - 1) / gemmNR
-        let sliceDepth = max(gemmKC, gemmPackedBLimit / (gemmNR * panelsTotal) / gemmKC * gemmKC)
+        let nr = kernel.columns
+        let panelsTotal = (n + nr - 1) / nr
+        let sliceDepth = max(gemmKC, gemmPackedBLimit / (nr * panelsTotal) / gemmKC * gemmKC)
         if k > sliceDepth {
             var p0 = 0
             while p0 < k {
@@ -60,7 +103,7 @@ extension Kernels {
                 gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: depth, alpha: alpha,
                      a: transposeA ? a + p0 &* lda : a + p0, lda: lda,
                      b: transposeB ? b + p0 : b + p0 &* ldb, ldb: ldb,
-                     beta: p0 == 0 ? beta : 1, c: c, ldc: ldc, threads: threads)
+                     beta: p0 == 0 ? beta : 1, c: c, ldc: ldc, threads: threads, kernel: kernel)
                 p0 += depth
             }
             return
@@ -68,15 +111,15 @@ extension Kernels {
         // Threads only pay for themselves above ~1 M multiply-adds (NUMERICS.md rule 5).
         let workers = (m * n * k) < 1_000_000 ? 1 : effectiveThreadCount(threads)
         let kc = min(gemmKC, k)
-        let panelsPerBlock = max(1, min(panelsTotal, gemmPackedBLimit / (gemmNR * k)))
-        let packBCount = panelsPerBlock * gemmNR * k
+        let panelsPerBlock = max(1, min(panelsTotal, gemmPackedBLimit / (nr * k)))
+        let packBCount = panelsPerBlock * nr * k
         ScratchPool.shared.withBuffer(count: packBCount) { packB in
             var q0 = 0
             while q0 < panelsTotal {
                 let panels = min(panelsPerBlock, panelsTotal - q0)
-                let j0 = q0 * gemmNR, nb = min(n - j0, panels * gemmNR)
+                let j0 = q0 * nr, nb = min(n - j0, panels * nr)
                 let block = GEMMBlock(
-                    transposeA: transposeA, transposeB: transposeB, m: m, k: k, kc: kc, j0: j0, nb: nb,
+                    kernel: kernel, transposeA: transposeA, transposeB: transposeB, m: m, k: k, kc: kc, j0: j0, nb: nb,
                     alpha: alpha, beta: beta, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, packB: packB)
                 if workers == 1 {
                     block.packB(panels: 0..<panels)
@@ -94,6 +137,7 @@ extension Kernels {
 /// the depth block starting at `p0` at offset `p0 · panels · 16`.
 @usableFromInline
 struct GEMMBlock: @unchecked Sendable {
+    let kernel: Kernels.GEMMKernel
     let transposeA: Bool, transposeB: Bool
     let m: Int, k: Int, kc: Int, j0: Int, nb: Int
     let alpha: Float, beta: Float
@@ -102,12 +146,14 @@ struct GEMMBlock: @unchecked Sendable {
     let c: UnsafeMutablePointer<Float>, ldc: Int
     let packB: UnsafeMutablePointer<Float>
 
-    var panelCount: Int { (nb + Kernels.gemmNR - 1) / Kernels.gemmNR }
+    var mr: Int { kernel.rows }
+    var nr: Int { kernel.columns }
+    var panelCount: Int { (nb + nr - 1) / nr }
 
     /// Start of panel `q` of the depth block starting at `p0`.
     @inline(__always)
     func packedB(_ p0: Int, _ q: Int) -> UnsafeMutablePointer<Float> {
-        packB + p0 &* panelCount &* Kernels.gemmNR + q &* Kernels.gemmNR &* min(kc, k - p0)
+        packB + p0 &* panelCount &* nr + q &* nr &* min(kc, k - p0)
     }
 
     /// Packs the given panels of B over the whole depth.
@@ -115,9 +161,9 @@ struct GEMMBlock: @unchecked Sendable {
         var p0 = 0
         while p0 < k {
             let kb = min(kc, k - p0)
-            let first = panels.lowerBound * Kernels.gemmNR
-            let cols = min(nb, panels.upperBound * Kernels.gemmNR) - first
-            Kernels.packPanelsB(transposeB, b, ldb, p0, kb, j0 + first, cols, packedB(p0, panels.lowerBound))
+            let first = panels.lowerBound * nr
+            let cols = min(nb, panels.upperBound * nr) - first
+            Kernels.packPanelsB(transposeB, b, ldb, p0, kb, j0 + first, cols, packedB(p0, panels.lowerBound), panelWidth: nr)
             p0 += kb
         }
     }
@@ -128,9 +174,9 @@ struct GEMMBlock: @unchecked Sendable {
     /// 6-row panels, which keeps rows of a large-stride A from fighting over L1 sets (in place,
     /// n = 1024 ran 15 % slower).
     func compute(rows: Range<Int>, panels: Range<Int>) {
-        if panels.count >= 32 {
+        if panels.count * nr >= 512 {
             let kcHere = min(kc, k)
-            ScratchPool.shared.withBuffer(count: roundUp(min(Kernels.gemmMC, rows.count), Kernels.gemmMR) * kcHere) { packA in
+            ScratchPool.shared.withBuffer(count: roundUp(min(Kernels.gemmMC, rows.count), mr) * kcHere) { packA in
                 compute(rows: rows, panels: panels, packA: packA)
             }
         } else {
@@ -139,7 +185,7 @@ struct GEMMBlock: @unchecked Sendable {
     }
 
     func compute(rows: Range<Int>, panels: Range<Int>, packA: UnsafeMutablePointer<Float>?) {
-        let nr = Kernels.gemmNR, mr = Kernels.gemmMR
+        let nr = nr, mr = mr
         var i0 = rows.lowerBound
         while i0 < rows.upperBound {
             let mb = min(Kernels.gemmMC, rows.upperBound - i0)
@@ -149,7 +195,7 @@ struct GEMMBlock: @unchecked Sendable {
                 let betaHere: Float = p0 == 0 ? beta : 1
                 let aBlock: UnsafePointer<Float>, rowStride: Int, depthStride: Int, panelStep: Int
                 if let packA {
-                    Kernels.packPanelsA(transposeA, a, lda, i0, mb, p0, kb, packA)
+                    Kernels.packPanelsA(transposeA, a, lda, i0, mb, p0, kb, packA, panelHeight: mr)
                     (aBlock, rowStride, depthStride, panelStep) = (UnsafePointer(packA), 1, mr, kb)
                 } else if transposeA {
                     (aBlock, rowStride, depthStride, panelStep) = (a + p0 &* lda + i0, 1, lda, 1)
@@ -162,8 +208,8 @@ struct GEMMBlock: @unchecked Sendable {
                     let bPanel = UnsafePointer(packedB(p0, q))
                     var ir = 0
                     while ir < mb {
-                        Kernels.microKernel6x16(kb, aBlock + ir &* panelStep, rowStride: rowStride, depthStride: depthStride, bPanel,
-                                                c + (i0 + ir) &* ldc + j0 + jr, ldc, min(mr, mb - ir), cols, alpha, betaHere)
+                        kernel.run(kb, aBlock + ir &* panelStep, rowStride: rowStride, depthStride: depthStride, bPanel,
+                                   c + (i0 + ir) &* ldc + j0 + jr, ldc, min(mr, mb - ir), cols, alpha, betaHere)
                         ir &+= mr
                     }
                 }
@@ -177,7 +223,7 @@ struct GEMMBlock: @unchecked Sendable {
     /// B is packed: workers take tasks in order, so every packing task is already running when
     /// the first compute task starts, and the wait always ends.
     func runParallel(panels: Int, workers: Int) {
-        let mr = Kernels.gemmMR
+        let mr = mr
         let packTasks = min(panels, 2 * workers)
         // About four compute tasks per worker: rows in multiples of 6 (at least 24 rows), then
         // columns in multiples of 16 (at least 64) when rows alone give too few.
@@ -206,14 +252,13 @@ struct GEMMBlock: @unchecked Sendable {
 }
 
 extension Kernels {
-    /// Packs rows `i0..<i0+mb`, depth `p0..<p0+kb` of op(A) into panels of `gemmMR` rows,
+    /// Packs rows `i0..<i0+mb`, depth `p0..<p0+kb` of op(A) into panels of `panelHeight` rows,
     /// layout `[panel][p][r]`, zero-padding the last panel.
     @usableFromInline
     static func packPanelsA(
         _ transposed: Bool, _ a: UnsafePointer<Float>, _ lda: Int,
-        _ i0: Int, _ mb: Int, _ p0: Int, _ kb: Int, _ dst: UnsafeMutablePointer<Float>
+        _ i0: Int, _ mb: Int, _ p0: Int, _ kb: Int, _ dst: UnsafeMutablePointer<Float>, panelHeight mr: Int = gemmMR
     ) {
-        let mr = gemmMR
         var panel = 0
         while panel * mr < mb {
             let out = dst + panel * mr * kb
@@ -240,14 +285,13 @@ extension Kernels {
         }
     }
 
-    /// Packs depth `p0..<p0+kb`, columns `j0..<j0+nb` of op(B) into panels of `gemmNR`
+    /// Packs depth `p0..<p0+kb`, columns `j0..<j0+nb` of op(B) into panels of `panelWidth`
     /// columns, layout `[panel][p][j]`, zero-padding the last panel.
     @usableFromInline
     static func packPanelsB(
         _ transposed: Bool, _ b: UnsafePointer<Float>, _ ldb: Int,
-        _ p0: Int, _ kb: Int, _ j0: Int, _ nb: Int, _ dst: UnsafeMutablePointer<Float>
+        _ p0: Int, _ kb: Int, _ j0: Int, _ nb: Int, _ dst: UnsafeMutablePointer<Float>, panelWidth nr: Int = gemmNR
     ) {
-        let nr = gemmNR
         var panel = 0
         while panel * nr < nb {
             let out = dst + panel * nr * kb
@@ -264,7 +308,8 @@ extension Kernels {
                 }
             } else if colsHere == nr {
                 for p in 0..<kb {
-                    store16(load16(b + (p0 + p) * ldb + base), out + p &* nr)
+                    var v = 0
+                    while v < nr { store16(load16(b + (p0 + p) * ldb + base + v), out + p &* nr + v); v &+= 16 }
                 }
             } else {
                 for p in 0..<kb {

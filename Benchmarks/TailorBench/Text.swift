@@ -1,0 +1,56 @@
+// tailor-bench text: the Swift half of Benchmarks/text_encoder_vs_torch.py.
+//   tailor-bench text --model DIR --input texts.json [--ids ids.json] [--vectors v.f32]
+//                     [--threads 2] [--rounds 3] [--batch 64]
+// Loads the encoder (reporting seconds and resident memory), writes the token ids and vectors of
+// every text, then times `rounds` full encodes of all texts (tokenization included, as
+// sentence-transformers' encode does) and prints one JSON line.
+import Foundation
+import TailorLinalg
+import TailorText
+
+func stringArgument(_ name: String) -> String? {
+    let args = CommandLine.arguments
+    if let i = args.firstIndex(of: name), i + 1 < args.count { return args[i + 1] }
+    return nil
+}
+
+func benchText() {
+    guard let model = stringArgument("--model"), let input = stringArgument("--input") else {
+        FileHandle.standardError.write("usage: tailor-bench text --model DIR --input texts.json [--ids F] [--vectors F] [--threads N] [--rounds N] [--batch N]\n".data(using: .utf8)!)
+        exit(2)
+    }
+    let threads = argument("--threads", default: 2), rounds = argument("--rounds", default: 3), batch = argument("--batch", default: 64)
+    let texts: [String]
+    do { texts = try JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: input))) } catch {
+        FileHandle.standardError.write("cannot read \(input): \(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+    let rssBefore = residentMiB()
+    let t0 = now()
+    let encoder: SentenceEncoder
+    do { encoder = try SentenceEncoder.load(directory: URL(fileURLWithPath: model)) } catch {
+        FileHandle.standardError.write("\(error)\n".data(using: .utf8)!)
+        exit(1)
+    }
+    let loadSeconds = now() - t0
+    let rssLoaded = residentMiB()
+    if let path = stringArgument("--ids") {
+        let ids = encoder.tokenize(texts, threads: threads)
+        try! JSONEncoder().encode(ids).write(to: URL(fileURLWithPath: path))
+    }
+    let vectors = encoder.encode(texts, batchSize: batch, threads: threads)
+    if let path = stringArgument("--vectors") {
+        try! vectors.storage.withUnsafeBytes { Data($0) }.write(to: URL(fileURLWithPath: path))
+    }
+    var times: [Double] = []
+    for _ in 0..<rounds {
+        let start = now()
+        _ = encoder.encode(texts, batchSize: batch, threads: threads)
+        times.append(now() - start)
+    }
+    times.sort()
+    let median = times.isEmpty ? 0 : times[times.count / 2]
+    emit(["bench": "text", "texts": texts.count, "seconds_median": median, "sentences_per_second": median > 0 ? Double(texts.count) / median : 0,
+          "load_seconds": loadSeconds, "rss_before_mib": rssBefore, "rss_loaded_mib": rssLoaded, "rss_after_mib": residentMiB(),
+          "threads": threads, "batch": batch, "dimension": encoder.dimension, "max_length": encoder.maxLength])
+}
