@@ -144,6 +144,29 @@ struct GEMMTests {
         }
     }
 
+    @Test("a product with B packed beforehand equals the ordinary product bit for bit", arguments: Kernels.GEMMKernel.allCases)
+    func prepacked(kernel: Kernels.GEMMKernel) {
+        for (m, n, k) in [(1, 1, 1), (13, 33, 300), (97, 530, 20), (60, 100, 600), (150, 400, 100)] {
+            for transposed in [false, true] {
+                for threads in [1, 2] {
+                    let a = randomMatrix(m, k, seed: 41), b = transposed ? randomMatrix(n, k, seed: 42) : randomMatrix(k, n, seed: 42)
+                    var plain = randomMatrix(m, n, seed: 43), packedC = plain
+                    a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+                        plain.withUnsafeMutableBufferPointer { cp in
+                            Kernels.gemm(transposeB: transposed, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: k, b: bp.baseAddress!,
+                                         ldb: transposed ? k : n, beta: 2, c: cp.baseAddress!, ldc: n, threads: threads, kernel: kernel)
+                        }
+                        let packed = Kernels.PackedB(transposed: transposed, k: k, n: n, b: bp.baseAddress!, ldb: transposed ? k : n, kernel: kernel)
+                        packedC.withUnsafeMutableBufferPointer { cp in
+                            Kernels.gemm(m: m, alpha: 0.5, a: ap.baseAddress!, lda: k, packedB: packed, beta: 2, c: cp.baseAddress!, ldc: n, threads: threads)
+                        }
+                    } }
+                    #expect(plain.storage == packedC.storage, "\(kernel) m=\(m) n=\(n) k=\(k) transposed=\(transposed) threads=\(threads)")
+                }
+            }
+        }
+    }
+
     @Test("alpha, beta and accumulation into C, in parallel")
     func alphaBeta() {
         let (m, n, k) = (150, 600, 300)  // > 1M multiply-adds, so two workers run

@@ -16,6 +16,12 @@ public struct BertEncoder: Sendable {
     public let configuration: BertConfiguration
     /// The parameters.
     public let weights: BertWeights
+    /// Each layer's four weight matrices packed once for the GEMM micro-kernel.
+    private let packed: [PackedLayer]
+
+    private struct PackedLayer: Sendable {
+        let qkv: Kernels.PackedB, output: Kernels.PackedB, intermediate: Kernels.PackedB, feedForward: Kernels.PackedB
+    }
 
     /// An encoder over `weights`, which must have `configuration`'s shapes.
     public init(configuration: BertConfiguration, weights: BertWeights) {
@@ -24,6 +30,14 @@ public struct BertEncoder: Sendable {
         precondition(weights.layers.count == configuration.numHiddenLayers, "layer count does not match the configuration")
         self.configuration = configuration
         self.weights = weights
+        let inner = configuration.intermediateSize
+        func pack(_ w: [Float], out: Int, in k: Int) -> Kernels.PackedB {
+            w.withUnsafeBufferPointer { Kernels.PackedB(transposed: true, k: k, n: out, b: $0.baseAddress!, ldb: k) }
+        }
+        packed = weights.layers.map { layer in
+            PackedLayer(qkv: pack(layer.qkvWeight, out: 3 * h, in: h), output: pack(layer.outputWeight, out: h, in: h),
+                        intermediate: pack(layer.intermediateWeight, out: inner, in: h), feedForward: pack(layer.feedForwardWeight, out: h, in: inner))
+        }
     }
 
     /// The last layer's hidden states of every sequence, packed: sequence `s` owns rows
@@ -83,7 +97,7 @@ public struct BertEncoder: Sendable {
         }
 
         let scale = 1 / Float(dh).squareRoot()
-        for layer in w.layers {
+        for (layer, packedLayer) in zip(w.layers, packed) {
             x.withUnsafeMutableBufferPointer { xp in
             qkv.withUnsafeMutableBufferPointer { qp in
             context.withUnsafeMutableBufferPointer { cp in
@@ -93,10 +107,7 @@ public struct BertEncoder: Sendable {
                 let x = UnsafeSendable(xp.baseAddress!), q = UnsafeSendable(qp.baseAddress!), ctx = UnsafeSendable(cp.baseAddress!)
                 let proj = UnsafeSendable(pp.baseAddress!), inter = UnsafeSendable(ip.baseAddress!), sc = UnsafeSendable(sp.baseAddress!)
                 // Q, K, V in one product, then their biases.
-                layer.qkvWeight.withUnsafeBufferPointer { wq in
-                    Kernels.gemm(transposeB: true, m: tokens, n: 3 * h, k: h, a: x.value, lda: h, b: wq.baseAddress!, ldb: h,
-                                 c: q.value, ldc: 3 * h, threads: workers)
-                }
+                Kernels.gemm(m: tokens, a: x.value, lda: h, packedB: packedLayer.qkv, c: q.value, ldc: 3 * h, threads: workers)
                 layer.qkvBias.withUnsafeBufferPointer { bias in
                     parallelFor(tokens, chunkSize: rowChunk, threads: workers) { chunk in
                         for r in chunk.range {
@@ -125,26 +136,17 @@ public struct BertEncoder: Sendable {
                                  c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
                 }
                 // Output projection, residual, layer norm.
-                layer.outputWeight.withUnsafeBufferPointer { wo in
-                    Kernels.gemm(transposeB: true, m: tokens, n: h, k: h, a: ctx.value, lda: h, b: wo.baseAddress!, ldb: h,
-                                 c: proj.value, ldc: h, threads: workers)
-                }
+                Kernels.gemm(m: tokens, a: ctx.value, lda: h, packedB: packedLayer.output, c: proj.value, ldc: h, threads: workers)
                 Self.residualNorm(proj.value, into: x.value, bias: layer.outputBias, gamma: layer.attentionNormGamma,
                                   beta: layer.attentionNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
                 // Feed-forward.
-                layer.intermediateWeight.withUnsafeBufferPointer { wi in
-                    Kernels.gemm(transposeB: true, m: tokens, n: inner, k: h, a: x.value, lda: h, b: wi.baseAddress!, ldb: h,
-                                 c: inter.value, ldc: inner, threads: workers)
-                }
+                Kernels.gemm(m: tokens, a: x.value, lda: h, packedB: packedLayer.intermediate, c: inter.value, ldc: inner, threads: workers)
                 layer.intermediateBias.withUnsafeBufferPointer { bias in
                     parallelFor(tokens, chunkSize: max(1, rowChunk * h / inner), threads: workers) { chunk in
                         Kernels.gelu(inter.value + chunk.range.lowerBound * inner, bias: bias.baseAddress!, rows: chunk.range.count, width: inner)
                     }
                 }
-                layer.feedForwardWeight.withUnsafeBufferPointer { wf in
-                    Kernels.gemm(transposeB: true, m: tokens, n: h, k: inner, a: inter.value, lda: inner, b: wf.baseAddress!, ldb: inner,
-                                 c: proj.value, ldc: h, threads: workers)
-                }
+                Kernels.gemm(m: tokens, a: inter.value, lda: inner, packedB: packedLayer.feedForward, c: proj.value, ldc: h, threads: workers)
                 Self.residualNorm(proj.value, into: x.value, bias: layer.feedForwardBias, gamma: layer.outputNormGamma,
                                   beta: layer.outputNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
             } } } } } }
