@@ -130,21 +130,17 @@ public struct SentenceEncoder: Sendable {
             // splitting every product over two cores loses a third to synchronization and edges
             // (measured: 125 vs ~200 GFLOP/s, Benchmarks/text_encoder_vs_torch.py).
             let workers = Swift.min(effectiveThreadCount(threads), batches.count)
-            var round = 0
-            while round < batches.count {
-                let members = Array(batches[round..<Swift.min(batches.count, round + workers)])
-                var results = [[Float]](repeating: [], count: members.count)
-                results.withUnsafeMutableBufferPointer { buffer in
-                    let out = UnsafeSendable(buffer.baseAddress!)
-                    parallelFor(members.count, chunkSize: 1, threads: workers) { chunk in
-                        let batch = members[chunk.range.lowerBound]
-                        let (states, offsets) = encoder.hiddenStates(batch.map { ids[$0] }, threads: members.count == 1 ? threads : 1)
-                        (out.value + chunk.range.lowerBound).pointee = pooling.pool(states, offsets: offsets, width: dimension, normalize: normalize)
-                    }
+            var results = [[Float]](repeating: [], count: batches.count)
+            results.withUnsafeMutableBufferPointer { buffer in
+                let out = UnsafeSendable(buffer.baseAddress!)
+                // Handed out one at a time, so a worker that drew short texts takes more batches.
+                parallelFor(batches.count, chunkSize: 1, threads: workers) { chunk in
+                    let batch = batches[chunk.index]
+                    let (states, offsets) = encoder.hiddenStates(batch.map { ids[$0] }, threads: workers == 1 ? threads : 1)
+                    (out.value + chunk.index).pointee = pooling.pool(states, offsets: offsets, width: dimension, normalize: normalize)
                 }
-                for (batch, vectors) in zip(members, results) { body(batch.map { start + $0 }, vectors) }
-                round += workers
             }
+            for (batch, vectors) in zip(batches, results) { body(batch.map { start + $0 }, vectors) }
             start = end
         }
     }

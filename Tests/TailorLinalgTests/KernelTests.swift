@@ -36,6 +36,14 @@ struct VectorKernelTests {
         #expect(relativeError(y, Reference.gemv(a, x)) < 1e-5)
     }
 
+    @Test("maximum over sixteen lanes equals the scalar maximum", arguments: [0, 1, 15, 16, 17, 100, 225])
+    func maximum(n: Int) {
+        var x = randomVector(n, seed: UInt64(n) &+ 3)
+        if n > 20 { x[n - 3] = 7 }  // the largest in the scalar tail
+        let fast = x.withUnsafeBufferPointer { Kernels.maximum($0.baseAddress ?? UnsafePointer(bitPattern: 8)!, count: n) }
+        #expect(fast == Reference.maximum(x))
+    }
+
     @Test("exp over sixteen lanes: within 4·10⁻⁷ of expf where the result is normal, the same sum, and the edges", arguments: [0, 1, 15, 16, 17, 100, 4099])
     func exp(n: Int) {
         var rng = TailorRandom(seed: UInt64(n) &+ 9)

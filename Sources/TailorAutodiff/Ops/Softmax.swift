@@ -6,8 +6,7 @@ extension Kernels {
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, n: Int) {
         for r in 0..<rows {
             let row = x + r * n
-            var m = -Float.infinity
-            for j in 0..<n { m = Swift.max(m, row[j]) }
+            let m = Kernels.maximum(row, count: n)
             if m == -.infinity { row.update(repeating: 0, count: n); continue }
             let s = Kernels.expShifted(row, count: n, shift: m)
             let inv = 1 / s

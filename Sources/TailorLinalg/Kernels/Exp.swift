@@ -52,6 +52,25 @@ extension Kernels {
         return v.isNaN ? v : result
     }
 
+    /// The largest of `count` values (−∞ for none), sixteen lanes at a time: a scalar
+    /// `max` chain runs at one element per four cycles (its latency), and in a transformer's
+    /// softmax rows it took a fifth of inference at 225 tokens. For inputs without NaN; the twin
+    /// is ``Reference/maximum(_:)``.
+    @inlinable
+    public static func maximum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var lanes = SIMD16<Float>(repeating: -.infinity)
+        var i = 0
+        while i &+ 16 <= n {
+            // A compare and a blend: the stdlib's `pointwiseMax` goes lane by lane through memory.
+            let v = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+            lanes.replace(with: v, where: v .> lanes)
+            i &+= 16
+        }
+        var m = lanes.max()
+        while i < n { m = Swift.max(m, x[i]); i &+= 1 }
+        return m
+    }
+
     /// The sum of `count` values, sixteen lanes at a time.
     @inlinable
     public static func sum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
@@ -68,6 +87,9 @@ extension Kernels {
 }
 
 extension Reference {
+    /// The largest value, one comparison at a time (−∞ for none).
+    public static func maximum(_ x: [Float]) -> Float { x.reduce(-.infinity) { Swift.max($0, $1) } }
+
     /// `x[i] = expf(x[i] − shift)`, one call per element; returns the sum.
     public static func expShifted(_ x: UnsafeMutablePointer<Float>, count n: Int, shift: Float) -> Float {
         var sum: Float = 0

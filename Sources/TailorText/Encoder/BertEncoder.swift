@@ -1,5 +1,6 @@
 import Foundation
 import TailorLinalg
+import TailorAutodiff
 
 /// A BERT-family transformer encoder for inference (Devlin et al. 2019): word + position +
 /// token-type embeddings with layer norm, then post-LN layers of multi-head self-attention and
@@ -125,13 +126,7 @@ public struct BertEncoder: Sendable {
                     let score = sc.value + chunk.worker * longest * longest
                     Kernels.gemm(transposeB: true, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h, b: base + h, ldb: 3 * h,
                                  c: score, ldc: n, threads: 1)
-                    for i in 0..<n {
-                        let row = score + i * n
-                        var m = row[0]
-                        for j in 1..<n { m = Swift.max(m, row[j]) }
-                        let total = Kernels.expShifted(row, count: n, shift: m)
-                        Kernels.scale(1 / total, row, count: n)
-                    }
+                    Kernels.softmaxRows(score, rows: n, n: n)
                     Kernels.gemm(m: n, n: dh, k: n, a: score, lda: n, b: base + 2 * h, ldb: 3 * h,
                                  c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
                 }
