@@ -74,7 +74,7 @@ let package = Package(
         .target(name: "TailorNeural", dependencies: ["TailorModels", "TailorNN", "TailorEval"], swiftSettings: numericSettings),
         // Item text: WordPiece tokenizer and BERT-family sentence encoder (inference and
         // fine-tuning) on the engine. Numeric, so optimized in debug builds too.
-        .target(name: "TailorText", dependencies: ["TailorLinalg", "TailorNN"], swiftSettings: numericSettings),
+        .target(name: "TailorText", dependencies: ["TailorLinalg", "TailorData", "TailorNN"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
@@ -92,7 +92,7 @@ let package = Package(
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
+                "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorText",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings
@@ -112,9 +112,9 @@ let package = Package(
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
-        .testTarget(name: "TailorTextTests", dependencies: ["TailorText"], exclude: ["Fixtures"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData"], exclude: ["Fixtures"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]
 )

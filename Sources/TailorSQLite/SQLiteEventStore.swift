@@ -123,7 +123,54 @@ public final class SQLiteEventStore: EventStore {
                 CREATE TABLE encoders (name TEXT PRIMARY KEY, json TEXT NOT NULL);
                 """)
         }
+        m.registerMigration("v2-item-vectors") { db in
+            try db.execute(sql: """
+                CREATE TABLE item_vectors (space TEXT NOT NULL, item INTEGER NOT NULL, fingerprint INTEGER NOT NULL, vector BLOB NOT NULL,
+                                           PRIMARY KEY (space, item));
+                """)
+        }
         return m
+    }
+
+    // MARK: Item vectors
+
+    /// Stores item vectors of `space`, replacing earlier ones of the same items; items not yet
+    /// in the catalogue are added to it (by id only).
+    public func saveItemVectors(_ vectors: [ItemVector], space: String) throws {
+        try pool.write { db in
+            for v in vectors {
+                try db.execute(sql: "INSERT OR IGNORE INTO items(external) VALUES (?)", arguments: [v.item])
+                let blob = v.values.withUnsafeBytes { Data($0) }
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO item_vectors(space, item, fingerprint, vector)
+                    VALUES (?, (SELECT id FROM items WHERE external = ?), ?, ?)
+                    """, arguments: [space, v.item, Int64(bitPattern: v.fingerprint), blob])
+            }
+        }
+    }
+
+    /// The vectors of `space`, in item order.
+    public func loadItemVectors(space: String) throws -> [ItemVector] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT items.external AS item, v.fingerprint AS fingerprint, v.vector AS vector
+                FROM item_vectors v JOIN items ON items.id = v.item WHERE v.space = ? ORDER BY v.item
+                """, arguments: [space]).map { r in
+                let blob: Data = r["vector"]
+                let fingerprint: Int64 = r["fingerprint"]
+                return ItemVector(item: r["item"], fingerprint: UInt64(bitPattern: fingerprint),
+                                  values: blob.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+            }
+        }
+    }
+
+    /// Spaces and their vector counts.
+    public func itemVectorSpaces() throws -> [String: Int] {
+        try pool.read { db in
+            var out: [String: Int] = [:]
+            for r in try Row.fetchAll(db, sql: "SELECT space, count(*) AS n FROM item_vectors GROUP BY space") { out[r["space"]] = r["n"] }
+            return out
+        }
     }
 
     // MARK: Counts and records

@@ -44,6 +44,15 @@ public protocol EventStore: EventSource, Sendable {
     func saveDocument(_ json: Data, name: String) throws
     /// The JSON document stored under `name`, if any.
     func loadDocument(name: String) throws -> Data?
+
+    /// Stores item vectors in the space `space` (a text encoder's, say), replacing any vector
+    /// already stored for the same item in that space, in one transaction.
+    func saveItemVectors(_ vectors: [ItemVector], space: String) throws
+    /// The vectors stored in `space`, in the order items entered the store (empty for an
+    /// unknown space).
+    func loadItemVectors(space: String) throws -> [ItemVector]
+    /// The spaces with item vectors and how many each holds.
+    func itemVectorSpaces() throws -> [String: Int]
 }
 
 extension EventStore {

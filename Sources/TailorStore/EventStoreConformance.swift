@@ -111,6 +111,17 @@ public enum EventStoreConformance {
             try expect(try store.loadDocument(name: "enc") == Data(#"{"a":2}"#.utf8), "replaced document")
             try expect(try store.loadDocument(name: "none") == nil, "absent document")
         },
+        Check(name: "item vectors are stored per space and replaced per item") { store, _ in
+            try store.upsert(items: [CatalogItem(id: "i1"), CatalogItem(id: "i2")])
+            try store.saveItemVectors([ItemVector(item: "i1", fingerprint: 1, values: [1, 2]), ItemVector(item: "i2", fingerprint: 2, values: [3, 4])], space: "text")
+            try store.saveItemVectors([ItemVector(item: "i2", fingerprint: 9, values: [5, 6])], space: "text")
+            try store.saveItemVectors([ItemVector(item: "i1", fingerprint: 3, values: [7])], space: "other")
+            let text = try store.loadItemVectors(space: "text")
+            try expect(text == [ItemVector(item: "i1", fingerprint: 1, values: [1, 2]), ItemVector(item: "i2", fingerprint: 9, values: [5, 6])], "text space: \(text)")
+            try expect(try store.loadItemVectors(space: "other") == [ItemVector(item: "i1", fingerprint: 3, values: [7])], "other space")
+            try expect(try store.loadItemVectors(space: "none").isEmpty, "unknown space")
+            try expect(try store.itemVectorSpaces() == ["text": 2, "other": 1], "spaces")
+        },
         Check(name: "an empty store loads as empty") { store, _ in
             try expect(try store.loadEvents().count == 0 && (try store.loadItems()).isEmpty && (try store.loadUsers()).isEmpty, "not empty")
             try expect(try store.counts() == StoreCounts(events: 0, users: 0, items: 0), "counts not zero")

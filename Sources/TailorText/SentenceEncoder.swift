@@ -1,4 +1,5 @@
 import Foundation
+import TailorData
 import TailorLinalg
 
 /// Text in, one vector per text out: a ``WordPieceTokenizer``, a ``BertEncoder`` and
@@ -27,6 +28,18 @@ public struct SentenceEncoder: Sendable {
     /// Length of the vectors.
     public var dimension: Int { encoder.configuration.hiddenSize }
 
+    /// A hash of everything the vectors depend on: vocabulary, normalization, weights,
+    /// pooling, normalization of the output and the maximum length. Stored vectors carry it,
+    /// so a changed or fine-tuned encoder re-encodes everything.
+    public var fingerprint: UInt64 {
+        var h = FNV1a64()
+        h.combine(weightsFingerprint)
+        h.combine(pooling.rawValue)
+        h.combine([normalize ? 1 : 0, maxLength, tokenizer.normalizer.lowercase ? 1 : 0, tokenizer.normalizer.stripAccents ? 1 : 0])
+        return h.value
+    }
+    private let weightsFingerprint: [UInt64]
+
     /// Puts the pieces together. `maxLength` is capped at the position table's size.
     public init(tokenizer: WordPieceTokenizer, encoder: BertEncoder, pooling: Pooling = .mean, normalize: Bool = true, maxLength: Int = 256) {
         precondition(maxLength >= 2, "maxLength must be at least 2, got \(maxLength)")
@@ -35,6 +48,16 @@ public struct SentenceEncoder: Sendable {
         self.pooling = pooling
         self.normalize = normalize
         self.maxLength = min(maxLength, encoder.configuration.maxPositionEmbeddings)
+        var h = FNV1a64()
+        for piece in tokenizer.vocabulary { h.combine(piece) }
+        let w = encoder.weights
+        for array in [w.wordEmbeddings, w.positionEmbeddings, w.tokenTypeEmbeddings, w.embeddingNormGamma, w.embeddingNormBeta] { h.combine(array) }
+        for layer in w.layers {
+            for array in [layer.qkvWeight, layer.qkvBias, layer.outputWeight, layer.outputBias, layer.attentionNormGamma, layer.attentionNormBeta,
+                          layer.intermediateWeight, layer.intermediateBias, layer.feedForwardWeight, layer.feedForwardBias,
+                          layer.outputNormGamma, layer.outputNormBeta] { h.combine(array) }
+        }
+        weightsFingerprint = [h.value]
     }
 
     /// Loads a Hugging Face-format directory: `config.json`, `vocab.txt`, `model.safetensors`
@@ -83,6 +106,48 @@ public struct SentenceEncoder: Sendable {
         }
         return SentenceEncoder(tokenizer: tokenizer, encoder: BertEncoder(configuration: configuration, weights: weights),
                                pooling: pooling, normalize: normalize, maxLength: maxLength)
+    }
+
+    /// Writes the encoder as a Hugging Face / sentence-transformers directory that
+    /// `SentenceTransformer(directory)` and ``load(directory:)`` both read: `config.json`,
+    /// `vocab.txt`, `tokenizer_config.json`, `model.safetensors` (float32, Hugging Face names),
+    /// `sentence_bert_config.json`, `modules.json` and `1_Pooling/config.json`.
+    public func save(to directory: URL) throws {
+        let fm = FileManager.default
+        try fm.createDirectory(at: directory.appendingPathComponent("1_Pooling"), withIntermediateDirectories: true)
+        let encoderJSON = JSONEncoder()
+        encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]
+        var config = encoder.configuration
+        config.modelType = config.modelType ?? "bert"
+        var object = try JSONSerialization.jsonObject(with: encoderJSON.encode(config)) as! [String: Any]
+        object["architectures"] = ["BertModel"]
+        func write(_ value: Any, _ name: String) throws {
+            try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys]).write(to: directory.appendingPathComponent(name))
+        }
+        try write(object, "config.json")
+        try (tokenizer.vocabulary.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("vocab.txt"), atomically: true, encoding: .utf8)
+        try write(["do_lower_case": tokenizer.normalizer.lowercase, "strip_accents": tokenizer.normalizer.stripAccents,
+                   "tokenize_chinese_chars": tokenizer.normalizer.handleChineseCharacters, "tokenizer_class": "BertTokenizer",
+                   "unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "mask_token": "[MASK]",
+                   "model_max_length": encoder.configuration.maxPositionEmbeddings] as [String: Any], "tokenizer_config.json")
+        try encoder.weights.write(to: directory.appendingPathComponent("model.safetensors"), configuration: encoder.configuration)
+        try write(["max_seq_length": maxLength, "do_lower_case": false] as [String: Any], "sentence_bert_config.json")
+        var modules: [[String: Any]] = [["idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"],
+                                        ["idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"]]
+        if normalize { modules.append(["idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"]) }
+        try write(modules, "modules.json")
+        try write(["word_embedding_dimension": dimension, "pooling_mode_cls_token": pooling == .cls, "pooling_mode_mean_tokens": pooling == .mean,
+                   "pooling_mode_max_tokens": pooling == .max, "pooling_mode_mean_sqrt_len_tokens": false] as [String: Any], "1_Pooling/config.json")
+    }
+
+    /// An encoder with random weights over `vocabulary` (for tests and for training from
+    /// scratch), uncased, mean pooling, normalized.
+    public static func random(vocabulary: [String], configuration: BertConfiguration, seed: UInt64, maxLength: Int = 128) throws -> SentenceEncoder {
+        var c = configuration
+        c.vocabSize = max(c.vocabSize, vocabulary.count)
+        let tokenizer = try WordPieceTokenizer(vocabulary: vocabulary, normalizer: BertNormalizer(lowercase: true))
+        return SentenceEncoder(tokenizer: tokenizer, encoder: BertEncoder(configuration: c, weights: BertWeights.random(configuration: c, seed: seed, scale: 0.2)),
+                               maxLength: maxLength)
     }
 
     /// The token ids of every text (`[CLS] … [SEP]`, truncated to ``maxLength``), tokenized in

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TailorLinalg
+import TailorData
 @testable import TailorText
 
 /// A tiny random BERT checkpoint in a temporary Hugging Face-format directory.
@@ -164,5 +165,52 @@ struct EncoderTests {
             #expect(row.allSatisfy { $0.isFinite })
             #expect(abs(row.reduce(0) { $0 + $1 * $1 } - 1) < 1e-4)
         }
+    }
+}
+
+@Suite("Item text vectors")
+struct ItemTextEmbeddingTests {
+    @Test("only new or changed items are encoded again; a different encoder encodes everything")
+    func incremental() throws {
+        let (dir, configuration, _) = try tinyCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let encoder = try SentenceEncoder.load(directory: dir)
+        var items = [CatalogItem(id: "a", title: "the matrix", categories: ["scifi"]), CatalogItem(id: "b", title: "toy story"),
+                     CatalogItem(id: "c"), CatalogItem(id: "d", title: "bad \u{FFFD} text")]
+        let first = ItemTextEmbedding.embed(items: items, fields: [.title, .categories], encoder: encoder, existing: [])
+        #expect(first.report.encoded == 3 && first.report.empty == 1 && first.report.withInvalidText == 1)
+        #expect(first.vectors.map(\.item) == ["a", "b", "d"])
+        let again = ItemTextEmbedding.embed(items: items, fields: [.title, .categories], encoder: encoder, existing: first.vectors)
+        #expect(again.report.encoded == 0 && again.report.unchanged == 3)
+        items[1].title = "toy story 2"
+        let changed = ItemTextEmbedding.embed(items: items, fields: [.title, .categories], encoder: encoder, existing: first.vectors)
+        #expect(changed.vectors.map(\.item) == ["b"])
+        // The vector is the encoder's vector of the joined text.
+        let direct = encoder.encode(["the matrix. scifi"])
+        #expect(first.vectors[0].values == Array(direct.row(0)))
+        // Other weights: a new fingerprint, so everything is encoded.
+        let other = SentenceEncoder(tokenizer: encoder.tokenizer,
+                                    encoder: BertEncoder(configuration: configuration, weights: BertWeights.random(configuration: configuration, seed: 99)))
+        #expect(other.fingerprint != encoder.fingerprint)
+        #expect(ItemTextEmbedding.embed(items: items, fields: [.title, .categories], encoder: other, existing: first.vectors).report.encoded == 3)
+    }
+}
+
+@Suite("Saving an encoder")
+struct SaveTests {
+    @Test("a saved encoder loads back with the same settings and the same vectors")
+    func roundTrip() throws {
+        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "abcdefghijklmnopqrstuvwxyz".map { String($0) } + "abcdefghijklmnopqrstuvwxyz".map { "##" + String($0) }
+        var encoder = try SentenceEncoder.random(vocabulary: vocabulary, configuration: BertConfiguration(hiddenSize: 16, numHiddenLayers: 1, numAttentionHeads: 2,
+                                                                                                      intermediateSize: 32, maxPositionEmbeddings: 32), seed: 3, maxLength: 20)
+        encoder.pooling = .max
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-save-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try encoder.save(to: dir)
+        let back = try SentenceEncoder.load(directory: dir)
+        #expect(back.pooling == .max && back.normalize && back.maxLength == 20 && back.tokenizer.vocabulary == vocabulary)
+        #expect(back.fingerprint == encoder.fingerprint)
+        let texts = ["hello world", "abc", ""]
+        #expect(back.encode(texts).storage == encoder.encode(texts).storage)
     }
 }

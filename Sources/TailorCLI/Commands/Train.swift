@@ -30,6 +30,8 @@ struct Train: ParsableCommand {
           item2vec    skip-gram item embeddings (Barkan and Koenigstein 2016): --factors --epochs --window
                       --negatives --subsample --aggregation mean|recency|attention --half-life --session-gap
           popularity  most-interacted items; --half-life DAYS for trending
+          content     cosine of item vectors with the user's history (cold items too): --store DB
+                      --item-vectors text after `tailor embed` (or a catalogue's feature vectors)
           two-tower   neural two-tower hybrid (ids, history, user attributes, item content; Yi et al.
                       2019): --items FILE --users FILE, --set dimension=64 --set epochs=40 …
           ranker      click-through ranker (deep & cross network) on impressions: --impressions FILE
@@ -77,6 +79,9 @@ struct Train: ParsableCommand {
 
     @Option(help: ArgumentHelp("Impressions for a ranker (CSV: user, item, clicked 1/0, optional timestamp and impression id). A store's own impressions (sessions with skip events) are read without it.", valueName: "FILE"))
     var impressions: String?
+
+    @Option(name: .customLong("item-vectors"), help: ArgumentHelp("Use the store's item vectors of this space (written by `tailor embed`, e.g. text) as the items' feature vectors: the content model and the two-tower item tower read them.", valueName: "SPACE"))
+    var itemVectors: String?
 
     @Option(name: .customLong("init-from"), help: ArgumentHelp("Continue training this model directory on the given (fresh) events instead of starting from scratch (two-tower).", valueName: "DIR"))
     var initFrom: String?
@@ -171,6 +176,7 @@ struct Train: ParsableCommand {
         if let items { run.data.items = items }
         if let users { run.data.users = users }
         if let impressions { run.data.impressions = impressions }
+        if let itemVectors { run.data.itemVectors = itemVectors }
         if let confidence { run.data.confidence = try ConfidenceTransform(parsing: confidence) }
         if let holdout {
             run.data.holdout = .init(method: try holdoutOptions.method(holdout), seed: holdoutOptions.splitSeed ?? run.data.holdout?.seed ?? 42)

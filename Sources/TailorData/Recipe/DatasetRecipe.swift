@@ -9,6 +9,8 @@ public protocol EventSource {
     func loadItems() throws -> [CatalogItem]
     /// The user profiles (empty when the source has none).
     func loadUsers() throws -> [UserProfile]
+    /// The item vectors stored under `space` (empty when there are none).
+    func loadItemVectors(space: String) throws -> [ItemVector]
 }
 
 extension EventSource {
@@ -16,6 +18,27 @@ extension EventSource {
     public func loadItems() throws -> [CatalogItem] { [] }
     /// No profiles.
     public func loadUsers() throws -> [UserProfile] { [] }
+    /// No item vectors.
+    public func loadItemVectors(space: String) throws -> [ItemVector] { [] }
+}
+
+/// A vector for one catalogue item in a named space (a text encoder's, say), with a
+/// fingerprint of what it was computed from (the text and the model), so a later run
+/// recomputes only items whose fingerprint changed.
+public struct ItemVector: Sendable, Equatable, Codable {
+    /// The item's external identifier.
+    public var item: String
+    /// A hash of the inputs the vector was computed from.
+    public var fingerprint: UInt64
+    /// The vector.
+    public var values: [Float]
+
+    /// A vector for `item`.
+    public init(item: String, fingerprint: UInt64, values: [Float]) {
+        self.item = item
+        self.fingerprint = fingerprint
+        self.values = values
+    }
 }
 
 /// How a run gets its training data, as a value: the source (a log file and how to read it, or a
@@ -139,6 +162,9 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     /// ``Impressions/read(path:strict:)``) for click-through rankers. A store's impressions
     /// (sessions with `skip` events) are read without it.
     public var impressions: String?
+    /// A space of item vectors in the store (written by `tailor embed`, e.g. `text`) to use as
+    /// the items' feature vectors: the content model and the two-tower item tower read them.
+    public var itemVectors: String?
 
     /// A recipe with the documented defaults for everything but the source.
     public init(source: Source, reader: InteractionReader.Configuration = .init(), cleaning: CleaningConfiguration = .init(),
@@ -154,7 +180,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     // MARK: File form
 
     private enum CodingKeys: String, CodingKey {
-        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout, items, users, impressions
+        case log, store, columns, delimiter, header, strict, minRating, duplicates, cleaning, weights, confidence, holdout, items, users, impressions, itemVectors
     }
 
     public init(from decoder: any Decoder) throws {
@@ -186,6 +212,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         items = try c.decodeIfPresent(String.self, forKey: .items)
         users = try c.decodeIfPresent(String.self, forKey: .users)
         impressions = try c.decodeIfPresent(String.self, forKey: .impressions)
+        itemVectors = try c.decodeIfPresent(String.self, forKey: .itemVectors)
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -210,6 +237,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         try c.encodeIfPresent(items, forKey: .items)
         try c.encodeIfPresent(users, forKey: .users)
         try c.encodeIfPresent(impressions, forKey: .impressions)
+        try c.encodeIfPresent(itemVectors, forKey: .itemVectors)
     }
 
     // MARK: Preparing the data
@@ -306,7 +334,8 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
     }
 
     /// The item catalogue and user profiles: a store's own, then the ``items`` and ``users``
-    /// files (whose entries replace the store's).
+    /// files (whose entries replace the store's). With ``itemVectors``, the store's vectors of
+    /// that space become the items' feature vectors (items without one keep none).
     ///
     /// - Throws: ``DataError`` naming the file for an unreadable catalogue.
     public func sideInformation(openStore: ((String) throws -> any EventSource)? = nil) throws -> SideInformation {
@@ -317,6 +346,19 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         }
         if let items { side.merge(SideInformation(items: try CatalogReader.readItems(path: items).0)) }
         if let users { side.merge(SideInformation(users: try CatalogReader.readUsers(path: users).0)) }
+        if let space = itemVectors {
+            guard case .store(let path) = source, let openStore else {
+                throw DataError(.invalidConfiguration, field: "itemVectors", reason: "item vectors are read from a store, and this run reads a log file",
+                                hint: "train from the store (--store) that `tailor embed` wrote the vectors into")
+            }
+            let vectors = try openStore(path).loadItemVectors(space: space)
+            guard !vectors.isEmpty else {
+                throw DataError(.emptyData, file: path, field: "itemVectors", reason: "the store has no item vectors named '\(space)'",
+                                hint: "compute them first: tailor embed --store \(path) --encoder DIR --space \(space)")
+            }
+            for item in side.items.keys { side.items[item]?.features = nil }
+            for v in vectors { side.items[v.item, default: CatalogItem(id: v.item)].features = v.values }
+        }
         return side
     }
 }

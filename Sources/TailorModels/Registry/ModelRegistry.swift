@@ -138,6 +138,7 @@ public struct ModelRegistry: Sendable {
         r.register(ExplicitMF.self, summary: "explicit-rating matrix factorization with biases, SGD or ALS-WR (Koren et al. 2009)", defaults: .init())
         r.register(Item2Vec.self, summary: "skip-gram item embeddings (Barkan and Koenigstein 2016)", defaults: .init())
         r.register(Popularity.self, summary: "most-interacted items; trending with a half-life", defaults: .init())
+        r.register(ContentModel.self, summary: "content-based: cosine of item vectors (text embeddings from `tailor embed`) with the user's history (Lops et al. 2011)", defaults: .init())
         return r
     }()
 

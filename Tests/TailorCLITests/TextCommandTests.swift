@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import TailorData
+import TailorLinalg
+import TailorSQLite
+import TailorText
+@testable import TailorCLI
+
+@Suite("Text commands")
+struct TextCommandTests {
+    /// A tiny random encoder saved as a Hugging Face directory.
+    static func encoder(in dir: String) throws -> String {
+        let vocabulary = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "abcdefghijklmnopqrstuvwxyz0123456789".map { String($0) }
+            + "abcdefghijklmnopqrstuvwxyz0123456789".map { "##" + String($0) }
+        let encoder = try SentenceEncoder.random(vocabulary: vocabulary, configuration: BertConfiguration(hiddenSize: 16, numHiddenLayers: 1,
+                                                 numAttentionHeads: 2, intermediateSize: 32, maxPositionEmbeddings: 64), seed: 5, maxLength: 48)
+        let path = "\(dir)/encoder"
+        try encoder.save(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test("embed stores a vector per catalogued item, a second run keeps them, content trains on them and is evaluated on cold items")
+    func embedTrainEvaluate() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--events", "--users", "200", "--items", "80", "--interactions", "4000", "--output", "\(dir)/events.csv",
+                    "--catalog", "\(dir)/items.csv"])
+        let store = "\(dir)/t.db"
+        try tailor(["ingest", "\(dir)/events.csv", "--store", store])
+        try tailor(["ingest", "\(dir)/items.csv", "--kind", "items", "--store", store])
+        let encoder = try Self.encoder(in: dir)
+        try tailor(["embed", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--progress", "none",
+                    "--output", "\(dir)/vectors.safetensors"])
+        let first = try SQLiteEventStore(path: store).loadItemVectors(space: "text")
+        #expect(first.count == 80 && first.allSatisfy { $0.values.count == 16 })
+        try tailor(["embed", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--progress", "none"])
+        #expect(try SQLiteEventStore(path: store).loadItemVectors(space: "text") == first)
+        let exported = try SafeTensors.read(from: URL(fileURLWithPath: "\(dir)/vectors.safetensors")).tensors["item_vectors"]
+        #expect(exported?.shape == [80, 16])
+
+        try tailor(["train", "--store", store, "--item-vectors", "text", "--model", "content", "--holdout", "cold-items",
+                    "--output", "\(dir)/content", "--progress", "none"])
+        try tailor(["evaluate", "--model", "\(dir)/content"])
+        try tailor(["similar", "--model", "\(dir)/content", "--item", "i1", "--k", "5"])
+        #expect { try tailor(["train", "--store", store, "--item-vectors", "nope", "--model", "content", "--output", "\(dir)/x", "--progress", "none"]) }
+            throws: { "\($0)".contains("no item vectors named 'nope'") && "\($0)".contains("tailor embed") }
+        #expect { try tailor(["embed", "--store", store, "--encoder", "\(dir)/missing", "--progress", "none"]) }
+            throws: { "\($0)".contains("no such model directory") }
+        #expect { try tailor(["embed", "--store", store, "--encoder", encoder, "--fields", "title,body"]) }
+            throws: { "\($0)".contains("unknown field 'body'") }
+    }
+}
