@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
-        .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData"], exclude: ["Fixtures"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData", "TailorAutodiff"], exclude: ["Fixtures"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText"], swiftSettings: commonSettings),
     ],

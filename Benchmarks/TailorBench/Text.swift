@@ -1,6 +1,6 @@
 // tailor-bench text: the Swift half of Benchmarks/text_encoder_vs_torch.py.
 //   tailor-bench text --model DIR --input texts.json [--ids ids.json] [--vectors v.f32]
-//                     [--threads 2] [--rounds 3] [--batch 64]
+//                     [--threads 2] [--rounds 3] [--batch 64] [--save DIR]
 // Loads the encoder (reporting seconds and resident memory), writes the token ids and vectors of
 // every text, then times `rounds` full encodes of all texts (tokenization included, as
 // sentence-transformers' encode does) and prints one JSON line.
@@ -34,6 +34,7 @@ func benchText() {
     }
     let loadSeconds = now() - t0
     let rssLoaded = residentMiB()
+    if let path = stringArgument("--save") { try! encoder.save(to: URL(fileURLWithPath: path)) }
     if let path = stringArgument("--ids") {
         let ids = encoder.tokenize(texts, threads: threads)
         try! JSONEncoder().encode(ids).write(to: URL(fileURLWithPath: path))

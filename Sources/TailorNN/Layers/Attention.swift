@@ -82,14 +82,15 @@ public final class TransformerEncoderBlock: Module {
     /// Pre-norm when true.
     public let normFirst: Bool
 
-    /// A block of `width` with `heads` heads and a feed-forward layer of `feedForward` units.
+    /// A block of `width` with `heads` heads and a feed-forward layer of `feedForward` units;
+    /// its layer norms use `normEpsilon` (PyTorch's 10⁻⁵ by default; BERT's is 10⁻¹²).
     public init(width: Int, heads: Int, feedForward: Int, dropout: Float = 0.1, activation: Activation = .relu,
-                normFirst: Bool = false, seed: UInt64 = 1) {
+                normFirst: Bool = false, normEpsilon: Float = 1e-5, seed: UInt64 = 1) {
         selfAttention = MultiHeadAttention(width: width, heads: heads, dropout: dropout, seed: seed)
         linear1 = Linear(width, feedForward, seed: seed &+ 11)
         linear2 = Linear(feedForward, width, seed: seed &+ 13)
-        norm1 = LayerNorm(width)
-        norm2 = LayerNorm(width)
+        norm1 = LayerNorm(width, epsilon: normEpsilon)
+        norm2 = LayerNorm(width, epsilon: normEpsilon)
         self.dropout = dropout
         self.activation = activation
         self.normFirst = normFirst
