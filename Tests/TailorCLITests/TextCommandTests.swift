@@ -41,6 +41,18 @@ struct TextCommandTests {
                     "--output", "\(dir)/content", "--progress", "none"])
         try tailor(["evaluate", "--model", "\(dir)/content"])
         try tailor(["similar", "--model", "\(dir)/content", "--item", "i1", "--k", "5"])
+        // Fine-tuning on the training part's pairs writes an encoder that embed reads.
+        try tailor(["fine-tune-encoder", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--holdout", "cold-items",
+                    "--epochs", "1", "--batch", "8", "--max-pairs", "200", "--learning-rate", "0.001", "--output", "\(dir)/tuned",
+                    "--report", "\(dir)/tune.json", "--progress", "none"])
+        let tune = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/tune.json"))) as! [String: Any]
+        #expect((tune["epochs"] as! [[String: Any]]).count == 2 && (tune["trainingPairs"] as! Int) > 100)
+        try tailor(["embed", "--store", store, "--encoder", "\(dir)/tuned", "--fields", "title,categories", "--space", "tuned", "--progress", "none"])
+        #expect(try SQLiteEventStore(path: store).itemVectorSpaces() == ["text": 80, "tuned": 80])
+        try tailor(["train", "--store", store, "--item-vectors", "tuned", "--model", "content", "--holdout", "cold-items",
+                    "--output", "\(dir)/content-tuned", "--progress", "none"])
+        #expect { try tailor(["evaluate", "--model", "\(dir)/content", "--model", "\(dir)/content-tuned"]) }
+            throws: { "\($0)".contains("different item vectors") }
         #expect { try tailor(["train", "--store", store, "--item-vectors", "nope", "--model", "content", "--output", "\(dir)/x", "--progress", "none"]) }
             throws: { "\($0)".contains("no item vectors named 'nope'") && "\($0)".contains("tailor embed") }
         #expect { try tailor(["embed", "--store", store, "--encoder", "\(dir)/missing", "--progress", "none"]) }

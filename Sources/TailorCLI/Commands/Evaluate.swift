@@ -122,6 +122,12 @@ struct Evaluate: ParsableCommand {
             guard recipe.holdout != nil else {
                 throw ValidationError("\(config ?? model[0]): the recipe holds nothing out, so there is no test part; train with --holdout, or give --train and --test files")
             }
+            // Content comes from the recipe: models trained on different item-vector spaces would
+            // each be shown the first one's vectors for new items.
+            let spaces = Set(bundles.map { $0.manifest.data.effectiveRecipe?.itemVectors ?? "" })
+            if run == nil && spaces.count > 1 {
+                throw ValidationError("these models read different item vectors (\(spaces.map { $0.isEmpty ? "none" : $0 }.sorted().joined(separator: ", "))); evaluate them one at a time")
+            }
             if let store { recipe.source = .store(store) }
             let prepared = try recipe.prepare(openStore: StoreOptions.open)
             if bundles.contains(where: { $0.model is any ClickScoring }) {
