@@ -90,6 +90,42 @@ struct FineTuningTests {
         #expect(tuned.fingerprint == encoder.fingerprint)
     }
 
+    @Test("with a validator, early stopping follows its score, not the loss")
+    func validatorDecides() throws {
+        let encoder = try letterEncoder()
+        var c = ContrastiveFineTuning.Configuration()
+        c.epochs = 3
+        c.batchSize = 8
+        c.learningRate = 3e-3
+        c.patience = 3
+        var calls = 0
+        // A score that only falls: the original encoder must come back, though the loss improves.
+        let (tuned, summary) = try ContrastiveFineTuning.fineTune(encoder, train: topicPairs(64, seed: 1), validation: topicPairs(16, seed: 2),
+                                                                 configuration: c, validator: { _ in calls += 1; return -Float(calls) })
+        #expect(calls == 4 && summary.bestEpoch == 0 && tuned.fingerprint == encoder.fingerprint)
+        #expect(summary.epochs.map(\.validationScore) == [-1, -2, -3, -4])
+        #expect(summary.epochs.last!.validationLoss < summary.epochs[0].validationLoss)
+    }
+
+    @Test("cold-item validation sets items aside for the users who read them and scores a ranking in [0, 1]")
+    func coldItemValidation() throws {
+        // Users read items of one topic; an encoder that separates topics ranks the set-aside ones well.
+        var users: [Int32] = [], items: [Int32] = []
+        let topics = Array("abcd"), perTopic = 10
+        for u in 0..<40 {
+            for k in 0..<perTopic where (u + k) % 3 != 0 { users.append(Int32(u)); items.append(Int32((u % 4) * perTopic + k)) }
+        }
+        let ids = (0..<(4 * perTopic)).map { "i\($0)" }
+        let log = Interactions(users: users, items: items, values: users.map { _ in 1 }, userIDs: IDMap((0..<40).map { "u\($0)" }), itemIDs: IDMap(ids))
+        var texts: [String: String] = [:]
+        for (i, id) in ids.enumerated() { let t = topics[i / perTopic]; texts[id] = "\(t) \(t) \(t) x\(i % 7)" }
+        let v = ColdItemValidation(interactions: log, texts: texts, fraction: 0.25, seed: 3)
+        #expect(v.heldOutItems.count == 10 && v.userCount > 20)
+        let score = v.score(try letterEncoder())
+        #expect(score > 0 && score <= 1)
+        #expect(ColdItemValidation(interactions: log, texts: texts, fraction: 0.25, seed: 3).heldOutItems == v.heldOutItems)
+    }
+
     @Test("pairs are consecutive items of a user with text, each unordered pair once")
     func pairs() throws {
         let log = Interactions(users: [0, 0, 0, 0, 1, 1, 1], items: [0, 1, 2, 1, 1, 0, 3], values: [1, 1, 1, 1, 1, 1, 1],

@@ -14,9 +14,11 @@ struct FineTuneEncoder: ParsableCommand {
         other pairs of a batch are the negatives (multiple-negatives ranking loss, both ways).
         The embeddings and the lower layers start frozen and are released one layer per epoch
         from the top; the learning rate warms up over the first 10 % of steps and decays
-        linearly; training stops when the validation pairs' loss stops improving, and the best
-        epoch's weights are kept — the encoder as it came, when no epoch beats it (the report
-        says so). The result is a directory PyTorch's sentence-transformers loads and `tailor
+        linearly. Early stopping watches 10 % of the training items set aside as if new (no
+        pairs use them): each epoch's vectors rank them for their users, and training stops
+        when that NDCG@10 stops improving (--validate pairs watches the held-out pairs' loss
+        instead, which can fall while the ranking gets worse). The best epoch's weights are
+        kept — the encoder as it came, when no epoch beats it (the report says so). The result is a directory PyTorch's sentence-transformers loads and `tailor
         embed --encoder` uses.
 
         With --holdout, only the training part of that split gives pairs, so `tailor train
@@ -71,6 +73,11 @@ struct FineTuneEncoder: ParsableCommand {
     @Option(name: .customLong("validation-fraction"), help: "Share of the pairs kept for early stopping.")
     var validationFraction = 0.1
 
+    enum Validation: String, ExpressibleByArgument, CaseIterable { case items, pairs }
+
+    @Option(name: .customLong("validate"), help: "What early stopping watches: items (10 % of the training items set aside as if new, ranked for their users by each epoch's vectors, NDCG@10) or pairs (the contrastive loss on held-out pairs).")
+    var validateOn: Validation = .items
+
     @Option(help: "Random seed (pair sample, shuffling, dropout).")
     var seed: UInt64 = 42
 
@@ -97,6 +104,14 @@ struct FineTuneEncoder: ParsableCommand {
             if !text.isEmpty { texts[item.id] = text }
         }
         let start = try SentenceEncoder.load(directory: URL(fileURLWithPath: encoder))
+        var validation: ColdItemValidation?
+        if validateOn == .items {
+            let v = ColdItemValidation(interactions: prepared.train, texts: texts, fraction: 0.1, seed: seed)
+            guard v.userCount > 0 else { throw ValidationError("no user has both set-aside and other items with text; use --validate pairs") }
+            for id in v.heldOutItems { texts[id] = nil }
+            Terminal.note("early stopping on \(v.heldOutItems.count) training items set aside as if new, ranked for \(v.userCount) users")
+            validation = v
+        }
         let pairs = ContrastiveFineTuning.pairs(from: prepared.train, texts: texts, limit: maxPairs, seed: seed)
         let validationCount = max(1, Int((Double(pairs.count) * validationFraction).rounded()))
         guard pairs.count >= validationCount + 2 else {
@@ -113,15 +128,20 @@ struct FineTuneEncoder: ParsableCommand {
         Terminal.note("\(pairs.count) pairs (\(validationCount) for validation) from \(prepared.train.count) training interactions")
         let quiet = progressOptions.progress == .none
         let (tuned, summary) = try ContrastiveFineTuning.fineTune(start, train: Array(pairs.dropFirst(validationCount)),
-                                                                 validation: Array(pairs.prefix(validationCount)), configuration: c) { e in
+                                                                 validation: Array(pairs.prefix(validationCount)), configuration: c,
+                                                                 validator: validation.map { v in { v.score($0) } }) { e in
             guard !quiet else { return }
             let train = e.trainLoss.map { String(format: "train loss %.4f, ", $0) } ?? "before training: "
-            Terminal.note("epoch \(e.epoch): \(train)validation loss \(String(format: "%.4f", e.validationLoss)), \(e.frozenLayers) layers frozen, \(String(format: "%.1f", e.seconds))s\(e.improved ? " (best)" : "")")
+            let score = e.validationScore.map { String(format: ", set-aside items NDCG@10 %.4f", $0) } ?? ""
+            Terminal.note("epoch \(e.epoch): \(train)validation loss \(String(format: "%.4f", e.validationLoss))\(score), \(e.frozenLayers) layers frozen, \(String(format: "%.1f", e.seconds))s\(e.improved ? " (best)" : "")")
         }
         try tuned.save(to: URL(fileURLWithPath: output))
+        let measure: (ContrastiveFineTuning.EpochReport) -> String = { e in
+            e.validationScore.map { "set-aside items NDCG@10 \($0)" } ?? "validation loss \(e.validationLoss)"
+        }
         print(summary.bestEpoch == 0
-              ? "no epoch beat the encoder as it came (validation loss \(summary.epochs[0].validationLoss)); saved it unchanged to \(output)"
-              : "kept epoch \(summary.bestEpoch) (validation loss \(summary.epochs[0].validationLoss) → \(summary.epochs[summary.bestEpoch].validationLoss)); saved to \(output)")
+              ? "no epoch beat the encoder as it came (\(measure(summary.epochs[0]))); saved it unchanged to \(output)"
+              : "kept epoch \(summary.bestEpoch) (\(measure(summary.epochs[0])) → \(measure(summary.epochs[summary.bestEpoch]))); saved to \(output)")
         if let report {
             let encoderJSON = JSONEncoder()
             encoderJSON.outputFormatting = [.prettyPrinted, .sortedKeys]

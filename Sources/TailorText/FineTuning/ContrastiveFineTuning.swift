@@ -69,6 +69,8 @@ public enum ContrastiveFineTuning {
         public var trainLoss: Float?
         /// Mean loss on the validation pairs.
         public var validationLoss: Float
+        /// The validator's score (higher is better), when one was given: what early stopping used.
+        public var validationScore: Float?
         /// Layers frozen during the epoch.
         public var frozenLayers: Int
         /// Seconds the epoch took.
@@ -111,11 +113,12 @@ public enum ContrastiveFineTuning {
         return Array(out.prefix(limit))
     }
 
-    /// Fine-tunes a copy of `encoder` on `train` pairs, stopping early on `validation`'s loss;
-    /// returns the best encoder (perhaps the original) and what happened. `progress` hears each
-    /// epoch as it ends.
+    /// Fine-tunes a copy of `encoder` on `train` pairs, stopping early on `validation`'s loss,
+    /// or on `validator`'s score of each epoch's encoder when given (higher is better; see
+    /// ``ColdItemValidation``); returns the best encoder (perhaps the original) and what
+    /// happened. `progress` hears each epoch as it ends.
     public static func fineTune(_ encoder: SentenceEncoder, train: [(String, String)], validation: [(String, String)],
-                                configuration c: Configuration = .init(),
+                                configuration c: Configuration = .init(), validator: ((SentenceEncoder) -> Float)? = nil,
                                 progress: ((EpochReport) -> Void)? = nil) throws -> (encoder: SentenceEncoder, summary: Summary) {
         let layers = encoder.encoder.configuration.numHiddenLayers
         try c.validate(layers: layers)
@@ -165,9 +168,16 @@ public enum ContrastiveFineTuning {
                              schedule: .warmupLinear(warmup: Int(Float(total) * c.warmupFraction), total: total))
         var reports: [EpochReport] = []
         let started = Date()
-        var best = validationLoss(), bestEpoch = 0
+        func snapshot(_ weights: BertWeights) -> SentenceEncoder {
+            SentenceEncoder(tokenizer: encoder.tokenizer, encoder: BertEncoder(configuration: encoder.encoder.configuration, weights: weights),
+                            pooling: encoder.pooling, normalize: encoder.normalize, maxLength: encoder.maxLength)
+        }
+        let firstLoss = validationLoss(), firstScore = validator?(encoder)
+        // Early stopping maximizes the validator's score, or minimizes the validation loss.
+        var best = firstScore ?? -firstLoss, bestEpoch = 0
         var bestWeights = encoder.encoder.weights
-        reports.append(EpochReport(epoch: 0, trainLoss: nil, validationLoss: best, frozenLayers: layers, seconds: Date().timeIntervalSince(started), improved: true))
+        reports.append(EpochReport(epoch: 0, trainLoss: nil, validationLoss: firstLoss, validationScore: firstScore, frozenLayers: layers,
+                                   seconds: Date().timeIntervalSince(started), improved: true))
         progress?(reports[0])
         var rng = TailorRandom(seed: c.seed)
         var order = Array(trainTokens.indices)
@@ -196,23 +206,109 @@ public enum ContrastiveFineTuning {
                 sum += value.tensor.scalar
             }
             let validation = validationLoss()
-            let improved = validation < best
+            let weights = module.weights()
+            let score = validator.map { $0(snapshot(weights)) }
+            let value = score ?? -validation
+            let improved = value > best
             if improved {
-                best = validation
+                best = value
                 bestEpoch = epoch
-                bestWeights = module.weights()
+                bestWeights = weights
                 sinceBest = 0
             } else {
                 sinceBest += 1
             }
-            let report = EpochReport(epoch: epoch, trainLoss: sum / Float(max(1, stepsPerEpoch)), validationLoss: validation, frozenLayers: frozen,
+            let report = EpochReport(epoch: epoch, trainLoss: sum / Float(max(1, stepsPerEpoch)), validationLoss: validation, validationScore: score, frozenLayers: frozen,
                                      seconds: Date().timeIntervalSince(epochStart), improved: improved)
             reports.append(report)
             progress?(report)
             if sinceBest >= c.patience { break }
         }
-        let tuned = SentenceEncoder(tokenizer: encoder.tokenizer, encoder: BertEncoder(configuration: encoder.encoder.configuration, weights: bestWeights),
-                                    pooling: encoder.pooling, normalize: encoder.normalize, maxLength: encoder.maxLength)
+        let tuned = bestEpoch == 0 ? encoder : snapshot(bestWeights)
         return (tuned, Summary(epochs: reports, bestEpoch: bestEpoch, trainingPairs: train.count, validationPairs: validation.count))
+    }
+}
+
+/// A validation that measures what content fine-tuning is for: some training items are set
+/// aside as if new (no pairs are made with them), and each epoch's encoder is scored by how
+/// well its vectors rank those items for the users who read them (NDCG@10 of the cosine
+/// between the item and the mean of the user's other items), among the set-aside items only.
+/// The contrastive loss on held-out pairs can fall while this ranking gets worse.
+public struct ColdItemValidation: Sendable {
+    /// The items set aside (their ids).
+    public let heldOutItems: Set<String>
+    let itemTexts: [String], itemIDs: [String]
+    /// Per user: positions (in `itemTexts`) of their other items and of their set-aside items.
+    let histories: [[Int32]], targets: [[Int32]]
+    let heldOutPositions: [Int32]
+
+    /// Sets aside `fraction` of the items with text (at least one, seeded) from `interactions`.
+    public init(interactions: Interactions, texts: [String: String], fraction: Double = 0.1, seed: UInt64 = 42, maxUsers: Int = 2_000) {
+        var rng = TailorRandom(seed: seed &+ 0x5EED)
+        let candidates = (0..<interactions.itemIDs.count).map { interactions.itemIDs[Int32($0)] }.filter { texts[$0] != nil }.sorted()
+        var shuffled = candidates
+        shuffled.shuffle(using: &rng)
+        let held = Set(shuffled.prefix(max(1, Int(Double(candidates.count) * fraction))))
+        heldOutItems = held
+        var position: [String: Int32] = [:], ids: [String] = [], textList: [String] = []
+        func index(_ id: String) -> Int32 {
+            if let p = position[id] { return p }
+            let p = Int32(ids.count)
+            position[id] = p
+            ids.append(id)
+            textList.append(texts[id]!)
+            return p
+        }
+        let (order, offsets) = interactions.rowsByUser()
+        var histories: [[Int32]] = [], targets: [[Int32]] = []
+        for u in 0..<interactions.userIDs.count {
+            var history: [Int32] = [], target: [Int32] = []
+            for r in order[offsets[u]..<offsets[u + 1]] {
+                let id = interactions.itemIDs[interactions.items[r]]
+                guard texts[id] != nil else { continue }
+                if held.contains(id) { target.append(index(id)) } else { history.append(index(id)) }
+            }
+            if !history.isEmpty && !target.isEmpty {
+                histories.append(Array(Set(history)).sorted())
+                targets.append(Array(Set(target)).sorted())
+            }
+        }
+        if histories.count > maxUsers {
+            let keep = Array(histories.indices.shuffled(using: &rng).prefix(maxUsers)).sorted()
+            histories = keep.map { histories[$0] }
+            targets = keep.map { targets[$0] }
+        }
+        self.histories = histories
+        self.targets = targets
+        itemTexts = textList
+        itemIDs = ids
+        heldOutPositions = held.compactMap { position[$0] }.sorted()
+    }
+
+    /// Users with both set-aside and other items.
+    public var userCount: Int { histories.count }
+
+    /// NDCG@10 of `encoder`'s vectors on the set-aside items (0 without users).
+    public func score(_ encoder: SentenceEncoder, threads: Int = 0) -> Float {
+        guard !histories.isEmpty, !heldOutPositions.isEmpty else { return 0 }
+        let vectors = encoder.encode(itemTexts, threads: threads)
+        let d = vectors.columns
+        var total: Double = 0
+        for (history, target) in zip(histories, targets) {
+            var profile = [Float](repeating: 0, count: d)
+            for i in history { let row = vectors.row(Int(i)); for j in 0..<d { profile[j] += row[j] } }
+            let scored = heldOutPositions.map { i -> (Int32, Float) in
+                let row = vectors.row(Int(i))
+                var s: Float = 0
+                for j in 0..<d { s += profile[j] * row[j] }
+                return (i, s)
+            }.sorted { ($0.1, -$0.0) > ($1.1, -$1.0) }
+            let relevant = Set(target)
+            var dcg = 0.0
+            for (rank, entry) in scored.prefix(10).enumerated() where relevant.contains(entry.0) { dcg += 1 / log2(Double(rank) + 2) }
+            let ideal = (0..<min(10, relevant.count)).reduce(0.0) { $0 + 1 / log2(Double($1) + 2) }
+            total += dcg / ideal
+        }
+        return Float(total / Double(histories.count))
     }
 }
