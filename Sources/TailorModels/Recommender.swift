@@ -82,6 +82,13 @@ public protocol ItemSimilarity: Recommender {
     func similarItems(to items: [Int32], k: Int, threads: Int) -> TopKResult
 }
 
+/// Models that find trained items similar to new items known only by their content (text
+/// vectors, categories): `similar` for an item nobody has interacted with yet.
+public protocol ContentSimilarity: ItemSimilarity {
+    /// The `k` trained items most similar to each of `content`, best first.
+    func similarItems(toContent content: [CatalogItem?], k: Int, threads: Int) -> TopKResult
+}
+
 /// A model with one vector per user and per item whose inner product is the score
 /// (matrix factorization and its relatives).
 public protocol FactorModel: ItemSimilarity {

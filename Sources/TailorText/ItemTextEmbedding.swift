@@ -49,9 +49,10 @@ public enum ItemTextEmbedding {
     }
 
     /// Encodes the items whose text fingerprint differs from `existing` (by item id) and
-    /// returns their new vectors with a report. `body`, when given, receives the vectors batch
-    /// by batch as they are computed (to store them as the run goes, so an interrupted run
-    /// keeps its work); `progress` hears (items done, items to encode).
+    /// returns their new vectors with a report. `body`, when given, receives the vectors chunk
+    /// by chunk as they are computed (to store them as the run goes, so an interrupted run
+    /// keeps its work, and memory stays at one chunk's vectors: none are returned then);
+    /// `progress` hears (items done, items to encode).
     public static func embed(items: [CatalogItem], fields: [Field], encoder: SentenceEncoder, existing: [ItemVector],
                              batchSize: Int = 64, threads: Int = 0, chunk: Int = 4096,
                              body: (([ItemVector]) throws -> Void)? = nil,
@@ -68,7 +69,7 @@ public enum ItemTextEmbedding {
             todo.append((item.id, text, print))
         }
         var out: [ItemVector] = []
-        out.reserveCapacity(todo.count)
+        if body == nil { out.reserveCapacity(todo.count) }
         let start = Date()
         var done = 0
         // A chunk at a time, so `body` can store each before the next is computed.
@@ -80,7 +81,7 @@ public enum ItemTextEmbedding {
                 ItemVector(item: entry.id, fingerprint: entry.fingerprint, values: Array(matrix.row(r)))
             }
             try body?(vectors)
-            out.append(contentsOf: vectors)
+            if body == nil { out.append(contentsOf: vectors) }
             done += part.count
             progress?(done, todo.count)
             first += chunk

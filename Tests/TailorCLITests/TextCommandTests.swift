@@ -4,6 +4,7 @@ import TailorData
 import TailorLinalg
 import TailorSQLite
 import TailorText
+import TailorModels
 @testable import TailorCLI
 
 @Suite("Text commands")
@@ -41,6 +42,16 @@ struct TextCommandTests {
                     "--output", "\(dir)/content", "--progress", "none"])
         try tailor(["evaluate", "--model", "\(dir)/content"])
         try tailor(["similar", "--model", "\(dir)/content", "--item", "i1", "--k", "5"])
+        // An item nobody in the training part touched: compared by its content.
+        let bundle = try ModelBundle.load(from: URL(fileURLWithPath: "\(dir)/content"))
+        let cold = try #require((1...80).map { "i\($0)" }.first { bundle.itemIDs.position(of: $0) == nil })
+        try tailor(["similar", "--model", "\(dir)/content", "--item", cold, "--k", "5", "--output", "\(dir)/similar.csv"])
+        let similar = try csvRows("\(dir)/similar.csv")
+        #expect(similar.count == 6 && similar.dropFirst().allSatisfy { $0[0] == cold && bundle.itemIDs.position(of: $0[1]) != nil })
+        #expect { try tailor(["similar", "--model", "\(dir)/content", "--item", "no-such-item"]) } throws: { "\($0)".contains("unknown item 'no-such-item'") }
+        // The two-tower item tower reads the same vectors.
+        try tailor(["train", "--store", store, "--item-vectors", "text", "--model", "two-tower", "--set", "epochs=1", "--set", "itemFeatures=[\"vector\"]",
+                    "--output", "\(dir)/tt", "--progress", "none"])
         // Fine-tuning on the training part's pairs writes an encoder that embed reads.
         try tailor(["fine-tune-encoder", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--holdout", "cold-items",
                     "--epochs", "1", "--batch", "8", "--max-pairs", "200", "--learning-rate", "0.001", "--output", "\(dir)/tuned",

@@ -200,6 +200,18 @@ extension ModelBundle {
         return similarity.similarItems(to: [p], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
     }
 
+    /// The `k` trained items most similar to a new item known by its content (its text vector
+    /// or catalogue features), for models that read content (``ContentSimilarity``).
+    ///
+    /// - Throws: ``ModelError`` for a model that cannot compare content.
+    public func similarItems(toContent item: CatalogItem, k: Int) throws -> [(item: String, score: Float)] {
+        guard let content = model as? any ContentSimilarity else {
+            throw ModelError(.unknownItem, reason: "unknown item '\(item.id)': it does not appear in the training data, and the \(manifest.kind) model cannot compare content",
+                             hint: "train --model content (with --item-vectors) to find items similar to new ones")
+        }
+        return content.similarItems(toContent: [item], k: clampedK(k), threads: 0).row(0).map { (itemIDs[$0.index], $0.score) }
+    }
+
     /// The model as a cold-start model; throws if `needed` (or a `context` is given) and it is
     /// not one, or a context is given to one trained without context features.
     func coldStartModel(needed: Bool, context: [String: String] = [:]) throws -> (any ColdStartScoring)? {

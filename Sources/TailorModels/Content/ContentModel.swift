@@ -16,7 +16,7 @@ import TailorLinalg
 /// It needs no interactions with an item to recommend it, so items nobody has touched yet are
 /// ranked from the first minute (`tailor evaluate` with a cold-items split measures exactly
 /// that), and `similar` works for them too.
-public struct ContentModel: TrainableRecommender, ColdStartScoring {
+public struct ContentModel: TrainableRecommender, ColdStartScoring, ContentSimilarity {
     /// The model family name, `content`.
     public static let kind = "content"
 
@@ -165,6 +165,36 @@ public struct ContentModel: TrainableRecommender, ColdStartScoring {
             guard let v = item?.features, v.count == d else { continue }
             let unit = Self.normalized(v)
             for j in 0..<d { out[r, j] = scale * unit[j] }
+        }
+        return out
+    }
+
+    /// Items most similar to each of `items` by the cosine of their content vectors alone
+    /// (popularity left out).
+    public func similarItems(to items: [Int32], k: Int, threads: Int) -> TopKResult {
+        let content = contentRows()
+        let queries = gatherRows(content, items)
+        return Kernels.topKInnerProducts(queries: queries, items: content, k: k, exclude: { q in [items[q]] }, threads: threads)
+    }
+
+    /// The trained items most similar to new items known by their content, by cosine.
+    public func similarItems(toContent content: [CatalogItem?], k: Int, threads: Int) -> TopKResult {
+        let queries = itemVectors(content: content), d = dimension
+        var unit = Matrix(rows: content.count, columns: d)
+        for r in 0..<content.count {
+            let v = Self.normalized(Array(queries.row(r).prefix(d)))
+            for j in 0..<d { unit[r, j] = v[j] }
+        }
+        return Kernels.topKInnerProducts(queries: unit, items: contentRows(), k: k, exclude: nil, threads: threads)
+    }
+
+    /// The unit content vectors of the trained items (without the popularity column).
+    func contentRows() -> Matrix {
+        let d = dimension
+        var out = Matrix(rows: itemCount, columns: d)
+        for i in 0..<itemCount {
+            let v = Self.normalized(Array(itemFactors.row(i).prefix(d)))
+            for j in 0..<d { out[i, j] = v[j] }
         }
         return out
     }
