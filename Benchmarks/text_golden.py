@@ -57,3 +57,17 @@ path = os.path.join(ROOT, "Tests", "TailorTextTests", "Fixtures", "wordpiece_gol
 with open(path, "w", encoding="utf-8") as f:
     json.dump(out, f, ensure_ascii=True, separators=(",", ":"))
 print(f"wrote {path}: {len(vocab)} pieces, {len(texts)} texts × 2 casings")
+
+# Reference vectors of all-MiniLM-L6-v2 (sentence-transformers on PyTorch) for the optional test
+# that runs when the model is installed.
+from sentence_transformers import SentenceTransformer
+minilm_texts = ["Toy Story (1995) Adventure Animation Children Comedy Fantasy", "Heat (1995) Action Crime Thriller",
+                "Café au lait: naïve Ångström tests with emoji 🥰 and 東京", "",
+                "The rain didn't stop Silver Spring's Jordan Tropf from winning the 44th Marine Corps Marathon on Sunday."]
+st = SentenceTransformer(MODEL, device="cpu")
+vectors = st.encode(minilm_texts, convert_to_numpy=True)
+minilm_path = os.path.join(ROOT, "Tests", "TailorTextTests", "Fixtures", "minilm_vectors.json")
+with open(minilm_path, "w", encoding="utf-8") as f:
+    json.dump({"texts": minilm_texts, "ids": [e.ids for e in full_tok.encode_batch(minilm_texts)],
+               "vectors": [[round(float(x), 7) for x in v] for v in vectors]}, f, ensure_ascii=True)
+print(f"wrote {minilm_path}")
