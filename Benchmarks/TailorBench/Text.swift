@@ -16,7 +16,7 @@ func stringArgument(_ name: String) -> String? {
 
 func benchText() {
     guard let model = stringArgument("--model"), let input = stringArgument("--input") else {
-        FileHandle.standardError.write("usage: tailor-bench text --model DIR --input texts.json [--ids F] [--vectors F] [--threads N] [--rounds N] [--batch N]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("usage: tailor-bench text --model DIR --input texts.json [--ids F] [--vectors F] [--threads N] [--rounds N] [--batch N] [--int8]\n".data(using: .utf8)!)
         exit(2)
     }
     let threads = argument("--threads", default: 2), rounds = argument("--rounds", default: 3), batch = argument("--batch", default: 64)
@@ -25,10 +25,11 @@ func benchText() {
         FileHandle.standardError.write("cannot read \(input): \(error)\n".data(using: .utf8)!)
         exit(1)
     }
+    let int8 = CommandLine.arguments.contains("--int8")
     let rssBefore = residentMiB()
     let t0 = now()
     let encoder: SentenceEncoder
-    do { encoder = try SentenceEncoder.load(directory: URL(fileURLWithPath: model)) } catch {
+    do { encoder = try SentenceEncoder.load(directory: URL(fileURLWithPath: model), quantization: int8 ? .int8 : .none) } catch {
         FileHandle.standardError.write("\(error)\n".data(using: .utf8)!)
         exit(1)
     }
@@ -53,5 +54,6 @@ func benchText() {
     let median = times.isEmpty ? 0 : times[times.count / 2]
     emit(["bench": "text", "texts": texts.count, "seconds_median": median, "sentences_per_second": median > 0 ? Double(texts.count) / median : 0,
           "load_seconds": loadSeconds, "rss_before_mib": rssBefore, "rss_loaded_mib": rssLoaded, "rss_after_mib": residentMiB(),
-          "threads": threads, "batch": batch, "dimension": encoder.dimension, "max_length": encoder.maxLength])
+          "threads": threads, "batch": batch, "dimension": encoder.dimension, "max_length": encoder.maxLength,
+          "quantization": encoder.encoder.quantization.rawValue, "int8_vnni": Kernels.int8VNNI])
 }

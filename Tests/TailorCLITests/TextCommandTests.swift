@@ -37,6 +37,21 @@ struct TextCommandTests {
         #expect(try SQLiteEventStore(path: store).loadItemVectors(space: "text") == first)
         let exported = try SafeTensors.read(from: URL(fileURLWithPath: "\(dir)/vectors.safetensors")).tensors["item_vectors"]
         #expect(exported?.shape == [80, 16])
+        // Int8 weights: close to the float vectors, not equal; switching back re-encodes.
+        try tailor(["embed", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--progress", "none", "--int8", "--space", "q"])
+        let quantized = try SQLiteEventStore(path: store).loadItemVectors(space: "q")
+        let floats = Dictionary(uniqueKeysWithValues: first.map { ($0.item, $0.values) })
+        #expect(quantized.count == 80)
+        #expect(Set(quantized.map(\.fingerprint)).isDisjoint(with: first.map(\.fingerprint)), "int8 vectors must carry their own fingerprint")
+        for v in quantized {
+            let f = try #require(floats[v.item])
+            let cosine = zip(v.values, f).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            #expect(cosine >= 0.99, "item \(v.item): cosine \(cosine) between int8 and float vectors")
+        }
+        #expect(quantized.contains { v in v.values != floats[v.item] }, "int8 vectors equal the float ones: the int8 path did not run")
+        try tailor(["embed", "--store", store, "--encoder", encoder, "--fields", "title,categories", "--progress", "none", "--space", "q"])
+        let back = try SQLiteEventStore(path: store).loadItemVectors(space: "q")
+        #expect(Dictionary(uniqueKeysWithValues: back.map { ($0.item, $0.values) }) == floats, "float vectors must replace the int8 ones")
 
         try tailor(["train", "--store", store, "--item-vectors", "text", "--model", "content", "--holdout", "cold-items",
                     "--output", "\(dir)/content", "--progress", "none"])
@@ -59,7 +74,7 @@ struct TextCommandTests {
         let tune = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/tune.json"))) as! [String: Any]
         #expect((tune["epochs"] as! [[String: Any]]).count == 2 && (tune["trainingPairs"] as! Int) > 100)
         try tailor(["embed", "--store", store, "--encoder", "\(dir)/tuned", "--fields", "title,categories", "--space", "tuned", "--progress", "none"])
-        #expect(try SQLiteEventStore(path: store).itemVectorSpaces() == ["text": 80, "tuned": 80])
+        #expect(try SQLiteEventStore(path: store).itemVectorSpaces() == ["text": 80, "q": 80, "tuned": 80])
         try tailor(["train", "--store", store, "--item-vectors", "tuned", "--model", "content", "--holdout", "cold-items",
                     "--output", "\(dir)/content-tuned", "--progress", "none"])
         #expect { try tailor(["evaluate", "--model", "\(dir)/content", "--model", "\(dir)/content-tuned"]) }

@@ -51,6 +51,27 @@ struct EncoderTests {
         #expect(worst < 1e-4, "largest difference \(worst)")
     }
 
+    @Test("int8 weights: vectors within cosine 0.99 of the float ones but not equal, their own fingerprint, batch invariant")
+    func int8() throws {
+        let (dir, _, _) = try tinyCheckpoint(layers: 2, hidden: 64, heads: 4)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let float = try SentenceEncoder.load(directory: dir)
+        let int8 = try SentenceEncoder.load(directory: dir, quantization: .int8)
+        #expect(int8.encoder.quantization == .int8 && float.quantized(.int8).fingerprint == int8.fingerprint)
+        #expect(int8.fingerprint != float.fingerprint)
+        let texts = ["the matrix", "toy story!", "a b c d e f g h i j k l m n o p q r s t u v w x y z", "", "the", "(toy) story, the matrix."]
+        let a = float.encode(texts, batchSize: 4), b = int8.encode(texts, batchSize: 4)
+        var largestDifference: Float = 0
+        for i in texts.indices {
+            let cosine = (0..<float.dimension).reduce(Float(0)) { $0 + a[i, $1] * b[i, $1] }
+            #expect(cosine >= 0.99, "'\(texts[i])': cosine \(cosine)")
+            for j in 0..<float.dimension { largestDifference = max(largestDifference, abs(a[i, j] - b[i, j])) }
+        }
+        #expect(largestDifference > 1e-5, "int8 vectors equal the float ones: the int8 path did not run")
+        let alone = int8.encode([texts[2]])
+        #expect((0..<int8.dimension).allSatisfy { alone[0, $0] == b[2, $0] }, "per-token scales make a vector independent of its batch")
+    }
+
     @Test("a text's vector does not depend on what else is in its batch")
     func batchInvariance() throws {
         let (dir, _, _) = try tinyCheckpoint()

@@ -49,6 +49,9 @@ struct Embed: ParsableCommand {
     @Option(name: .customLong("max-length"), help: ArgumentHelp("Longest text in tokens (default: the encoder's max_seq_length, 256 for all-MiniLM-L6-v2); longer texts are truncated.", valueName: "N"))
     var maxLength: Int?
 
+    @Flag(help: "Multiply by 8-bit weights (activations quantized per token): faster on CPUs with AVX-512 VNNI, vectors within cosine 0.99 of the float ones. Stored vectors record it, so switching re-encodes.")
+    var int8 = false
+
     @Flag(help: "Encode every item again, even those whose stored vector is current.")
     var all = false
 
@@ -78,7 +81,10 @@ struct Embed: ParsableCommand {
 
     func run() throws {
         let db = try StoreOptions.store(at: store, create: false)
-        var sentence = try SentenceEncoder.load(directory: URL(fileURLWithPath: encoder))
+        var sentence = try SentenceEncoder.load(directory: URL(fileURLWithPath: encoder), quantization: int8 ? .int8 : .none)
+        if int8 && !Kernels.int8VNNI {
+            Terminal.note("this CPU has no AVX-512 VNNI: --int8 runs a portable loop, slower than the float encoder")
+        }
         if let maxLength { sentence.maxLength = min(maxLength, sentence.encoder.configuration.maxPositionEmbeddings) }
         let items = try db.loadItems()
         guard !items.isEmpty else {

@@ -40,19 +40,8 @@ extension Kernels {
     /// blends, and the constants stay in registers.
     @inlinable @inline(__always)
     static func expNonPositive(_ v: Float) -> Float {
-        let x0 = Swift.max(v, -87.3)
+        let (y, fx) = expReduced(Swift.max(v, -87.3))
         let magic: Float = 12_582_912
-        let fx = (x0 * 1.442_695_040_888_963_4 + magic) - magic
-        var r = x0 - fx * 0.693_359_375
-        r = r - fx * -2.121_944_4e-4
-        let z = r * r
-        var y: Float = 1.987_569_150_0e-4
-        y = y * r + 1.398_199_950_7e-3
-        y = y * r + 8.333_451_907_3e-3
-        y = y * r + 4.166_579_589_4e-2
-        y = y * r + 1.666_666_545_9e-1
-        y = y * r + 5.000_000_120_1e-1
-        y = y * z + r + 1
         let n = (fx + magic).bitPattern &- 0x4B40_0000
         return y * Float(bitPattern: (n &+ 127) &<< 23)
     }

@@ -28,20 +28,8 @@ extension Kernels {
     @inlinable @inline(__always)
     public static func expOne(_ v: Float) -> Float {
         let x0 = Swift.min(Swift.max(v, -87.336_54), 88.722_84)
-        // n = round(x·log₂e) by the magic-number trick: adding 1.5·2²³ leaves n in the low
-        // mantissa bits (bit casts vectorize, float-to-integer conversions less well).
+        let (y, fx) = expReduced(x0)
         let magic: Float = 12_582_912
-        let fx = (x0 * 1.442_695_040_888_963_4 + magic) - magic
-        var r = x0 - fx * 0.693_359_375
-        r = r - fx * -2.121_944_4e-4
-        let z = r * r
-        var y: Float = 1.987_569_150_0e-4
-        y = y * r + 1.398_199_950_7e-3
-        y = y * r + 8.333_451_907_3e-3
-        y = y * r + 4.166_579_589_4e-2
-        y = y * r + 1.666_666_545_9e-1
-        y = y * r + 5.000_000_120_1e-1
-        y = y * z + r + 1
         // 2ⁿ for n in −126…127 from the exponent bits; n = 128 (only near the top) is 2¹²⁷·2.
         let capped = Swift.min(Swift.max(fx, -126), 127)
         let n = (capped + magic).bitPattern &- 0x4B40_0000
@@ -69,6 +57,26 @@ extension Kernels {
         var m = lanes.max()
         while i < n { m = Swift.max(m, x[i]); i &+= 1 }
         return m
+    }
+
+    /// `e^x0 = 2^fx · y` for `x0` already clamped to the float range: `fx = round(x0·log₂e)` (by
+    /// the magic-number trick: adding 1.5·2²³ leaves it in the low mantissa bits; bit casts
+    /// vectorize, float-to-integer conversions less well), `y = e^r` for `r = x0 − fx·ln 2`
+    /// (in two parts) by Cephes' degree-5 polynomial. Shared by ``expOne(_:)`` and GELU's exp.
+    @inlinable @inline(__always)
+    static func expReduced(_ x0: Float) -> (y: Float, fx: Float) {
+        let magic: Float = 12_582_912
+        let fx = (x0 * 1.442_695_040_888_963_4 + magic) - magic
+        var r = x0 - fx * 0.693_359_375
+        r = r - fx * -2.121_944_4e-4
+        let z = r * r
+        var y: Float = 1.987_569_150_0e-4
+        y = y * r + 1.398_199_950_7e-3
+        y = y * r + 8.333_451_907_3e-3
+        y = y * r + 4.166_579_589_4e-2
+        y = y * r + 1.666_666_545_9e-1
+        y = y * r + 5.000_000_120_1e-1
+        return (y * z + r + 1, fx)
     }
 
     /// The sum of `count` values, sixteen lanes at a time.

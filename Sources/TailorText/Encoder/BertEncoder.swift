@@ -17,24 +17,61 @@ public struct BertEncoder: Sendable {
     public let configuration: BertConfiguration
     /// The parameters.
     public let weights: BertWeights
+    /// How the linear layers multiply: float32, or int8 weights with activations quantized per
+    /// token (``Quantization``).
+    public let quantization: Quantization
     /// Each layer's four weight matrices packed once for the GEMM micro-kernel.
     private let packed: [PackedLayer]
 
     private struct PackedLayer: Sendable {
-        let qkv: Kernels.PackedB, output: Kernels.PackedB, intermediate: Kernels.PackedB, feedForward: Kernels.PackedB
+        let qkv: Linear, output: Linear, intermediate: Linear, feedForward: Linear
     }
 
-    /// An encoder over `weights`, which must have `configuration`'s shapes.
-    public init(configuration: BertConfiguration, weights: BertWeights) {
+    /// A linear layer's weight, packed for the kernel that multiplies by it.
+    private enum Linear: Sendable {
+        case float(Kernels.PackedB)
+        case int8(Kernels.Int8PackedB)
+
+        init(_ w: [Float], out: Int, in k: Int, quantization: Quantization) {
+            self = w.withUnsafeBufferPointer { b in
+                switch quantization {
+                case .none: .float(Kernels.PackedB(transposed: true, k: k, n: out, b: b.baseAddress!, ldb: k))
+                case .int8: .int8(Kernels.Int8PackedB(transposed: true, k: k, n: out, b: b.baseAddress!, ldb: k))
+                }
+            }
+        }
+
+        /// `c ← a · Wᵀ` for `m` rows.
+        func apply(m: Int, a: UnsafePointer<Float>, lda: Int, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+            switch self {
+            case .float(let p): Kernels.gemm(m: m, a: a, lda: lda, packedB: p, c: c, ldc: ldc, threads: threads)
+            case .int8(let p): Kernels.gemmInt8(m: m, a: a, lda: lda, packedB: p, c: c, ldc: ldc, threads: threads)
+            }
+        }
+    }
+
+    /// How the linear layers of the encoder multiply.
+    public enum Quantization: String, Sendable, Codable, CaseIterable {
+        /// Float32 weights and activations: equal to PyTorch's vectors.
+        case none
+        /// Int8 weights (one scale per output unit) and int8 activations (one scale per token,
+        /// computed on the fly), products summed exactly in 32-bit integers: PyTorch's
+        /// `quantize_dynamic` of the linear layers. Embeddings, attention scores, layer norms
+        /// and GELU stay float32. Faster only on CPUs with AVX-512 VNNI (``Kernels/int8VNNI``).
+        case int8
+    }
+
+    /// An encoder over `weights`, which must have `configuration`'s shapes; `quantization`
+    /// picks how the linear layers multiply (float32 unless asked).
+    public init(configuration: BertConfiguration, weights: BertWeights, quantization: Quantization = .none) {
         let h = configuration.hiddenSize
         precondition(weights.wordEmbeddings.count == configuration.vocabSize * h, "word embeddings do not match the configuration")
         precondition(weights.layers.count == configuration.numHiddenLayers, "layer count does not match the configuration")
         self.configuration = configuration
         self.weights = weights
+        self.quantization = quantization
         let inner = configuration.intermediateSize
-        func pack(_ w: [Float], out: Int, in k: Int) -> Kernels.PackedB {
-            w.withUnsafeBufferPointer { Kernels.PackedB(transposed: true, k: k, n: out, b: $0.baseAddress!, ldb: k) }
-        }
+        func pack(_ w: [Float], out: Int, in k: Int) -> Linear { Linear(w, out: out, in: k, quantization: quantization) }
         packed = weights.layers.map { layer in
             PackedLayer(qkv: pack(layer.qkvWeight, out: 3 * h, in: h), output: pack(layer.outputWeight, out: h, in: h),
                         intermediate: pack(layer.intermediateWeight, out: inner, in: h), feedForward: pack(layer.feedForwardWeight, out: h, in: inner))
@@ -108,7 +145,7 @@ public struct BertEncoder: Sendable {
                 let x = UnsafeSendable(xp.baseAddress!), q = UnsafeSendable(qp.baseAddress!), ctx = UnsafeSendable(cp.baseAddress!)
                 let proj = UnsafeSendable(pp.baseAddress!), inter = UnsafeSendable(ip.baseAddress!), sc = UnsafeSendable(sp.baseAddress!)
                 // Q, K, V in one product, then their biases.
-                Kernels.gemm(m: tokens, a: x.value, lda: h, packedB: packedLayer.qkv, c: q.value, ldc: 3 * h, threads: workers)
+                packedLayer.qkv.apply(m: tokens, a: x.value, lda: h, c: q.value, ldc: 3 * h, threads: workers)
                 layer.qkvBias.withUnsafeBufferPointer { bias in
                     parallelFor(tokens, chunkSize: rowChunk, threads: workers) { chunk in
                         for r in chunk.range {
@@ -131,17 +168,17 @@ public struct BertEncoder: Sendable {
                                  c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
                 }
                 // Output projection, residual, layer norm.
-                Kernels.gemm(m: tokens, a: ctx.value, lda: h, packedB: packedLayer.output, c: proj.value, ldc: h, threads: workers)
+                packedLayer.output.apply(m: tokens, a: ctx.value, lda: h, c: proj.value, ldc: h, threads: workers)
                 Self.residualNorm(proj.value, into: x.value, bias: layer.outputBias, gamma: layer.attentionNormGamma,
                                   beta: layer.attentionNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
                 // Feed-forward.
-                Kernels.gemm(m: tokens, a: x.value, lda: h, packedB: packedLayer.intermediate, c: inter.value, ldc: inner, threads: workers)
+                packedLayer.intermediate.apply(m: tokens, a: x.value, lda: h, c: inter.value, ldc: inner, threads: workers)
                 layer.intermediateBias.withUnsafeBufferPointer { bias in
                     parallelFor(tokens, chunkSize: max(1, rowChunk * h / inner), threads: workers) { chunk in
                         Kernels.gelu(inter.value + chunk.range.lowerBound * inner, bias: bias.baseAddress!, rows: chunk.range.count, width: inner)
                     }
                 }
-                Kernels.gemm(m: tokens, a: inter.value, lda: inner, packedB: packedLayer.feedForward, c: proj.value, ldc: h, threads: workers)
+                packedLayer.feedForward.apply(m: tokens, a: inter.value, lda: inner, c: proj.value, ldc: h, threads: workers)
                 Self.residualNorm(proj.value, into: x.value, bias: layer.feedForwardBias, gamma: layer.outputNormGamma,
                                   beta: layer.outputNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
             } } } } } }
