@@ -2,6 +2,8 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -109,76 +111,65 @@ static void quantize_rows_vnni(int m, int k, const float *a, int lda, int8_t *ou
     }
 }
 
-// One tile: `MR` rows × 32 columns, 2·MR accumulators in registers. Each step of 4 depths
-// broadcasts 4 activation bytes per row (a memory operand of `vpdpbusd`) against the panel's
-// 2 × 64 weight bytes.
-#define TAILOR_INT8_TILE(MR)                                                                          \
-    TAILOR_VNNI static void tile##MR(int n0, int n, int depth, const int8_t *a, const uint8_t *panel,   \
-                                     const float *scales, const int32_t *sums, const float *columnScales, \
-                                     float *c, int ldc) {                                              \
-        __m512i acc[MR][2];                                                                            \
-        for (int r = 0; r < MR; r++) { acc[r][0] = _mm512_setzero_si512(); acc[r][1] = _mm512_setzero_si512(); } \
-        for (int t = 0; t < depth; t += 4) {                                                           \
-            __m512i b0 = _mm512_loadu_si512((const void *)(panel + t * 32));                           \
-            __m512i b1 = _mm512_loadu_si512((const void *)(panel + t * 32 + 64));                      \
-            for (int r = 0; r < MR; r++) {                                                             \
-                __m512i x = _mm512_set1_epi32(*(const int32_t *)(a + (size_t)r * depth + t));          \
-                acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], b0, x);                                     \
-                acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], b1, x);                                     \
-            }                                                                                          \
-        }                                                                                              \
-        for (int h = 0; h < 2; h++) {                                                                  \
-            int j = n0 + h * 16;                                                                       \
-            if (j >= n) break;                                                                         \
-            __mmask16 mask = (n - j >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);     \
-            __m512 cs = _mm512_loadu_ps(columnScales + j);                                             \
-            for (int r = 0; r < MR; r++) {                                                             \
-                __m512i shifted = _mm512_sub_epi32(acc[r][h], _mm512_set1_epi32(128 * sums[r]));       \
-                __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(shifted), _mm512_mul_ps(_mm512_set1_ps(scales[r]), cs)); \
-                _mm512_mask_storeu_ps(c + (size_t)r * ldc + j, mask, v);                               \
-            }                                                                                          \
-        }                                                                                              \
-    }
+// One tile: 12 rows × 32 columns, 24 accumulators in registers (named one by one: an array
+// of vectors with loops over it stayed in memory, the compiler turning its zeroing into a
+// `memset`). Each step of 4 depths broadcasts 4 activation bytes per row against the panel's
+// 2 × 64 weight bytes. `rows` (1…12) says how many rows of C to write; `a` always holds 12.
+#define TAILOR_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 
-TAILOR_INT8_TILE(1)
-TAILOR_INT8_TILE(2)
-TAILOR_INT8_TILE(3)
-TAILOR_INT8_TILE(4)
-TAILOR_INT8_TILE(5)
-TAILOR_INT8_TILE(6)
-TAILOR_INT8_TILE(7)
-TAILOR_INT8_TILE(8)
-TAILOR_INT8_TILE(9)
-TAILOR_INT8_TILE(10)
-TAILOR_INT8_TILE(11)
-TAILOR_INT8_TILE(12)
+TAILOR_VNNI
+static void tile12(int rows, int n0, int n, int depth, const int8_t *a, const uint8_t *panel, const float *scales,
+                   const int32_t *sums, const float *columnScales, float *c, int ldc) {
+#define TAILOR_DECLARE(r) __m512i acc##r##a = _mm512_setzero_si512(), acc##r##b = _mm512_setzero_si512();
+    TAILOR_ROWS(TAILOR_DECLARE)
+    for (int t = 0; t < depth; t += 4) {
+        const __m512i b0 = _mm512_loadu_si512((const void *)(panel + t * 32));
+        const __m512i b1 = _mm512_loadu_si512((const void *)(panel + t * 32 + 64));
+#define TAILOR_STEP(r)                                                                    \
+        {                                                                                 \
+            const __m512i x = _mm512_set1_epi32(*(const int32_t *)(a + (size_t)(r) * depth + t)); \
+            acc##r##a = _mm512_dpbusd_epi32(acc##r##a, b0, x);                            \
+            acc##r##b = _mm512_dpbusd_epi32(acc##r##b, b1, x);                            \
+        }
+        TAILOR_ROWS(TAILOR_STEP)
+    }
+    __m512i out[12][2];
+#define TAILOR_SPILL(r) out[r][0] = acc##r##a; out[r][1] = acc##r##b;
+    TAILOR_ROWS(TAILOR_SPILL)
+    for (int h = 0; h < 2; h++) {
+        int j = n0 + h * 16;
+        if (j >= n) break;
+        __mmask16 mask = (n - j >= 16) ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 cs = _mm512_loadu_ps(columnScales + j);
+        for (int r = 0; r < rows; r++) {
+            __m512i shifted = _mm512_sub_epi32(out[r][h], _mm512_set1_epi32(128 * sums[r]));
+            __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(shifted), _mm512_mul_ps(_mm512_set1_ps(scales[r]), cs));
+            _mm512_mask_storeu_ps(c + (size_t)r * ldc + j, mask, v);
+        }
+    }
+}
 
 TAILOR_VNNI
 static void gemm_vnni(int m, int n, int depth, const int8_t *a, const uint8_t *b, const float *scales,
                       const int32_t *sums, const float *columnScales, float *c, int ldc) {
-    const int panels = (n + 31) / 32;
+    const int panels = (n + 31) / 32, full = m / 12 * 12, rest = m - full;
+    // The last rows, padded with zero rows to a whole tile.
+    int8_t *tail = NULL;
+    if (rest > 0) {
+        tail = (int8_t *)calloc((size_t)12 * depth, 1);
+        memcpy(tail, a + (size_t)full * depth, (size_t)rest * depth);
+    }
     for (int p = 0; p < panels; p++) {
         const uint8_t *panel = b + (size_t)p * depth * 32;
         int n0 = p * 32;
-        for (int i = 0; i < m; i += 12) {
-            const int8_t *ai = a + (size_t)i * depth;
-            float *ci = c + (size_t)i * ldc;
-            switch (m - i >= 12 ? 12 : m - i) {
-            case 12: tile12(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 11: tile11(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 10: tile10(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 9: tile9(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 8: tile8(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 7: tile7(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 6: tile6(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 5: tile5(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 4: tile4(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 3: tile3(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            case 2: tile2(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            default: tile1(n0, n, depth, ai, panel, scales + i, sums + i, columnScales, ci, ldc); break;
-            }
+        for (int i = 0; i < full; i += 12) {
+            tile12(12, n0, n, depth, a + (size_t)i * depth, panel, scales + i, sums + i, columnScales, c + (size_t)i * ldc, ldc);
+        }
+        if (rest > 0) {
+            tile12(rest, n0, n, depth, tail, panel, scales + full, sums + full, columnScales, c + (size_t)full * ldc, ldc);
         }
     }
+    free(tail);
 }
 
 #endif

@@ -195,6 +195,8 @@ public struct SentenceEncoder: Sendable {
         let size = max(1, batchSize)
         // Tokenize a block at a time, sort the block by length, cut it into batches.
         let block = size * 32
+        // One workspace per worker, reused by every batch it runs.
+        let spaces = (0..<Swift.max(1, effectiveThreadCount(threads))).map { _ in BertEncoder.Workspace() }
         var start = 0
         while start < texts.count {
             let end = min(texts.count, start + block)
@@ -209,11 +211,13 @@ public struct SentenceEncoder: Sendable {
             var results = [[Float]](repeating: [], count: batches.count)
             results.withUnsafeMutableBufferPointer { buffer in
                 let out = UnsafeSendable(buffer.baseAddress!)
-                // Handed out one at a time, so a worker that drew short texts takes more batches.
+                // Handed out one at a time, longest first, so a worker that drew short texts
+                // takes more batches and nobody starts a long one while the other waits.
                 parallelFor(batches.count, chunkSize: 1, threads: workers) { chunk in
-                    let batch = batches[chunk.index]
-                    let (states, offsets) = encoder.hiddenStates(batch.map { ids[$0] }, threads: workers == 1 ? threads : 1)
-                    (out.value + chunk.index).pointee = pooling.pool(states, offsets: offsets, width: dimension, normalize: normalize)
+                    let index = batches.count - 1 - chunk.index
+                    let (states, offsets) = encoder.hiddenStates(batches[index].map { ids[$0] }, threads: workers == 1 ? threads : 1,
+                                                                 workspace: spaces[chunk.worker])
+                    (out.value + index).pointee = pooling.pool(states, offsets: offsets, width: dimension, normalize: normalize)
                 }
             }
             for (batch, vectors) in zip(batches, results) { body(batch.map { start + $0 }, vectors) }

@@ -4,7 +4,7 @@ import TailorLinalg
 extension Reference {
     /// The last layer's hidden states of one sequence, computed the way the BERT paper and
     /// Hugging Face's `BertModel` describe it, one dot product at a time in double precision:
-    /// the twin that ``BertEncoder/hiddenStates(_:threads:)`` is tested against. Returns
+    /// the twin that ``BertEncoder/hiddenStates(_:threads:workspace:)`` is tested against. Returns
     /// `ids.count` rows of `hidden` values.
     public static func bertHiddenStates(_ ids: [Int32], configuration c: BertConfiguration, weights w: BertWeights) -> [[Float]] {
         let h = c.hiddenSize, heads = c.numAttentionHeads, dh = c.headSize, n = ids.count

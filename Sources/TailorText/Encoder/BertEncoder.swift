@@ -84,7 +84,7 @@ public struct BertEncoder: Sendable {
     ///
     /// Cost: O(tokens·layers·hidden·(hidden + intermediate)) for the GEMMs plus
     /// O(Σ length²·hidden) for attention.
-    public func hiddenStates(_ sequences: [[Int32]], threads: Int = 0) -> (states: [Float], offsets: [Int]) {
+    public func hiddenStates(_ sequences: [[Int32]], threads: Int = 0, workspace: Workspace? = nil) -> (states: [Float], offsets: [Int]) {
         let c = configuration
         let h = c.hiddenSize, inner = c.intermediateSize, heads = c.numAttentionHeads, dh = c.headSize
         var offsets = [0]
@@ -97,35 +97,33 @@ public struct BertEncoder: Sendable {
         if tokens == 0 { return ([], offsets) }
         let workers = effectiveThreadCount(threads)
         let rowChunk = max(1, 16_384 / h)
-
-        var x = [Float](repeating: 0, count: tokens * h)
-        var qkv = [Float](repeating: 0, count: tokens * 3 * h)
-        var context = [Float](repeating: 0, count: tokens * h)
-        var projected = [Float](repeating: 0, count: tokens * h)
-        var intermediate = [Float](repeating: 0, count: tokens * inner)
         let longest = sequences.map(\.count).max() ?? 0
-        var scores = [Float](repeating: 0, count: workers * longest * longest)
+
+        // Every buffer is written before it is read (GEMMs with beta 0 do not read C), so the
+        // workspace is handed out uninitialized.
+        let space = workspace ?? Workspace()
+        let base = space.floats(tokens * (h + 3 * h + h + h + inner) + workers * longest * longest)
+        let x = UnsafeSendable(base), q = UnsafeSendable(base + tokens * h), ctx = UnsafeSendable(base + tokens * 4 * h)
+        let proj = UnsafeSendable(base + tokens * 5 * h), inter = UnsafeSendable(base + tokens * 6 * h)
+        let sc = UnsafeSendable(base + tokens * (6 * h + inner))
         let w = weights
 
         // Embeddings.
-        x.withUnsafeMutableBufferPointer { xp in
-            let xb = UnsafeSendable(xp.baseAddress!)
-            w.wordEmbeddings.withUnsafeBufferPointer { word in
-                w.positionEmbeddings.withUnsafeBufferPointer { position in
-                    w.tokenTypeEmbeddings.withUnsafeBufferPointer { type in
-                        w.embeddingNormGamma.withUnsafeBufferPointer { gamma in
-                            w.embeddingNormBeta.withUnsafeBufferPointer { beta in
-                                parallelFor(sequences.count, chunkSize: max(1, 64 / max(1, longest / 8)), threads: workers) { chunk in
-                                    for s in chunk.range {
-                                        for (p, id) in sequences[s].enumerated() {
-                                            precondition(id >= 0 && Int(id) < c.vocabSize, "token id \(id) is outside the vocabulary of \(c.vocabSize)")
-                                            let row = xb.value + (offsets[s] + p) * h
-                                            let wr = word.baseAddress! + Int(id) * h, pr = position.baseAddress! + p * h
-                                            for j in 0..<h { row[j] = wr[j] + pr[j] + type[j] }
-                                        }
-                                        Kernels.layerNorm(xb.value + offsets[s] * h, rows: sequences[s].count, width: h,
-                                                          gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: c.layerNormEps)
+        w.wordEmbeddings.withUnsafeBufferPointer { word in
+            w.positionEmbeddings.withUnsafeBufferPointer { position in
+                w.tokenTypeEmbeddings.withUnsafeBufferPointer { type in
+                    w.embeddingNormGamma.withUnsafeBufferPointer { gamma in
+                        w.embeddingNormBeta.withUnsafeBufferPointer { beta in
+                            parallelFor(sequences.count, chunkSize: max(1, 64 / max(1, longest / 8)), threads: workers) { chunk in
+                                for s in chunk.range {
+                                    for (p, id) in sequences[s].enumerated() {
+                                        precondition(id >= 0 && Int(id) < c.vocabSize, "token id \(id) is outside the vocabulary of \(c.vocabSize)")
+                                        let row = x.value + (offsets[s] + p) * h
+                                        let wr = word.baseAddress! + Int(id) * h, pr = position.baseAddress! + p * h
+                                        for j in 0..<h { row[j] = wr[j] + pr[j] + type[j] }
                                     }
+                                    Kernels.layerNorm(x.value + offsets[s] * h, rows: sequences[s].count, width: h,
+                                                      gamma: gamma.baseAddress!, beta: beta.baseAddress!, epsilon: c.layerNormEps)
                                 }
                             }
                         }
@@ -136,54 +134,68 @@ public struct BertEncoder: Sendable {
 
         let scale = 1 / Float(dh).squareRoot()
         for (layer, packedLayer) in zip(w.layers, packed) {
-            x.withUnsafeMutableBufferPointer { xp in
-            qkv.withUnsafeMutableBufferPointer { qp in
-            context.withUnsafeMutableBufferPointer { cp in
-            projected.withUnsafeMutableBufferPointer { pp in
-            intermediate.withUnsafeMutableBufferPointer { ip in
-            scores.withUnsafeMutableBufferPointer { sp in
-                let x = UnsafeSendable(xp.baseAddress!), q = UnsafeSendable(qp.baseAddress!), ctx = UnsafeSendable(cp.baseAddress!)
-                let proj = UnsafeSendable(pp.baseAddress!), inter = UnsafeSendable(ip.baseAddress!), sc = UnsafeSendable(sp.baseAddress!)
-                // Q, K, V in one product, then their biases.
-                packedLayer.qkv.apply(m: tokens, a: x.value, lda: h, c: q.value, ldc: 3 * h, threads: workers)
-                layer.qkvBias.withUnsafeBufferPointer { bias in
-                    parallelFor(tokens, chunkSize: rowChunk, threads: workers) { chunk in
-                        for r in chunk.range {
-                            let row = q.value + r * 3 * h
-                            for j in 0..<(3 * h) { row[j] += bias[j] }
-                        }
+            // Q, K, V in one product, then their biases.
+            packedLayer.qkv.apply(m: tokens, a: x.value, lda: h, c: q.value, ldc: 3 * h, threads: workers)
+            layer.qkvBias.withUnsafeBufferPointer { bias in
+                parallelFor(tokens, chunkSize: rowChunk, threads: workers) { chunk in
+                    for r in chunk.range {
+                        let row = q.value + r * 3 * h
+                        for j in 0..<(3 * h) { row[j] += bias[j] }
                     }
                 }
-                // Attention per (sequence, head) over the sequence's own rows.
-                parallelFor(sequences.count * heads, chunkSize: 1, threads: workers) { chunk in
-                    let s = chunk.range.lowerBound / heads, head = chunk.range.lowerBound % heads
-                    let n = sequences[s].count
-                    if n == 0 { return }
-                    let base = q.value + offsets[s] * 3 * h + head * dh
-                    let score = sc.value + chunk.worker * longest * longest
-                    Kernels.gemm(transposeB: true, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h, b: base + h, ldb: 3 * h,
-                                 c: score, ldc: n, threads: 1)
-                    Kernels.softmaxRows(score, rows: n, n: n)
-                    Kernels.gemm(m: n, n: dh, k: n, a: score, lda: n, b: base + 2 * h, ldb: 3 * h,
-                                 c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
+            }
+            // Attention per (sequence, head) over the sequence's own rows.
+            parallelFor(sequences.count * heads, chunkSize: 1, threads: workers) { chunk in
+                let s = chunk.range.lowerBound / heads, head = chunk.range.lowerBound % heads
+                let n = sequences[s].count
+                if n == 0 { return }
+                let base = q.value + offsets[s] * 3 * h + head * dh
+                let score = sc.value + chunk.worker * longest * longest
+                Kernels.gemm(transposeB: true, m: n, n: n, k: dh, alpha: scale, a: base, lda: 3 * h, b: base + h, ldb: 3 * h,
+                             c: score, ldc: n, threads: 1)
+                Kernels.softmaxRows(score, rows: n, n: n)
+                Kernels.gemm(m: n, n: dh, k: n, a: score, lda: n, b: base + 2 * h, ldb: 3 * h,
+                             c: ctx.value + offsets[s] * h + head * dh, ldc: h, threads: 1)
+            }
+            // Output projection, residual, layer norm.
+            packedLayer.output.apply(m: tokens, a: ctx.value, lda: h, c: proj.value, ldc: h, threads: workers)
+            Self.residualNorm(proj.value, into: x.value, bias: layer.outputBias, gamma: layer.attentionNormGamma,
+                              beta: layer.attentionNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
+            // Feed-forward.
+            packedLayer.intermediate.apply(m: tokens, a: x.value, lda: h, c: inter.value, ldc: inner, threads: workers)
+            layer.intermediateBias.withUnsafeBufferPointer { bias in
+                parallelFor(tokens, chunkSize: max(1, rowChunk * h / inner), threads: workers) { chunk in
+                    Kernels.gelu(inter.value + chunk.range.lowerBound * inner, bias: bias.baseAddress!, rows: chunk.range.count, width: inner)
                 }
-                // Output projection, residual, layer norm.
-                packedLayer.output.apply(m: tokens, a: ctx.value, lda: h, c: proj.value, ldc: h, threads: workers)
-                Self.residualNorm(proj.value, into: x.value, bias: layer.outputBias, gamma: layer.attentionNormGamma,
-                                  beta: layer.attentionNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
-                // Feed-forward.
-                packedLayer.intermediate.apply(m: tokens, a: x.value, lda: h, c: inter.value, ldc: inner, threads: workers)
-                layer.intermediateBias.withUnsafeBufferPointer { bias in
-                    parallelFor(tokens, chunkSize: max(1, rowChunk * h / inner), threads: workers) { chunk in
-                        Kernels.gelu(inter.value + chunk.range.lowerBound * inner, bias: bias.baseAddress!, rows: chunk.range.count, width: inner)
-                    }
-                }
-                packedLayer.feedForward.apply(m: tokens, a: inter.value, lda: inner, c: proj.value, ldc: h, threads: workers)
-                Self.residualNorm(proj.value, into: x.value, bias: layer.feedForwardBias, gamma: layer.outputNormGamma,
-                                  beta: layer.outputNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
-            } } } } } }
+            }
+            packedLayer.feedForward.apply(m: tokens, a: inter.value, lda: inner, c: proj.value, ldc: h, threads: workers)
+            Self.residualNorm(proj.value, into: x.value, bias: layer.feedForwardBias, gamma: layer.outputNormGamma,
+                              beta: layer.outputNormBeta, rows: tokens, width: h, epsilon: c.layerNormEps, chunk: rowChunk, threads: workers)
         }
-        return (x, offsets)
+        return (Array(UnsafeBufferPointer(start: x.value, count: tokens * h)), offsets)
+    }
+
+    /// Scratch memory for ``hiddenStates(_:threads:workspace:)``, kept between calls so a
+    /// stream of batches reuses one buffer instead of mapping (and faulting in) fresh memory
+    /// for every batch. One per thread that calls the encoder; it grows to the largest batch.
+    public final class Workspace: @unchecked Sendable {
+        private var storage: UnsafeMutablePointer<Float>?
+        private var capacity = 0
+
+        /// An empty workspace.
+        public init() {}
+
+        deinit { storage?.deallocate() }
+
+        /// At least `count` floats, uninitialized.
+        func floats(_ count: Int) -> UnsafeMutablePointer<Float> {
+            if count > capacity {
+                storage?.deallocate()
+                storage = .allocate(capacity: count)
+                capacity = count
+            }
+            return storage!
+        }
     }
 
     /// `x = LayerNorm(x + delta + bias)` row by row.
@@ -213,7 +225,7 @@ public enum Pooling: String, Sendable, Codable, CaseIterable {
     /// The element-wise maximum over the tokens.
     case max
 
-    /// Pools packed `states` (rows per ``BertEncoder/hiddenStates(_:threads:)``'s offsets)
+    /// Pools packed `states` (rows per ``BertEncoder/hiddenStates(_:threads:workspace:)``'s offsets)
     /// into `offsets.count − 1` rows of `width`, each L2-normalized when `normalize` (with
     /// PyTorch's `F.normalize` floor of 10⁻¹² on the norm).
     public func pool(_ states: [Float], offsets: [Int], width: Int, normalize: Bool) -> [Float] {
