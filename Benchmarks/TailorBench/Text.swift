@@ -57,3 +57,38 @@ func benchText() {
           "threads": threads, "batch": batch, "dimension": encoder.dimension, "max_length": encoder.maxLength,
           "quantization": encoder.encoder.quantization.rawValue, "int8_vnni": Kernels.int8VNNI])
 }
+
+// tailor-bench text-stream --model DIR --input texts.json --count N [--int8] [--threads 2]
+// Encodes N texts (the input's texts cycled, each with its number appended so no two are
+// equal) through the streaming `encode(_:batchSize:threads:body:)`, vectors dropped after a
+// checksum, and samples resident memory as it goes: the vectors of N items (N × 384 floats)
+// are never held, so memory after the first block should stay flat.
+func benchTextStream() {
+    guard let model = stringArgument("--model"), let input = stringArgument("--input") else {
+        FileHandle.standardError.write("usage: tailor-bench text-stream --model DIR --input texts.json --count N [--int8] [--threads N]\n".data(using: .utf8)!)
+        exit(2)
+    }
+    let count = argument("--count", default: 1_000_000), threads = argument("--threads", default: 2)
+    let int8 = CommandLine.arguments.contains("--int8")
+    let seeds = try! JSONDecoder().decode([String].self, from: Data(contentsOf: URL(fileURLWithPath: input)))
+    let texts = (0..<count).map { "\(seeds[$0 % seeds.count]) \($0)" }
+    let encoder = try! SentenceEncoder.load(directory: URL(fileURLWithPath: model), quantization: int8 ? .int8 : .none)
+    let rssBefore = residentMiB()
+    var done = 0, checksum: Double = 0, samples: [[String: Double]] = []
+    var nextSample = 0
+    let start = now()
+    encoder.encode(texts, batchSize: 64, threads: threads) { positions, vectors in
+        done += positions.count
+        checksum += Double(vectors.first ?? 0)
+        if done >= nextSample {
+            samples.append(["texts": Double(done), "rss_mib": residentMiB(), "seconds": now() - start])
+            nextSample += max(1, count / 20)
+        }
+    }
+    let seconds = now() - start
+    let afterFirst = samples.dropFirst().map { $0["rss_mib"]! }
+    emit(["bench": "text-stream", "texts": count, "seconds": seconds, "sentences_per_second": Double(count) / seconds,
+          "quantization": int8 ? "int8" : "none", "rss_with_texts_and_model_mib": rssBefore, "rss_max_mib": afterFirst.max() ?? .nan,
+          "rss_min_after_first_sample_mib": afterFirst.min() ?? .nan, "vectors_mib_if_held": Double(count * encoder.dimension * 4) / 1_048_576,
+          "checksum": checksum, "samples": samples])
+}

@@ -127,6 +127,29 @@ struct EncoderTests {
         #expect(names.contains("encoder.layer.1.attention.self.value.weight"))
     }
 
+    @Test("a checkpoint's pooler is kept through loading, fine-tuning's module and writing; a misshapen one is left out")
+    func poolerKept() throws {
+        let (dir, configuration, weights) = try tinyCheckpoint()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = configuration.hiddenSize
+        var withPooler = weights
+        withPooler.pooler = .init(weight: (0..<(h * h)).map { Float($0 % 7) / 7 }, bias: (0..<h).map { -Float($0) / 10 })
+        let file = dir.appendingPathComponent("model.safetensors")
+        try withPooler.write(to: file, configuration: configuration)
+        let read = try BertWeights.load(from: file, configuration: configuration)
+        #expect(read.pooler == withPooler.pooler)
+        #expect(BertModule(configuration: configuration, weights: read).weights().pooler == withPooler.pooler)
+        let encoder = try SentenceEncoder.load(directory: dir)
+        let saved = dir.appendingPathComponent("saved")
+        try encoder.save(to: saved)
+        #expect(try SafeTensors.read(from: saved.appendingPathComponent("model.safetensors")).tensors["pooler.dense.weight"]?.shape == [h, h])
+        // A pooler of another width (a different head) is not this model's: ignored, not an error.
+        var tensors = try SafeTensors.read(from: file).tensors
+        tensors["pooler.dense.weight"] = SafeTensors.Tensor([Float](repeating: 0, count: 4), shape: [2, 2])
+        try SafeTensors.write(tensors, metadata: ["format": "pt"], to: file)
+        #expect(try BertWeights.load(from: file, configuration: configuration).pooler == nil)
+    }
+
     @Test("a missing file, a tensor of the wrong shape and a vocabulary larger than the config are errors naming them")
     func badCheckpoints() throws {
         let (dir, configuration, weights) = try tinyCheckpoint()

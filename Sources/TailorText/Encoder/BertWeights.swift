@@ -31,6 +31,18 @@ public struct BertWeights: Sendable {
     public var embeddingNormGamma: [Float], embeddingNormBeta: [Float]
     /// The encoder layers, bottom first.
     public var layers: [Layer]
+    /// BERT's pooler (`pooler.dense`: `[hidden, hidden]` and its bias) when the checkpoint has
+    /// one. Sentence vectors never use it; it is kept so a checkpoint written back is complete
+    /// (PyTorch would otherwise report it as newly initialized).
+    public var pooler: Pooler?
+
+    /// The pooler's dense layer.
+    public struct Pooler: Sendable, Equatable {
+        /// `[hidden, hidden]`.
+        public var weight: [Float]
+        /// `[hidden]`.
+        public var bias: [Float]
+    }
 
     /// Every tensor a checkpoint must have, with its Hugging Face name and shape.
     public static func expectedShapes(_ c: BertConfiguration) -> [(name: String, shape: [Int])] {
@@ -61,7 +73,7 @@ public struct BertWeights: Sendable {
     /// Reads `model.safetensors` (memory-mapped; each tensor is copied once into its array, so
     /// loading peaks near twice the file size and then holds it once). Names may carry a
     /// `bert.` prefix (task checkpoints) and old-style `gamma`/`beta` layer-norm names; extra
-    /// tensors (a pooler, `position_ids`) are ignored. A missing tensor or one of the wrong
+    /// tensors (`position_ids`, task heads) are ignored; a pooler is kept (``pooler``). A missing tensor or one of the wrong
     /// shape is an error naming it and both shapes.
     public static func load(from url: URL, configuration c: BertConfiguration) throws -> BertWeights {
         let data: Data
@@ -95,7 +107,15 @@ public struct BertWeights: Sendable {
             }
             tensors[name] = SafeTensors.Tensor(dtype: entry.dtype, shape: entry.shape, bytes: [UInt8](data[entry.bytes])).floats()
         }
-        return BertWeights(named: tensors, configuration: c)
+        var weights = BertWeights(named: tensors, configuration: c)
+        // The pooler, when present with the right shapes and a float type; otherwise left out.
+        let h = c.hiddenSize
+        if let w = find("pooler.dense.weight"), let b = find("pooler.dense.bias"), w.shape == [h, h], b.shape == [h],
+           [w.dtype, b.dtype].allSatisfy({ [.f32, .f16, .bf16, .f64].contains($0) }) {
+            weights.pooler = Pooler(weight: SafeTensors.Tensor(dtype: w.dtype, shape: w.shape, bytes: [UInt8](data[w.bytes])).floats(),
+                                    bias: SafeTensors.Tensor(dtype: b.dtype, shape: b.shape, bytes: [UInt8](data[b.bytes])).floats())
+        }
+        return weights
     }
 
     /// Weights from tensors named as ``expectedShapes(_:)`` lists (all must be there).
@@ -147,12 +167,19 @@ public struct BertWeights: Sendable {
             out[p + "output.LayerNorm.weight"] = layer.outputNormGamma
             out[p + "output.LayerNorm.bias"] = layer.outputNormBeta
         }
+        if let pooler {
+            out["pooler.dense.weight"] = pooler.weight
+            out["pooler.dense.bias"] = pooler.bias
+        }
         return out
     }
 
-    /// Writes `model.safetensors` with Hugging Face names (float32).
+    /// Writes `model.safetensors` with Hugging Face names (float32), the pooler included when
+    /// there is one.
     public func write(to url: URL, configuration c: BertConfiguration) throws {
-        let shapes = Dictionary(uniqueKeysWithValues: Self.expectedShapes(c).map { ($0.name, $0.shape) })
+        var shapes = Dictionary(uniqueKeysWithValues: Self.expectedShapes(c).map { ($0.name, $0.shape) })
+        shapes["pooler.dense.weight"] = [c.hiddenSize, c.hiddenSize]
+        shapes["pooler.dense.bias"] = [c.hiddenSize]
         var out: [String: SafeTensors.Tensor] = [:]
         for (name, values) in named(configuration: c) { out[name] = SafeTensors.Tensor(values, shape: shapes[name]!) }
         try SafeTensors.write(out, metadata: ["format": "pt"], to: url)

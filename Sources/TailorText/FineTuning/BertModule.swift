@@ -20,11 +20,15 @@ public final class BertModule: Module {
     public let blocks: [TransformerEncoderBlock]
     /// Dropout probability (the config's `hidden_dropout_prob`, 0.1 when absent).
     public let dropoutProbability: Float
+    /// The checkpoint's pooler, not trained (sentence vectors do not use it), handed back by
+    /// ``weights()`` so a fine-tuned checkpoint stays complete.
+    let pooler: BertWeights.Pooler?
 
     /// A module holding a copy of `weights`.
     public init(configuration c: BertConfiguration, weights w: BertWeights) {
         configuration = c
         dropoutProbability = c.hiddenDropoutProb ?? 0.1
+        pooler = w.pooler
         let h = c.hiddenSize
         wordEmbeddings = Parameter(Tensor(shape: [c.vocabSize, h], storage: w.wordEmbeddings))
         positionEmbeddings = Parameter(Tensor(shape: [c.maxPositionEmbeddings, h], storage: w.positionEmbeddings))
@@ -123,6 +127,8 @@ public final class BertModule: Module {
             named[p + "output.LayerNorm.weight"] = block.norm2.weight.value.storage
             named[p + "output.LayerNorm.bias"] = block.norm2.bias.value.storage
         }
-        return BertWeights(named: named, configuration: c)
+        var weights = BertWeights(named: named, configuration: c)
+        weights.pooler = pooler
+        return weights
     }
 }
