@@ -3,7 +3,10 @@ well does content-kNN rank them for known users with
 
 - TF-IDF over categories, tags and words (the baseline `tailor evaluate` prints),
 - the frozen sentence encoder (all-MiniLM-L6-v2),
-- the encoder fine-tuned on the training part's engagement (`tailor fine-tune-encoder`)?
+- the encoder fine-tuned on the training part's engagement (`tailor fine-tune-encoder`), with
+  early stopping on training items set aside as if new (the default; it keeps the original
+  encoder when no epoch ranks them better), and with early stopping on the pairs' contrastive
+  loss instead (`--validate pairs`), which shows what the fine-tuned weights themselves do?
 
 Both encoders feed the content model (`--model content`, cosine with the user's history);
 popularity does not enter the ranking among cold items (they have no users yet). Run on
@@ -58,21 +61,27 @@ def main():
         t0 = time.time()
         tailor("embed", "--store", store, "--encoder", encoder, "--fields", fields, "--space", "frozen", "--progress", "none")
         embed_seconds = time.time() - t0
-        tuned = os.path.join(WORK, f"cold-{name}-encoder")
-        t0 = time.time()
-        tailor("fine-tune-encoder", "--store", store, "--encoder", encoder, "--fields", fields, *split, "--max-pairs", args.max_pairs,
-               "--epochs", args.epochs, "--output", tuned, "--report", os.path.join(WORK, f"cold-{name}-tune.json"), "--progress", "none")
-        tune_seconds = time.time() - t0
-        with open(os.path.join(WORK, f"cold-{name}-tune.json")) as f:
-            tune = json.load(f)
-        tailor("embed", "--store", store, "--encoder", tuned, "--fields", fields, "--space", "tuned", "--progress", "none")
-        entry = {"fields": fields, "embed_seconds": embed_seconds, "fine_tune_seconds": tune_seconds,
-                 "fine_tune": {"best_epoch": tune["bestEpoch"], "pairs": tune["trainingPairs"], "validation_pairs": tune["validationPairs"],
-                               "validation_loss": [e["validationLoss"] for e in tune["epochs"]]}}
-        for space in ("frozen", "tuned"):
+        entry = {"fields": fields, "embed_seconds": embed_seconds}
+        spaces = ["frozen"]
+        for variant, validate in (("tuned", "items"), ("tuned-on-loss", "pairs")):
+            tuned = os.path.join(WORK, f"cold-{name}-{variant}-encoder")
+            report = os.path.join(WORK, f"cold-{name}-{variant}.json")
+            t0 = time.time()
+            tailor("fine-tune-encoder", "--store", store, "--encoder", encoder, "--fields", fields, *split, "--max-pairs", args.max_pairs,
+                   "--epochs", args.epochs, "--validate", validate, "--output", tuned, "--report", report, "--progress", "none")
+            with open(report) as f:
+                tune = json.load(f)
+            entry[f"fine_tune_{variant}"] = {"seconds": time.time() - t0, "best_epoch": tune["bestEpoch"], "pairs": tune["trainingPairs"],
+                                            "validation_pairs": tune["validationPairs"],
+                                            "validation_loss": [e["validationLoss"] for e in tune["epochs"]],
+                                            "set_aside_ndcg10": [e.get("validationScore") for e in tune["epochs"]]}
+            tailor("embed", "--store", store, "--encoder", tuned, "--fields", fields, "--space", variant, "--progress", "none")
+            spaces.append(variant)
+        for space in spaces:
             model = os.path.join(WORK, f"cold-{name}-{space}")
             tailor("train", "--store", store, "--item-vectors", space, "--model", "content", *split, "--output", model, "--progress", "none")
-            rows = evaluate(model, os.path.join(WORK, f"cold-{name}-{space}.json"))
+            rows = evaluate(model, os.path.join(WORK, f"cold-{name}-{space}-eval.json"))
+
             def at10(row):
                 m = row["atK"][0]["metrics"]
                 return {"ndcg@10": m["ndcg"], "recall@10": m["recall"], "auc": row.get("auc")}
@@ -83,7 +92,7 @@ def main():
         print(name, json.dumps(entry, indent=1), flush=True)
     out = os.path.join(ROOT, "Benchmarks", "results", "text_finetune_cold_items.json")
     with open(out, "w") as f:
-        json.dump({"split": "cold-items, 20% of items, seed %d" % args.split_seed, "max_pairs": args.max_pairs, "epochs": args.epochs,
+        json.dump({"split": f"cold-items, 20 % of items, seed {args.split_seed}", "max_pairs": args.max_pairs, "epochs": args.epochs,
                    "encoder": "all-MiniLM-L6-v2", "results": results}, f, indent=2)
     print("wrote", out)
 
