@@ -60,11 +60,12 @@ public enum ItemTextEmbedding {
         var report = Report()
         let current = Dictionary(existing.map { ($0.item, $0.fingerprint) }, uniquingKeysWith: { _, last in last })
         var todo: [(id: String, text: String, fingerprint: UInt64)] = []
+        let encoderPrint = encoder.fingerprint
         for item in items {
             let text = text(of: item, fields: fields)
             if text.isEmpty { report.empty += 1; continue }
             if text.unicodeScalars.contains("\u{FFFD}") { report.withInvalidText += 1 }
-            let print = fingerprint(text: text, encoder: encoder.fingerprint)
+            let print = fingerprint(text: text, encoder: encoderPrint)
             if current[item.id] == print { report.unchanged += 1; continue }
             todo.append((item.id, text, print))
         }

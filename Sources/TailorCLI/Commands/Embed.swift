@@ -83,7 +83,7 @@ struct Embed: ParsableCommand {
         let db = try StoreOptions.store(at: store, create: false)
         var sentence = try SentenceEncoder.load(directory: URL(fileURLWithPath: encoder), quantization: int8 ? .int8 : .none)
         if int8 && !Kernels.int8VNNI {
-            Terminal.note("this CPU has no AVX-512 VNNI: --int8 runs a portable loop, about 35× slower than the float encoder (measured: 23 vs 806 texts/s); drop --int8")
+            Terminal.note("this CPU has no AVX-512 VNNI: --int8 runs a portable loop, far slower than the float encoder (35× where it was measured, Docs/Benchmarks.md); drop --int8")
         }
         if let maxLength { sentence.maxLength = min(maxLength, sentence.encoder.configuration.maxPositionEmbeddings) }
         let items = try db.loadItems()
