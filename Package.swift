@@ -53,12 +53,19 @@ let package = Package(
         .library(name: "TailorNN", targets: ["TailorNN"]),
         .library(name: "TailorNeural", targets: ["TailorNeural"]),
         .library(name: "TailorText", targets: ["TailorText"]),
+        .library(name: "TailorServer", targets: ["TailorServer"]),
         .library(name: "Tailor", targets: ["Tailor"]),
         .executable(name: "tailor", targets: ["TailorCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        // The server's stack (TailorServer only; no core target links NIO).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
     ],
     targets: [
         .target(name: "TailorLinalgAVX512", swiftSettings: avx512Settings),
@@ -90,6 +97,20 @@ let package = Package(
                            .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: commonSettings
         ),
+        // The HTTP server (`tailor serve`): Hummingbird 2, ServiceLifecycle, swift-log and
+        // swift-metrics with a Prometheus exporter. The only target that links NIO.
+        .target(
+            name: "TailorServer",
+            dependencies: [
+                "TailorLinalg", "TailorData", "TailorModels", "TailorStore", "TailorSQLite", "TailorNeural",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: commonSettings
+        ),
         // The umbrella: `import Tailor` brings every module.
         .target(name: "Tailor", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
                                                 "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural", "TailorText"], swiftSettings: commonSettings),
@@ -97,6 +118,7 @@ let package = Package(
             name: "TailorCLI",
             dependencies: [
                 "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorText",
+                "TailorServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: commonSettings
@@ -118,6 +140,9 @@ let package = Package(
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
         .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData", "TailorAutodiff"], exclude: ["Fixtures"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite",
+                                                             .product(name: "HummingbirdTesting", package: "hummingbird")],
+                    swiftSettings: commonSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]

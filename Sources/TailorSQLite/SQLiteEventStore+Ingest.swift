@@ -194,7 +194,8 @@ extension SQLiteEventStore {
                 let statement = try db.cachedStatement(sql: """
                     INSERT INTO items (external, title, body, categories, tags, published_ms, numeric, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     ON CONFLICT(external) DO UPDATE SET title = excluded.title, body = excluded.body, categories = excluded.categories,
-                        tags = excluded.tags, published_ms = excluded.published_ms, numeric = excluded.numeric, features = excluded.features
+                        tags = excluded.tags, published_ms = excluded.published_ms, numeric = excluded.numeric, features = excluded.features,
+                        available = 1
                     """)
                 for item in part {
                     let features = item.features.map { f in f.withUnsafeBytes { Data($0) } }

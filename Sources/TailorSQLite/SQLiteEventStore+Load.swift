@@ -44,27 +44,14 @@ extension SQLiteEventStore {
     /// The item catalogue.
     public func loadItems() throws -> [CatalogItem] {
         try reading { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM items ORDER BY id").map { r in
-                var item = CatalogItem(id: r["external"], title: r["title"], text: r["body"],
-                                       categories: SQLiteEventStore.decode([String].self, r["categories"]) ?? [],
-                                       tags: SQLiteEventStore.decode([String].self, r["tags"]) ?? [],
-                                       publishedMilliseconds: r["published_ms"],
-                                       numeric: SQLiteEventStore.decode([String: Double].self, r["numeric"]) ?? [:])
-                if let blob: Data = r["features"] {
-                    item.features = blob.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-                }
-                return item
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM items ORDER BY id").map(SQLiteEventStore.catalogItem)
         }
     }
 
     /// The user profiles (users known only from events have no attributes).
     public func loadUsers() throws -> [UserProfile] {
         try reading { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map { r in
-                UserProfile(id: r["external"], attributes: SQLiteEventStore.decode([String: String].self, r["attributes"]) ?? [:],
-                            signupMilliseconds: r["signup_ms"])
-            }
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY id").map(SQLiteEventStore.userProfile)
         }
     }
 

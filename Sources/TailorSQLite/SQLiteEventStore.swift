@@ -22,6 +22,9 @@ import TailorStore
 ///   duplicates, skipped, problems)`: one row per `tailor ingest` run.
 /// - `tailor_meta(key, value)`: `format = tailor-store`, `version`.
 /// - `encoders(name PRIMARY KEY, json)`: fitted ``FeatureEncoders`` and the like.
+/// - `item_vectors(space, item, fingerprint, vector)`: vectors per item and space (migration v2).
+/// - `items.available` (0 once marked unavailable) and `api_keys(id PRIMARY KEY, name, hash
+///   UNIQUE, scopes, created, revoked)`: the server's catalogue state and hashed keys (v3).
 public final class SQLiteEventStore: EventStore {
     /// The file.
     public let path: String
@@ -127,6 +130,13 @@ public final class SQLiteEventStore: EventStore {
             try db.execute(sql: """
                 CREATE TABLE item_vectors (space TEXT NOT NULL, item INTEGER NOT NULL, fingerprint INTEGER NOT NULL, vector BLOB NOT NULL,
                                            PRIMARY KEY (space, item));
+                """)
+        }
+        m.registerMigration("v3-serving") { db in
+            try db.execute(sql: """
+                ALTER TABLE items ADD COLUMN available INTEGER NOT NULL DEFAULT 1;
+                CREATE TABLE api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
+                                       created TEXT NOT NULL, revoked TEXT);
                 """)
         }
         return m

@@ -53,6 +53,54 @@ public protocol EventStore: EventSource, Sendable {
     func loadItemVectors(space: String) throws -> [ItemVector]
     /// The spaces with item vectors and how many each holds.
     func itemVectorSpaces() throws -> [String: Int]
+
+    // MARK: What a server needs
+
+    /// The catalogue item `id`, if stored (unavailable items too).
+    func item(_ id: String) throws -> CatalogItem?
+    /// The profile of user `id`, if the user is stored (with events or a profile).
+    func user(_ id: String) throws -> UserProfile?
+    /// Marks item `id` unavailable (deleted from the catalogue, sold out): it keeps its events
+    /// for training, but is never recommended while unavailable. Upserting the item makes it
+    /// available again. Returns whether the item was stored.
+    @discardableResult
+    func markUnavailable(item id: String) throws -> Bool
+    /// The ids of unavailable items.
+    func unavailableItems() throws -> [String]
+    /// Erases user `id`: their profile and every event of theirs. Returns the events removed, or
+    /// `nil` when the user was not stored. An event appended later under the same id starts a
+    /// new user.
+    @discardableResult
+    func deleteUser(_ id: String) throws -> Int?
+
+    /// Stores a new API key record (its hash, never the key).
+    func saveAPIKey(_ key: APIKeyRecord) throws
+    /// Every API key record, revoked ones included, oldest first.
+    func apiKeys() throws -> [APIKeyRecord]
+    /// Revokes the key with this id. Returns whether an active key was revoked.
+    @discardableResult
+    func revokeAPIKey(id: String) throws -> Bool
+}
+
+/// A stored API key: its public id, a name, the SHA-256 of the secret (hex), its scopes.
+public struct APIKeyRecord: Sendable, Codable, Equatable {
+    /// Public identifier (shown in listings and logs; not secret).
+    public var id: String
+    /// What the key is for, as given when it was created.
+    public var name: String
+    /// Lower-case hex SHA-256 of the full key.
+    public var hash: String
+    /// Scopes such as `read`, `write`, `admin`.
+    public var scopes: [String]
+    /// When it was created (ISO 8601).
+    public var created: String
+    /// When it was revoked (ISO 8601), or `nil` while active.
+    public var revoked: String?
+
+    /// A record.
+    public init(id: String, name: String, hash: String, scopes: [String], created: String, revoked: String? = nil) {
+        self.id = id; self.name = name; self.hash = hash; self.scopes = scopes; self.created = created; self.revoked = revoked
+    }
 }
 
 extension EventStore {

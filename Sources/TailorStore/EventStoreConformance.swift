@@ -122,6 +122,51 @@ public enum EventStoreConformance {
             try expect(try store.loadItemVectors(space: "none").isEmpty, "unknown space")
             try expect(try store.itemVectorSpaces() == ["text": 2, "other": 1], "spaces")
         },
+        Check(name: "single items and users read back by id; unknown ids read as nil") { store, _ in
+            try store.upsert(items: [CatalogItem(id: "i1", title: "One", categories: ["a"])])
+            try store.upsert(users: [UserProfile(id: "u1", attributes: ["age": "30"])])
+            try store.append([Event(user: "u2", item: "i2", type: .click, timestampMilliseconds: t0)])
+            let i1 = try store.item("i1")
+            try expect(i1 == CatalogItem(id: "i1", title: "One", categories: ["a"]), "item i1: \(String(describing: i1))")
+            try expect(try store.item("i2") == CatalogItem(id: "i2"), "an item known from events only")
+            try expect(try store.item("nope") == nil && (try store.user("nope")) == nil, "unknown ids")
+            try expect(try store.user("u1") == UserProfile(id: "u1", attributes: ["age": "30"]), "user u1")
+            try expect(try store.user("u2") == UserProfile(id: "u2"), "a user known from events only")
+        },
+        Check(name: "an unavailable item keeps its events, is listed, and an upsert makes it available again") { store, _ in
+            try store.append(sample())
+            try expect(try store.markUnavailable(item: "news-2"), "news-2 is stored")
+            try expect(!(try store.markUnavailable(item: "nope")), "an unknown item is not marked")
+            let unavailable = try store.unavailableItems()
+            try expect(unavailable == ["news-2"], "unavailable: \(unavailable)")
+            try expect(try store.counts().events == 4, "events kept")
+            try store.upsert(items: [CatalogItem(id: "news-2", title: "Back")])
+            try expect(try store.unavailableItems().isEmpty, "available again after an upsert")
+        },
+        Check(name: "deleting a user erases their profile and events, and their events can be appended again") { store, _ in
+            try store.upsert(users: [UserProfile(id: "ann", attributes: ["age": "30"])])
+            try store.append(sample())
+            try expect(try store.deleteUser("ann") == 2, "ann had 2 events")
+            try expect(try store.deleteUser("ann") == nil, "a second delete finds nobody")
+            try expect(try store.user("ann") == nil, "profile erased")
+            let log = try store.loadEvents()
+            try expect(log.count == 2 && !log.userIDs.ids.contains("ann"), "events left: \(log.count), users \(log.userIDs.ids)")
+            let again = try store.append(sample())
+            try expect(again == AppendCounts(inserted: 2, alreadyPresent: 2), "re-append after erasure: \(again)")
+        },
+        Check(name: "API keys are stored by hash, listed, and revoked once") { store, _ in
+            let a = APIKeyRecord(id: "k1", name: "web", hash: String(repeating: "a", count: 64), scopes: ["read"], created: "2026-01-01T00:00:00Z")
+            let b = APIKeyRecord(id: "k2", name: "ops", hash: String(repeating: "b", count: 64), scopes: ["read", "write", "admin"], created: "2026-01-02T00:00:00Z")
+            try store.saveAPIKey(a)
+            try store.saveAPIKey(b)
+            let stored = try store.apiKeys()
+            try expect(stored == [a, b], "keys: \(stored)")
+            try expect(try store.revokeAPIKey(id: "k1"), "k1 revoked")
+            try expect(!(try store.revokeAPIKey(id: "k1")), "k1 revoked only once")
+            try expect(!(try store.revokeAPIKey(id: "nope")), "unknown key")
+            let keys = try store.apiKeys()
+            try expect(keys[0].revoked != nil && keys[1].revoked == nil, "revocation recorded: \(keys)")
+        },
         Check(name: "an empty store loads as empty") { store, _ in
             try expect(try store.loadEvents().count == 0 && (try store.loadItems()).isEmpty && (try store.loadUsers()).isEmpty, "not empty")
             try expect(try store.counts() == StoreCounts(events: 0, users: 0, items: 0), "counts not zero")
