@@ -234,10 +234,10 @@ extension ModelBundle {
         return scores.withUnsafeMutableBufferPointer { Self.topK($0.baseAddress!, count: $0.count, k: k, banned: [Int32](), candidates: candidates) }
     }
 
-    /// Top-`k` inner products of `queries` with `items`, restricted to `candidates` by ranking
-    /// only their rows (a few hundred candidates cost a few hundred dot products per user).
-    func rank(queries: Matrix, items: Matrix, k: Int, exclude: (@Sendable (Int) -> ArraySlice<Int32>)?,
-              candidates: CandidateItems?, threads: Int) -> TopKResult {
+    /// Top-`k` inner products of `queries` with `items` (`exclude(q)`: sorted positions query `q`
+    /// must not get), restricted to `candidates` by ranking only their rows (a few hundred candidates cost a few hundred dot products per user).
+    public func rank(queries: Matrix, items: Matrix, k: Int, exclude: (@Sendable (Int) -> ArraySlice<Int32>)?,
+                     candidates: CandidateItems?, threads: Int) -> TopKResult {
         guard let candidates else {
             return Kernels.topKInnerProducts(queries: queries, items: items, k: k, exclude: exclude, threads: threads)
         }
@@ -287,28 +287,10 @@ extension TopKResult {
 }
 
 extension ModelBundle {
-    /// Recommendations for the users of `events` from those events plus their training events
-    /// (for users the model knows), without retraining: fold-in. Items the model does not know
-    /// are ignored. Users come out in the order they first appear in `events`.
-    ///
-    /// A cold-start model (two-tower) computes each user's vector from the combined history,
-    /// keeping a known user's id and attributes, and reading a new user's attributes from
-    /// `profiles`. Other models score the history (ALS solves for a user vector; item-based
-    /// models score it directly).
-    ///
-    /// With a `context` (see ``recommend(userIDs:k:excludeSeen:unknownUsers:profiles:candidates:context:threads:)``)
-    /// a context-aware two-tower computes every vector in it.
-    ///
-    /// - Throws: ``ModelError`` if the model cannot score histories, profiles or a context are
-    ///   given to a model that cannot use them, or the context does not parse.
-    public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, profiles: [String: UserProfile] = [:],
-                          candidates: CandidateItems? = nil, context: [String: String] = [:], threads: Int = 0) throws -> [UserRecommendations] {
-        let cold = try coldStartModel(needed: !profiles.isEmpty, context: context)
-        let scorer = model as? any HistoryScoring
-        guard cold != nil || scorer != nil else {
-            throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold in new histories")
-        }
-        let k = clampedK(k)
+    /// Each user of `events` with their history: training interactions (for users the model
+    /// knows) followed by the new events, values transformed as in training; items the model
+    /// does not know are left out.
+    func mergedHistories(_ events: Interactions) -> (histories: [UserHistory], known: [Int32?], order: [Int], offsets: [Int], itemMap: [Int32?]) {
         let itemMap = events.itemIDs.ids.map { itemIDs.position(of: $0) }
         // New events get the confidence transform the training values got (BM25 needs the
         // whole matrix, so under it new strengths go in as they are).
@@ -336,6 +318,32 @@ extension ModelBundle {
             histories.append(UserHistory(items: items, values: values, times: times))
             known.append(position)
         }
+        return (histories, known, order, offsets, itemMap)
+    }
+
+    /// Recommendations for the users of `events` from those events plus their training events
+    /// (for users the model knows), without retraining: fold-in. Items the model does not know
+    /// are ignored. Users come out in the order they first appear in `events`.
+    ///
+    /// A cold-start model (two-tower) computes each user's vector from the combined history,
+    /// keeping a known user's id and attributes, and reading a new user's attributes from
+    /// `profiles`. Other models score the history (ALS solves for a user vector; item-based
+    /// models score it directly).
+    ///
+    /// With a `context` (see ``recommend(userIDs:k:excludeSeen:unknownUsers:profiles:candidates:context:threads:)``)
+    /// a context-aware two-tower computes every vector in it.
+    ///
+    /// - Throws: ``ModelError`` if the model cannot score histories, profiles or a context are
+    ///   given to a model that cannot use them, or the context does not parse.
+    public func recommend(histories events: Interactions, k: Int, excludeSeen: Bool = true, profiles: [String: UserProfile] = [:],
+                          candidates: CandidateItems? = nil, context: [String: String] = [:], threads: Int = 0) throws -> [UserRecommendations] {
+        let cold = try coldStartModel(needed: !profiles.isEmpty, context: context)
+        let scorer = model as? any HistoryScoring
+        guard cold != nil || scorer != nil else {
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold in new histories")
+        }
+        let k = clampedK(k)
+        let (histories, known, order, offsets, itemMap) = mergedHistories(events)
         let external = (0..<events.userIDs.count).map { events.userIDs[Int32($0)] }
         let banned: [[Int32]] = histories.map { excludeSeen ? Array(Set($0.items)).sorted() : [] }
         if let cold {
@@ -412,5 +420,40 @@ extension ModelBundle {
             start += n
             return out
         }
+    }
+}
+
+/// Factor models that compute a vector for a user from a history against their fixed item
+/// vectors (fold-in), so a new event changes the user's vector without retraining.
+public protocol UserFolding: FactorModel {
+    /// The vector of a user with `history` (same length as a row of ``FactorModel/userFactors``).
+    func foldIn(_ history: UserHistory) -> [Float]
+}
+
+extension ALS: UserFolding {}
+extension BPR: UserFolding {}
+
+extension ModelBundle {
+    /// The vector of each user of `events` from their training interactions plus those events,
+    /// without retraining: fold-in for ALS and BPR, the user tower for cold-start models (a new
+    /// user's attributes from `profiles`). Users come out in the order they first appear.
+    ///
+    /// - Throws: ``ModelError`` `.unsupported` for a model without user vectors to fold in.
+    public func userVectors(histories events: Interactions, profiles: [String: UserProfile] = [:]) throws -> [(user: String, vector: [Float])] {
+        let (histories, known, _, _, _) = mergedHistories(events)
+        let external = (0..<events.userIDs.count).map { events.userIDs[Int32($0)] }
+        if let cold = model as? any ColdStartScoring {
+            let sequences = histories.map { h -> [Int32] in
+                guard let t = h.times else { return h.items }
+                return h.items.indices.sorted { (t[$0], $0) < (t[$1], $1) }.map { h.items[$0] }
+            }
+            let vectors = cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences)
+            return external.indices.map { (external[$0], vectors.row($0)) }
+        }
+        guard let folding = model as? any UserFolding else {
+            throw ModelError(.unsupported, reason: "the \(manifest.kind) model cannot fold a history into a user vector",
+                             hint: "ALS, BPR and two-tower models can")
+        }
+        return external.indices.map { (external[$0], folding.foldIn(histories[$0])) }
     }
 }

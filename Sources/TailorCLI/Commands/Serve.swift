@@ -1,0 +1,176 @@
+import ArgumentParser
+import Foundation
+import Logging
+import TailorServer
+import TailorStore
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve recommendations over HTTP, updated live from new events.",
+        discussion: """
+        Starts the HTTP API (see /openapi.json) on 127.0.0.1:8080 with the store and a model:
+          tailor keys create --store tailor.db --name app --scopes read,write
+          tailor serve --store tailor.db --model model
+          curl -H "Authorization: Bearer KEY" localhost:8080/v1/users/42/recommendations?k=10
+
+        --models DIR serves a registry of versions (each subdirectory a model written by
+        `tailor train --output DIR/NAME`); the file DIR/ACTIVE names the active one (the
+        newest if absent), and POST /v1/admin/models/NAME/activate or .../rollback swaps it
+        without a restart: requests in flight finish on the old model, and a version that fails
+        to load is refused while the old one keeps serving.
+
+        Events sent to POST /v1/events are stored before the reply and change that user's
+        recommendations at once (fold-in against the model's item vectors; no retraining).
+
+        Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys`).
+        The server binds to 127.0.0.1; to serve a network, put a TLS reverse proxy (nginx,
+        Caddy) in front and keep it on loopback. SIGTERM or Ctrl-C stops it gracefully.
+        """
+    )
+
+    @Option(help: ArgumentHelp("The store events are written to and profiles read from (created if missing).", valueName: "FILE.db"))
+    var store: String
+
+    @Option(help: ArgumentHelp("Serve this model directory (written by `tailor train`).", valueName: "DIR"))
+    var model: String?
+
+    @Option(help: ArgumentHelp("Serve the active version of this registry of model directories.", valueName: "DIR"))
+    var models: String?
+
+    @Option(help: "Address to bind.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port (0: any free port).")
+    var port = 8080
+
+    @Option(name: .customLong("rate-limit"), help: "Requests per second per API key on average (0: unlimited).")
+    var rateLimit: Double = 0
+
+    @Option(name: .customLong("cache"), help: "Rankings kept in the cache (0: no cache).")
+    var cache = 100_000
+
+    @Option(name: .customLong("max-events"), help: "Most events in one POST /v1/events.")
+    var maxEvents = 10_000
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (model == nil) != (models == nil) else { throw ValidationError("give exactly one of --model DIR or --models DIR") }
+        guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
+        guard rateLimit >= 0 && rateLimit.isFinite else { throw ValidationError("--rate-limit must be 0 or more") }
+        guard cache >= 0 else { throw ValidationError("--cache must be 0 or more") }
+        guard maxEvents >= 1 else { throw ValidationError("--max-events must be at least 1") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
+        if let model, !FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("manifest.json")) {
+            throw ValidationError("--model \(model): no model there (no manifest.json); train one with `tailor train … --output \(model)`")
+        }
+    }
+
+    func run() throws {
+        _ = neuralModelsRegistered
+        var configuration = ServerConfiguration()
+        configuration.host = host
+        configuration.port = port
+        configuration.rateLimit = rateLimit
+        configuration.service.cacheCapacity = cache
+        configuration.maxEventsPerRequest = maxEvents
+        var logger = Logger(label: "tailor.server")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let eventStore = try StoreOptions.store(at: store, create: true)
+        let server = try TailorServer(store: eventStore, model: model, versions: try models.map { try ModelVersions(root: $0) },
+                                      configuration: configuration, logger: logger)
+        if server.service.model == nil { Terminal.note("no model in \(models ?? "") yet: /readyz answers 503 until one is activated") }
+        if try !server.keys.hasActiveKeys() {
+            Terminal.note("the store has no API keys: every request but /healthz will be refused; create one with `tailor keys create --store \(store) --scopes read,write`")
+        }
+        let failure = ServeOutcome()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do {
+                try await server.run { channel in
+                    Terminal.note("serving on http://\(host):\(channel.localAddress?.port ?? port)")
+                }
+            } catch {
+                failure.set(error)
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = failure.error { throw error }
+    }
+}
+
+/// The error the server stopped with, handed from its task to the command.
+final class ServeOutcome: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: (any Error)?
+    func set(_ e: any Error) { lock.lock(); stored = e; lock.unlock() }
+    var error: (any Error)? { lock.lock(); defer { lock.unlock() }; return stored }
+}
+
+struct Keys: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create, list and revoke the server's API keys.",
+        discussion: """
+        Keys are stored in the store as SHA-256 hashes; a new key is printed once and cannot be
+        shown again. Scopes: read (recommendations, similar, embeddings, catalogue reads), write
+        (events, catalogue and profile writes), admin (models, /metrics; may do everything).
+        A running server sees new and revoked keys within two seconds.
+          tailor keys create --store tailor.db --name web --scopes read,write
+          tailor keys list --store tailor.db
+          tailor keys revoke --store tailor.db 3f9a1c0b2d4e
+        """,
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a key and print it (once).")
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: "What the key is for.") var name = "default"
+        @Option(help: "Comma-separated scopes: read, write, admin.") var scopes = "read"
+
+        func parsedScopes() throws -> [Scope] {
+            let parts = scopes.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !parts.isEmpty else { throw ValidationError("--scopes needs at least one of read, write, admin") }
+            return try parts.map { p in
+                guard let s = Scope(rawValue: p) else { throw ValidationError("--scopes: unknown scope '\(p)' (read, write or admin)") }
+                return s
+            }
+        }
+
+        func validate() throws { _ = try parsedScopes() }
+
+        func run() throws {
+            let ring = KeyRing(store: try StoreOptions.store(at: store, create: true))
+            let (key, record) = try ring.create(name: name, scopes: try parsedScopes())
+            print(key)
+            Terminal.note("key \(record.id) ('\(name)', scopes \(record.scopes.joined(separator: ","))) stored in \(store); keep it secret, it is not shown again")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List keys (ids, names, scopes; never the keys).")
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+
+        func run() throws {
+            print("id,name,scopes,created,revoked")
+            for k in try StoreOptions.store(at: store, create: false).apiKeys() {
+                print("\(k.id),\(k.name),\(k.scopes.joined(separator: " ")),\(k.created),\(k.revoked ?? "")")
+            }
+        }
+    }
+
+    struct Revoke: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a key by id.")
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Argument(help: "The key's id (the 12 characters after tlr_).") var id: String
+
+        func run() throws {
+            guard try StoreOptions.store(at: store, create: false).revokeAPIKey(id: id) else {
+                throw ValidationError("no active key '\(id)' in \(store) (see `tailor keys list --store \(store)`)")
+            }
+            Terminal.note("revoked \(id)")
+        }
+    }
+}

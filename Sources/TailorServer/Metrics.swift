@@ -1,0 +1,84 @@
+import CoreMetrics
+import Foundation
+import Hummingbird
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The server's metrics: swift-metrics objects made by a Prometheus factory over this server's
+/// own registry (no process-wide bootstrap, so several servers, or tests, each count alone),
+/// exported at `/metrics` in the Prometheus text format.
+public final class ServerMetrics: Sendable {
+    /// The registry `/metrics` prints.
+    public let registry = PrometheusCollectorRegistry()
+    let factory: PrometheusMetricsFactory
+    let events: CoreMetrics.Counter
+    let activations: CoreMetrics.Counter
+    let cacheEntries: CoreMetrics.Gauge
+    let cacheHits: CoreMetrics.Gauge
+    let cacheMisses: CoreMetrics.Gauge
+    let liveUsers: CoreMetrics.Gauge
+    struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
+    let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
+
+    init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [.microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+                                                   .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                                   .milliseconds(500), .seconds(1), .seconds(5)]
+        self.factory = factory
+        events = Counter(label: "tailor_events_recorded_total", factory: factory)
+        activations = Counter(label: "tailor_model_activations_total", factory: factory)
+        cacheEntries = Gauge(label: "tailor_cache_entries", factory: factory)
+        cacheHits = Gauge(label: "tailor_cache_hits", factory: factory)
+        cacheMisses = Gauge(label: "tailor_cache_misses", factory: factory)
+        liveUsers = Gauge(label: "tailor_live_users", factory: factory)
+    }
+
+    func eventsRecorded(_ n: Int) { if n > 0 { events.increment(by: n) } }
+    func modelActivated(_ version: String) { activations.increment() }
+
+    func update(from service: RecommendationService) {
+        let s = service.cache.statistics
+        cacheEntries.record(s.entries); cacheHits.record(s.hits); cacheMisses.record(s.misses)
+        liveUsers.record(service.liveUsers)
+    }
+
+    /// Counts a request and records its duration under its route (the path pattern, never the
+    /// ids in it, so users do not become label values).
+    func request(route: String, method: String, status: Int, nanoseconds: Int64) {
+        let key = RouteKey(route: route, method: method, status: status)
+        let (counter, timer) = routes.withLock { r in
+            if let pair = r[key] { return pair }
+            let dimensions = [("route", route), ("method", method), ("status", String(status))]
+            let pair = (Counter(label: "tailor_http_requests_total", dimensions: dimensions, factory: factory),
+                        Timer(label: "tailor_http_request_duration_seconds", dimensions: dimensions, preferredDisplayUnit: .seconds, factory: factory))
+            r[key] = pair
+            return pair
+        }
+        counter.increment()
+        timer.recordNanoseconds(nanoseconds)
+    }
+}
+
+/// Times every request and counts it by route, method and status.
+struct MetricsMiddleware<Context: RequestContext>: RouterMiddleware {
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        func nanos() -> Int64 {
+            let d = ContinuousClock.now - start
+            return d.components.seconds * 1_000_000_000 + d.components.attoseconds / 1_000_000_000
+        }
+        do {
+            let response = try await next(request, context)
+            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code, nanoseconds: nanos())
+            return response
+        } catch {
+            let status = (error as? any HTTPResponseError)?.status.code ?? 500
+            metrics.request(route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: status, nanoseconds: nanos())
+            throw error
+        }
+    }
+}

@@ -1,0 +1,1297 @@
+/// The API's OpenAPI 3.1 document, served at `/openapi.json`. A test checks that its paths and
+/// methods are exactly the server's endpoints, and that every endpoint's scope matches.
+enum OpenAPIDocument {
+    static let json = #"""
+{
+ "openapi": "3.1.0",
+ "info": {
+  "title": "Tailor",
+  "version": "1",
+  "description": "Real-time recommendations: rankings, similar items and users, live events, the catalogue, model versions. Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys create`), sent as `Authorization: Bearer KEY`."
+ },
+ "components": {
+  "securitySchemes": {
+   "apiKey": {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "A key from `tailor keys create --scopes read,write`; scopes: read, write, admin (admin may do everything)"
+   }
+  },
+  "schemas": {
+   "Problem": {
+    "type": "object",
+    "required": [
+     "type",
+     "title",
+     "status",
+     "detail",
+     "code"
+    ],
+    "properties": {
+     "type": {
+      "type": "string"
+     },
+     "title": {
+      "type": "string"
+     },
+     "status": {
+      "type": "integer"
+     },
+     "detail": {
+      "type": "string"
+     },
+     "code": {
+      "type": "string"
+     },
+     "field": {
+      "type": "string"
+     }
+    }
+   },
+   "RankedItem": {
+    "type": "object",
+    "required": [
+     "item",
+     "score",
+     "source"
+    ],
+    "properties": {
+     "item": {
+      "type": "string"
+     },
+     "score": {
+      "type": "number"
+     },
+     "source": {
+      "type": "string",
+      "enum": [
+       "model",
+       "profile",
+       "popular"
+      ]
+     }
+    }
+   },
+   "Recommendations": {
+    "type": "object",
+    "required": [
+     "model",
+     "items",
+     "cached"
+    ],
+    "properties": {
+     "user": {
+      "type": "string"
+     },
+     "model": {
+      "type": "string"
+     },
+     "items": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/RankedItem"
+      }
+     },
+     "cached": {
+      "type": "boolean"
+     }
+    }
+   },
+   "AnonymousRequest": {
+    "type": "object",
+    "properties": {
+     "user": {
+      "type": "string"
+     },
+     "items": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      },
+      "description": "Items of this session"
+     },
+     "attributes": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "string"
+      }
+     },
+     "context": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "string"
+      }
+     },
+     "k": {
+      "type": "integer"
+     },
+     "offset": {
+      "type": "integer"
+     },
+     "exclude_seen": {
+      "type": "boolean"
+     },
+     "category": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "candidates": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "exclude": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "diversity": {
+      "type": "number"
+     }
+    }
+   },
+   "Similar": {
+    "type": "object",
+    "required": [
+     "model",
+     "items"
+    ],
+    "properties": {
+     "model": {
+      "type": "string"
+     },
+     "items": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/RankedItem"
+      }
+     }
+    }
+   },
+   "SimilarUsers": {
+    "type": "object",
+    "required": [
+     "model",
+     "users"
+    ],
+    "properties": {
+     "model": {
+      "type": "string"
+     },
+     "users": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "user": {
+         "type": "string"
+        },
+        "score": {
+         "type": "number"
+        }
+       }
+      }
+     }
+    }
+   },
+   "Embedding": {
+    "type": "object",
+    "required": [
+     "user",
+     "model",
+     "vector",
+     "folded_in"
+    ],
+    "properties": {
+     "user": {
+      "type": "string"
+     },
+     "model": {
+      "type": "string"
+     },
+     "folded_in": {
+      "type": "boolean"
+     },
+     "vector": {
+      "type": "array",
+      "items": {
+       "type": "number"
+      }
+     }
+    }
+   },
+   "Event": {
+    "type": "object",
+    "required": [
+     "user",
+     "item"
+    ],
+    "properties": {
+     "id": {
+      "type": "string",
+      "description": "Idempotency: an event id is stored once however often it is sent"
+     },
+     "user": {
+      "type": "string"
+     },
+     "item": {
+      "type": "string"
+     },
+     "type": {
+      "type": "string",
+      "description": "click (default), view, dwell, like, favorite, share, add_to_cart, purchase, rating, review, skip, dislike, exposure"
+     },
+     "value": {
+      "type": "number"
+     },
+     "timestamp": {
+      "oneOf": [
+       {
+        "type": "number",
+        "description": "Unix seconds"
+       },
+       {
+        "type": "string",
+        "format": "date-time"
+       }
+      ]
+     },
+     "context": {
+      "type": "object",
+      "properties": {
+       "device": {
+        "type": "string"
+       },
+       "platform": {
+        "type": "string"
+       },
+       "country": {
+        "type": "string"
+       },
+       "session": {
+        "type": "string"
+       },
+       "referrer": {
+        "type": "string"
+       }
+      }
+     }
+    }
+   },
+   "EventBatch": {
+    "type": "object",
+    "required": [
+     "events"
+    ],
+    "properties": {
+     "events": {
+      "type": "array",
+      "items": {
+       "$ref": "#/components/schemas/Event"
+      }
+     }
+    }
+   },
+   "Recorded": {
+    "type": "object",
+    "required": [
+     "inserted",
+     "alreadyPresent",
+     "duplicates"
+    ],
+    "properties": {
+     "inserted": {
+      "type": "integer"
+     },
+     "alreadyPresent": {
+      "type": "integer"
+     },
+     "duplicates": {
+      "type": "integer"
+     }
+    }
+   },
+   "Item": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "title": {
+      "type": "string"
+     },
+     "text": {
+      "type": "string"
+     },
+     "categories": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "tags": {
+      "type": "array",
+      "items": {
+       "type": "string"
+      }
+     },
+     "published": {
+      "type": "number"
+     },
+     "numeric": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "number"
+      }
+     },
+     "features": {
+      "type": "array",
+      "items": {
+       "type": "number"
+      }
+     },
+     "available": {
+      "type": "boolean"
+     }
+    }
+   },
+   "User": {
+    "type": "object",
+    "properties": {
+     "id": {
+      "type": "string"
+     },
+     "attributes": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "string"
+      }
+     },
+     "signup": {
+      "type": "number"
+     }
+    }
+   },
+   "Status": {
+    "type": "object",
+    "additionalProperties": {
+     "type": "string"
+    }
+   },
+   "Models": {
+    "type": "object",
+    "required": [
+     "versions"
+    ],
+    "properties": {
+     "active": {
+      "type": "string"
+     },
+     "versions": {
+      "type": "array",
+      "items": {
+       "type": "object",
+       "properties": {
+        "name": {
+         "type": "string"
+        },
+        "kind": {
+         "type": "string"
+        },
+        "created": {
+         "type": "string"
+        },
+        "users": {
+         "type": "integer"
+        },
+        "items": {
+         "type": "integer"
+        },
+        "active": {
+         "type": "boolean"
+        }
+       }
+      }
+     }
+    }
+   }
+  }
+ },
+ "paths": {
+  "/healthz": {
+   "get": {
+    "summary": "The process is up",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Status"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/readyz": {
+   "get": {
+    "summary": "A model is loaded and serving",
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Status"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/openapi.json": {
+   "get": {
+    "summary": "This document",
+    "responses": {
+     "200": {
+      "description": "OpenAPI 3.1"
+     }
+    }
+   }
+  },
+  "/metrics": {
+   "get": {
+    "summary": "Prometheus metrics",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "Prometheus text format",
+      "content": {
+       "text/plain": {}
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/users/{id}/recommendations": {
+   "get": {
+    "summary": "A user's top k, with the user's events since training folded in",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "k",
+      "in": "query",
+      "required": false,
+      "description": "Items to return (1\u20131000, default 10)",
+      "schema": {
+       "type": "integer"
+      }
+     },
+     {
+      "name": "category",
+      "in": "query",
+      "required": false,
+      "description": "Only items in this category (repeatable)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "candidates",
+      "in": "query",
+      "required": false,
+      "description": "Only these items (comma-separated ids)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "exclude",
+      "in": "query",
+      "required": false,
+      "description": "Never these items (comma-separated ids)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "offset",
+      "in": "query",
+      "required": false,
+      "description": "Skip this many of the same ranking (paging)",
+      "schema": {
+       "type": "integer"
+      }
+     },
+     {
+      "name": "exclude_seen",
+      "in": "query",
+      "required": false,
+      "description": "Leave out items the user had or was shown (default true)",
+      "schema": {
+       "type": "boolean"
+      }
+     },
+     {
+      "name": "diversity",
+      "in": "query",
+      "required": false,
+      "description": "0\u20131: trade relevance for variety (MMR)",
+      "schema": {
+       "type": "number"
+      }
+     },
+     {
+      "name": "context",
+      "in": "query",
+      "required": false,
+      "description": "KEY=VALUE,\u2026 for a context-aware two-tower model (device, platform, country, hour, weekday, time)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "write_exposures",
+      "in": "query",
+      "required": false,
+      "description": "Store the returned items as exposure events, so they are not shown again",
+      "schema": {
+       "type": "boolean"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Recommendations"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/recommendations": {
+   "post": {
+    "summary": "Recommendations for an anonymous or new visitor from session items, attributes and context",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/AnonymousRequest"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Recommendations"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/items/{id}/similar": {
+   "get": {
+    "summary": "Items most similar to an item (cosine of item vectors), exactly k when k pass the filters",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "k",
+      "in": "query",
+      "required": false,
+      "description": "Items to return (1\u20131000, default 10)",
+      "schema": {
+       "type": "integer"
+      }
+     },
+     {
+      "name": "category",
+      "in": "query",
+      "required": false,
+      "description": "Only items in this category (repeatable)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "candidates",
+      "in": "query",
+      "required": false,
+      "description": "Only these items (comma-separated ids)",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "exclude",
+      "in": "query",
+      "required": false,
+      "description": "Never these items (comma-separated ids)",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Similar"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/users/{id}/similar": {
+   "get": {
+    "summary": "Users most similar to a user",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     },
+     {
+      "name": "k",
+      "in": "query",
+      "required": false,
+      "description": "Items to return (1\u20131000, default 10)",
+      "schema": {
+       "type": "integer"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/SimilarUsers"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/users/{id}/embedding": {
+   "get": {
+    "summary": "A user's vector now (folded in from events since training)",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Embedding"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/events": {
+   "post": {
+    "summary": "Store events (durable before the reply; idempotent by event id) and update those users' recommendations",
+    "security": [
+     {
+      "apiKey": [
+       "write"
+      ]
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/EventBatch"
+       }
+      }
+     }
+    },
+    "responses": {
+     "202": {
+      "description": "Stored",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Recorded"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/items/{id}": {
+   "put": {
+    "summary": "Insert or replace a catalogue item (available again)",
+    "security": [
+     {
+      "apiKey": [
+       "write"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/Item"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Item"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   },
+   "get": {
+    "summary": "A catalogue item",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Item"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   },
+   "delete": {
+    "summary": "Mark an item unavailable: never recommended again until put back",
+    "security": [
+     {
+      "apiKey": [
+       "write"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "Done"
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/users/{id}": {
+   "put": {
+    "summary": "Insert or replace a user profile",
+    "security": [
+     {
+      "apiKey": [
+       "write"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "requestBody": {
+     "required": true,
+     "content": {
+      "application/json": {
+       "schema": {
+        "$ref": "#/components/schemas/User"
+       }
+      }
+     }
+    },
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/User"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   },
+   "get": {
+    "summary": "A user profile",
+    "security": [
+     {
+      "apiKey": [
+       "read"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/User"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   },
+   "delete": {
+    "summary": "Erase a user: profile and events",
+    "security": [
+     {
+      "apiKey": [
+       "write"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "id",
+      "in": "path",
+      "required": true,
+      "description": "User or item id, as in the events",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "204": {
+      "description": "Done"
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/models": {
+   "get": {
+    "summary": "Model versions",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Models"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/models/{version}/activate": {
+   "post": {
+    "summary": "Serve a version (atomic; a version that fails to load is refused and the current one keeps serving)",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "version",
+      "in": "path",
+      "required": true,
+      "description": "Version name",
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Status"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/models/rollback": {
+   "post": {
+    "summary": "Serve the previously active version",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Status"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  }
+ }
+}
+"""#
+}

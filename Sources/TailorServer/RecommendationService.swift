@@ -1,0 +1,503 @@
+import Foundation
+import Synchronization
+import TailorData
+import TailorLinalg
+import TailorModels
+import TailorStore
+
+/// What a caller asks for: whose recommendations, how many, and the business filters.
+public struct RecommendationRequest: Sendable, Hashable {
+    /// The user (`nil`: an anonymous visitor known only by `recentItems`, `attributes`).
+    public var user: String?
+    /// Items to return.
+    public var k = 10
+    /// Items of the same ranking to skip first (paging).
+    public var offset = 0
+    /// Leave out items the user interacted with or was shown (exposures).
+    public var excludeSeen = true
+    /// Only items in any of these categories (empty: every category).
+    public var categories: [String] = []
+    /// Only these items (`nil`: every item).
+    public var candidates: [String]?
+    /// Never these items.
+    public var exclude: [String] = []
+    /// 0 ranks by the model alone; up to 1 trades relevance for variety (MMR, by cosine of the
+    /// item vectors).
+    public var diversity: Double = 0
+    /// The request's context (device, platform, country, hour, weekday, time) for a two-tower
+    /// model trained with context features.
+    public var context: [String: String] = [:]
+    /// Items the visitor interacted with in this session (anonymous or new users).
+    public var recentItems: [String] = []
+    /// The visitor's attributes, for a cold-start model (anonymous or new users).
+    public var attributes: [String: String]?
+
+    /// A request for `user`'s top `k`.
+    public init(user: String?, k: Int = 10) {
+        self.user = user
+        self.k = k
+    }
+}
+
+/// One recommended item and where it came from.
+public struct RankedItem: Sendable, Codable, Equatable {
+    /// The item's id.
+    public var item: String
+    /// Its score under the source (model scores are not comparable with popularity counts).
+    public var score: Float
+    /// `model`, `profile` (a cold-start model from attributes) or `popular` (the fallback).
+    public var source: String
+}
+
+/// A ranking and how it was made.
+public struct RecommendationResult: Sendable, Codable, Equatable {
+    /// The user (`nil` for an anonymous request).
+    public var user: String?
+    /// The model version that ranked.
+    public var model: String
+    /// The items, best first.
+    public var items: [RankedItem]
+    /// Whether this came from the cache.
+    public var cached: Bool
+}
+
+/// A problem with a request that the caller can fix: which field, what is wrong.
+public struct RequestError: Error, Sendable, Equatable {
+    /// The kind, mapped to an HTTP status by the server.
+    public enum Kind: String, Sendable { case invalid, notFound, unsupported, unavailable, conflict }
+    public var kind: Kind
+    /// The field (query parameter or JSON key) at fault, if one is.
+    public var field: String?
+    /// What is wrong and how to fix it.
+    public var detail: String
+
+    public init(_ kind: Kind, field: String? = nil, _ detail: String) {
+        self.kind = kind; self.field = field; self.detail = detail
+    }
+}
+
+/// The serving engine behind the HTTP API: the active model, each user's events since it was
+/// trained (folded in at request time), a cache of rankings, and the catalogue's state.
+/// Independent of HTTP, so the library can serve without the server.
+///
+/// Thread-safe. Rankings are computed outside the lock from a snapshot; a cache entry is keyed
+/// by the model version and the user's generation (bumped by each of their events), so an
+/// event or a model swap makes the old entries unreachable at once.
+public final class RecommendationService: Sendable {
+    /// Limits and sizes.
+    public struct Options: Sendable {
+        /// Rankings kept in the cache (0 turns it off).
+        public var cacheCapacity = 100_000
+        /// Events per user kept for fold-in until the next model (oldest dropped first).
+        public var liveEventsPerUser = 500
+        /// Largest `k`.
+        public var maxK = 1_000
+        /// Largest `offset + k`.
+        public var maxDepth = 10_000
+        /// The defaults.
+        public init() {}
+    }
+
+    let store: any EventStore
+    let options: Options
+    let state: Mutex<State>
+    let cache: RankingCache
+
+    struct LiveUser {
+        var events: [Event] = []
+        var exposed: Set<String> = []
+        var generation = 0
+    }
+
+    struct State {
+        var model: ServingModel?
+        var live: [String: LiveUser] = [:]
+        var liveKeys: Set<Int64> = []
+        /// Users erased since the model was trained: served as strangers.
+        var erased: Set<String> = []
+        var unavailable: Set<String> = []
+        /// Item id → categories, from the store's catalogue and later writes.
+        var categories: [String: [String]] = [:]
+        /// Category → positions in the active model, built on first use.
+        var categoryIndex: [String: [Int32]]?
+    }
+
+    /// A service reading the catalogue's state from `store`, serving `model` (if any yet).
+    public init(store: any EventStore, model: ServingModel?, options: Options = .init()) throws {
+        self.store = store
+        self.options = options
+        var s = State(model: model)
+        s.unavailable = Set(try store.unavailableItems())
+        for item in try store.loadItems() where !item.categories.isEmpty { s.categories[item.id] = item.categories }
+        state = Mutex(s)
+        cache = RankingCache(capacity: options.cacheCapacity)
+    }
+
+    /// The active model, if one is loaded.
+    public var model: ServingModel? { state.withLock { $0.model } }
+
+    /// Serves `model` from now on: requests that started keep the old one; live events and the
+    /// erased-user list start afresh (the new model was trained on the store, which has them).
+    public func activate(_ model: ServingModel, keepLiveEvents: Bool = false) {
+        state.withLock { s in
+            s.model = model
+            s.categoryIndex = nil
+            if !keepLiveEvents {
+                s.live = [:]
+                s.liveKeys = []
+                s.erased = []
+            }
+        }
+        cache.removeAll()
+    }
+
+    // MARK: Rankings
+
+    /// The ranking for `request`.
+    ///
+    /// - Throws: ``RequestError`` for a bad request (unknown item in `recentItems` is not one:
+    ///   such items are ignored), `.unavailable` when no model is loaded.
+    public func recommend(_ request: RecommendationRequest) throws -> RecommendationResult {
+        try validate(request)
+        let snapshot = state.withLock { s -> (ServingModel?, LiveUser?, Bool, Set<String>) in
+            let live = request.user.flatMap { s.live[$0] }
+            return (s.model, live, request.user.map { s.erased.contains($0) } ?? false, s.unavailable)
+        }
+        guard let model = snapshot.0 else { throw RequestError(.unavailable, "no model is loaded yet") }
+        let live = snapshot.1 ?? LiveUser()
+        let cacheable = request.recentItems.isEmpty && request.attributes == nil && request.user != nil
+        let key = RankingCache.Key(version: model.version, generation: live.generation, request: request)
+        if cacheable, let hit = cache.get(key) {
+            return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true)
+        }
+        let items = try rank(request, model: model, live: live, erased: snapshot.2, unavailable: snapshot.3)
+        // Only if no event of this user arrived meanwhile (their generation is unchanged).
+        if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && $0.model === model }) {
+            cache.set(key, items)
+        }
+        return RecommendationResult(user: request.user, model: model.version, items: items, cached: false)
+    }
+
+    func validate(_ r: RecommendationRequest) throws {
+        guard r.k >= 1 && r.k <= options.maxK else { throw RequestError(.invalid, field: "k", "k must be between 1 and \(options.maxK), got \(r.k)") }
+        guard r.offset >= 0 else { throw RequestError(.invalid, field: "offset", "offset must be 0 or more, got \(r.offset)") }
+        guard r.offset + r.k <= options.maxDepth else {
+            throw RequestError(.invalid, field: "offset", "offset + k must be at most \(options.maxDepth), got \(r.offset + r.k)")
+        }
+        guard r.diversity.isFinite && r.diversity >= 0 && r.diversity <= 1 else {
+            throw RequestError(.invalid, field: "diversity", "diversity must be between 0 and 1, got \(r.diversity)")
+        }
+    }
+
+    func rank(_ request: RecommendationRequest, model: ServingModel, live: LiveUser, erased: Bool, unavailable: Set<String>) throws -> [RankedItem] {
+        let bundle = model.bundle
+        let allowed = try allowedItems(request, model: model)
+        if let allowed, allowed.positions.isEmpty { return [] }
+        // Items that must never appear: unavailable, excluded by the caller, shown before.
+        var banned = Set<Int32>()
+        for id in unavailable { if let p = bundle.itemIDs.position(of: id) { banned.insert(p) } }
+        for id in request.exclude { if let p = bundle.itemIDs.position(of: id) { banned.insert(p) } }
+        if request.excludeSeen { for id in live.exposed { if let p = bundle.itemIDs.position(of: id) { banned.insert(p) } } }
+        let need = request.offset + request.k
+        var pool = need + banned.count
+        if request.diversity > 0 { pool = max(pool, 3 * need) }
+
+        // The user's events the model has not seen: live ones, then the request's session.
+        var events = live.events
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let anonymous = "\u{1}anonymous"
+        let userID = request.user ?? anonymous
+        for item in request.recentItems { events.append(Event(user: userID, item: item, type: .click, timestampMilliseconds: now)) }
+        let known = !erased && request.user.flatMap { bundle.userIDs.position(of: $0) } != nil
+        let isCold = bundle.model is any ColdStartScoring
+        var profiles: [String: UserProfile] = [:]
+        if isCold && !known {
+            if let attributes = request.attributes {
+                profiles[userID] = UserProfile(id: userID, attributes: attributes)
+            } else if let user = request.user, let stored = try store.user(user), !stored.attributes.isEmpty {
+                profiles[userID] = stored
+            }
+        }
+
+        var ranked: [(index: Int32, score: Float)] = []
+        var source = "model"
+        // Events on items the model does not know carry nothing it can fold in.
+        if !known && !events.contains(where: { bundle.itemIDs.position(of: $0.item) != nil }) { events = [] }
+        do {
+            if !events.isEmpty {
+                let interactions = self.interactions(events, user: userID, weights: model.weights)
+                // An erased user's trained history must not come back: rename them.
+                let renamed = erased ? interactions.renamingUser(to: "\u{1}erased:" + userID) : interactions
+                if renamed.count > 0 {
+                    let r = try bundle.recommend(histories: renamed, k: pool, excludeSeen: request.excludeSeen, profiles: profiles.isEmpty ? [:] : [renamed.userIDs[0]: profiles[userID]!],
+                                                 candidates: allowed, context: request.context)
+                    if let first = r.first { ranked = positions(first, bundle); source = first.basis == .profile ? "profile" : "model" }
+                } else if known {
+                    ranked = positions(try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
+                                                            candidates: allowed, context: request.context)[0], bundle)
+                }
+            } else if known {
+                let r = try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
+                                             candidates: allowed, context: request.context)
+                if let first = r.first { ranked = positions(first, bundle) }
+            } else if !profiles.isEmpty {
+                let r = try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
+                                             profiles: profiles, candidates: allowed, context: request.context)
+                if let first = r.first { ranked = positions(first, bundle); source = "profile" }
+            } else if !request.context.isEmpty {
+                // Validate the context even when the popular fallback answers.
+                _ = try bundle.recommend(userIDs: [], k: 1, context: request.context)
+            }
+        } catch let error as ModelError {
+            throw RequestError(error.code == .unsupported ? .unsupported : .invalid, field: error.code == .unsupported ? nil : "context",
+                               error.reason + (error.hint.map { ". " + $0 } ?? ""))
+        }
+        ranked.removeAll { banned.contains($0.index) }
+        if request.diversity > 0, let items = model.normalizedItems {
+            ranked = ServingPipeline.mmr(ranked, items: items, k: need, diversity: Float(request.diversity))
+        } else if request.diversity > 0 {
+            throw RequestError(.unsupported, field: "diversity", "the \(model.kind) model has no item vectors to diversify by; leave out diversity")
+        }
+        var out = ranked.prefix(need).map { RankedItem(item: bundle.itemIDs[$0.index], score: $0.score, source: source) }
+        if out.count < need {
+            // Fill from the most popular items the user has not seen, under the same filters.
+            var skip = banned
+            for entry in ranked.prefix(need) { skip.insert(entry.index) }
+            if request.excludeSeen {
+                if known, let p = bundle.userIDs.position(of: userID) { for i in bundle.seen.columns(inRow: Int(p)) { skip.insert(i) } }
+                for e in events { if let p = bundle.itemIDs.position(of: e.item) { skip.insert(p) } }
+            }
+            let scores = bundle.popularity.itemScores
+            let allowedSet = allowed.map { Set($0.positions) }
+            for p in model.popularOrder where out.count < need {
+                if skip.contains(p) || allowedSet.map({ !$0.contains(p) }) == true { continue }
+                out.append(RankedItem(item: bundle.itemIDs[p], score: scores[Int(p)], source: "popular"))
+            }
+        }
+        return Array(out.dropFirst(request.offset))
+    }
+
+    func positions(_ r: UserRecommendations, _ bundle: ModelBundle) -> [(index: Int32, score: Float)] {
+        r.items.compactMap { entry in bundle.itemIDs.position(of: entry.item).map { ($0, entry.score) } }
+    }
+
+    /// The positions a request may return: its categories' items, its candidates, or both.
+    func allowedItems(_ request: RecommendationRequest, model: ServingModel) throws -> CandidateItems? {
+        var allowed: Set<Int32>?
+        if !request.categories.isEmpty {
+            let index = categoryIndex(model)
+            allowed = Set(request.categories.flatMap { index[$0] ?? [] })
+        }
+        if let candidates = request.candidates {
+            let listed = Set(candidates.compactMap { model.bundle.itemIDs.position(of: $0) })
+            allowed = allowed.map { $0.intersection(listed) } ?? listed
+        }
+        return allowed.map { CandidateItems(positions: Array($0)) }
+    }
+
+    func categoryIndex(_ model: ServingModel) -> [String: [Int32]] {
+        state.withLock { s in
+            if let index = s.categoryIndex, s.model === model { return index }
+            var index: [String: [Int32]] = [:]
+            for (item, categories) in s.categories {
+                guard let p = model.bundle.itemIDs.position(of: item) else { continue }
+                for c in categories { index[c, default: []].append(p) }
+            }
+            if s.model === model { s.categoryIndex = index }
+            return index
+        }
+    }
+
+    /// `events` of one user as interactions, weighted as in training (events whose type has
+    /// no weight, such as exposures, are left out). Times in seconds.
+    func interactions(_ events: [Event], user: String, weights: EventWeights) -> Interactions {
+        var items = IDMap(), rows: [Int32] = [], values: [Float] = [], times: [Int64] = []
+        for e in events {
+            guard let w = weights.weight(type: e.type, value: e.value ?? .nan), w != 0 else { continue }
+            rows.append(items.insert(e.item)); values.append(Float(w)); times.append(e.timestampMilliseconds / 1000)
+        }
+        return Interactions(users: [Int32](repeating: 0, count: rows.count), items: rows, values: values, timestamps: times,
+                            userIDs: IDMap([user]), itemIDs: items)
+    }
+
+    // MARK: Similar items and users, embeddings
+
+    /// The `k` items most like `item` by cosine of the model's item vectors, under the same
+    /// filters as rankings (categories, candidates, excludes, unavailable): exactly `k` when
+    /// that many items pass them.
+    public func similarItems(to item: String, k: Int, categories: [String] = [], candidates: [String]? = nil,
+                             exclude: [String] = []) throws -> (model: String, items: [RankedItem]) {
+        let (model, unavailable) = try activeModel()
+        guard k >= 1 && k <= options.maxK else { throw RequestError(.invalid, field: "k", "k must be between 1 and \(options.maxK), got \(k)") }
+        guard let p = model.bundle.itemIDs.position(of: item) else {
+            throw RequestError(.notFound, field: "item", "unknown item '\(item)': the model \(model.version) was not trained on it")
+        }
+        guard let items = model.normalizedItems else {
+            throw RequestError(.unsupported, "the \(model.kind) model has no item vectors; similar items need a factor model such as ALS")
+        }
+        var request = RecommendationRequest(user: nil, k: k)
+        request.categories = categories; request.candidates = candidates
+        let allowed = try allowedItems(request, model: model)
+        var banned: Set<Int32> = [p]
+        for id in exclude + Array(unavailable) { if let q = model.bundle.itemIDs.position(of: id) { banned.insert(q) } }
+        let excluded = banned.sorted()
+        let top = model.bundle.rank(queries: Matrix(rows: 1, columns: items.columns, storage: items.row(Int(p))), items: items, k: k,
+                                    exclude: { _ in excluded[...] }, candidates: allowed, threads: 1)
+        return (model.version, top.row(0).map { RankedItem(item: model.bundle.itemIDs[$0.index], score: $0.score, source: "model") })
+    }
+
+    /// The `k` users most like `user` by cosine of their vectors (trained vectors; a user with
+    /// live events is compared by their folded-in vector).
+    public func similarUsers(to user: String, k: Int) throws -> (model: String, users: [RankedItem]) {
+        guard k >= 1 && k <= options.maxK else { throw RequestError(.invalid, field: "k", "k must be between 1 and \(options.maxK), got \(k)") }
+        let (model, _) = try activeModel()
+        guard let users = model.normalizedUsers else {
+            throw RequestError(.unsupported, "the \(model.kind) model has no user vectors; similar users need a factor model such as ALS")
+        }
+        let (vector, _) = try embedding(of: user)
+        var q = vector
+        let norm = Kernels.dot(q, q, count: q.count).squareRoot()
+        guard norm > 0, q.count == users.columns else { return (model.version, []) }
+        for i in q.indices { q[i] /= norm }
+        let own = model.bundle.userIDs.position(of: user).map { [$0] } ?? []
+        let top = Kernels.topKInnerProducts(queries: Matrix(rows: 1, columns: q.count, storage: q), items: users, k: k,
+                                            exclude: { _ in own[...] }, threads: 1)
+        return (model.version, top.row(0).map { RankedItem(item: model.bundle.userIDs[$0.index], score: $0.score, source: "model") })
+    }
+
+    /// The user's vector now: the trained one, or folded in from their events since training.
+    /// Returns the vector and whether it was folded in.
+    public func embedding(of user: String) throws -> (vector: [Float], foldedIn: Bool) {
+        let (model, live, erased) = try state.withLock { s -> (ServingModel, LiveUser, Bool) in
+            guard let m = s.model else { throw RequestError(.unavailable, "no model is loaded yet") }
+            return (m, s.live[user] ?? LiveUser(), s.erased.contains(user))
+        }
+        let bundle = model.bundle
+        if !live.events.isEmpty {
+            let interactions = self.interactions(live.events, user: erased ? "\u{1}erased:" + user : user, weights: model.weights)
+            if interactions.count > 0 {
+                do {
+                    if let v = try bundle.userVectors(histories: interactions).first { return (v.vector, true) }
+                } catch let error as ModelError {
+                    throw RequestError(.unsupported, error.reason)
+                }
+            }
+        }
+        guard !erased, let p = bundle.userIDs.position(of: user) else {
+            throw RequestError(.notFound, field: "user", "unknown user '\(user)': not in the model \(model.version) and no events since")
+        }
+        guard let factors = bundle.model as? any FactorModel else {
+            throw RequestError(.unsupported, "the \(model.kind) model has no user vectors")
+        }
+        return (factors.userFactors.row(Int(p)), false)
+    }
+
+    func activeModel() throws -> (ServingModel, Set<String>) {
+        try state.withLock { s in
+            guard let m = s.model else { throw RequestError(.unavailable, "no model is loaded yet") }
+            return (m, s.unavailable)
+        }
+    }
+
+    // MARK: Events and the catalogue
+
+    /// What ``record(_:)`` did.
+    public struct Recorded: Sendable, Codable, Equatable {
+        /// Events stored now.
+        public var inserted: Int
+        /// Events the store already had (client retries): counted once.
+        public var alreadyPresent: Int
+        /// Repeats within the batch.
+        public var duplicates: Int
+    }
+
+    /// Stores `events` durably, then folds them into their users' live state (their next
+    /// ranking reflects them; their cached rankings are dropped). Exposure events (type
+    /// `exposure`) mark items as shown, so they are not recommended again.
+    public func record(_ events: [Event]) throws -> Recorded {
+        let counts = try store.append(events)
+        state.withLock { s in
+            for e in events {
+                guard s.liveKeys.insert(e.key).inserted else { continue }
+                var user = s.live[e.user] ?? LiveUser()
+                if e.type == RecommendationService.exposure {
+                    user.exposed.insert(e.item)
+                } else {
+                    user.events.append(e)
+                    if user.events.count > options.liveEventsPerUser { user.events.removeFirst(user.events.count - options.liveEventsPerUser) }
+                }
+                user.generation += 1
+                s.live[e.user] = user
+            }
+        }
+        return Recorded(inserted: counts.inserted, alreadyPresent: counts.alreadyPresent, duplicates: counts.duplicates)
+    }
+
+    /// The event type of "this item was shown to this user".
+    public static let exposure = EventType("exposure")
+
+    /// Records that `items` were shown to `user` (stored as exposure events).
+    public func recordExposures(user: String, items: [String]) throws {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try record(items.map { Event(user: user, item: $0, type: RecommendationService.exposure, timestampMilliseconds: now) })
+    }
+
+    /// Inserts or replaces a catalogue item; it becomes available (again).
+    public func putItem(_ item: CatalogItem) throws {
+        try store.upsert(items: [item])
+        state.withLock { s in
+            s.unavailable.remove(item.id)
+            s.categories[item.id] = item.categories.isEmpty ? nil : item.categories
+            s.categoryIndex = nil
+        }
+        cache.removeAll()
+    }
+
+    /// Marks an item unavailable: it is never recommended again until it is put back.
+    /// Returns whether the store had it.
+    public func removeItem(_ id: String) throws -> Bool {
+        let found = try store.markUnavailable(item: id)
+        let inModel = model?.bundle.itemIDs.position(of: id) != nil
+        if found || inModel {
+            state.withLock { _ = $0.unavailable.insert(id) }
+            cache.removeAll()
+        }
+        return found || inModel
+    }
+
+    /// Inserts or replaces a user profile.
+    public func putUser(_ user: UserProfile) throws {
+        try store.upsert(users: [user])
+        state.withLock { s in
+            var live = s.live[user.id] ?? LiveUser()
+            live.generation += 1
+            s.live[user.id] = live
+        }
+    }
+
+    /// Erases a user: profile and events in the store, live state here; until the next model
+    /// they are served as a stranger. Returns whether anything was found.
+    public func deleteUser(_ id: String) throws -> Bool {
+        let removed = try store.deleteUser(id)
+        let inModel = model?.bundle.userIDs.position(of: id) != nil
+        state.withLock { s in
+            let generation = (s.live[id]?.generation ?? 0) + 1
+            if let live = s.live[id] { for e in live.events { s.liveKeys.remove(e.key) } }
+            var fresh = LiveUser()
+            fresh.generation = generation
+            s.live[id] = fresh
+            if inModel { s.erased.insert(id) }
+        }
+        return removed != nil || inModel
+    }
+
+    /// Counts for `/readyz` and the dashboard.
+    public var liveUsers: Int { state.withLock { $0.live.count } }
+}
+
+extension Interactions {
+    /// The same rows under a single new user id.
+    func renamingUser(to id: String) -> Interactions {
+        Interactions(users: users, items: items, values: values, timestamps: timestamps, userIDs: IDMap([id]), itemIDs: itemIDs)
+    }
+}

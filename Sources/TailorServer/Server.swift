@@ -1,0 +1,172 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+import TailorData
+import TailorModels
+import TailorStore
+
+/// How the server listens and what it accepts.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind (loopback by default: put a TLS reverse proxy in front for a network).
+    public var host = "127.0.0.1"
+    /// Port (0: any free port).
+    public var port = 8080
+    /// Largest request body.
+    public var maxBodyBytes = 8 << 20
+    /// Most events in one `POST /v1/events`.
+    public var maxEventsPerRequest = 10_000
+    /// Requests per second per key on average (0: unlimited), and the burst allowed.
+    public var rateLimit: Double = 0
+    public var rateBurst: Double = 100
+    /// Seconds a connection may stay idle before it is closed.
+    public var idleTimeoutSeconds: Int64 = 60
+    /// The serving engine's limits.
+    public var service = RecommendationService.Options()
+
+    /// The defaults.
+    public init() {}
+}
+
+/// Tailor's HTTP server: the `/v1` API over a ``RecommendationService``, API keys, Prometheus
+/// metrics, health and readiness, and model versions with hot swap.
+public final class TailorServer: Sendable {
+    /// The serving engine.
+    public let service: RecommendationService
+    /// API keys.
+    public let keys: KeyRing
+    /// The model registry directory (nil when serving a single model directory).
+    public let versions: ModelVersions?
+    /// Request counts and latencies.
+    public let metrics: ServerMetrics
+    public let configuration: ServerConfiguration
+    let logger: Logger
+    let limiter: RateLimiter
+    /// Serializes activations (loading a model takes a while; two at once would race).
+    let activation = Mutex(false)
+
+    /// A server over `store`, serving the model directory `model`, or the active (else newest)
+    /// version of the registry `versions`.
+    ///
+    /// - Throws: ``StoreError`` for the store, ``ModelError`` for a model that does not load.
+    public init(store: any EventStore, model: String? = nil, versions: ModelVersions? = nil,
+                configuration: ServerConfiguration = .init(), logger: Logger = Logger(label: "tailor.server")) throws {
+        var serving: ServingModel?
+        if let model {
+            serving = try ServingModel(path: model, version: URL(fileURLWithPath: model).lastPathComponent)
+        } else if let versions, let name = try versions.active ?? versions.newest() {
+            serving = try ServingModel(path: versions.path(of: name), version: name)
+            if versions.active == nil { try versions.setActive(name) }
+        }
+        self.service = try RecommendationService(store: store, model: serving, options: configuration.service)
+        self.keys = KeyRing(store: store)
+        self.versions = versions
+        self.metrics = ServerMetrics()
+        self.configuration = configuration
+        self.logger = logger
+        self.limiter = RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)
+        if let serving {
+            logger.info("serving model", metadata: ["version": "\(serving.version)", "kind": "\(serving.kind)",
+                                                    "users": "\(serving.bundle.userIDs.count)", "items": "\(serving.bundle.itemIDs.count)"])
+            metrics.modelActivated(serving.version)
+        }
+    }
+
+    /// The router with every endpoint and the metrics middleware.
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
+        for endpoint in TailorServer.endpoints {
+            router.on(RouterPath(endpoint.path), method: endpoint.method) { [self] request, context -> Response in
+                if let scope = endpoint.scope { try self.authorize(request, scope: scope) }
+                do {
+                    return try await endpoint.handle(self, request, context)
+                } catch let error as RequestError {
+                    throw Problem(error)
+                } catch let error as StoreError {
+                    self.logger.error("store error", metadata: ["reason": "\(error.reason)"])
+                    throw Problem(.serviceUnavailable, code: "store", detail: "the store failed: \(error.reason)")
+                }
+            }
+        }
+        return router
+    }
+
+    /// The application, bound as configured.
+    public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(router: makeRouter(),
+                    server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
+                    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),
+                    onServerRunning: onServerRunning, logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT, then stops accepting connections and lets in-flight
+    /// requests finish (ServiceLifecycle's graceful shutdown).
+    public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
+        try await makeApplication(onServerRunning: onServerRunning).runService()
+    }
+
+    // MARK: Keys
+
+    /// Checks the request's key has `scope` (admin keys may do everything), and its rate.
+    func authorize(_ request: Request, scope: Scope) throws {
+        var presented = request.headers[.authorization].flatMap { value -> String? in
+            let parts = value.split(separator: " ", maxSplits: 1)
+            return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]).trimmingCharacters(in: .whitespaces) : nil
+        }
+        if presented == nil { presented = request.headers.first { $0.name.canonicalName == "x-api-key" }?.value }
+        guard let presented, !presented.isEmpty else {
+            throw Problem(.unauthorized, code: "missing-key", detail: "this endpoint needs an API key: send 'Authorization: Bearer KEY' (create one with `tailor keys create --scopes \(scope.rawValue)`)")
+        }
+        guard let record = try keys.authenticate(presented) else {
+            logger.notice("refused an unknown or revoked API key")
+            throw Problem(.unauthorized, code: "invalid-key", detail: "the API key is unknown or revoked")
+        }
+        guard record.scopes.contains(scope.rawValue) || record.scopes.contains(Scope.admin.rawValue) else {
+            throw Problem(.forbidden, code: "missing-scope", detail: "the key '\(record.id)' lacks the '\(scope.rawValue)' scope (it has: \(record.scopes.joined(separator: ", ")))")
+        }
+        if let wait = limiter.take(record.id) {
+            throw Problem(.tooManyRequests, code: "rate-limited", detail: "the key '\(record.id)' is over its rate of \(configuration.rateLimit) requests per second",
+                          retryAfter: max(1, Int(wait.rounded(.up))))
+        }
+    }
+
+    // MARK: Models
+
+    /// Loads version `name` of the registry and serves it; the old model keeps serving if it
+    /// fails to load.
+    ///
+    /// - Throws: ``RequestError`` for an unknown version, ``Problem`` for one that fails to load.
+    public func activate(version name: String) throws -> ServingModel {
+        guard let versions else { throw RequestError(.unsupported, "the server serves a single model directory; start it with --models DIR to switch versions") }
+        let path = versions.path(of: name)
+        guard name != "ACTIVE", !name.contains("/"), FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("manifest.json")) else {
+            throw RequestError(.notFound, field: "version", "no model version '\(name)' in \(versions.root)")
+        }
+        let busy = activation.withLock { b -> Bool in if b { return true }; b = true; return false }
+        guard !busy else { throw RequestError(.conflict, "another activation is in progress; try again when it finishes") }
+        defer { activation.withLock { $0 = false } }
+        let model: ServingModel
+        do {
+            model = try ServingModel(path: path, version: name)
+        } catch {
+            logger.error("refused model version", metadata: ["version": "\(name)", "reason": "\(error)"])
+            throw Problem(.unprocessableContent, code: "model-refused", detail: "version '\(name)' was refused, the current model keeps serving: \(error)")
+        }
+        try versions.setActive(name)
+        service.activate(model)
+        metrics.modelActivated(name)
+        logger.info("activated model", metadata: ["version": "\(name)", "kind": "\(model.kind)"])
+        return model
+    }
+}
+
+/// One endpoint: method, OpenAPI-style path, the scope it needs (`nil`: open), its handler.
+struct Endpoint: Sendable {
+    let method: HTTPRequest.Method
+    let path: String
+    let scope: Scope?
+    let handle: @Sendable (TailorServer, Request, BasicRequestContext) async throws -> Response
+}

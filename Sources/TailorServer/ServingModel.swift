@@ -1,0 +1,68 @@
+import Foundation
+import TailorData
+import TailorLinalg
+import TailorModels
+
+/// A loaded model version and what serving it needs, computed once at activation and never
+/// changed afterwards (a swap replaces the whole value, so in-flight requests keep the one they
+/// started with).
+public final class ServingModel: Sendable {
+    /// The version's name (its directory name in the registry).
+    public let version: String
+    /// Where it was loaded from.
+    public let path: String
+    /// The model, its id maps and training interactions.
+    public let bundle: ModelBundle
+    /// Item positions from most to least popular in training.
+    let popularOrder: [Int32]
+    /// Item vectors scaled to unit length (factor models), for similar items and diversity.
+    let normalizedItems: Matrix?
+    /// User vectors scaled to unit length (factor models), for similar users.
+    let normalizedUsers: Matrix?
+    /// How events become interaction strengths (the training recipe's weights).
+    let weights: EventWeights
+    /// When it was activated.
+    public let activated: Date
+
+    /// Loads the model directory `path` as version `version`.
+    ///
+    /// - Throws: whatever ``ModelBundle/load(from:registry:)`` throws for a missing, corrupt or
+    ///   incompatible model.
+    public convenience init(path: String, version: String) throws {
+        try self.init(bundle: ModelBundle.load(from: URL(fileURLWithPath: path)), version: version, path: path)
+    }
+
+    /// Serves `bundle` as `version`.
+    public init(bundle: ModelBundle, version: String, path: String = "") {
+        self.bundle = bundle
+        self.version = version
+        self.path = path
+        let scores = bundle.popularity.itemScores
+        popularOrder = scores.indices.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.map { Int32($0) }
+        if let factors = bundle.model as? any FactorModel {
+            normalizedItems = ServingModel.unitRows(factors.itemFactors)
+            normalizedUsers = ServingModel.unitRows(factors.userFactors)
+        } else {
+            normalizedItems = nil
+            normalizedUsers = nil
+        }
+        weights = bundle.manifest.data.recipe?.weights ?? EventWeights()
+        activated = Date()
+    }
+
+    /// The model family (`als`, `two-tower`, …).
+    public var kind: String { bundle.manifest.kind }
+
+    static func unitRows(_ m: Matrix) -> Matrix {
+        var out = m
+        let d = m.columns
+        out.withUnsafeMutableBufferPointer { p in
+            for r in 0..<m.rows {
+                let row = p.baseAddress! + r * d
+                let norm = Kernels.dot(row, row, count: d).squareRoot()
+                if norm > 0 { Kernels.scale(1 / norm, row, count: d) }
+            }
+        }
+        return out
+    }
+}

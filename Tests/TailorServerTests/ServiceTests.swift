@@ -1,0 +1,189 @@
+import Foundation
+import Testing
+import TailorData
+import TailorLinalg
+import TailorModels
+@testable import TailorServer
+
+@Suite("The serving engine")
+struct ServiceTests {
+    let f: Fixture
+    init() throws { f = try Fixture() }
+
+    func event(_ user: String, _ item: String, _ type: EventType = .purchase, id: String? = nil) -> Event {
+        Event(id: id, user: user, item: item, type: type, timestampMilliseconds: 1_750_000_000_000)
+    }
+
+    @Test("an event changes that user's next ranking at once: its item leaves the list, the cached entry is not served")
+    func liveUpdate() throws {
+        let service = try f.service()
+        let user = f.users[3]
+        let before = try service.recommend(RecommendationRequest(user: user, k: 10))
+        #expect(!before.cached)
+        #expect(try service.recommend(RecommendationRequest(user: user, k: 10)).cached, "the second identical request is a cache hit")
+        // Buying the second-best item: it must disappear, and the fold-in must move the rest.
+        let bought = before.items[1].item
+        try service.record([event(user, bought)])
+        let after = try service.recommend(RecommendationRequest(user: user, k: 10))
+        #expect(!after.cached, "the user's cached ranking must not survive their event")
+        #expect(!after.items.map(\.item).contains(bought))
+        #expect(after.items.map(\.score) != before.items.filter { $0.item != bought }.map(\.score), "scores unchanged: nothing was folded in")
+        // Other users' cached rankings are untouched.
+        let other = f.users[4]
+        _ = try service.recommend(RecommendationRequest(user: other, k: 10))
+        try service.record([event(user, before.items[2].item)])
+        #expect(try service.recommend(RecommendationRequest(user: other, k: 10)).cached)
+    }
+
+    @Test("the fold-in matches the library's: a served ranking equals ModelBundle.recommend(histories:) on the same events")
+    func foldInMatchesLibrary() throws {
+        let service = try f.service()
+        let user = f.users[10]
+        let items = [f.bundle.itemIDs[5], f.bundle.itemIDs[17], f.bundle.itemIDs[40]]
+        try service.record(items.map { event(user, $0, .click) })
+        let served = try service.recommend(RecommendationRequest(user: user, k: 10))
+        let log = Interactions(users: [0, 0, 0], items: [0, 1, 2], values: [1, 1, 1], timestamps: [1_750_000_000, 1_750_000_000, 1_750_000_000],
+                               userIDs: IDMap([user]), itemIDs: IDMap(items))
+        let expected = try f.bundle.recommend(histories: log, k: 10)[0]
+        #expect(served.items.map(\.item) == expected.items.map(\.item))
+        let (vector, folded) = try service.embedding(of: user)
+        #expect(folded)
+        #expect(vector == (try f.bundle.userVectors(histories: log))[0].vector)
+    }
+
+    @Test("an unavailable item is never recommended or listed as similar until it is put back")
+    func unavailable() throws {
+        let service = try f.service()
+        let top = try service.recommend(RecommendationRequest(user: f.users[0], k: 1)).items[0].item
+        #expect(try service.removeItem(top))
+        for user in f.users.prefix(60) {
+            #expect(!(try service.recommend(RecommendationRequest(user: user, k: 20)).items.map(\.item).contains(top)))
+        }
+        let neighbour = try service.similarItems(to: f.bundle.itemIDs[0], k: 119).items
+        #expect(!neighbour.map(\.item).contains(top) && neighbour.count == 118, "119 other items minus the unavailable one")
+        try service.putItem(CatalogItem(id: top, categories: [f.category(of: top)]))
+        #expect(try service.recommend(RecommendationRequest(user: f.users[0], k: 1)).items[0].item == top)
+        #expect(try f.store.unavailableItems().isEmpty)
+    }
+
+    @Test("category filters return exactly k items of those categories, and offset pages through the same ranking")
+    func filtersAndPaging() throws {
+        let service = try f.service()
+        let category = f.category(of: f.bundle.itemIDs[0])
+        let inCategory = f.bundle.itemIDs.ids.filter { f.category(of: $0) == category }
+        #expect(inCategory.count >= 8, "the fixture needs a category of 8 or more items")
+        var r = RecommendationRequest(user: f.users[1], k: 4)
+        r.categories = [category]
+        r.excludeSeen = false
+        let page1 = try service.recommend(r).items
+        r.offset = 4
+        let page2 = try service.recommend(r).items
+        var both = RecommendationRequest(user: f.users[1], k: 8)
+        both.categories = [category]; both.excludeSeen = false
+        let whole = try service.recommend(both).items
+        #expect(page1.count == 4 && page2.count == 4)
+        #expect((page1 + page2).map(\.item) == whole.map(\.item))
+        #expect(whole.allSatisfy { f.category(of: $0.item) == category })
+        // Asking for more than the category holds returns all of it, no more.
+        both.k = inCategory.count + 5
+        #expect(try service.recommend(both).items.count == inCategory.count)
+        // Candidates and excludes.
+        var c = RecommendationRequest(user: f.users[1], k: 3)
+        c.candidates = Array(f.bundle.itemIDs.ids.suffix(5)); c.exclude = [f.bundle.itemIDs.ids.last!]; c.excludeSeen = false
+        let picked = try service.recommend(c).items.map(\.item)
+        #expect(picked.count == 3 && Set(picked).isSubset(of: Set(c.candidates!)) && !picked.contains(c.exclude[0]))
+    }
+
+    @Test("exposures are stored, not folded in as interest, and the shown items are not shown again")
+    func exposures() throws {
+        let service = try f.service()
+        let user = f.users[7]
+        let first = try service.recommend(RecommendationRequest(user: user, k: 5)).items.map(\.item)
+        try service.recordExposures(user: user, items: first)
+        let second = try service.recommend(RecommendationRequest(user: user, k: 5)).items.map(\.item)
+        #expect(Set(first).isDisjoint(with: second))
+        #expect(try f.store.counts().events == 5, "five exposure events stored")
+        #expect(try service.embedding(of: user).foldedIn == false, "exposures are not interest")
+    }
+
+    @Test("a stranger with session items gets model rankings; one with nothing gets popular items, marked as such")
+    func strangers() throws {
+        let service = try f.service()
+        var r = RecommendationRequest(user: nil, k: 5)
+        r.recentItems = [f.bundle.itemIDs[3], f.bundle.itemIDs[9]]
+        let session = try service.recommend(r)
+        #expect(session.items.count == 5 && session.items.allSatisfy { $0.source == "model" })
+        #expect(!session.items.map(\.item).contains(f.bundle.itemIDs[3]))
+        let nobody = try service.recommend(RecommendationRequest(user: "never-seen", k: 5))
+        let popular = f.bundle.popularity.recommend(users: [-1], k: 5, exclude: nil, threads: 1).row(0).map { f.bundle.itemIDs[$0.index] }
+        #expect(nobody.items.map(\.item) == popular && nobody.items.allSatisfy { $0.source == "popular" })
+        // Items the model does not know carry nothing: still popular, not a zero-vector ranking.
+        var unknown = RecommendationRequest(user: nil, k: 5)
+        unknown.recentItems = ["not-an-item"]
+        #expect(try service.recommend(unknown).items.allSatisfy { $0.source == "popular" })
+    }
+
+    @Test("an erased user loses their profile and events, and is served as a stranger")
+    func erasure() throws {
+        let service = try f.service()
+        let user = f.users[2]
+        try service.putUser(UserProfile(id: user, attributes: ["age": "30"]))
+        try service.record([event(user, f.bundle.itemIDs[1])])
+        #expect(try service.deleteUser(user))
+        #expect(try f.store.user(user) == nil)
+        #expect(try service.recommend(RecommendationRequest(user: user, k: 5)).items.allSatisfy { $0.source == "popular" })
+        #expect(throws: RequestError.self) { try service.embedding(of: user) }
+        #expect(!(try service.deleteUser("nobody-at-all")))
+    }
+
+    @Test("bad requests name the field: k, offset, diversity, unknown items for similar")
+    func badRequests() throws {
+        let service = try f.service()
+        for (request, field) in [(RecommendationRequest(user: "u", k: 0), "k"), (RecommendationRequest(user: "u", k: 100_000), "k")] {
+            #expect { try service.recommend(request) } throws: { ($0 as? RequestError)?.field == field }
+        }
+        var r = RecommendationRequest(user: "u", k: 5)
+        r.offset = -1
+        #expect { try service.recommend(r) } throws: { ($0 as? RequestError)?.field == "offset" }
+        r.offset = 0; r.diversity = 2
+        #expect { try service.recommend(r) } throws: { ($0 as? RequestError)?.field == "diversity" }
+        #expect { try service.similarItems(to: "no-such-item", k: 5) } throws: { ($0 as? RequestError)?.kind == .notFound }
+    }
+
+    @Test("diversity (MMR) spreads a list over categories the plain ranking crowds")
+    func diversity() throws {
+        let service = try f.service()
+        var plainCategories = 0, diverseCategories = 0
+        for user in f.users.prefix(30) {
+            var r = RecommendationRequest(user: user, k: 8)
+            plainCategories += Set(try service.recommend(r).items.map { f.category(of: $0.item) }).count
+            r.diversity = 0.7
+            let diverse = try service.recommend(r).items
+            #expect(diverse.count == 8)
+            diverseCategories += Set(diverse.map { f.category(of: $0.item) }).count
+        }
+        #expect(diverseCategories > plainCategories, "categories per list: plain \(plainCategories), diverse \(diverseCategories)")
+    }
+
+    @Test("MMR picks the most relevant first, then the item least like it among near-equals")
+    func mmrReference() {
+        // Items 0 and 1 point the same way, item 2 is orthogonal.
+        let items = Matrix([[1, 0], [1, 0], [0, 1]])
+        let ranked: [(index: Int32, score: Float)] = [(0, 1.0), (1, 0.95), (2, 0.9)]
+        let picked = ServingPipeline.mmr(ranked, items: items, k: 3, diversity: 0.5).map(\.index)
+        #expect(picked == [0, 2, 1])
+        #expect(ServingPipeline.mmr(ranked, items: items, k: 3, diversity: 0.01).map(\.index) == [0, 1, 2], "almost no diversity keeps relevance order")
+    }
+
+    @Test("the cache keeps at most its capacity and drops the least recently used")
+    func cacheEviction() {
+        let cache = RankingCache(capacity: 10)
+        func key(_ u: Int) -> RankingCache.Key { .init(version: "v", generation: 0, request: RecommendationRequest(user: "u\(u)")) }
+        for u in 0..<10 { cache.set(key(u), []) }
+        _ = cache.get(key(0))  // recently used
+        cache.set(key(10), [])
+        #expect(cache.statistics.entries <= 10)
+        #expect(cache.get(key(0)) != nil, "the recently used entry survives")
+        #expect(cache.get(key(1)) == nil, "the least recently used entry is gone")
+    }
+}
