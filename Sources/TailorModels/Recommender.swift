@@ -164,7 +164,7 @@ func gatherRows(_ m: Matrix, _ indices: [Int32]) -> Matrix {
 }
 
 /// `m` with each row scaled to unit length (zero rows stay zero).
-func normalizedRows(_ m: Matrix) -> Matrix {
+public func normalizedRows(_ m: Matrix) -> Matrix {
     var out = m
     let d = m.columns
     out.withUnsafeMutableBufferPointer { p in

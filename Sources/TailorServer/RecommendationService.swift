@@ -94,6 +94,12 @@ public final class RecommendationService: Sendable {
         public var maxK = 1_000
         /// Largest `offset + k`.
         public var maxDepth = 10_000
+        /// Rank factor models through an HNSW index over their item vectors (nil: exactly).
+        /// Used for requests without category or candidate filters and without a context;
+        /// the others are ranked exactly.
+        public var ann: HNSWIndex.Configuration?
+        /// Candidates explored per ANN query (at least the items asked for).
+        public var annEF = 100
         /// The defaults.
         public init() {}
     }
@@ -223,8 +229,19 @@ public final class RecommendationService: Sendable {
         var source = "model"
         // Events on items the model does not know carry nothing it can fold in.
         if !known && !events.contains(where: { bundle.itemIDs.position(of: $0.item) != nil }) { events = [] }
+        var approximated = false
+        if let index = model.index, allowed == nil, request.context.isEmpty, profiles.isEmpty,
+           let (vector, history) = try annQuery(bundle: bundle, userID: userID, known: known, erased: erased, events: events, weights: model.weights) {
+            var exclude = banned
+            if request.excludeSeen { exclude.formUnion(history) }
+            let sorted = exclude.sorted()
+            ranked = index.search(vector, k: pool, ef: max(options.annEF, pool), exclude: sorted[...])
+            approximated = true
+        }
         do {
-            if !events.isEmpty {
+            if approximated {
+                // Ranked by the index above.
+            } else if !events.isEmpty {
                 let interactions = self.interactions(events, user: userID, weights: model.weights)
                 // An erased user's trained history must not come back: rename them.
                 let renamed = erased ? interactions.renamingUser(to: "\u{1}erased:" + userID) : interactions
@@ -275,6 +292,30 @@ public final class RecommendationService: Sendable {
             }
         }
         return Array(out.dropFirst(request.offset))
+    }
+
+    /// The user's vector for the index and the items of their history (training and live), or
+    /// nil when the model has no vector for them.
+    func annQuery(bundle: ModelBundle, userID: String, known: Bool, erased: Bool, events: [Event],
+                  weights: EventWeights) throws -> ([Float], Set<Int32>)? {
+        guard let factors = bundle.model as? any FactorModel else { return nil }
+        var history = Set<Int32>()
+        let position = known ? bundle.userIDs.position(of: userID) : nil
+        if let position { for i in bundle.seen.columns(inRow: Int(position)) { history.insert(i) } }
+        if events.isEmpty {
+            guard let position else { return nil }
+            return (factors.userFactors.row(Int(position)), history)
+        }
+        guard bundle.model is any UserFolding || bundle.model is any ColdStartScoring else { return nil }
+        let interactions = self.interactions(events, user: erased ? "\u{1}erased:" + userID : userID, weights: weights)
+        guard interactions.count > 0 else { return nil }
+        for e in events { if let p = bundle.itemIDs.position(of: e.item) { history.insert(p) } }
+        do {
+            guard let vector = try bundle.userVectors(histories: interactions).first?.vector else { return nil }
+            return (vector, history)
+        } catch let error as ModelError {
+            throw RequestError(.unsupported, error.reason)
+        }
     }
 
     func positions(_ r: UserRecommendations, _ bundle: ModelBundle) -> [(index: Int32, score: Float)] {

@@ -55,9 +55,9 @@ public final class TailorServer: Sendable {
                 configuration: ServerConfiguration = .init(), logger: Logger = Logger(label: "tailor.server")) throws {
         var serving: ServingModel?
         if let model {
-            serving = try ServingModel(path: model, version: URL(fileURLWithPath: model).lastPathComponent)
+            serving = try ServingModel(path: model, version: URL(fileURLWithPath: model).lastPathComponent, ann: configuration.service.ann)
         } else if let versions, let name = try versions.active ?? versions.newest() {
-            serving = try ServingModel(path: versions.path(of: name), version: name)
+            serving = try ServingModel(path: versions.path(of: name), version: name, ann: configuration.service.ann)
             if versions.active == nil { try versions.setActive(name) }
         }
         self.service = try RecommendationService(store: store, model: serving, options: configuration.service)
@@ -150,7 +150,7 @@ public final class TailorServer: Sendable {
         defer { activation.withLock { $0 = false } }
         let model: ServingModel
         do {
-            model = try ServingModel(path: path, version: name)
+            model = try ServingModel(path: path, version: name, ann: configuration.service.ann)
         } catch {
             logger.error("refused model version", metadata: ["version": "\(name)", "reason": "\(error)"])
             throw Problem(.unprocessableContent, code: "model-refused", detail: "version '\(name)' was refused, the current model keeps serving: \(error)")

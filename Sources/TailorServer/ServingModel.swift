@@ -23,28 +23,33 @@ public final class ServingModel: Sendable {
     let weights: EventWeights
     /// When it was activated.
     public let activated: Date
+    /// The approximate index over the item vectors, when the server was asked for one.
+    public let index: HNSWIndex?
 
     /// Loads the model directory `path` as version `version`.
     ///
     /// - Throws: whatever ``ModelBundle/load(from:registry:)`` throws for a missing, corrupt or
     ///   incompatible model.
-    public convenience init(path: String, version: String) throws {
-        try self.init(bundle: ModelBundle.load(from: URL(fileURLWithPath: path)), version: version, path: path)
+    public convenience init(path: String, version: String, ann: HNSWIndex.Configuration? = nil) throws {
+        try self.init(bundle: ModelBundle.load(from: URL(fileURLWithPath: path)), version: version, path: path, ann: ann)
     }
 
-    /// Serves `bundle` as `version`.
-    public init(bundle: ModelBundle, version: String, path: String = "") {
+    /// Serves `bundle` as `version`; with `ann`, builds an HNSW index over a factor model's item
+    /// vectors (other models are ranked exactly).
+    public init(bundle: ModelBundle, version: String, path: String = "", ann: HNSWIndex.Configuration? = nil) {
         self.bundle = bundle
         self.version = version
         self.path = path
         let scores = bundle.popularity.itemScores
         popularOrder = scores.indices.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.map { Int32($0) }
         if let factors = bundle.model as? any FactorModel {
-            normalizedItems = ServingModel.unitRows(factors.itemFactors)
-            normalizedUsers = ServingModel.unitRows(factors.userFactors)
+            normalizedItems = normalizedRows(factors.itemFactors)
+            normalizedUsers = normalizedRows(factors.userFactors)
+            index = ann.map { HNSWIndex(vectors: factors.itemFactors, configuration: $0) }
         } else {
             normalizedItems = nil
             normalizedUsers = nil
+            index = nil
         }
         weights = bundle.manifest.data.recipe?.weights ?? EventWeights()
         activated = Date()
@@ -52,17 +57,4 @@ public final class ServingModel: Sendable {
 
     /// The model family (`als`, `two-tower`, …).
     public var kind: String { bundle.manifest.kind }
-
-    static func unitRows(_ m: Matrix) -> Matrix {
-        var out = m
-        let d = m.columns
-        out.withUnsafeMutableBufferPointer { p in
-            for r in 0..<m.rows {
-                let row = p.baseAddress! + r * d
-                let norm = Kernels.dot(row, row, count: d).squareRoot()
-                if norm > 0 { Kernels.scale(1 / norm, row, count: d) }
-            }
-        }
-        return out
-    }
 }

@@ -38,7 +38,7 @@ struct Fixture {
     }
 
     func service(_ options: RecommendationService.Options = .init()) throws -> RecommendationService {
-        try RecommendationService(store: store, model: ServingModel(path: versions.path(of: "v1"), version: "v1"), options: options)
+        try RecommendationService(store: store, model: ServingModel(path: versions.path(of: "v1"), version: "v1", ann: options.ann), options: options)
     }
 
     /// Users the model knows, in id order.

@@ -165,6 +165,35 @@ struct ServiceTests {
         #expect(diverseCategories > plainCategories, "categories per list: plain \(plainCategories), diverse \(diverseCategories)")
     }
 
+    @Test("with an HNSW index: rankings match the exact ones closely, never hold seen or unavailable items, and follow live events")
+    func approximate() throws {
+        var options = RecommendationService.Options()
+        options.ann = .init(m: 8, efConstruction: 64)
+        options.annEF = 40
+        let approximate = try f.service(options), exact = try f.service()
+        #expect(approximate.model?.index != nil)
+        var hits = 0
+        for user in f.users.prefix(100) {
+            let a = try approximate.recommend(RecommendationRequest(user: user, k: 10)).items.map(\.item)
+            let e = try exact.recommend(RecommendationRequest(user: user, k: 10)).items.map(\.item)
+            hits += Set(a).intersection(e).count
+            let seen = Set(f.bundle.seen.columns(inRow: Int(f.bundle.userIDs.position(of: user)!)).map { f.bundle.itemIDs[$0] })
+            #expect(a.count == 10 && seen.isDisjoint(with: a))
+        }
+        #expect(Double(hits) / 1_000 >= 0.95, "recall@10 of the served rankings: \(Double(hits) / 1_000)")
+        let user = f.users[20]
+        let top = try approximate.recommend(RecommendationRequest(user: user, k: 3)).items
+        _ = try approximate.removeItem(top[0].item)
+        try approximate.record([event(user, top[1].item)])
+        let after = try approximate.recommend(RecommendationRequest(user: user, k: 10)).items.map(\.item)
+        #expect(!after.contains(top[0].item) && !after.contains(top[1].item) && after.count == 10)
+        // The same event and removal under exact ranking: the two folded-in lists mostly agree.
+        _ = try exact.removeItem(top[0].item)
+        try exact.record([event(user, top[1].item)])
+        let folded = try exact.recommend(RecommendationRequest(user: user, k: 10)).items.map(\.item)
+        #expect(Set(folded).intersection(after).count >= 8, "approximate \(after) vs exact \(folded)")
+    }
+
     @Test("MMR picks the most relevant first, then the item least like it among near-equals")
     func mmrReference() {
         // Items 0 and 1 point the same way, item 2 is orthogonal.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import TailorServer
+import TailorLinalg
 import TailorStore
 
 struct Serve: ParsableCommand {
@@ -49,6 +50,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("cache"), help: "Rankings kept in the cache (0: no cache).")
     var cache = 100_000
 
+    @Option(help: "Ranking: exact (every item scored) or hnsw (an HNSW index over a factor model's item vectors, for large catalogues).")
+    var ann = "exact"
+
+    @Option(name: .customLong("ann-ef"), help: "HNSW: candidates explored per query (larger: better recall, slower).")
+    var annEF = 100
+
+    @Flag(name: .customLong("ann-int8"), help: "HNSW: walk the graph over int8 codes of the item vectors (a quarter of the memory traffic), re-scoring the result exactly.")
+    var annInt8 = false
+
     @Option(name: .customLong("max-events"), help: "Most events in one POST /v1/events.")
     var maxEvents = 10_000
 
@@ -60,6 +70,9 @@ struct Serve: ParsableCommand {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
         guard rateLimit >= 0 && rateLimit.isFinite else { throw ValidationError("--rate-limit must be 0 or more") }
         guard cache >= 0 else { throw ValidationError("--cache must be 0 or more") }
+        guard ann == "exact" || ann == "hnsw" else { throw ValidationError("--ann must be exact or hnsw, got '\(ann)'") }
+        guard annEF >= 1 && annEF <= 100_000 else { throw ValidationError("--ann-ef must be 1 to 100000, got \(annEF)") }
+        if annInt8 && ann != "hnsw" { throw ValidationError("--ann-int8 needs --ann hnsw") }
         guard maxEvents >= 1 else { throw ValidationError("--max-events must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         if let model, !FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("manifest.json")) {
@@ -75,6 +88,8 @@ struct Serve: ParsableCommand {
         configuration.rateLimit = rateLimit
         configuration.service.cacheCapacity = cache
         configuration.maxEventsPerRequest = maxEvents
+        if ann == "hnsw" { configuration.service.ann = HNSWIndex.Configuration(quantized: annInt8) }
+        configuration.service.annEF = annEF
         var logger = Logger(label: "tailor.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let eventStore = try StoreOptions.store(at: store, create: true)
