@@ -16,19 +16,9 @@ Needs `pip install hnswlib numpy safetensors`.
 """
 import argparse, json, os, sys, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, WORK, TAILOR, run
+from bench_common import ROOT, WORK, TAILOR, run, factor_model
 
 EFS = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256]
-
-
-def ensure_model(path):
-    if os.path.exists(os.path.join(path, "manifest.json")):
-        return path
-    log = os.path.join(WORK, "ann-log.csv")
-    if not os.path.exists(log):
-        run([TAILOR, "generate", "--users", "100000", "--items", "20000", "--interactions", "3000000", "--seed", "1", "--output", log])
-    run([TAILOR, "train", log, "--model", "als", "--factors", "64", "--iterations", "10", "--output", path, "--progress", "none"])
-    return path
 
 
 def hnswlib_side(items, queries, k, m, efc):
@@ -68,7 +58,7 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     import numpy as np
     from safetensors.numpy import load_file
-    model = ensure_model(a.model)
+    model = factor_model(a.model)
     tensors = load_file(os.path.join(model, [f for f in os.listdir(model) if f.endswith(".safetensors")][0]))
     items, users = tensors["item_factors"].astype(np.float32), tensors["user_factors"].astype(np.float32)
     step = max(1, users.shape[0] // a.queries)

@@ -121,3 +121,17 @@ def ml100k_files(prefix):
             p = l.strip().split("|")
             f.write(f"{p[0]},{p[1]},{p[2]},{p[3]}\n")
     return log, items, users
+
+
+def factor_model(path=None):
+    """The 100,000 users × 20,000 items × 64 factors ALS model the serving and ANN benchmarks
+    share (trained once on `tailor generate --users 100000 --items 20000 --interactions 3000000`)."""
+    path = path or os.path.join(WORK, "ann-als")
+    if os.path.exists(os.path.join(path, "manifest.json")):
+        return path
+    os.makedirs(WORK, exist_ok=True)
+    log = os.path.join(WORK, "ann-log.csv")
+    if not os.path.exists(log):
+        run([TAILOR, "generate", "--users", "100000", "--items", "20000", "--interactions", "3000000", "--seed", "1", "--output", log])
+    run([TAILOR, "train", log, "--model", "als", "--factors", "64", "--iterations", "10", "--output", path, "--progress", "none"])
+    return path

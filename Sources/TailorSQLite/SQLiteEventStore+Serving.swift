@@ -52,6 +52,29 @@ extension SQLiteEventStore {
         return removed
     }
 
+    /// The highest event row id (0 for an empty store).
+    public func eventCursor() throws -> Int64? {
+        try reading { db in try Int64.fetchOne(db, sql: "SELECT coalesce(max(id), 0) FROM events") ?? 0 }
+    }
+
+    /// Events with row ids after `cursor`, in row order.
+    public func events(after cursor: Int64, limit: Int) throws -> [(cursor: Int64, event: Event)] {
+        try reading { db in
+            try Row.fetchAll(db, sql: """
+                SELECT e.id, u.external AS user, i.external AS item, e.type, e.value, e.ts_ms, e.session, e.device, e.platform,
+                       e.country, e.referrer, e.extra, e.event_id
+                FROM events e JOIN users u ON u.id = e.user JOIN items i ON i.id = e.item
+                WHERE e.id > ? ORDER BY e.id LIMIT ?
+                """, arguments: [cursor, max(0, limit)]).map { r in
+                let type: String = r["type"]
+                let context = EventContext(device: r["device"], platform: r["platform"], country: r["country"], session: r["session"],
+                                           referrer: r["referrer"], extra: SQLiteEventStore.decode([String: String].self, r["extra"]) ?? [:])
+                return (r["id"], Event(id: r["event_id"], user: r["user"], item: r["item"], type: EventType(type), value: r["value"],
+                                       timestampMilliseconds: r["ts_ms"], context: context))
+            }
+        }
+    }
+
     /// Stores an API key record.
     public func saveAPIKey(_ key: APIKeyRecord) throws {
         try writing("cannot store API key '\(key.id)'") { db in

@@ -115,10 +115,35 @@ public final class RecommendationService: Sendable {
         var generation = 0
     }
 
+    /// Users' events since the model, and the keys of those events (retries are absorbed once).
+    struct LiveEvents {
+        var users: [String: LiveUser] = [:]
+        var keys: Set<Int64> = []
+
+        /// Adds one event (an exposure marks its item as shown); false if it was already here.
+        @discardableResult
+        mutating func absorb(_ e: Event, limit: Int) -> Bool {
+            guard keys.insert(e.key).inserted else { return false }
+            var user = users[e.user] ?? LiveUser()
+            if e.type == RecommendationService.exposure {
+                user.exposed.insert(e.item)
+            } else {
+                user.events.append(e)
+                if user.events.count > limit { user.events.removeFirst(user.events.count - limit) }
+            }
+            user.generation += 1
+            users[e.user] = user
+            return true
+        }
+    }
+
     struct State {
         var model: ServingModel?
-        var live: [String: LiveUser] = [:]
-        var liveKeys: Set<Int64> = []
+        var events = LiveEvents()
+        var live: [String: LiveUser] {
+            get { events.users }
+            set { events.users = newValue }
+        }
         /// Users erased since the model was trained: served as strangers.
         var erased: Set<String> = []
         var unavailable: Set<String> = []
@@ -132,29 +157,60 @@ public final class RecommendationService: Sendable {
     public init(store: any EventStore, model: ServingModel?, options: Options = .init()) throws {
         self.store = store
         self.options = options
-        var s = State(model: model)
+        var s = State(model: nil)
         s.unavailable = Set(try store.unavailableItems())
         for item in try store.loadItems() where !item.categories.isEmpty { s.categories[item.id] = item.categories }
         state = Mutex(s)
         cache = RankingCache(capacity: options.cacheCapacity)
+        if let model { try activate(model) }
     }
 
     /// The active model, if one is loaded.
     public var model: ServingModel? { state.withLock { $0.model } }
 
-    /// Serves `model` from now on: requests that started keep the old one; live events and the
-    /// erased-user list start afresh (the new model was trained on the store, which has them).
-    public func activate(_ model: ServingModel, keepLiveEvents: Bool = false) {
+    /// Serves `model` from now on; requests that started keep the old one.
+    ///
+    /// A model trained from this store records the store's event cursor at training
+    /// (``ModelManifest/DataSummary/storeCursor``): the events appended after it are read back
+    /// and folded in, so a restarted server or a swapped model forgets no user's recent events.
+    /// Other models start with no live events. The erased-user list starts afresh.
+    public func activate(_ model: ServingModel) throws {
+        var fresh = LiveEvents()
+        var cursor = replayCursor(for: model)
+        if let start = cursor { cursor = try replay(after: start) { for e in $0 { fresh.absorb(e, limit: options.liveEventsPerUser) } } }
         state.withLock { s in
             s.model = model
             s.categoryIndex = nil
-            if !keepLiveEvents {
-                s.live = [:]
-                s.liveKeys = []
-                s.erased = []
-            }
+            s.events = fresh
+            s.erased = []
         }
         cache.removeAll()
+        // Events stored while the replay ran (whose live update may have gone to the old state).
+        if let cursor {
+            _ = try replay(after: cursor) { events in
+                state.withLock { s in for e in events { s.events.absorb(e, limit: options.liveEventsPerUser) } }
+            }
+        }
+    }
+
+    /// The cursor to replay from: the model's, when it was trained from this store.
+    func replayCursor(for model: ServingModel) -> Int64? {
+        let data = model.bundle.manifest.data
+        guard let cursor = data.storeCursor, case .store(let path)? = data.recipe?.source else { return nil }
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
+        return canonical(path) == canonical(store.location) ? cursor : nil
+    }
+
+    /// Reads the store's events after `cursor` in pages, handing each page to `body`; returns
+    /// the last cursor read.
+    func replay(after cursor: Int64, _ body: ([Event]) -> Void) throws -> Int64 {
+        var at = cursor
+        while true {
+            let page = try store.events(after: at, limit: 50_000)
+            guard let last = page.last else { return at }
+            body(page.map(\.event))
+            at = last.cursor
+        }
     }
 
     // MARK: Rankings
@@ -457,20 +513,7 @@ public final class RecommendationService: Sendable {
     /// `exposure`) mark items as shown, so they are not recommended again.
     public func record(_ events: [Event]) throws -> Recorded {
         let counts = try store.append(events)
-        state.withLock { s in
-            for e in events {
-                guard s.liveKeys.insert(e.key).inserted else { continue }
-                var user = s.live[e.user] ?? LiveUser()
-                if e.type == RecommendationService.exposure {
-                    user.exposed.insert(e.item)
-                } else {
-                    user.events.append(e)
-                    if user.events.count > options.liveEventsPerUser { user.events.removeFirst(user.events.count - options.liveEventsPerUser) }
-                }
-                user.generation += 1
-                s.live[e.user] = user
-            }
-        }
+        state.withLock { s in for e in events { s.events.absorb(e, limit: options.liveEventsPerUser) } }
         return Recorded(inserted: counts.inserted, alreadyPresent: counts.alreadyPresent, duplicates: counts.duplicates)
     }
 
@@ -523,7 +566,7 @@ public final class RecommendationService: Sendable {
         let inModel = model?.bundle.userIDs.position(of: id) != nil
         state.withLock { s in
             let generation = (s.live[id]?.generation ?? 0) + 1
-            if let live = s.live[id] { for e in live.events { s.liveKeys.remove(e.key) } }
+            if let live = s.live[id] { for e in live.events { s.events.keys.remove(e.key) } }
             var fresh = LiveUser()
             fresh.generation = generation
             s.live[id] = fresh

@@ -155,8 +155,12 @@ public final class TailorServer: Sendable {
             logger.error("refused model version", metadata: ["version": "\(name)", "reason": "\(error)"])
             throw Problem(.unprocessableContent, code: "model-refused", detail: "version '\(name)' was refused, the current model keeps serving: \(error)")
         }
+        do {
+            try service.activate(model)
+        } catch let error as StoreError {
+            throw Problem(.serviceUnavailable, code: "store", detail: "version '\(name)' could not read the store's recent events: \(error.reason)")
+        }
         try versions.setActive(name)
-        service.activate(model)
         metrics.modelActivated(name)
         logger.info("activated model", metadata: ["version": "\(name)", "kind": "\(model.kind)"])
         return model

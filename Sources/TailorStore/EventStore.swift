@@ -73,6 +73,10 @@ public protocol EventStore: EventSource, Sendable {
     @discardableResult
     func deleteUser(_ id: String) throws -> Int?
 
+    /// The events appended after `cursor` (see ``EventSource/eventCursor()``), at most `limit`,
+    /// in append order, each with its own cursor.
+    func events(after cursor: Int64, limit: Int) throws -> [(cursor: Int64, event: Event)]
+
     /// Stores a new API key record (its hash, never the key).
     func saveAPIKey(_ key: APIKeyRecord) throws
     /// Every API key record, revoked ones included, oldest first.

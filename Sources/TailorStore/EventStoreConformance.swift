@@ -154,6 +154,21 @@ public enum EventStoreConformance {
             let again = try store.append(sample())
             try expect(again == AppendCounts(inserted: 2, alreadyPresent: 2), "re-append after erasure: \(again)")
         },
+        Check(name: "events after a cursor come back in append order, paged, and a cursor read before an append covers none of it") { store, _ in
+            let before = try store.eventCursor() ?? -1
+            try store.append(Array(sample().prefix(2)))
+            let middle = try store.eventCursor() ?? -1
+            try expect(middle > before, "the cursor moves with an append: \(before) → \(middle)")
+            try store.append(Array(sample().suffix(2)))
+            let all = try store.events(after: before, limit: 10)
+            try expect(all.map(\.event.item) == ["news-1", "news-2", "news-1", "news-3"], "all after the first cursor: \(all.map(\.event.item))")
+            try expect(all.map(\.event) == sample(), "events come back whole: \(all.map(\.event))")
+            let later = try store.events(after: middle, limit: 10)
+            try expect(later.map(\.event.user) == ["bob", "bob"], "after the middle cursor: \(later.map(\.event.user))")
+            let page = try store.events(after: before, limit: 3)
+            let rest = try store.events(after: page.last!.cursor, limit: 3)
+            try expect(page.count == 3 && rest.count == 1 && rest[0].event.item == "news-3", "paging: \(page.count) + \(rest.count)")
+        },
         Check(name: "API keys are stored by hash, listed, and revoked once") { store, _ in
             let a = APIKeyRecord(id: "k1", name: "web", hash: String(repeating: "a", count: 64), scopes: ["read"], created: "2026-01-01T00:00:00Z")
             let b = APIKeyRecord(id: "k2", name: "ops", hash: String(repeating: "b", count: 64), scopes: ["read", "write", "admin"], created: "2026-01-02T00:00:00Z")

@@ -3,6 +3,7 @@ import Testing
 import TailorData
 import TailorLinalg
 import TailorModels
+import TailorSQLite
 @testable import TailorServer
 
 @Suite("The serving engine")
@@ -214,5 +215,41 @@ struct ServiceTests {
         #expect(cache.statistics.entries <= 10)
         #expect(cache.get(key(0)) != nil, "the recently used entry survives")
         #expect(cache.get(key(1)) == nil, "the least recently used entry is gone")
+    }
+}
+
+@Suite("Live events across restarts")
+struct ReplayTests {
+    @Test("a model trained from the store records its cursor, and a new service folds in the events stored after it")
+    func replay() throws {
+        let f = try Fixture()
+        // The synthetic log's first 3,000 interactions as click events in the store.
+        let log = f.log.interactions
+        let t0: Int64 = 1_750_000_000_000
+        let events = (0..<3_000).map { r in
+            Event(id: "e\(r)", user: log.userIDs[log.users[r]], item: log.itemIDs[log.items[r]], type: .click, timestampMilliseconds: t0 + Int64(r))
+        }
+        try f.store.append(events)
+        let run = TrainingRun(data: DatasetRecipe(source: .store(f.store.path)), model: "als",
+                              configuration: .object(["factors": .number(8), "iterations": .number(4), "threads": .number(1)]))
+        let bundle = try run.train(openStore: { _ in f.store }).bundle
+        let cursor = try #require(bundle.manifest.data.storeCursor)
+        #expect(cursor == (try f.store.eventCursor()))
+        // After training: one user buys their top item.
+        let user = bundle.userIDs[0]
+        let before = try RecommendationService(store: f.store, model: ServingModel(bundle: bundle, version: "t")).recommend(RecommendationRequest(user: user, k: 5))
+        let bought = before.items[0].item
+        try f.store.append([Event(id: "late", user: user, item: bought, type: .purchase, timestampMilliseconds: t0 + 10_000)])
+        // A new service (a restarted server) over the same store and model sees it.
+        let restarted = try RecommendationService(store: f.store, model: ServingModel(bundle: bundle, version: "t"))
+        let after = try restarted.recommend(RecommendationRequest(user: user, k: 5)).items.map(\.item)
+        #expect(!after.contains(bought))
+        #expect(try restarted.embedding(of: user).foldedIn)
+        // A model not trained from this store replays nothing.
+        let other = try f.service()
+        #expect(other.liveUsers == 0)
+        // Re-activating keeps exactly one copy of each replayed event.
+        try restarted.activate(ServingModel(bundle: bundle, version: "t2"))
+        #expect(restarted.state.withLock { $0.live[user]?.events.count } == 1)
     }
 }

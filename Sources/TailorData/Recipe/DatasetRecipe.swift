@@ -11,6 +11,9 @@ public protocol EventSource {
     func loadUsers() throws -> [UserProfile]
     /// The item vectors stored under `space` (empty when there are none).
     func loadItemVectors(space: String) throws -> [ItemVector]
+    /// A position in the source's append order: events appended later come after it (nil for
+    /// sources without one, such as files).
+    func eventCursor() throws -> Int64?
 }
 
 extension EventSource {
@@ -20,6 +23,8 @@ extension EventSource {
     public func loadUsers() throws -> [UserProfile] { [] }
     /// No item vectors.
     public func loadItemVectors(space: String) throws -> [ItemVector] { [] }
+    /// No append order.
+    public func eventCursor() throws -> Int64? { nil }
 }
 
 /// A vector for one catalogue item in a named space (a text encoder's, say), with a
@@ -267,6 +272,9 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         /// Held-out impressions: the latest impressions by time, the holdout's test fraction
         /// of them (0.2 for methods without a fraction), whatever the holdout's method.
         public var testImpressions: Impressions?
+        /// For a store: its event cursor read before its events were (every event at or
+        /// before it is in the data; a server replays the ones after it).
+        public var storeCursor: Int64?
     }
 
     /// A store source's events before and after cleaning, with the cleaning report (the first
@@ -293,6 +301,7 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         // A store is opened once, for its events and then its catalogue and profiles.
         var opened: (any EventSource)?
         if case .store(let path) = source, let openStore { opened = try openStore(path) }
+        let cursor = try opened?.eventCursor()
         let reopen: ((String) throws -> any EventSource)? = opened.map { store in { _ in store } } ?? openStore
         var all: Interactions
         var readReport: InteractionReader.ReadReport?
@@ -329,8 +338,10 @@ public struct DatasetRecipe: Sendable, Equatable, Codable {
         if let all = shown, let holdout {
             (shown, testShown) = all.splitByTime(testFraction: holdout.method.testFraction ?? 0.2)
         }
-        return Prepared(all: all, train: train, trainRaw: raw, test: test, readReport: readReport, cleaningReport: cleaningReport,
-                        splitReport: splitReport, side: side, impressions: shown, testImpressions: testShown)
+        var prepared = Prepared(all: all, train: train, trainRaw: raw, test: test, readReport: readReport, cleaningReport: cleaningReport,
+                                splitReport: splitReport, side: side, impressions: shown, testImpressions: testShown)
+        prepared.storeCursor = cursor
+        return prepared
     }
 
     /// The item catalogue and user profiles: a store's own, then the ``items`` and ``users``

@@ -27,7 +27,8 @@ public struct ModelBundle: Sendable {
 
     /// Bundles a freshly trained model with its training data.
     public init(model: any Recommender, training: Interactions, matrix: InteractionMatrix? = nil, source: String? = nil,
-                holdout: ModelManifest.DataSummary.Holdout? = nil, recipe: DatasetRecipe? = nil, fingerprint: String? = nil) throws {
+                holdout: ModelManifest.DataSummary.Holdout? = nil, recipe: DatasetRecipe? = nil, fingerprint: String? = nil,
+                storeCursor: Int64? = nil) throws {
         let m = matrix ?? InteractionMatrix(training)
         precondition(model.userCount == m.userCount && model.itemCount == m.itemCount,
                      "model shape \(model.userCount)×\(model.itemCount) differs from its data \(m.userCount)×\(m.itemCount)")
@@ -37,7 +38,8 @@ public struct ModelBundle: Sendable {
             kind: type(of: model).kind, createdAt: stamp, tailorVersion: tailorVersion,
             model: try model.archiveConfiguration(),
             data: .init(users: m.userCount, items: m.itemCount, interactions: m.nonZeroCount,
-                        fingerprint: fingerprint ?? training.fingerprint(), source: source, holdout: holdout, recipe: recipe),
+                        fingerprint: fingerprint ?? training.fingerprint(), source: source, holdout: holdout, recipe: recipe,
+                        storeCursor: storeCursor),
             users: training.userIDs.ids, items: training.itemIDs.ids, tensorFile: "embeddings.safetensors")
         try self.init(model: model, userIDs: training.userIDs, itemIDs: training.itemIDs, seen: m.userItems, manifest: manifest)
     }

@@ -46,6 +46,9 @@ public struct ModelManifest: Sendable, Codable, Equatable {
         /// How the training data was made (source, reading, cleaning, weights, confidence
         /// transform, split and seed), so `tailor evaluate` can rebuild the same split.
         public var recipe: DatasetRecipe?
+        /// For a model trained from a store: the store's event cursor when its events were read;
+        /// `tailor serve` folds in the events appended after it.
+        public var storeCursor: Int64?
 
         /// The recipe the model was trained with: ``recipe``, or one rebuilt from a format-1
         /// ``holdout`` (stores only; those models had no confidence transform).
@@ -58,7 +61,7 @@ public struct ModelManifest: Sendable, Codable, Equatable {
                                  confidence: .linear, holdout: .init(method: holdout.method, seed: holdout.seed))
         }
 
-        private enum CodingKeys: String, CodingKey { case users, items, interactions, fingerprint, source, holdout, recipe }
+        private enum CodingKeys: String, CodingKey { case users, items, interactions, fingerprint, source, holdout, recipe, storeCursor }
 
         /// A recorded split.
         public struct Holdout: Sendable, Codable, Equatable {
@@ -84,8 +87,9 @@ public struct ModelManifest: Sendable, Codable, Equatable {
 
         /// A summary.
         public init(users: Int, items: Int, interactions: Int, fingerprint: String, source: String? = nil, holdout: Holdout? = nil,
-                    recipe: DatasetRecipe? = nil) {
+                    recipe: DatasetRecipe? = nil, storeCursor: Int64? = nil) {
             self.recipe = recipe
+            self.storeCursor = storeCursor
             self.users = users
             self.items = items
             self.interactions = interactions

@@ -158,7 +158,7 @@ public struct TrainingRun: Sendable, Equatable, Codable {
         // The fingerprint is of the training part as read (before the confidence transform), so
         // `evaluate --train FILE` recognizes the file the model was trained on.
         let bundle = try ModelBundle(model: model, training: training, matrix: matrix, source: source, recipe: data,
-                                     fingerprint: prepared.trainRaw.fingerprint())
+                                     fingerprint: prepared.trainRaw.fingerprint(), storeCursor: prepared.storeCursor)
         return Outcome(bundle: bundle, data: prepared, secondsPreparing: t1 - t0, secondsFitting: t2 - t1)
     }
 }
