@@ -103,7 +103,7 @@ let package = Package(
         .target(
             name: "TailorServer",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorStore", "TailorSQLite", "TailorNeural",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

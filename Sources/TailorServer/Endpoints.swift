@@ -80,6 +80,7 @@ extension TailorServer {
             let events = try body.events.enumerated().map { try $0.element.event(index: $0.offset, now: now) }
             let recorded = try server.service.record(events)
             server.metrics.eventsRecorded(recorded.inserted)
+            server.retrainer.eventsRecorded(recorded.inserted)
             return try json(recorded, status: .accepted)
         },
         Endpoint(method: .put, path: "/v1/items/{id}", scope: .write) { server, request, context in
@@ -137,6 +138,18 @@ extension TailorServer {
             }
             let model = try server.activate(version: previous)
             return try json(["active": model.version])
+        },
+        Endpoint(method: .post, path: "/v1/admin/retrain", scope: .admin) { server, _, _ in
+            guard server.versions != nil else {
+                throw Problem(.unprocessableContent, code: "unsupported", detail: "retraining writes a new version: start the server with --models DIR")
+            }
+            guard server.retrainer.start(trigger: "request", server: server) else {
+                throw Problem(.conflict, code: "running", detail: "a retraining run is in progress; follow it at GET /v1/admin/retrain")
+            }
+            return try json(server.retrainer.current, status: .accepted)
+        },
+        Endpoint(method: .get, path: "/v1/admin/retrain", scope: .admin) { server, _, _ in
+            try json(server.retrainer.current)
         },
     ]
 }

@@ -418,6 +418,45 @@ enum OpenAPIDocument {
       }
      }
     }
+   },
+   "Retrain": {
+    "type": "object",
+    "required": [
+     "state"
+    ],
+    "properties": {
+     "state": {
+      "type": "string",
+      "enum": [
+       "idle",
+       "running",
+       "activated",
+       "rejected",
+       "failed"
+      ]
+     },
+     "trigger": {
+      "type": "string"
+     },
+     "started": {
+      "type": "string"
+     },
+     "finished": {
+      "type": "string"
+     },
+     "message": {
+      "type": "string"
+     },
+     "version": {
+      "type": "string"
+     },
+     "candidateNDCG": {
+      "type": "number"
+     },
+     "activeNDCG": {
+      "type": "number"
+     }
+    }
    }
   }
  },
@@ -1274,6 +1313,72 @@ enum OpenAPIDocument {
        "application/json": {
         "schema": {
          "$ref": "#/components/schemas/Status"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/retrain": {
+   "post": {
+    "summary": "Retrain in the background: the active model's recipe on the store's events now, activated only if NDCG@10 on a held-out split does not regress",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "202": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Retrain"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   },
+   "get": {
+    "summary": "The current or last retraining run",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "$ref": "#/components/schemas/Retrain"
         }
        }
       }

@@ -303,19 +303,19 @@ public final class RecommendationService: Sendable {
                 let renamed = erased ? interactions.renamingUser(to: "\u{1}erased:" + userID) : interactions
                 if renamed.count > 0 {
                     let r = try bundle.recommend(histories: renamed, k: pool, excludeSeen: request.excludeSeen, profiles: profiles.isEmpty ? [:] : [renamed.userIDs[0]: profiles[userID]!],
-                                                 candidates: allowed, context: request.context)
+                                                 candidates: allowed, context: request.context, threads: 1)
                     if let first = r.first { ranked = positions(first, bundle); source = first.basis == .profile ? "profile" : "model" }
                 } else if known {
                     ranked = positions(try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
-                                                            candidates: allowed, context: request.context)[0], bundle)
+                                                            candidates: allowed, context: request.context, threads: 1)[0], bundle)
                 }
             } else if known {
                 let r = try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
-                                             candidates: allowed, context: request.context)
+                                             candidates: allowed, context: request.context, threads: 1)
                 if let first = r.first { ranked = positions(first, bundle) }
             } else if !profiles.isEmpty {
                 let r = try bundle.recommend(userIDs: [userID], k: pool, excludeSeen: request.excludeSeen, unknownUsers: .skip,
-                                             profiles: profiles, candidates: allowed, context: request.context)
+                                             profiles: profiles, candidates: allowed, context: request.context, threads: 1)
                 if let first = r.first { ranked = positions(first, bundle); source = "profile" }
             } else if !request.context.isEmpty {
                 // Validate the context even when the popular fallback answers.

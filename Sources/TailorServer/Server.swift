@@ -25,6 +25,8 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeoutSeconds: Int64 = 60
     /// The serving engine's limits.
     public var service = RecommendationService.Options()
+    /// When to retrain in the background (default: only on `POST /v1/admin/retrain`).
+    public var retrain = Retrainer.Policy()
 
     /// The defaults.
     public init() {}
@@ -41,6 +43,8 @@ public final class TailorServer: Sendable {
     public let versions: ModelVersions?
     /// Request counts and latencies.
     public let metrics: ServerMetrics
+    /// Background retraining.
+    public let retrainer: Retrainer
     public let configuration: ServerConfiguration
     let logger: Logger
     let limiter: RateLimiter
@@ -64,6 +68,7 @@ public final class TailorServer: Sendable {
         self.keys = KeyRing(store: store)
         self.versions = versions
         self.metrics = ServerMetrics()
+        self.retrainer = Retrainer(policy: configuration.retrain)
         self.configuration = configuration
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)
@@ -96,10 +101,12 @@ public final class TailorServer: Sendable {
 
     /// The application, bound as configured.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(router: makeRouter(),
-                    server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
-                    configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),
-                    onServerRunning: onServerRunning, logger: logger)
+        let triggers = configuration.retrain.every != nil || configuration.retrain.afterEvents != nil
+        return Application(router: makeRouter(),
+                           server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
+                           configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),
+                           services: triggers ? [RetrainTrigger(server: self)] : [],
+                           onServerRunning: onServerRunning, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT, then stops accepting connections and lets in-flight

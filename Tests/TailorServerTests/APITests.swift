@@ -264,3 +264,72 @@ struct KeyTests {
         #expect(RateLimiter(rate: 0, burst: 1).take("a") == nil, "rate 0 is unlimited")
     }
 }
+
+@Suite("Retraining")
+struct RetrainTests {
+    /// A server over a store holding the fixture's interactions as events, with `tolerance`.
+    func server(tolerance: Double) throws -> (Fixture, TailorServer, String) {
+        let f = try Fixture()
+        let log = f.log.interactions
+        try f.store.append((0..<log.count).map { r in
+            Event(id: "e\(r)", user: log.userIDs[log.users[r]], item: log.itemIDs[log.items[r]], type: .click,
+                  timestampMilliseconds: 1_750_000_000_000 + Int64(r) * 1_000)
+        })
+        var configuration = ServerConfiguration()
+        configuration.retrain.tolerance = tolerance
+        let server = try TailorServer(store: f.store, versions: f.versions, configuration: configuration)
+        return (f, server, try server.keys.create(name: "admin", scopes: [.admin]).key)
+    }
+
+    func waitForRun(_ server: TailorServer) async throws -> Retrainer.Status {
+        let deadline = ContinuousClock.now + .seconds(120)
+        while server.retrainer.current.state == "running" && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        return server.retrainer.current
+    }
+
+    @Test("a retrain that passes the gate is written as a new version, activated, and recorded with the store cursor")
+    func activated() async throws {
+        let (f, server, key) = try server(tolerance: 1)  // any candidate passes
+        let app = server.makeApplication()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/v1/admin/retrain", method: .post, headers: [.authorization: "Bearer \(key)"]) { r in
+                #expect(r.status == .accepted)
+            }
+            let status = try await waitForRun(server)
+            #expect(status.state == "activated", "\(status)")
+            let version = try #require(status.version)
+            #expect(server.service.model?.version == version && f.versions.active == version)
+            #expect((status.candidateNDCG ?? 0) > 0 && (status.activeNDCG ?? 0) > 0)
+            // The new version was trained from the store: it records the cursor, so nothing is lost.
+            #expect(server.service.model?.bundle.manifest.data.storeCursor == (try f.store.eventCursor()))
+            try await client.execute(uri: "/v1/admin/retrain", method: .get, headers: [.authorization: "Bearer \(key)"]) { r in
+                #expect(String(buffer: r.body).contains("\"state\":\"activated\""))
+            }
+        }
+    }
+
+    @Test("a retrain that fails the gate is not activated, and says why")
+    func rejected() async throws {
+        let (f, server, _) = try server(tolerance: -1)  // the candidate would have to be twice as good
+        #expect(server.retrainer.start(trigger: "request", server: server))
+        let status = try await waitForRun(server)
+        #expect(status.state == "rejected", "\(status)")
+        #expect(status.message?.contains("keeps serving") == true)
+        #expect(server.service.model?.version == "v1" && f.versions.active == "v1")
+    }
+
+    @Test("the events trigger fires after the configured number of events")
+    func trigger() throws {
+        var policy = Retrainer.Policy()
+        policy.afterEvents = 10
+        let retrainer = Retrainer(policy: policy)
+        #expect(retrainer.due() == nil)
+        retrainer.eventsRecorded(9)
+        #expect(retrainer.due() == nil)
+        retrainer.eventsRecorded(1)
+        #expect(retrainer.due() == "events")
+        var timed = Retrainer.Policy()
+        timed.every = .zero
+        #expect(Retrainer(policy: timed).due() == "schedule")
+    }
+}

@@ -130,25 +130,33 @@ public struct HNSWIndex: Sendable {
     func searchLevel0(_ space: Space, entry: Int32, entryScore: Float, ef: Int, exclude: ArraySlice<Int32>,
                       visited: VisitedSet) -> [(index: Int32, score: Float)] {
         visited.reset()
-        visited.insert(entry)
-        var candidates = ScoreHeap(maxFirst: true)
-        var results = ScoreHeap(maxFirst: false)  // worst result on top
-        candidates.push(entryScore, entry)
-        if !HNSWIndex.contains(exclude, entry) { results.push(entryScore, entry) }
-        while let (s, node) = candidates.pop() {
-            if results.count >= ef, let worst = results.top, s < worst.score { break }
-            for n in neighbours(node, level: 0) where visited.insert(n) {
-                let sn = space.score(n)
-                if results.count < ef || sn > results.top!.score {
-                    candidates.push(sn, n)
-                    if !HNSWIndex.contains(exclude, n) {
-                        results.push(sn, n)
-                        if results.count > ef { _ = results.pop() }
+        _ = visited.insert(entry)
+        visited.candidates.removeAll()
+        visited.results.removeAll()
+        visited.candidates.push(entryScore, entry)
+        if !HNSWIndex.contains(exclude, entry) { visited.results.push(entryScore, entry) }
+        let m0 = 2 * configuration.m
+        links0.withUnsafeBufferPointer { links in
+            degree0.withUnsafeBufferPointer { degrees in
+                while let (s, node) = visited.candidates.pop() {
+                    if visited.results.count >= ef, let worst = visited.results.top, s < worst.score { break }
+                    let base = links.baseAddress! + Int(node) * m0
+                    for j in 0..<Int(degrees[Int(node)]) {
+                        let n = base[j]
+                        guard visited.insert(n) else { continue }
+                        let sn = space.score(n)
+                        if visited.results.count < ef || sn > visited.results.top!.score {
+                            visited.candidates.push(sn, n)
+                            if !HNSWIndex.contains(exclude, n) {
+                                visited.results.push(sn, n)
+                                if visited.results.count > ef { _ = visited.results.pop() }
+                            }
+                        }
                     }
                 }
             }
         }
-        return results.elements.map { ($0.index, $0.score) }
+        return visited.results.elements.map { ($0.index, $0.score) }
     }
 
     static func contains(_ sorted: ArraySlice<Int32>, _ x: Int32) -> Bool {
@@ -273,7 +281,8 @@ extension HNSWIndex {
             }
             while let (s, node) = candidates.pop() {
                 if results.count >= ef, s < results.top!.score { break }
-                for nb in neighbours(node, level: level) where visited.insert(nb) {
+                let list: ArraySlice<Int32> = level == 0 ? links0[(Int(node) * m0)..<(Int(node) * m0 + Int(degree0[Int(node)]))] : upper[node]![level - 1][...]
+                for nb in list where visited.insert(nb) {
                     let sn = sim(q, nb, v)
                     if results.count < ef || sn > results.top!.score {
                         candidates.push(sn, nb)
@@ -363,6 +372,8 @@ struct ScoreHeap {
         }
     }
 
+    mutating func removeAll() { elements.removeAll(keepingCapacity: true) }
+
     mutating func pop() -> (Float, Int32)? {
         guard let first = elements.first else { return nil }
         let last = elements.removeLast()
@@ -387,6 +398,9 @@ struct ScoreHeap {
 final class VisitedSet: @unchecked Sendable {
     var stamps: [UInt32]
     var current: UInt32 = 0
+    /// The search's heaps, kept between searches so they allocate once.
+    var candidates = ScoreHeap(maxFirst: true)
+    var results = ScoreHeap(maxFirst: false)
 
     init(count: Int) { stamps = [UInt32](repeating: 0, count: count) }
 
