@@ -23,6 +23,11 @@ struct Serve: ParsableCommand {
         Events sent to POST /v1/events are stored before the reply and change that user's
         recommendations at once (fold-in against the model's item vectors; no retraining).
 
+        Retraining (needs --models): POST /v1/admin/retrain, or --retrain-every 6h and
+        --retrain-after-events 100000, re-runs the active model's recipe on the store in the
+        background; the new version is activated only if its NDCG@10 on held-out events is not
+        worse than the active model's (--retrain-tolerance), and GET /v1/admin/retrain reports.
+
         Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys`).
         The server binds to 127.0.0.1; to serve a network, put a TLS reverse proxy (nginx,
         Caddy) in front and keep it on loopback. SIGTERM or Ctrl-C stops it gracefully.
@@ -59,6 +64,15 @@ struct Serve: ParsableCommand {
     @Flag(name: .customLong("ann-int8"), help: "HNSW: walk the graph over int8 codes of the item vectors (a quarter of the memory traffic), re-scoring the result exactly.")
     var annInt8 = false
 
+    @Option(name: .customLong("retrain-every"), help: ArgumentHelp("Retrain in the background this often (e.g. 30m, 6h, 1d; needs --models).", valueName: "DURATION"))
+    var retrainEvery: String?
+
+    @Option(name: .customLong("retrain-after-events"), help: ArgumentHelp("Retrain in the background once this many new events arrived (needs --models).", valueName: "N"))
+    var retrainAfterEvents: Int?
+
+    @Option(name: .customLong("retrain-tolerance"), help: "A retrained model is activated only if its NDCG@10 is at least (1 - this) times the active model's on the same held-out events.")
+    var retrainTolerance = 0.01
+
     @Option(name: .customLong("max-events"), help: "Most events in one POST /v1/events.")
     var maxEvents = 10_000
 
@@ -73,6 +87,12 @@ struct Serve: ParsableCommand {
         guard ann == "exact" || ann == "hnsw" else { throw ValidationError("--ann must be exact or hnsw, got '\(ann)'") }
         guard annEF >= 1 && annEF <= 100_000 else { throw ValidationError("--ann-ef must be 1 to 100000, got \(annEF)") }
         if annInt8 && ann != "hnsw" { throw ValidationError("--ann-int8 needs --ann hnsw") }
+        if retrainEvery != nil || retrainAfterEvents != nil {
+            guard models != nil else { throw ValidationError("--retrain-every and --retrain-after-events write new versions: serve --models DIR") }
+        }
+        if let retrainEvery { _ = try Serve.duration(retrainEvery) }
+        if let n = retrainAfterEvents, n < 1 { throw ValidationError("--retrain-after-events must be at least 1") }
+        guard retrainTolerance >= 0 && retrainTolerance < 1 else { throw ValidationError("--retrain-tolerance must be at least 0 and below 1, got \(retrainTolerance)") }
         guard maxEvents >= 1 else { throw ValidationError("--max-events must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         if let model, !FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("manifest.json")) {
@@ -90,6 +110,9 @@ struct Serve: ParsableCommand {
         configuration.maxEventsPerRequest = maxEvents
         if ann == "hnsw" { configuration.service.ann = HNSWIndex.Configuration(quantized: annInt8) }
         configuration.service.annEF = annEF
+        configuration.retrain.every = try retrainEvery.map(Serve.duration)
+        configuration.retrain.afterEvents = retrainAfterEvents
+        configuration.retrain.tolerance = retrainTolerance
         var logger = Logger(label: "tailor.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let eventStore = try StoreOptions.store(at: store, create: true)
@@ -113,6 +136,19 @@ struct Serve: ParsableCommand {
         }
         done.wait()
         if let error = failure.error { throw error }
+    }
+}
+
+extension Serve {
+    /// `90s`, `30m`, `6h`, `1d` (or plain seconds) as a duration.
+    static func duration(_ text: String) throws -> Duration {
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+        var number = Substring(text), scale = 1.0
+        if let last = text.last, let unit = units[last] { number = text.dropLast(); scale = unit }
+        guard let value = Double(number), value > 0, value.isFinite else {
+            throw ValidationError("'\(text)' is not a duration such as 90s, 30m, 6h or 1d")
+        }
+        return .milliseconds(Int64(value * scale * 1000))
     }
 }
 
