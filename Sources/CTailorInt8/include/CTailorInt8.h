@@ -38,4 +38,8 @@ void tailor_int8_gemm(int vnni, int m, int n, int depth, const int8_t *a, const 
 }
 #endif
 
+
+/// Asks the CPU to bring the cache line at `p` closer (a hint; never faults). Used by the HNSW
+/// search to fetch neighbours' vectors before scoring them, as hnswlib does.
+static inline void tailor_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 #endif

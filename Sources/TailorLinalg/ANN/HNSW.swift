@@ -1,4 +1,5 @@
 import Foundation
+import CTailorInt8
 import Synchronization
 
 /// Approximate maximum-inner-product search by a hierarchical navigable small-world graph
@@ -129,34 +130,41 @@ public struct HNSWIndex: Sendable {
     /// Best-first search of level 0 keeping the `ef` best non-excluded nodes.
     func searchLevel0(_ space: Space, entry: Int32, entryScore: Float, ef: Int, exclude: ArraySlice<Int32>,
                       visited: VisitedSet) -> [(index: Int32, score: Float)] {
-        visited.reset()
-        _ = visited.insert(entry)
-        visited.candidates.removeAll()
-        visited.results.removeAll()
-        visited.candidates.push(entryScore, entry)
-        if !HNSWIndex.contains(exclude, entry) { visited.results.push(entryScore, entry) }
-        let m0 = 2 * configuration.m
+        let marks = visited.begin()
+        _ = marks.insert(entry)
+        var candidates = ScoreHeap(maxFirst: true), results = ScoreHeap(maxFirst: false)
+        swap(&candidates, &visited.candidates)
+        swap(&results, &visited.results)
+        defer { swap(&candidates, &visited.candidates); swap(&results, &visited.results) }
+        candidates.removeAll()
+        results.removeAll()
+        candidates.push(entryScore, entry)
+        if !HNSWIndex.contains(exclude, entry) { results.push(entryScore, entry) }
+        let m0 = 2 * configuration.m, d = dimension
         links0.withUnsafeBufferPointer { links in
             degree0.withUnsafeBufferPointer { degrees in
-                while let (s, node) = visited.candidates.pop() {
-                    if visited.results.count >= ef, let worst = visited.results.top, s < worst.score { break }
+                while let (s, node) = candidates.pop() {
+                    if results.count >= ef, let worst = results.top, s < worst.score { break }
                     let base = links.baseAddress! + Int(node) * m0
-                    for j in 0..<Int(degrees[Int(node)]) {
+                    let degree = Int(degrees[Int(node)])
+                    // Fetch the unvisited neighbours' vectors while scoring the first ones.
+                    for j in 0..<degree { space.prefetch(base[j], d) }
+                    for j in 0..<degree {
                         let n = base[j]
-                        guard visited.insert(n) else { continue }
+                        guard marks.insert(n) else { continue }
                         let sn = space.score(n)
-                        if visited.results.count < ef || sn > visited.results.top!.score {
-                            visited.candidates.push(sn, n)
+                        if results.count < ef || sn > results.top!.score {
+                            candidates.push(sn, n)
                             if !HNSWIndex.contains(exclude, n) {
-                                visited.results.push(sn, n)
-                                if visited.results.count > ef { _ = visited.results.pop() }
+                                results.push(sn, n)
+                                if results.count > ef { _ = results.pop() }
                             }
                         }
                     }
                 }
             }
         }
-        return visited.results.elements.map { ($0.index, $0.score) }
+        return results.elements.map { ($0.index, $0.score) }
     }
 
     static func contains(_ sorted: ArraySlice<Int32>, _ x: Int32) -> Bool {
@@ -192,6 +200,11 @@ struct Space {
 
     @inline(__always)
     func exact(_ i: Int32) -> Float { Kernels.dot(q, vectors + Int(i) * d, count: d) }
+
+    @inline(__always)
+    func prefetch(_ i: Int32, _ d: Int) {
+        if let codes { tailor_prefetch(codes + Int(i) * d) } else { tailor_prefetch(vectors + Int(i) * d) }
+    }
 }
 
 extension HNSWIndex {
@@ -272,9 +285,9 @@ extension HNSWIndex {
         /// Best-first search at `level` from `entries` (used while building).
         func searchLevel(_ q: Int32, entries: [(index: Int32, score: Float)], ef: Int, level: Int, visited: VisitedSet,
                          _ v: UnsafePointer<Float>) -> [(index: Int32, score: Float)] {
-            visited.reset()
+            let marks = visited.begin()
             var candidates = ScoreHeap(maxFirst: true), results = ScoreHeap(maxFirst: false)
-            for e in entries where visited.insert(e.index) {
+            for e in entries where marks.insert(e.index) {
                 candidates.push(e.score, e.index)
                 results.push(e.score, e.index)
                 if results.count > ef { _ = results.pop() }
@@ -282,7 +295,7 @@ extension HNSWIndex {
             while let (s, node) = candidates.pop() {
                 if results.count >= ef, s < results.top!.score { break }
                 let list: ArraySlice<Int32> = level == 0 ? links0[(Int(node) * m0)..<(Int(node) * m0 + Int(degree0[Int(node)]))] : upper[node]![level - 1][...]
-                for nb in list where visited.insert(nb) {
+                for nb in list where marks.insert(nb) {
                     let sn = sim(q, nb, v)
                     if results.count < ef || sn > results.top!.score {
                         candidates.push(sn, nb)
@@ -394,29 +407,46 @@ struct ScoreHeap {
     }
 }
 
-/// Which nodes a search has reached: a stamp per node, so resetting is one increment.
+/// Which nodes a search has reached: a stamp per node, so resetting is one increment. The
+/// search works on a ``Stamps`` value (a pointer and the current stamp), so marking a node is
+/// a load and a store with no exclusivity bookkeeping.
 final class VisitedSet: @unchecked Sendable {
-    var stamps: [UInt32]
-    var current: UInt32 = 0
+    let stamps: UnsafeMutablePointer<UInt32>
+    let count: Int
+    var generation: UInt32 = 0
     /// The search's heaps, kept between searches so they allocate once.
     var candidates = ScoreHeap(maxFirst: true)
     var results = ScoreHeap(maxFirst: false)
 
-    init(count: Int) { stamps = [UInt32](repeating: 0, count: count) }
-
-    func reset() {
-        current &+= 1
-        if current == 0 {
-            for i in stamps.indices { stamps[i] = 0 }
-            current = 1
-        }
+    init(count: Int) {
+        self.count = count
+        stamps = UnsafeMutablePointer<UInt32>.allocate(capacity: max(1, count))
+        stamps.initialize(repeating: 0, count: max(1, count))
     }
+
+    deinit { stamps.deallocate() }
+
+    /// A fresh set (every node unmarked).
+    func begin() -> Stamps {
+        generation &+= 1
+        if generation == 0 {
+            stamps.update(repeating: 0, count: max(1, count))
+            generation = 1
+        }
+        return Stamps(pointer: stamps, current: generation)
+    }
+}
+
+/// The marks of one search.
+struct Stamps {
+    let pointer: UnsafeMutablePointer<UInt32>
+    let current: UInt32
 
     /// Marks `i`; true if it was not marked yet.
     @inline(__always)
     func insert(_ i: Int32) -> Bool {
-        if stamps[Int(i)] == current { return false }
-        stamps[Int(i)] = current
+        if pointer[Int(i)] == current { return false }
+        pointer[Int(i)] = current
         return true
     }
 }
