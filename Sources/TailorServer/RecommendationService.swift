@@ -100,6 +100,11 @@ public final class RecommendationService: Sendable {
         public var ann: HNSWIndex.Configuration?
         /// Candidates explored per ANN query (at least the items asked for).
         public var annEF = 100
+        /// User attributes whose segments get their own popular items, used (in this order)
+        /// to fill a ranking the model leaves short, before overall popularity.
+        public var segmentBy: [String] = []
+        /// How far back the trending source counts events.
+        public var trendingWindow: Duration = .seconds(3600)
         /// The defaults.
         public init() {}
     }
@@ -108,6 +113,7 @@ public final class RecommendationService: Sendable {
     let options: Options
     let state: Mutex<State>
     let cache: RankingCache
+    let trending: TrendingItems
 
     struct LiveUser {
         var events: [Event] = []
@@ -151,6 +157,8 @@ public final class RecommendationService: Sendable {
         var categories: [String: [String]] = [:]
         /// Category → positions in the active model, built on first use.
         var categoryIndex: [String: [Int32]]?
+        /// "attribute=value" → the model's items by popularity among training users with it.
+        var segments: [String: [(index: Int32, score: Float)]] = [:]
     }
 
     /// A service reading the catalogue's state from `store`, serving `model` (if any yet).
@@ -162,6 +170,7 @@ public final class RecommendationService: Sendable {
         for item in try store.loadItems() where !item.categories.isEmpty { s.categories[item.id] = item.categories }
         state = Mutex(s)
         cache = RankingCache(capacity: options.cacheCapacity)
+        trending = TrendingItems(window: options.trendingWindow)
         if let model { try activate(model) }
     }
 
@@ -178,11 +187,13 @@ public final class RecommendationService: Sendable {
         var fresh = LiveEvents()
         var cursor = replayCursor(for: model)
         if let start = cursor { cursor = try replay(after: start) { for e in $0 { fresh.absorb(e, limit: options.liveEventsPerUser) } } }
+        let segments = try segmentPopularity(model)
         state.withLock { s in
             s.model = model
             s.categoryIndex = nil
             s.events = fresh
             s.erased = []
+            s.segments = segments
         }
         cache.removeAll()
         // Events stored while the replay ran (whose live update may have gone to the old state).
@@ -190,6 +201,27 @@ public final class RecommendationService: Sendable {
             _ = try replay(after: cursor) { events in
                 state.withLock { s in for e in events { s.events.absorb(e, limit: options.liveEventsPerUser) } }
             }
+        }
+    }
+
+    /// For each `attribute=value` of the `segmentBy` attributes: the model's items by how many
+    /// training users with that value have them (the top 500).
+    func segmentPopularity(_ model: ServingModel) throws -> [String: [(index: Int32, score: Float)]] {
+        guard !options.segmentBy.isEmpty else { return [:] }
+        let bundle = model.bundle
+        var counts: [String: [Int32: Float]] = [:]
+        for profile in try store.loadUsers() {
+            guard let u = bundle.userIDs.position(of: profile.id) else { continue }
+            for name in options.segmentBy {
+                guard let value = profile.attributes[name] else { continue }
+                let key = "\(name)=\(value)"
+                var c = counts[key] ?? [:]
+                for i in bundle.seen.columns(inRow: Int(u)) { c[i, default: 0] += 1 }
+                counts[key] = c
+            }
+        }
+        return counts.mapValues { c in
+            Array(c.sorted { ($0.value, -$0.key) > ($1.value, -$1.key) }.prefix(500).map { (index: $0.key, score: $0.value) })
         }
     }
 
@@ -285,18 +317,25 @@ public final class RecommendationService: Sendable {
         var source = "model"
         // Events on items the model does not know carry nothing it can fold in.
         if !known && !events.contains(where: { bundle.itemIDs.position(of: $0.item) != nil }) { events = [] }
+        // Factor models rank from the user's vector (trained, or folded in from their events):
+        // through the HNSW index when there is one and no filter narrows the items, else by
+        // one matrix-vector product over the items (or only the allowed ones).
         var approximated = false
-        if let index = model.index, allowed == nil, request.context.isEmpty, profiles.isEmpty,
+        if request.context.isEmpty, profiles.isEmpty,
            let (vector, history) = try annQuery(bundle: bundle, userID: userID, known: known, erased: erased, events: events, weights: model.weights) {
             var exclude = banned
             if request.excludeSeen { exclude.formUnion(history) }
-            let sorted = exclude.sorted()
-            ranked = index.search(vector, k: pool, ef: max(options.annEF, pool), exclude: sorted[...])
+            if let index = model.index, allowed == nil {
+                let sorted = exclude.sorted()
+                ranked = index.search(vector, k: pool, ef: max(options.annEF, pool), exclude: sorted[...])
+            } else if let factors = bundle.model as? any FactorModel {
+                ranked = ServingPipeline.exactTopK(vector, items: factors.itemFactors, k: pool, exclude: exclude, allowed: allowed)
+            }
             approximated = true
         }
         do {
             if approximated {
-                // Ranked by the index above.
+                // Ranked from the user's vector above.
             } else if !events.isEmpty {
                 let interactions = self.interactions(events, user: userID, weights: model.weights)
                 // An erased user's trained history must not come back: rename them.
@@ -333,19 +372,34 @@ public final class RecommendationService: Sendable {
         }
         var out = ranked.prefix(need).map { RankedItem(item: bundle.itemIDs[$0.index], score: $0.score, source: source) }
         if out.count < need {
-            // Fill from the most popular items the user has not seen, under the same filters.
+            // Fill, under the same filters and never with an item the user has: first what is
+            // trending (most events in the last hour), then what is popular among users sharing
+            // an attribute with this one (--segment-by), then what is popular overall.
             var skip = banned
             for entry in ranked.prefix(need) { skip.insert(entry.index) }
             if request.excludeSeen {
                 if known, let p = bundle.userIDs.position(of: userID) { for i in bundle.seen.columns(inRow: Int(p)) { skip.insert(i) } }
                 for e in events { if let p = bundle.itemIDs.position(of: e.item) { skip.insert(p) } }
             }
-            let scores = bundle.popularity.itemScores
             let allowedSet = allowed.map { Set($0.positions) }
-            for p in model.popularOrder where out.count < need {
-                if skip.contains(p) || allowedSet.map({ !$0.contains(p) }) == true { continue }
-                out.append(RankedItem(item: bundle.itemIDs[p], score: scores[Int(p)], source: "popular"))
+            func fill(_ source: String, _ entries: [(index: Int32, score: Float)]) {
+                for (p, score) in entries where out.count < need {
+                    if skip.contains(p) || allowedSet.map({ !$0.contains(p) }) == true { continue }
+                    skip.insert(p)
+                    out.append(RankedItem(item: bundle.itemIDs[p], score: score, source: source))
+                }
             }
+            fill("trending", trending.top(model: model))
+            if out.count < need, !options.segmentBy.isEmpty {
+                let attributes = try request.attributes ?? request.user.flatMap { try store.user($0)?.attributes } ?? [:]
+                let segments = state.withLock { s in s.segments }
+                for name in options.segmentBy {
+                    guard let value = attributes[name], let top = segments["\(name)=\(value)"] else { continue }
+                    fill("segment:\(name)", top)
+                }
+            }
+            let scores = bundle.popularity.itemScores
+            if out.count < need { fill("popular", model.popularOrder.map { ($0, scores[Int($0)]) }) }
         }
         return Array(out.dropFirst(request.offset))
     }
@@ -513,7 +567,8 @@ public final class RecommendationService: Sendable {
     /// `exposure`) mark items as shown, so they are not recommended again.
     public func record(_ events: [Event]) throws -> Recorded {
         let counts = try store.append(events)
-        state.withLock { s in for e in events { s.events.absorb(e, limit: options.liveEventsPerUser) } }
+        let fresh = state.withLock { s in events.filter { s.events.absorb($0, limit: options.liveEventsPerUser) } }
+        trending.add(fresh.filter { $0.type != RecommendationService.exposure }.map(\.item))
         return Recorded(inserted: counts.inserted, alreadyPresent: counts.alreadyPresent, duplicates: counts.duplicates)
     }
 

@@ -1,9 +1,45 @@
 import Foundation
 import Synchronization
 import TailorLinalg
+import TailorModels
 
-/// The steps after retrieval: diversification.
+/// Exact retrieval for one query, and the steps after retrieval: diversification.
 enum ServingPipeline {
+    /// The `k` items with the largest inner product with `vector`, never one in `exclude`, only
+    /// `allowed` ones if given: one matrix-vector product and a selection. For a single query
+    /// this avoids the batched kernel's packing of the whole item matrix (a copy per call).
+    static func exactTopK(_ vector: [Float], items: Matrix, k: Int, exclude: Set<Int32>, allowed: CandidateItems?) -> [(index: Int32, score: Float)] {
+        let n = items.rows, d = items.columns
+        guard n > 0, k > 0, vector.count == d else { return [] }
+        var scores: [Float]
+        var positions: [Int32]?
+        if let allowed {
+            positions = allowed.positions
+            scores = items.withUnsafeBufferPointer { m in vector.withUnsafeBufferPointer { q in
+                allowed.positions.map { Kernels.dot(q.baseAddress!, m.baseAddress! + Int($0) * d, count: d) }
+            } }
+        } else {
+            scores = [Float](repeating: 0, count: n)
+            items.withUnsafeBufferPointer { m in vector.withUnsafeBufferPointer { q in scores.withUnsafeMutableBufferPointer { y in
+                Kernels.gemv(m.baseAddress!, lda: d, rows: n, columns: d, q.baseAddress!, y.baseAddress!)
+            } } }
+        }
+        if !exclude.isEmpty {
+            if let positions {
+                for (slot, p) in positions.enumerated() where exclude.contains(p) { scores[slot] = -.infinity }
+            } else {
+                for p in exclude where Int(p) < n { scores[Int(p)] = -.infinity }
+            }
+        }
+        let want = min(k, scores.count)
+        var idx = [Int32](repeating: 0, count: want), top = [Float](repeating: 0, count: want)
+        let found = Kernels.topK(scores, count: scores.count, k: want, outIndices: &idx, outScores: &top)
+        return (0..<found).compactMap { j in
+            guard top[j] > -.infinity else { return nil }
+            return (positions.map { $0[Int(idx[j])] } ?? idx[j], top[j])
+        }
+    }
+
     /// Maximal marginal relevance (Carbonell & Goldstein 1998): repeatedly picks the item that
     /// maximizes `(1 − diversity) · relevance − diversity · (highest cosine to an item already
     /// picked)`, relevance being the score rescaled to [0, 1] within `ranked`. Returns up to
@@ -92,4 +128,63 @@ final class RankingCache: Sendable {
     func removeAll() { storage.withLock { $0.entries.removeAll(keepingCapacity: true) } }
 
     var statistics: (entries: Int, hits: Int, misses: Int) { storage.withLock { ($0.entries.count, $0.hits, $0.misses) } }
+}
+
+/// Items with the most events recently: per-minute counts over a sliding window, fed by the
+/// events the server receives. The ranked list is recomputed at most once a second.
+final class TrendingItems: Sendable {
+    struct Counts {
+        var minutes: [Int64: [String: Int]] = [:]
+        var totals: [String: Int] = [:]
+        var ranked: [(item: String, count: Int)] = []
+        var rankedAt: ContinuousClock.Instant?
+    }
+
+    let window: Duration
+    let counts = Mutex(Counts())
+
+    init(window: Duration) { self.window = window }
+
+    static func minute(_ date: Date = Date()) -> Int64 { Int64(date.timeIntervalSince1970 / 60) }
+
+    /// Counts one event per item, now.
+    func add(_ items: [String], at date: Date = Date()) {
+        guard !items.isEmpty else { return }
+        let m = TrendingItems.minute(date)
+        counts.withLock { c in
+            for item in items {
+                c.minutes[m, default: [:]][item, default: 0] += 1
+                c.totals[item, default: 0] += 1
+            }
+            expire(&c, now: m)
+        }
+    }
+
+    func expire(_ c: inout Counts, now m: Int64) {
+        let oldest = m - Int64(window.components.seconds / 60)
+        for (minute, items) in c.minutes where minute <= oldest {
+            for (item, n) in items {
+                let left = (c.totals[item] ?? 0) - n
+                c.totals[item] = left > 0 ? left : nil
+            }
+            c.minutes.removeValue(forKey: minute)
+        }
+    }
+
+    /// The trending items (at least two events in the window), most events first.
+    func ranked(at date: Date = Date()) -> [(item: String, count: Int)] {
+        let now = ContinuousClock.now
+        return counts.withLock { c in
+            if let at = c.rankedAt, now - at < .seconds(1) { return c.ranked }
+            expire(&c, now: TrendingItems.minute(date))
+            c.ranked = c.totals.filter { $0.value >= 2 }.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(1_000).map { ($0.key, $0.value) }
+            c.rankedAt = now
+            return c.ranked
+        }
+    }
+
+    /// The trending items the model knows, as positions.
+    func top(model: ServingModel) -> [(index: Int32, score: Float)] {
+        ranked().compactMap { entry in model.bundle.itemIDs.position(of: entry.item).map { ($0, Float(entry.count)) } }
+    }
 }

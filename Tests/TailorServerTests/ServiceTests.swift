@@ -195,6 +195,42 @@ struct ServiceTests {
         #expect(Set(folded).intersection(after).count >= 8, "approximate \(after) vs exact \(folded)")
     }
 
+    @Test("a stranger's list is filled with trending items first, then their segment's popular items, then overall popular ones")
+    func fallbackSources() throws {
+        var options = RecommendationService.Options()
+        options.segmentBy = ["group"]
+        // Profiles: the first 150 training users are in group a, the rest in group b.
+        try f.store.upsert(users: f.users.enumerated().map { UserProfile(id: $1, attributes: ["group": $0 < 150 ? "a" : "b"]) })
+        let service = try f.service(options)
+        // Two items trend: events from other users in the last minute (3 and 2 events).
+        let hot = [f.bundle.itemIDs.ids.last!, f.bundle.itemIDs.ids[f.bundle.itemIDs.count - 2]]
+        try service.record([event("x1", hot[0], .click), event("x2", hot[0], .click), event("x3", hot[0], .click),
+                            event("x1", hot[1], .click), event("x2", hot[1], .click)])
+        var r = RecommendationRequest(user: nil, k: 6)
+        r.attributes = ["group": "b"]
+        let items = try service.recommend(r).items
+        #expect(items.prefix(2).map(\.item) == hot && items.prefix(2).allSatisfy { $0.source == "trending" }, "\(items)")
+        #expect(items.dropFirst(2).allSatisfy { $0.source == "segment:group" }, "\(items)")
+        // The segment's items are the most common among group b's training users.
+        var counts: [Int32: Int] = [:]
+        for u in 150..<f.users.count { for i in f.bundle.seen.columns(inRow: u) { counts[i, default: 0] += 1 } }
+        let expected = counts.sorted { ($0.value, -$0.key) > ($1.value, -$1.key) }.map { f.bundle.itemIDs[$0.key] }.filter { !hot.contains($0) }
+        #expect(items.dropFirst(2).map(\.item) == Array(expected.prefix(4)))
+        // Without attributes: trending, then overall popular.
+        let plain = try service.recommend(RecommendationRequest(user: "nobody", k: 4)).items
+        #expect(plain.prefix(2).map(\.item) == hot && plain.dropFirst(2).allSatisfy { $0.source == "popular" })
+    }
+
+    @Test("trending counts expire with their window")
+    func trendingWindow() {
+        let t = TrendingItems(window: .seconds(600))
+        let old = Date().addingTimeInterval(-3_600)
+        t.add(["a", "a", "a"], at: old)
+        t.add(["b", "b"])
+        t.add(["c"])
+        #expect(t.ranked().map(\.item) == ["b"], "a expired, c has one event")
+    }
+
     @Test("MMR picks the most relevant first, then the item least like it among near-equals")
     func mmrReference() {
         // Items 0 and 1 point the same way, item 2 is orthogonal.

@@ -73,6 +73,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("retrain-tolerance"), help: "A retrained model is activated only if its NDCG@10 is at least (1 - this) times the active model's on the same held-out events.")
     var retrainTolerance = 0.01
 
+    @Option(name: .customLong("segment-by"), help: ArgumentHelp("User attributes (comma-separated, e.g. country,age) whose segments' popular items fill a list the model leaves short, after trending items and before overall popular ones.", valueName: "ATTRIBUTES"))
+    var segmentBy: String?
+
     @Option(name: .customLong("max-events"), help: "Most events in one POST /v1/events.")
     var maxEvents = 10_000
 
@@ -110,6 +113,7 @@ struct Serve: ParsableCommand {
         configuration.maxEventsPerRequest = maxEvents
         if ann == "hnsw" { configuration.service.ann = HNSWIndex.Configuration(quantized: annInt8) }
         configuration.service.annEF = annEF
+        configuration.service.segmentBy = segmentBy.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } } ?? []
         configuration.retrain.every = try retrainEvery.map(Serve.duration)
         configuration.retrain.afterEvents = retrainAfterEvents
         configuration.retrain.tolerance = retrainTolerance
