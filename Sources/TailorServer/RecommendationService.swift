@@ -115,6 +115,12 @@ public final class RecommendationService: Sendable {
     let cache: RankingCache
     let trending: TrendingItems
 
+    struct NewItem {
+        /// Strength per user position (summed over their events).
+        var strengths: [Int32: Float] = [:]
+        var vector: [Float] = []
+    }
+
     struct LiveUser {
         var events: [Event] = []
         var exposed: Set<String> = []
@@ -157,6 +163,9 @@ public final class RecommendationService: Sendable {
         var categories: [String: [String]] = [:]
         /// Category → positions in the active model, built on first use.
         var categoryIndex: [String: [Int32]]?
+        /// Items the model was not trained on, with events from users it knows: their vectors by
+        /// item fold-in (models that can; ALS).
+        var newItems: [String: NewItem] = [:]
         /// "attribute=value" → the model's items by popularity among training users with it.
         var segments: [String: [(index: Int32, score: Float)]] = [:]
     }
@@ -194,6 +203,8 @@ public final class RecommendationService: Sendable {
             s.events = fresh
             s.erased = []
             s.segments = segments
+            s.newItems = [:]
+            for user in fresh.users.values { foldInItems(user.events, model: model, into: &s.newItems) }
         }
         cache.removeAll()
         // Events stored while the replay ran (whose live update may have gone to the old state).
@@ -257,6 +268,7 @@ public final class RecommendationService: Sendable {
             let live = request.user.flatMap { s.live[$0] }
             return (s.model, live, request.user.map { s.erased.contains($0) } ?? false, s.unavailable)
         }
+        let (newItems, categories) = state.withLock { ($0.newItems, $0.categories) }
         guard let model = snapshot.0 else { throw RequestError(.unavailable, "no model is loaded yet") }
         let live = snapshot.1 ?? LiveUser()
         let cacheable = request.recentItems.isEmpty && request.attributes == nil && request.user != nil
@@ -264,7 +276,8 @@ public final class RecommendationService: Sendable {
         if cacheable, let hit = cache.get(key) {
             return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true)
         }
-        let items = try rank(request, model: model, live: live, erased: snapshot.2, unavailable: snapshot.3)
+        let items = try rank(request, model: model, live: live, erased: snapshot.2, unavailable: snapshot.3,
+                             newItems: newItems, categories: categories)
         // Only if no event of this user arrived meanwhile (their generation is unchanged).
         if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && $0.model === model }) {
             cache.set(key, items)
@@ -283,7 +296,8 @@ public final class RecommendationService: Sendable {
         }
     }
 
-    func rank(_ request: RecommendationRequest, model: ServingModel, live: LiveUser, erased: Bool, unavailable: Set<String>) throws -> [RankedItem] {
+    func rank(_ request: RecommendationRequest, model: ServingModel, live: LiveUser, erased: Bool, unavailable: Set<String>,
+              newItems: [String: NewItem] = [:], categories: [String: [String]] = [:]) throws -> [RankedItem] {
         let bundle = model.bundle
         let allowed = try allowedItems(request, model: model)
         if let allowed, allowed.positions.isEmpty { return [] }
@@ -321,8 +335,10 @@ public final class RecommendationService: Sendable {
         // through the HNSW index when there is one and no filter narrows the items, else by
         // one matrix-vector product over the items (or only the allowed ones).
         var approximated = false
+        var userVector: [Float]?
         if request.context.isEmpty, profiles.isEmpty,
            let (vector, history) = try annQuery(bundle: bundle, userID: userID, known: known, erased: erased, events: events, weights: model.weights) {
+            userVector = vector
             var exclude = banned
             if request.excludeSeen { exclude.formUnion(history) }
             if let index = model.index, allowed == nil {
@@ -371,6 +387,23 @@ public final class RecommendationService: Sendable {
             throw RequestError(.unsupported, field: "diversity", "the \(model.kind) model has no item vectors to diversify by; leave out diversity")
         }
         var out = ranked.prefix(need).map { RankedItem(item: bundle.itemIDs[$0.index], score: $0.score, source: source) }
+        // Items new since the model, folded in from their first events, compete by the same
+        // score (not under diversification, which needs the model's item vectors).
+        if let vector = userVector, !newItems.isEmpty, request.diversity == 0 {
+            let seenIDs = Set(events.map(\.item)).union(live.exposed)
+            let wanted = Set(request.categories), listed = request.candidates.map(Set.init), excluded = Set(request.exclude)
+            var extras: [RankedItem] = []
+            for (id, item) in newItems where item.vector.count == vector.count {
+                if unavailable.contains(id) || excluded.contains(id) || (request.excludeSeen && seenIDs.contains(id)) { continue }
+                if !wanted.isEmpty && wanted.isDisjoint(with: categories[id] ?? []) { continue }
+                if let listed, !listed.contains(id) { continue }
+                let score = zip(vector, item.vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                extras.append(RankedItem(item: id, score: score, source: "model"))
+            }
+            if !extras.isEmpty {
+                out = Array((out + extras).sorted { ($0.score, $1.item) > ($1.score, $0.item) }.prefix(need))
+            }
+        }
         if out.count < need {
             // Fill, under the same filters and never with an item the user has: first what is
             // trending (most events in the last hour), then what is popular among users sharing
@@ -480,19 +513,28 @@ public final class RecommendationService: Sendable {
                              exclude: [String] = []) throws -> (model: String, items: [RankedItem]) {
         let (model, unavailable) = try activeModel()
         guard k >= 1 && k <= options.maxK else { throw RequestError(.invalid, field: "k", "k must be between 1 and \(options.maxK), got \(k)") }
-        guard let p = model.bundle.itemIDs.position(of: item) else {
-            throw RequestError(.notFound, field: "item", "unknown item '\(item)': the model \(model.version) was not trained on it")
-        }
         guard let items = model.normalizedItems else {
             throw RequestError(.unsupported, "the \(model.kind) model has no item vectors; similar items need a factor model such as ALS")
+        }
+        // A new item folded in from its events is compared by its vector.
+        let query: [Float]
+        var own: [Int32] = []
+        if let p = model.bundle.itemIDs.position(of: item) {
+            query = items.row(Int(p))
+            own = [p]
+        } else if let folded = state.withLock({ $0.newItems[item]?.vector }), folded.count == items.columns,
+                  case let norm = folded.reduce(Float(0), { $0 + $1 * $1 }).squareRoot(), norm > 0 {
+            query = folded.map { $0 / norm }
+        } else {
+            throw RequestError(.notFound, field: "item", "unknown item '\(item)': the model \(model.version) was not trained on it and no events from its users arrived since")
         }
         var request = RecommendationRequest(user: nil, k: k)
         request.categories = categories; request.candidates = candidates
         let allowed = try allowedItems(request, model: model)
-        var banned: Set<Int32> = [p]
+        var banned = Set(own)
         for id in exclude + Array(unavailable) { if let q = model.bundle.itemIDs.position(of: id) { banned.insert(q) } }
         let excluded = banned.sorted()
-        let top = model.bundle.rank(queries: Matrix(rows: 1, columns: items.columns, storage: items.row(Int(p))), items: items, k: k,
+        let top = model.bundle.rank(queries: Matrix(rows: 1, columns: items.columns, storage: query), items: items, k: k,
                                     exclude: { _ in excluded[...] }, candidates: allowed, threads: 1)
         return (model.version, top.row(0).map { RankedItem(item: model.bundle.itemIDs[$0.index], score: $0.score, source: "model") })
     }
@@ -567,9 +609,33 @@ public final class RecommendationService: Sendable {
     /// `exposure`) mark items as shown, so they are not recommended again.
     public func record(_ events: [Event]) throws -> Recorded {
         let counts = try store.append(events)
-        let fresh = state.withLock { s in events.filter { s.events.absorb($0, limit: options.liveEventsPerUser) } }
+        let fresh = state.withLock { s in
+            let fresh = events.filter { s.events.absorb($0, limit: options.liveEventsPerUser) }
+            if let model = s.model { foldInItems(fresh, model: model, into: &s.newItems) }
+            return fresh
+        }
         trending.add(fresh.filter { $0.type != RecommendationService.exposure }.map(\.item))
         return Recorded(inserted: counts.inserted, alreadyPresent: counts.alreadyPresent, duplicates: counts.duplicates)
+    }
+
+    /// Folds new items in: each event on an item the model does not know, by a user it does,
+    /// adds to that item's interactions, and the item's vector is solved again. O(n·k² + k³)
+    /// per touched item.
+    func foldInItems(_ events: [Event], model: ServingModel, into items: inout [String: NewItem]) {
+        guard let gram = model.itemFoldingGram, let folding = model.bundle.model as? any ItemFolding else { return }
+        var touched = Set<String>()
+        for e in events where e.type != RecommendationService.exposure && model.bundle.itemIDs.position(of: e.item) == nil {
+            guard let u = model.bundle.userIDs.position(of: e.user),
+                  let w = model.weights.weight(type: e.type, value: e.value ?? .nan), w != 0 else { continue }
+            items[e.item, default: NewItem()].strengths[u, default: 0] += Float(w)
+            touched.insert(e.item)
+        }
+        for id in touched {
+            // Summed strengths get the training's confidence transform, as in training.
+            let transform = model.bundle.manifest.data.recipe?.confidence
+            let entries = items[id]!.strengths.map { (user: $0.key, value: transform?.transform(value: $0.value) ?? $0.value) }
+            items[id]!.vector = folding.foldInItem(entries, gram: gram)
+        }
     }
 
     /// The event type of "this item was shown to this user".

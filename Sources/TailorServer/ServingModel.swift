@@ -21,6 +21,9 @@ public final class ServingModel: Sendable {
     let normalizedUsers: Matrix?
     /// How events become interaction strengths (the training recipe's weights).
     let weights: EventWeights
+    /// What item fold-in needs precomputed (ALS: the user vectors' Gram matrix), when the
+    /// model can fold in new items.
+    let itemFoldingGram: Matrix?
     /// When it was activated.
     public let activated: Date
     /// The approximate index over the item vectors, when the server was asked for one.
@@ -46,10 +49,12 @@ public final class ServingModel: Sendable {
             normalizedItems = normalizedRows(factors.itemFactors)
             normalizedUsers = normalizedRows(factors.userFactors)
             index = ann.map { HNSWIndex(vectors: factors.itemFactors, configuration: $0) }
+            itemFoldingGram = (bundle.model as? any ItemFolding)?.itemFoldingGram()
         } else {
             normalizedItems = nil
             normalizedUsers = nil
             index = nil
+            itemFoldingGram = nil
         }
         weights = bundle.manifest.data.recipe?.weights ?? EventWeights()
         activated = Date()

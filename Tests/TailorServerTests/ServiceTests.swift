@@ -231,6 +231,67 @@ struct ServiceTests {
         #expect(t.ranked().map(\.item) == ["b"], "a expired, c has one event")
     }
 
+    @Test("a new item with events from known users gets the exact ALS item vector, competes in rankings by its score, and has similar items")
+    func newItemFoldIn() throws {
+        let service = try f.service()
+        let als = try #require(f.bundle.model as? ALS)
+        // The fans: the 20 users most like one user; the users next most like them should see it.
+        let target = f.users[299]
+        let neighbours = try service.similarUsers(to: target, k: 60).users.map(\.item)
+        let fans = Array(neighbours.prefix(20))
+        try service.record(fans.map { event($0, "fresh", .purchase) })
+        let folded = try #require(service.state.withLock { $0.newItems["fresh"]?.vector })
+        // Reference: the normal equations in double precision, (XᵀX + λI + Σ (c−1) x xᵀ) y = Σ c x,
+        // with c = 1 + α·t(w) for the purchase weight w under the training's transform.
+        let k = als.factors, x = als.userFactors
+        let w = Float(try #require(EventWeights().weight(type: .purchase, value: .nan)))
+        let c = Double(1 + als.configuration.alpha * w)
+        var a = [Double](repeating: 0, count: k * k), b = [Double](repeating: 0, count: k)
+        for u in 0..<x.rows { for i in 0..<k { for j in 0..<k { a[i * k + j] += Double(x[u, i]) * Double(x[u, j]) } } }
+        for i in 0..<k { a[i * k + i] += Double(als.configuration.regularization) }
+        for id in fans {
+            let u = Int(f.bundle.userIDs.position(of: id)!)
+            for i in 0..<k {
+                b[i] += c * Double(x[u, i])
+                for j in 0..<k { a[i * k + j] += (c - 1) * Double(x[u, i]) * Double(x[u, j]) }
+            }
+        }
+        // Gaussian elimination (the system is symmetric positive definite).
+        for col in 0..<k {
+            for row in (col + 1)..<k {
+                let m = a[row * k + col] / a[col * k + col]
+                for j in col..<k { a[row * k + j] -= m * a[col * k + j] }
+                b[row] -= m * b[col]
+            }
+        }
+        var y = [Double](repeating: 0, count: k)
+        for row in stride(from: k - 1, through: 0, by: -1) {
+            var sum = b[row]
+            for j in (row + 1)..<k { sum -= a[row * k + j] * y[j] }
+            y[row] = sum / a[row * k + row]
+        }
+        for i in 0..<k { #expect(abs(Double(folded[i]) - y[i]) <= 1e-3 * max(1, abs(y[i])), "component \(i): \(folded[i]) vs \(y[i])") }
+        // In a ranking: present exactly when its score beats the model's 10th item.
+        var present = 0
+        for user in [target] + neighbours.suffix(40) {
+            let served = try service.recommend(RecommendationRequest(user: user, k: 10)).items
+            let u = als.userFactors.row(Int(f.bundle.userIDs.position(of: user)!))
+            let score = zip(u, folded).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            let modelOnly = served.filter { $0.item != "fresh" }
+            if let entry = served.first(where: { $0.item == "fresh" }) {
+                present += 1
+                #expect(abs(entry.score - score) <= 1e-4 * max(1, abs(score)))
+                #expect(served.count == 10)
+            } else {
+                #expect(score <= (modelOnly.last?.score ?? .infinity) + 1e-5, "left out although it scores \(score)")
+            }
+        }
+        #expect(present > 0, "the new item should reach some lists (the fixture's users are alike)")
+        let similar = try service.similarItems(to: "fresh", k: 5).items
+        #expect(similar.count == 5 && !similar.map(\.item).contains("fresh"))
+        #expect(throws: RequestError.self) { try service.similarItems(to: "never-seen", k: 5) }
+    }
+
     @Test("MMR picks the most relevant first, then the item least like it among near-equals")
     func mmrReference() {
         // Items 0 and 1 point the same way, item 2 is orthogonal.

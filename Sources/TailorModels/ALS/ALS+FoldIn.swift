@@ -101,3 +101,46 @@ extension ALS {
         }
     }
 }
+
+/// Factor models that compute a vector for a new item from the users who interacted with it,
+/// against their fixed user vectors, so a new item with a few events is recommended without
+/// retraining.
+public protocol ItemFolding: FactorModel {
+    /// What ``foldInItem(_:gram:)`` needs precomputed (for ALS: the regularized Gram matrix of
+    /// the user vectors, `XᵀX + λI`). O(users · k²) once per model.
+    func itemFoldingGram() -> Matrix
+    /// The vector of an item with these (user position, strength) interactions.
+    func foldInItem(_ interactions: [(user: Int32, value: Float)], gram: Matrix) -> [Float]
+}
+
+extension ALS: ItemFolding {
+    /// `XᵀX + λI` over the user vectors.
+    public func itemFoldingGram() -> Matrix {
+        var gram = userFactors.gram(threads: 1)
+        for i in 0..<gram.rows { gram[i, i] += configuration.regularization }
+        return gram
+    }
+
+    /// The exact least-squares item vector against the fixed user factors: an ALS item step
+    /// for one item (the user-side fold-in with the roles swapped). O(n·k² + k³).
+    public func foldInItem(_ interactions: [(user: Int32, value: Float)], gram: Matrix) -> [Float] {
+        let k = factors
+        var y = [Float](repeating: 0, count: k)
+        var merged: [Int32: Float] = [:]
+        for (u, v) in interactions where u >= 0 && Int(u) < userCount { merged[u, default: 0] += v }
+        let users = merged.keys.sorted()
+        guard !users.isEmpty else { return y }
+        let confidences = users.map { u -> Float in
+            let v = merged[u]!
+            return v >= 0 ? 1 + configuration.alpha * v : -(1 + configuration.alpha * -v)
+        }
+        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
+        gram.withUnsafeBufferPointer { g in
+            userFactors.withUnsafeBufferPointer { x in
+                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: x.baseAddress!, k: k, indices: users,
+                                                          confidences: confidences, count: users.count, x: &y, scratch: &scratch)
+            }
+        }
+        return y
+    }
+}
