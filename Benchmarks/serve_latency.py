@@ -132,6 +132,7 @@ def main():
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--soak", type=int, default=0, help="seconds of soak (600 for the issue's 10 minutes)")
     p.add_argument("--port", type=int, default=18480)
+    p.add_argument("--soak-only", action="store_true", help="only the soak, into the existing results file")
     a = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
     model = factor_model()
@@ -156,7 +157,11 @@ def main():
 
     read_all = script(READ_LUA, users=users_file, key=key)
     read_hot = script(READ_LUA, users=hot_file, key=key)
-    for label, options in (("exact, no cache", ["--cache", "0"]), ("hnsw, no cache", ["--cache", "0", "--ann", "hnsw"])):
+    results_path = os.path.join(ROOT, "Benchmarks", "results", "serve_latency.json")
+    if a.soak_only:
+        previous = json.load(open(results_path))
+        results = {**previous, "soak": None}
+    for label, options in ([] if a.soak_only else (("exact, no cache", ["--cache", "0"]), ("hnsw, no cache", ["--cache", "0", "--ann", "hnsw"]))):
         s = Server(store, model, a.port, *options)
         results[f"rss_mib_{label.split(',')[0]}"] = rss_mib(s.p.pid)
         for c in (2, 4, 8, 32):
@@ -164,16 +169,17 @@ def main():
         s.stop()
     s = Server(store, model, a.port)
     wrk(read_hot, a.port, 4, 5)  # warm the cache
-    for c in (4, 32):
+    for c in ([] if a.soak_only else (4, 32)):
         record("recommendations, hot users, cache", wrk(read_hot, a.port, c, a.seconds))
     events = script(EVENTS_LUA, users=users_file, items=items_file, key=key, batch=500, tag=f"w{int(time.time())}")
-    for c in (1, 4):
+    for c in ([] if a.soak_only else (1, 4)):
         r = wrk(events, a.port, c, a.seconds)
         r["events_per_second"] = r["requests_per_second"] * 500
         record("events, batches of 500", r)
         print(f"{'':34s} = {r['events_per_second']:.0f} events/s", flush=True)
-    results["live_update"] = live_updates(a.port, key, manifest["users"])
-    print("live update (event sent → ranking without the item):", results["live_update"], flush=True)
+    if not a.soak_only:
+        results["live_update"] = live_updates(a.port, key, manifest["users"])
+        print("live update (event sent → ranking without the item):", results["live_update"], flush=True)
     if a.soak:
         soak_events = script(EVENTS_LUA, users=users_file, items=items_file, key=key, batch=50, tag=f"soak{int(time.time())}")
         reader = subprocess.Popen(["wrk", "-t1", "-c4", f"-d{a.soak}s", "-s", read_all, f"http://127.0.0.1:{a.port}"], stdout=subprocess.PIPE, text=True)
@@ -195,7 +201,7 @@ def main():
     results["rss_mib_end"] = rss_mib(s.p.pid)
     s.stop()
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    with open(os.path.join(ROOT, "Benchmarks", "results", "serve_latency.json"), "w") as f:
+    with open(results_path, "w") as f:
         json.dump(results, f, indent=1)
 
 

@@ -89,7 +89,10 @@ public final class RecommendationService: Sendable {
         /// Rankings kept in the cache (0 turns it off).
         public var cacheCapacity = 100_000
         /// Events per user kept for fold-in until the next model (oldest dropped first).
-        public var liveEventsPerUser = 500
+        public var liveEventsPerUser = 200
+        /// Live events kept in all (about 60 bytes each); past it the least recently active
+        /// users' live events are dropped (they are served from the model's vectors).
+        public var maxLiveEvents = 2_000_000
         /// Largest `k`.
         public var maxK = 1_000
         /// Largest `offset + k`.
@@ -121,31 +124,93 @@ public final class RecommendationService: Sendable {
         var vector: [Float] = []
     }
 
-    struct LiveUser {
-        var events: [Event] = []
-        var exposed: Set<String> = []
-        var generation = 0
+    /// One live event, only what fold-in needs (about 60 bytes; a full ``Event`` with its
+    /// context is about 250).
+    struct LiveEvent: Sendable {
+        var item: String
+        var type: EventType
+        var value: Double?
+        var milliseconds: Int64
+        var key: Int64
+
+        func event(user: String) -> Event {
+            Event(user: user, item: item, type: type, value: value, timestampMilliseconds: milliseconds)
+        }
     }
 
-    /// Users' events since the model, and the keys of those events (retries are absorbed once).
+    struct LiveUser {
+        /// Their events since the model, oldest first (at most `liveEventsPerUser`).
+        var events: [LiveEvent] = []
+        /// Items shown to them (exposures), oldest first, at most `exposuresPerUser`.
+        var shown: [(item: String, key: Int64)] = []
+        var exposed: Set<String> = []
+        /// Keys of the events and exposures held (a retried event is absorbed once).
+        var keys: Set<Int64> = []
+        /// The state's clock at their last change: unique across users and evictions, so a
+        /// cache entry can never be mistaken for a later state.
+        var generation = 0
+
+        func events(as user: String) -> [Event] { events.map { $0.event(user: user) } }
+    }
+
+    /// Users' events since the model, bounded: per user (the newest `perUser`), and overall
+    /// (past `maxTotal` events, the users least recently active are dropped until 90 % remain;
+    /// they are served from the model's vectors again until their next event or model).
     struct LiveEvents {
         var users: [String: LiveUser] = [:]
-        var keys: Set<Int64> = []
+        var clock = 0
+        var total = 0
+        var perUser = 200, exposuresPerUser = 1_000, maxTotal = 2_000_000
+
+        /// A new generation for `user` (their state changed).
+        mutating func touch(_ user: String) {
+            clock += 1
+            users[user, default: LiveUser()].generation = clock
+        }
 
         /// Adds one event (an exposure marks its item as shown); false if it was already here.
         @discardableResult
-        mutating func absorb(_ e: Event, limit: Int) -> Bool {
-            guard keys.insert(e.key).inserted else { return false }
+        mutating func absorb(_ e: Event) -> Bool {
             var user = users[e.user] ?? LiveUser()
+            guard user.keys.insert(e.key).inserted else { return false }
             if e.type == RecommendationService.exposure {
+                user.shown.append((e.item, e.key))
                 user.exposed.insert(e.item)
+                if user.shown.count > exposuresPerUser {
+                    let dropped = user.shown.removeFirst()
+                    user.keys.remove(dropped.key)
+                    if !user.shown.contains(where: { $0.item == dropped.item }) { user.exposed.remove(dropped.item) }
+                }
             } else {
-                user.events.append(e)
-                if user.events.count > limit { user.events.removeFirst(user.events.count - limit) }
+                user.events.append(LiveEvent(item: e.item, type: e.type, value: e.value, milliseconds: e.timestampMilliseconds, key: e.key))
+                total += 1
+                if user.events.count > perUser {
+                    let dropped = user.events.removeFirst()
+                    user.keys.remove(dropped.key)
+                    total -= 1
+                }
             }
-            user.generation += 1
+            clock += 1
+            user.generation = clock
             users[e.user] = user
+            if total > maxTotal { evict() }
             return true
+        }
+
+        /// Drops the least recently active users until 90 % of `maxTotal` events remain.
+        mutating func evict() {
+            let order = users.sorted { $0.value.generation < $1.value.generation }
+            for (id, user) in order where total > maxTotal * 9 / 10 {
+                total -= user.events.count
+                users.removeValue(forKey: id)
+            }
+        }
+
+        /// Removes a user's state, leaving a fresh generation.
+        mutating func reset(_ id: String) {
+            if let user = users[id] { total -= user.events.count }
+            users[id] = LiveUser()
+            touch(id)
         }
     }
 
@@ -175,6 +240,7 @@ public final class RecommendationService: Sendable {
         self.store = store
         self.options = options
         var s = State(model: nil)
+        s.events = LiveEvents(perUser: options.liveEventsPerUser, maxTotal: options.maxLiveEvents)
         s.unavailable = Set(try store.unavailableItems())
         for item in try store.loadItems() where !item.categories.isEmpty { s.categories[item.id] = item.categories }
         state = Mutex(s)
@@ -193,24 +259,26 @@ public final class RecommendationService: Sendable {
     /// and folded in, so a restarted server or a swapped model forgets no user's recent events.
     /// Other models start with no live events. The erased-user list starts afresh.
     public func activate(_ model: ServingModel) throws {
-        var fresh = LiveEvents()
+        var fresh = LiveEvents(perUser: options.liveEventsPerUser, maxTotal: options.maxLiveEvents)
         var cursor = replayCursor(for: model)
-        if let start = cursor { cursor = try replay(after: start) { for e in $0 { fresh.absorb(e, limit: options.liveEventsPerUser) } } }
+        if let start = cursor { cursor = try replay(after: start) { for e in $0 { fresh.absorb(e) } } }
         let segments = try segmentPopularity(model)
         state.withLock { s in
             s.model = model
             s.categoryIndex = nil
+            // The clock keeps running across models, so generations stay unique.
+            fresh.clock += s.events.clock
             s.events = fresh
             s.erased = []
             s.segments = segments
             s.newItems = [:]
-            for user in fresh.users.values { foldInItems(user.events, model: model, into: &s.newItems) }
+            for (id, user) in fresh.users { foldInItems(user.events(as: id), model: model, into: &s.newItems) }
         }
         cache.removeAll()
         // Events stored while the replay ran (whose live update may have gone to the old state).
         if let cursor {
             _ = try replay(after: cursor) { events in
-                state.withLock { s in for e in events { s.events.absorb(e, limit: options.liveEventsPerUser) } }
+                state.withLock { s in for e in events { s.events.absorb(e) } }
             }
         }
     }
@@ -311,7 +379,7 @@ public final class RecommendationService: Sendable {
         if request.diversity > 0 { pool = max(pool, 3 * need) }
 
         // The user's events the model has not seen: live ones, then the request's session.
-        var events = live.events
+        var events = live.events(as: request.user ?? "")
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let anonymous = "\u{1}anonymous"
         let userID = request.user ?? anonymous
@@ -567,7 +635,7 @@ public final class RecommendationService: Sendable {
         }
         let bundle = model.bundle
         if !live.events.isEmpty {
-            let interactions = self.interactions(live.events, user: erased ? "\u{1}erased:" + user : user, weights: model.weights)
+            let interactions = self.interactions(live.events(as: user), user: erased ? "\u{1}erased:" + user : user, weights: model.weights)
             if interactions.count > 0 {
                 do {
                     if let v = try bundle.userVectors(histories: interactions).first { return (v.vector, true) }
@@ -610,7 +678,7 @@ public final class RecommendationService: Sendable {
     public func record(_ events: [Event]) throws -> Recorded {
         let counts = try store.append(events)
         let fresh = state.withLock { s in
-            let fresh = events.filter { s.events.absorb($0, limit: options.liveEventsPerUser) }
+            let fresh = events.filter { s.events.absorb($0) }
             if let model = s.model { foldInItems(fresh, model: model, into: &s.newItems) }
             return fresh
         }
@@ -673,11 +741,7 @@ public final class RecommendationService: Sendable {
     /// Inserts or replaces a user profile.
     public func putUser(_ user: UserProfile) throws {
         try store.upsert(users: [user])
-        state.withLock { s in
-            var live = s.live[user.id] ?? LiveUser()
-            live.generation += 1
-            s.live[user.id] = live
-        }
+        state.withLock { $0.events.touch(user.id) }
     }
 
     /// Erases a user: profile and events in the store, live state here; until the next model
@@ -686,11 +750,7 @@ public final class RecommendationService: Sendable {
         let removed = try store.deleteUser(id)
         let inModel = model?.bundle.userIDs.position(of: id) != nil
         state.withLock { s in
-            let generation = (s.live[id]?.generation ?? 0) + 1
-            if let live = s.live[id] { for e in live.events { s.events.keys.remove(e.key) } }
-            var fresh = LiveUser()
-            fresh.generation = generation
-            s.live[id] = fresh
+            s.events.reset(id)
             if inModel { s.erased.insert(id) }
         }
         return removed != nil || inModel

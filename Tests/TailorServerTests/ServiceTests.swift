@@ -292,6 +292,26 @@ struct ServiceTests {
         #expect(throws: RequestError.self) { try service.similarItems(to: "never-seen", k: 5) }
     }
 
+    @Test("live state is bounded: events per user, exposures per user, and in all (least recently active users go first)")
+    func boundedLiveState() {
+        var live = RecommendationService.LiveEvents(perUser: 5, exposuresPerUser: 3, maxTotal: 20)
+        for k in 0..<8 { live.absorb(event("a", "i\(k)", .click, id: "a\(k)")) }
+        #expect(live.users["a"]?.events.map(\.item) == ["i3", "i4", "i5", "i6", "i7"] && live.total == 5)
+        let retried = live.absorb(event("a", "i7", .click, id: "a7"))
+        #expect(!retried, "a retry of a held event is absorbed once")
+        let again = live.absorb(event("a", "i0", .click, id: "a0"))
+        #expect(again, "an event dropped by the cap is no longer held")
+        for k in 0..<5 { live.absorb(event("a", "x\(k)", RecommendationService.exposure, id: "x\(k)")) }
+        #expect(live.users["a"]?.exposed == ["x2", "x3", "x4"])
+        // Four more users of 5 events each: past 20 in all, the least recently active go.
+        for u in ["b", "c", "d", "e"] { for k in 0..<5 { live.absorb(event(u, "i\(k)", .click, id: "\(u)\(k)")) } }
+        #expect(live.total <= 20 && live.users["a"] == nil && live.users["e"]?.events.count == 5, "users: \(live.users.keys.sorted()), total \(live.total)")
+        // Generations never repeat, even for a user who was dropped and came back.
+        let before = live.clock
+        live.absorb(event("a", "z", .click, id: "z"))
+        #expect(live.users["a"]!.generation > before)
+    }
+
     @Test("MMR picks the most relevant first, then the item least like it among near-equals")
     func mmrReference() {
         // Items 0 and 1 point the same way, item 2 is orthogonal.
