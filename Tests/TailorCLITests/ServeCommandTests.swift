@@ -93,3 +93,24 @@ struct ServeProcessTests {
         #expect(missing.isEmpty, "\(missing.count) of \(ids.count) acknowledged events are not in the store (first: \(missing.first ?? ""))")
     }
 }
+
+@Suite("tailor serve --demo")
+struct ServeDemoTests {
+    @Test("--demo fills a directory with a store, a model trained from it and a working key; a second run reuses them")
+    func demo() throws {
+        let dir = scratchDirectory("serve-demo")
+        let (storePath, modelsPath, key) = try Serve.prepareDemo(in: dir, users: 600, items: 300, interactions: 20_000)
+        let store = try SQLiteEventStore(path: storePath, create: false)
+        #expect(try store.counts().events > 10_000)
+        let versions = try ModelVersions(root: modelsPath)
+        #expect(try versions.list().map(\.name) == ["v1"] && versions.active == "v1")
+        #expect(try KeyRing(store: store).authenticate(key)?.scopes == ["read", "write", "admin"])
+        let server = try TailorServer(store: store, versions: versions)
+        #expect(server.service.model?.bundle.manifest.data.storeCursor != nil, "trained from the store, so restarts replay")
+        let first = try #require(server.service.model?.bundle.userIDs.ids.first)
+        #expect(try server.service.recommend(RecommendationRequest(user: first, k: 5)).items.count == 5)
+        let events = try store.counts().events
+        let (_, _, second) = try Serve.prepareDemo(in: dir, users: 600, items: 300, interactions: 20_000)
+        #expect(try store.counts().events == events && (try versions.list().count) == 1 && second != key)
+    }
+}

@@ -2,7 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import TailorServer
+import TailorData
 import TailorLinalg
+import TailorModels
 import TailorStore
 
 struct Serve: ParsableCommand {
@@ -12,6 +14,7 @@ struct Serve: ParsableCommand {
         Starts the HTTP API (see /openapi.json) on 127.0.0.1:8080 with the store and a model:
           tailor keys create --store tailor.db --name app --scopes read,write
           tailor serve --store tailor.db --model model
+          tailor serve --demo tailor-demo     # synthetic data, a model, a key and curl lines
           curl -H "Authorization: Bearer KEY" localhost:8080/v1/users/42/recommendations?k=10
 
         --models DIR serves a registry of versions (each subdirectory a model written by
@@ -35,7 +38,10 @@ struct Serve: ParsableCommand {
     )
 
     @Option(help: ArgumentHelp("The store events are written to and profiles read from (created if missing).", valueName: "FILE.db"))
-    var store: String
+    var store: String?
+
+    @Option(help: ArgumentHelp("Try it: fill DIR with synthetic events (a store), train ALS from them as version v1, create a key, print curl commands with it, and serve (a second run reuses DIR).", valueName: "DIR"))
+    var demo: String?
 
     @Option(help: ArgumentHelp("Serve this model directory (written by `tailor train`).", valueName: "DIR"))
     var model: String?
@@ -83,7 +89,12 @@ struct Serve: ParsableCommand {
     var logLevel = "info"
 
     func validate() throws {
-        guard (model == nil) != (models == nil) else { throw ValidationError("give exactly one of --model DIR or --models DIR") }
+        if demo != nil {
+            guard model == nil && models == nil && store == nil else { throw ValidationError("--demo DIR makes its own store and model: leave out --store, --model and --models") }
+        } else {
+            guard store != nil else { throw ValidationError("give --store FILE.db (or try --demo DIR)") }
+            guard (model == nil) != (models == nil) else { throw ValidationError("give exactly one of --model DIR or --models DIR") }
+        }
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0 to 65535, got \(port)") }
         guard rateLimit >= 0 && rateLimit.isFinite else { throw ValidationError("--rate-limit must be 0 or more") }
         guard cache >= 0 else { throw ValidationError("--cache must be 0 or more") }
@@ -91,7 +102,7 @@ struct Serve: ParsableCommand {
         guard annEF >= 1 && annEF <= 100_000 else { throw ValidationError("--ann-ef must be 1 to 100000, got \(annEF)") }
         if annInt8 && ann != "hnsw" { throw ValidationError("--ann-int8 needs --ann hnsw") }
         if retrainEvery != nil || retrainAfterEvents != nil {
-            guard models != nil else { throw ValidationError("--retrain-every and --retrain-after-events write new versions: serve --models DIR") }
+            guard models != nil || demo != nil else { throw ValidationError("--retrain-every and --retrain-after-events write new versions: serve --models DIR") }
         }
         if let retrainEvery { _ = try Serve.duration(retrainEvery) }
         if let n = retrainAfterEvents, n < 1 { throw ValidationError("--retrain-after-events must be at least 1") }
@@ -119,12 +130,18 @@ struct Serve: ParsableCommand {
         configuration.retrain.tolerance = retrainTolerance
         var logger = Logger(label: "tailor.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
-        let eventStore = try StoreOptions.store(at: store, create: true)
-        let server = try TailorServer(store: eventStore, model: model, versions: try models.map { try ModelVersions(root: $0) },
+        var storePath = store ?? "", modelsPath = models
+        var demoKey: String?
+        if let demo {
+            (storePath, modelsPath, demoKey) = try Serve.prepareDemo(in: demo)
+        }
+        let eventStore = try StoreOptions.store(at: storePath, create: true)
+        let server = try TailorServer(store: eventStore, model: model, versions: try modelsPath.map { try ModelVersions(root: $0) },
                                       configuration: configuration, logger: logger)
+        if let demoKey { Serve.printDemoCommands(key: demoKey, port: port, model: server.service.model) }
         if server.service.model == nil { Terminal.note("no model in \(models ?? "") yet: /readyz answers 503 until one is activated") }
         if try !server.keys.hasActiveKeys() {
-            Terminal.note("the store has no API keys: every request but /healthz will be refused; create one with `tailor keys create --store \(store) --scopes read,write`")
+            Terminal.note("the store has no API keys: every request but /healthz will be refused; create one with `tailor keys create --store \(storePath) --scopes read,write`")
         }
         let failure = ServeOutcome()
         let done = DispatchSemaphore(value: 0)
@@ -144,6 +161,56 @@ struct Serve: ParsableCommand {
 }
 
 extension Serve {
+    /// Fills `directory` with a synthetic store and an ALS model trained from it (once), and
+    /// makes a key for this run. Returns the store, the registry and the key.
+    static func prepareDemo(in directory: String, users: Int = 6_000, items: Int = 3_000, interactions: Int = 200_000) throws -> (String, String, String) {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let storePath = (directory as NSString).appendingPathComponent("tailor.db")
+        let modelsPath = (directory as NSString).appendingPathComponent("models")
+        let store = try StoreOptions.store(at: storePath, create: true)
+        if try store.counts().events == 0 {
+            Terminal.note("generating synthetic events (\(users) users, \(items) items) into \(storePath)")
+            var c = SyntheticEvents.Configuration()
+            c.log.users = users; c.log.items = items; c.log.interactions = interactions; c.log.seed = 7
+            let generated = SyntheticEvents.generate(c)
+            var counts = IngestCounts()
+            try store.append(generated.events, batchSize: 50_000, into: &counts)
+            try store.upsert(items: (0..<generated.base.interactions.itemIDs.count).map { i in
+                CatalogItem(id: generated.base.interactions.itemIDs[Int32(i)], title: generated.base.titles[i],
+                            categories: [generated.base.genreNames[generated.base.itemGenres[i]]])
+            })
+        }
+        let versions = try ModelVersions(root: modelsPath)
+        if try versions.list().isEmpty {
+            Terminal.note("training ALS from the store as version v1")
+            var recipe = DatasetRecipe(source: .store(storePath))
+            recipe.cleaning.referenceTime = 1_800_000_000  // the synthetic year is 2024
+            let outcome = try TrainingRun(data: recipe, model: "als", configuration: .object(["factors": .number(64)]))
+                .train(openStore: { _ in store })
+            try outcome.bundle.save(to: URL(fileURLWithPath: versions.path(of: "v1")))
+            try versions.setActive("v1")
+        }
+        let key = try KeyRing(store: store).create(name: "demo", scopes: [.read, .write, .admin]).key
+        return (storePath, modelsPath, key)
+    }
+
+    /// curl commands for the demo, with its key, a real user and a real item.
+    static func printDemoCommands(key: String, port: Int, model: ServingModel?) {
+        let user = model?.bundle.userIDs.ids.first ?? "u1", item = model?.bundle.itemIDs.ids.first ?? "i1"
+        let base = "http://127.0.0.1:\(port)"
+        FileHandle.standardOutput.write(Data("""
+            Try it (the key has every scope; it is stored hashed and shown only now):
+              K=\(key)
+              curl -s -H "Authorization: Bearer $K" '\(base)/v1/users/\(user)/recommendations?k=5'
+              curl -s -H "Authorization: Bearer $K" -X POST \(base)/v1/events -d '{"events":[{"user":"\(user)","item":"\(item)","type":"purchase"}]}'
+              curl -s -H "Authorization: Bearer $K" '\(base)/v1/users/\(user)/recommendations?k=5'
+              curl -s -H "Authorization: Bearer $K" '\(base)/v1/items/\(item)/similar?k=5'
+              curl -s -H "Authorization: Bearer $K" -X POST \(base)/v1/recommendations -d '{"items":["\(item)"],"k":5}'
+              curl -s -H "Authorization: Bearer $K" \(base)/metrics
+
+            """.utf8))
+    }
+
     /// `90s`, `30m`, `6h`, `1d` (or plain seconds) as a duration.
     static func duration(_ text: String) throws -> Duration {
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
