@@ -73,11 +73,21 @@ def wrk(script, port, connections, seconds):
     return r
 
 
-def rss_mib(pid):
+def rss_mib(pid, field="VmRSS"):
+    """Resident memory in MiB: VmRSS (all), RssAnon (heap: the server's own data) or RssFile
+    (file pages: the memory-mapped SQLite store, reclaimable by the kernel)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
+
+
+def slope(samples, after):
+    """Least-squares slope of (seconds, MiB) samples taken at or after `after`, in MiB per minute."""
+    late = [(t, m) for t, m in samples if t >= after]
+    n = len(late)
+    mt, mm = sum(t for t, _ in late) / n, sum(m for _, m in late) / n
+    return sum((t - mt) * (m - mm) for t, m in late) / max(1e-9, sum((t - mt) ** 2 for t, _ in late)) * 60
 
 
 class Server:
@@ -184,20 +194,23 @@ def main():
         soak_events = script(EVENTS_LUA, users=users_file, items=items_file, key=key, batch=50, tag=f"soak{int(time.time())}")
         reader = subprocess.Popen(["wrk", "-t1", "-c4", f"-d{a.soak}s", "-s", read_all, f"http://127.0.0.1:{a.port}"], stdout=subprocess.PIPE, text=True)
         writer = subprocess.Popen(["wrk", "-t1", "-c1", f"-d{a.soak}s", "-s", soak_events, f"http://127.0.0.1:{a.port}"], stdout=subprocess.PIPE, text=True)
-        samples, t0 = [], time.time()
+        samples, anon, files, t0 = [], [], [], time.time()
         while reader.poll() is None:
-            samples.append((time.time() - t0, rss_mib(s.p.pid)))
+            t = time.time() - t0
+            samples.append((t, rss_mib(s.p.pid))); anon.append((t, rss_mib(s.p.pid, "RssAnon"))); files.append((t, rss_mib(s.p.pid, "RssFile")))
             time.sleep(10)
         outs = [json.loads(re.search(r"JSON(\{.*\})", proc.communicate()[0]).group(1)) for proc in (reader, writer)]
-        late = [(t, m) for t, m in samples if t >= 60]
-        n = len(late)
-        mt, mm = sum(t for t, _ in late) / n, sum(m for _, m in late) / n
-        slope = sum((t - mt) * (m - mm) for t, m in late) / max(1e-9, sum((t - mt) ** 2 for t, _ in late)) * 60
-        results["soak"] = {"seconds": a.soak, "reads": outs[0], "events": outs[1], "rss_mib": samples,
-                           "rss_slope_mib_per_minute_after_1_min": slope,
+        events_stored = outs[1]["requests"] * 50
+        results["soak"] = {"seconds": a.soak, "reads": outs[0], "events": outs[1], "events_stored": events_stored,
+                           "rss_mib": samples, "rss_anon_mib": anon, "rss_file_mib": files,
+                           "rss_slope_mib_per_minute_after_1_min": slope(samples, 60),
+                           "anon_slope_mib_per_minute_second_half": slope(anon, a.soak / 2),
+                           "file_slope_mib_per_minute_second_half": slope(files, a.soak / 2),
                            "errors": sum(o["errors"] + o["non2xx"] for o in outs)}
-        print(f"soak {a.soak}s: {outs[0]['requests']} reads, {outs[1]['requests'] * 50} events, errors {results['soak']['errors']}, "
-              f"RSS {samples[0][1]:.0f} → {samples[-1][1]:.0f} MiB, slope after 1 min {slope:.3f} MiB/min", flush=True)
+        r = results["soak"]
+        print(f"soak {a.soak}s: {outs[0]['requests']} reads, {events_stored} events, errors {r['errors']}; RSS {samples[0][1]:.0f} → {samples[-1][1]:.0f} MiB "
+              f"(heap {anon[0][1]:.0f} → {anon[-1][1]:.0f}, file pages {files[0][1]:.0f} → {files[-1][1]:.0f}); second-half slopes: heap "
+              f"{r['anon_slope_mib_per_minute_second_half']:.1f} MiB/min, file pages {r['file_slope_mib_per_minute_second_half']:.1f} MiB/min", flush=True)
     results["rss_mib_end"] = rss_mib(s.p.pid)
     s.stop()
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
