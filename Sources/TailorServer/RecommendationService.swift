@@ -294,9 +294,8 @@ public final class RecommendationService: Sendable {
             for name in options.segmentBy {
                 guard let value = profile.attributes[name] else { continue }
                 let key = "\(name)=\(value)"
-                var c = counts[key] ?? [:]
-                for i in bundle.seen.columns(inRow: Int(u)) { c[i, default: 0] += 1 }
-                counts[key] = c
+                // In place: taking the dictionary out and putting it back would copy it per user.
+                for i in bundle.seen.columns(inRow: Int(u)) { counts[key, default: [:]][i, default: 0] += 1 }
             }
         }
         return counts.mapValues { c in
@@ -332,20 +331,20 @@ public final class RecommendationService: Sendable {
     ///   such items are ignored), `.unavailable` when no model is loaded.
     public func recommend(_ request: RecommendationRequest) throws -> RecommendationResult {
         try validate(request)
-        let snapshot = state.withLock { s -> (ServingModel?, LiveUser?, Bool, Set<String>) in
-            let live = request.user.flatMap { s.live[$0] }
-            return (s.model, live, request.user.map { s.erased.contains($0) } ?? false, s.unavailable)
+        // One consistent snapshot (copy-on-write: no dictionary is copied here).
+        let snapshot = state.withLock { s in
+            (model: s.model, live: request.user.flatMap { s.live[$0] }, erased: request.user.map { s.erased.contains($0) } ?? false,
+             unavailable: s.unavailable, newItems: s.newItems, categories: s.categories)
         }
-        let (newItems, categories) = state.withLock { ($0.newItems, $0.categories) }
-        guard let model = snapshot.0 else { throw RequestError(.unavailable, "no model is loaded yet") }
-        let live = snapshot.1 ?? LiveUser()
+        guard let model = snapshot.model else { throw RequestError(.unavailable, "no model is loaded yet") }
+        let live = snapshot.live ?? LiveUser()
         let cacheable = request.recentItems.isEmpty && request.attributes == nil && request.user != nil
         let key = RankingCache.Key(version: model.version, generation: live.generation, request: request)
         if cacheable, let hit = cache.get(key) {
             return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true)
         }
-        let items = try rank(request, model: model, live: live, erased: snapshot.2, unavailable: snapshot.3,
-                             newItems: newItems, categories: categories)
+        let items = try rank(request, model: model, live: live, erased: snapshot.erased, unavailable: snapshot.unavailable,
+                             newItems: snapshot.newItems, categories: snapshot.categories)
         // Only if no event of this user arrived meanwhile (their generation is unchanged).
         if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && $0.model === model }) {
             cache.set(key, items)

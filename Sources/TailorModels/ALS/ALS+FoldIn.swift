@@ -5,23 +5,30 @@ extension ALS {
     /// The vector a user with `history` would get from one more ALS user step: the exact
     /// least-squares solution against the fixed item factors (Hu et al.'s fold-in). O(n·k² + k³).
     public func foldIn(_ history: UserHistory) -> [Float] {
+        let pairs = history.items.indices.map { (index: history.items[$0], value: history.values[$0]) }
+        return solveRow(pairs, against: itemFactors, gram: itemGram)
+    }
+
+    /// One exact ALS row step against fixed factors: repeated indices summed (as training
+    /// does), confidences `1 + α·v` (negative strengths as negative confidences), then
+    /// `(G + Σ (c−1) f fᵀ) x = Σ c f` with `G` the fixed side's regularized Gram matrix.
+    /// The user fold-in and the item fold-in are this with the roles swapped. O(n·k² + k³).
+    func solveRow(_ entries: [(index: Int32, value: Float)], against fixed: Matrix, gram: Matrix) -> [Float] {
         let k = factors
         var x = [Float](repeating: 0, count: k)
-        let kept = history.items.indices.filter { history.items[$0] >= 0 && Int(history.items[$0]) < itemCount }
-        // Merge repeated items the way training does (sum), keeping ascending order.
         var merged: [Int32: Float] = [:]
-        for t in kept { merged[history.items[t], default: 0] += history.values[t] }
-        let items = merged.keys.sorted()
-        let confidences = items.map { r -> Float in
+        for (i, v) in entries where i >= 0 && Int(i) < fixed.rows { merged[i, default: 0] += v }
+        let rows = merged.keys.sorted()
+        guard !rows.isEmpty else { return x }
+        let confidences = rows.map { r -> Float in
             let v = merged[r]!
             return v >= 0 ? 1 + configuration.alpha * v : -(1 + configuration.alpha * -v)
         }
-        guard !items.isEmpty else { return x }
         var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
-        itemGram.withUnsafeBufferPointer { g in
-            itemFactors.withUnsafeBufferPointer { y in
-                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: y.baseAddress!, k: k, indices: items,
-                                                          confidences: confidences, count: items.count, x: &x, scratch: &scratch)
+        gram.withUnsafeBufferPointer { g in
+            fixed.withUnsafeBufferPointer { f in
+                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: f.baseAddress!, k: k, indices: rows,
+                                                          confidences: confidences, count: rows.count, x: &x, scratch: &scratch)
             }
         }
         return x
@@ -124,23 +131,6 @@ extension ALS: ItemFolding {
     /// The exact least-squares item vector against the fixed user factors: an ALS item step
     /// for one item (the user-side fold-in with the roles swapped). O(n·k² + k³).
     public func foldInItem(_ interactions: [(user: Int32, value: Float)], gram: Matrix) -> [Float] {
-        let k = factors
-        var y = [Float](repeating: 0, count: k)
-        var merged: [Int32: Float] = [:]
-        for (u, v) in interactions where u >= 0 && Int(u) < userCount { merged[u, default: 0] += v }
-        let users = merged.keys.sorted()
-        guard !users.isEmpty else { return y }
-        let confidences = users.map { u -> Float in
-            let v = merged[u]!
-            return v >= 0 ? 1 + configuration.alpha * v : -(1 + configuration.alpha * -v)
-        }
-        var scratch = [Float](repeating: 0, count: Kernels.implicitExactScratchCount(k: k, count: 256))
-        gram.withUnsafeBufferPointer { g in
-            userFactors.withUnsafeBufferPointer { x in
-                _ = Kernels.implicitLeastSquaresExactOrCG(gram: g.baseAddress!, factors: x.baseAddress!, k: k, indices: users,
-                                                          confidences: confidences, count: users.count, x: &y, scratch: &scratch)
-            }
-        }
-        return y
+        solveRow(interactions.map { (index: $0.user, value: $0.value) }, against: userFactors, gram: gram)
     }
 }
