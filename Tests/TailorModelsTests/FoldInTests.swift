@@ -112,6 +112,38 @@ struct FoldInTests {
         #expect(refit.userFactors.row(4) == model.foldIn(UserHistory(items: Array(matrix.userItems.columns(inRow: 4)))))
         #expect(refit.userFactors.row(5) == model.userFactors.row(5))
     }
+
+    @Test("BPR item fold-in: a vector from an item's users separates them from the others about as well as its trained vector")
+    func bprItemFoldIn() throws {
+        let train = Setup.shared.split.train
+        let model = try BPR.fit(TrainingData(train), configuration: .init(factors: 16, epochs: 40, seed: 1, threads: 2))
+        let matrix = InteractionMatrix(train)
+        let byItem = matrix.userItems.transposed()
+        let k = model.configuration.factors
+        /// AUC of an item vector: its users against everyone else, by x_u · y (the bias is shared).
+        func auc(_ y: [Float], users: Set<Int32>) -> Double {
+            let scores = (0..<model.userCount).map { u in (0..<k).reduce(Float(0)) { $0 + model.userFactors[u, $1] * y[$1] } }
+            var wins = 0.0, pairs = 0.0
+            for p in users { for n in 0..<Int32(model.userCount) where !users.contains(n) {
+                wins += scores[Int(p)] > scores[Int(n)] ? 1 : scores[Int(p)] == scores[Int(n)] ? 0.5 : 0
+                pairs += 1
+            } }
+            return wins / pairs
+        }
+        var trained = 0.0, folded = 0.0
+        let items = (0..<Int32(model.itemCount)).filter { byItem.columns(inRow: Int($0)).count >= 20 }.prefix(20)
+        for i in items {
+            let users = Array(byItem.columns(inRow: Int(i)))
+            let vector = model.foldInItem(users.map { (user: $0, value: 1) }, gram: model.itemFoldingGram())
+            #expect(vector == model.foldInItem(users.map { (user: $0, value: 1) }, gram: model.itemFoldingGram()), "deterministic")
+            trained += auc(model.itemFactors.row(Int(i)), users: Set(users))
+            folded += auc(vector, users: Set(users))
+        }
+        trained /= Double(items.count); folded /= Double(items.count)
+        #expect(items.count == 20)
+        #expect(folded >= 0.95 * trained && folded > 0.6, "folded-in AUC \(folded) vs trained \(trained)")
+        #expect(model.foldInItem([], gram: model.itemFoldingGram()) == [Float](repeating: 0, count: k + 1), "no users: the zero vector")
+    }
 }
 
 func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {

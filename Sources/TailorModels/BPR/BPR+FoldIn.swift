@@ -100,3 +100,46 @@ extension BPR {
         self.init(configuration: decoded, userFactors: users, itemFactors: items)
     }
 }
+
+extension BPR: ItemFolding {
+    /// BPR's item fold-in needs nothing precomputed: an empty matrix.
+    public func itemFoldingGram() -> Matrix { Matrix(rows: 0, columns: 0) }
+
+    /// A vector (and bias, the last column) for a new item from the users who interacted with
+    /// it, learned by BPR SGD steps against the fixed user vectors: each of its users should score
+    /// it above an item drawn at random. Only the new item moves; deterministic for the model's
+    /// seed. `gram` is unused. O(foldInEpochs · users · factors).
+    public func foldInItem(_ interactions: [(user: Int32, value: Float)], gram: Matrix) -> [Float] {
+        let k = configuration.factors, d = k + 1
+        var y = [Float](repeating: 0, count: d)
+        let users = Array(Set(interactions.filter { $0.value > 0 && $0.user >= 0 && Int($0.user) < userCount }.map(\.user))).sorted()
+        guard !users.isEmpty, itemCount > 0 else { return y }
+        var rng = TailorRandom(seed: configuration.seed, stream: 0xF01E)
+        var order = users
+        var scratchX = [Float](repeating: 0, count: d), scratchJ = [Float](repeating: 0, count: d)
+        var biasI: Float = 0, biasJ: Float = 0
+        userFactors.withUnsafeBufferPointer { x in
+            itemFactors.withUnsafeBufferPointer { items in
+                for _ in 0..<BPR.foldInEpochs {
+                    for t in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(t, rng.nextInt(below: t + 1)) }
+                    for u in order {
+                        let j = rng.nextInt(below: itemCount)
+                        // Copies of the user's and the other item's rows: only the new item learns.
+                        for f in 0..<d { scratchX[f] = x[Int(u) * d + f]; scratchJ[f] = items[j * d + f] }
+                        biasJ = scratchJ[k]
+                        scratchX.withUnsafeMutableBufferPointer { xp in
+                            y.withUnsafeMutableBufferPointer { yi in
+                                scratchJ.withUnsafeMutableBufferPointer { yj in
+                                    _ = BPR.step(xp.baseAddress!, yi.baseAddress!, yj.baseAddress!, &biasI, &biasJ, factors: k,
+                                                 learningRate: configuration.learningRate, regularization: configuration.regularization)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        y[k] = biasI
+        return y
+    }
+}
