@@ -143,7 +143,7 @@ let package = Package(
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
         .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData", "TailorAutodiff"], exclude: ["Fixtures"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
-        .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite",
+        .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite", "TailorNeural",
                                                              .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: commonSettings),
         .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText"], swiftSettings: commonSettings),

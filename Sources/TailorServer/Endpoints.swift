@@ -34,6 +34,7 @@ extension TailorServer {
             r.exclude = query.list("exclude") ?? []
             r.diversity = try query.double("diversity") ?? 0
             r.context = try query.context("context")
+            r.rerank = try query.bool("rerank") ?? true
             let result = try server.service.recommend(r)
             if try query.bool("write_exposures") == true, let user = r.user {
                 try server.service.recordExposures(user: user, items: result.items.map(\.item))
@@ -52,6 +53,7 @@ extension TailorServer {
             r.context = body.context ?? [:]
             r.recentItems = body.items ?? []
             r.attributes = body.attributes
+            r.rerank = body.rerank ?? true
             return try json(try server.service.recommend(r))
         },
         Endpoint(method: .get, path: "/v1/items/{id}/similar", scope: .read) { server, request, context in
@@ -169,9 +171,10 @@ struct AnonymousRequest: Decodable {
     var candidates: [String]?
     var exclude: [String]?
     var diversity: Double?
+    var rerank: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case user, items, attributes, context, k, offset, category, candidates, exclude, diversity
+        case user, items, attributes, context, k, offset, category, candidates, exclude, diversity, rerank
         case excludeSeen = "exclude_seen"
     }
 }
@@ -310,9 +313,9 @@ func decode<T: Decodable>(_ type: T.Type, _ request: Request, _ server: TailorSe
     let buffer: ByteBuffer
     do {
         buffer = try await request.collectBody(upTo: server.configuration.maxBodyBytes)
-    } catch {
+    } catch is NIOTooManyBytesError {
         throw Problem(.contentTooLarge, code: "too-large", detail: "the body is over \(server.configuration.maxBodyBytes) bytes")
-    }
+    }  // Others (the connection closed, the request's time ran out) pass through.
     do {
         return try JSONDecoder().decode(T.self, from: Data(buffer: buffer))
     } catch let error as DecodingError {

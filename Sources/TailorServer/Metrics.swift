@@ -18,6 +18,7 @@ public final class ServerMetrics: Sendable {
     let cacheHits: CoreMetrics.Gauge
     let cacheMisses: CoreMetrics.Gauge
     let liveUsers: CoreMetrics.Gauge
+    let timeouts: CoreMetrics.Counter
     struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
     let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
 
@@ -33,10 +34,12 @@ public final class ServerMetrics: Sendable {
         cacheHits = Gauge(label: "tailor_cache_hits", factory: factory)
         cacheMisses = Gauge(label: "tailor_cache_misses", factory: factory)
         liveUsers = Gauge(label: "tailor_live_users", factory: factory)
+        timeouts = Counter(label: "tailor_request_timeouts_total", factory: factory)
     }
 
     func eventsRecorded(_ n: Int) { if n > 0 { events.increment(by: n) } }
     func modelActivated(_ version: String) { activations.increment() }
+    func timedOut() { timeouts.increment() }
 
     func update(from service: RecommendationService) {
         let s = service.cache.statistics

@@ -7,7 +7,7 @@ enum OpenAPIDocument {
  "info": {
   "title": "Tailor",
   "version": "1",
-  "description": "Real-time recommendations: rankings, similar items and users, live events, the catalogue, model versions. Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys create`), sent as `Authorization: Bearer KEY`."
+  "description": "Real-time recommendations: rankings, similar items and users, live events, the catalogue, model versions. Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys create`), sent as `Authorization: Bearer KEY`. Requests past the server's time limit (--request-timeout) are answered 503 with the problem code `timeout`."
  },
  "components": {
   "securitySchemes": {
@@ -64,11 +64,7 @@ enum OpenAPIDocument {
      },
      "source": {
       "type": "string",
-      "enum": [
-       "model",
-       "profile",
-       "popular"
-      ]
+      "description": "Where the item came from: model, profile (a cold-start model from attributes), or a fallback: trending, segment:NAME (popular among users sharing the attribute NAME), popular"
      }
     }
    },
@@ -94,6 +90,10 @@ enum OpenAPIDocument {
      },
      "cached": {
       "type": "boolean"
+     },
+     "ranker": {
+      "type": "string",
+      "description": "The ranker that re-ordered the model's items (their scores are then click probabilities); absent when none did"
      }
     }
    },
@@ -151,6 +151,10 @@ enum OpenAPIDocument {
      },
      "diversity": {
       "type": "number"
+     },
+     "rerank": {
+      "type": "boolean",
+      "description": "Let the server's ranker (--ranker) re-order the model's shortlist (default true)"
      }
     }
    },
@@ -458,6 +462,53 @@ enum OpenAPIDocument {
      }
     }
    }
+  },
+  "parameters": {
+   "idPath": {
+    "name": "id",
+    "in": "path",
+    "required": true,
+    "description": "User or item id, as in the events",
+    "schema": {
+     "type": "string"
+    }
+   },
+   "k": {
+    "name": "k",
+    "in": "query",
+    "required": false,
+    "description": "Items to return (1\u20131000, default 10)",
+    "schema": {
+     "type": "integer"
+    }
+   },
+   "category": {
+    "name": "category",
+    "in": "query",
+    "required": false,
+    "description": "Only items in this category (repeatable)",
+    "schema": {
+     "type": "string"
+    }
+   },
+   "candidates": {
+    "name": "candidates",
+    "in": "query",
+    "required": false,
+    "description": "Only these items (comma-separated ids)",
+    "schema": {
+     "type": "string"
+    }
+   },
+   "exclude": {
+    "name": "exclude",
+    "in": "query",
+    "required": false,
+    "description": "Never these items (comma-separated ids)",
+    "schema": {
+     "type": "string"
+    }
+   }
   }
  },
  "paths": {
@@ -567,49 +618,19 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      },
      {
-      "name": "k",
-      "in": "query",
-      "required": false,
-      "description": "Items to return (1\u20131000, default 10)",
-      "schema": {
-       "type": "integer"
-      }
+      "$ref": "#/components/parameters/k"
      },
      {
-      "name": "category",
-      "in": "query",
-      "required": false,
-      "description": "Only items in this category (repeatable)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/category"
      },
      {
-      "name": "candidates",
-      "in": "query",
-      "required": false,
-      "description": "Only these items (comma-separated ids)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/candidates"
      },
      {
-      "name": "exclude",
-      "in": "query",
-      "required": false,
-      "description": "Never these items (comma-separated ids)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/exclude"
      },
      {
       "name": "offset",
@@ -652,6 +673,15 @@ enum OpenAPIDocument {
       "in": "query",
       "required": false,
       "description": "Store the returned items as exposure events, so they are not shown again",
+      "schema": {
+       "type": "boolean"
+      }
+     },
+     {
+      "name": "rerank",
+      "in": "query",
+      "required": false,
+      "description": "Let the server's ranker (--ranker) re-order the model's shortlist (default true; false serves the model's order)",
       "schema": {
        "type": "boolean"
       }
@@ -737,49 +767,19 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      },
      {
-      "name": "k",
-      "in": "query",
-      "required": false,
-      "description": "Items to return (1\u20131000, default 10)",
-      "schema": {
-       "type": "integer"
-      }
+      "$ref": "#/components/parameters/k"
      },
      {
-      "name": "category",
-      "in": "query",
-      "required": false,
-      "description": "Only items in this category (repeatable)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/category"
      },
      {
-      "name": "candidates",
-      "in": "query",
-      "required": false,
-      "description": "Only these items (comma-separated ids)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/candidates"
      },
      {
-      "name": "exclude",
-      "in": "query",
-      "required": false,
-      "description": "Never these items (comma-separated ids)",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/exclude"
      }
     ],
     "responses": {
@@ -818,22 +818,10 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      },
      {
-      "name": "k",
-      "in": "query",
-      "required": false,
-      "description": "Items to return (1\u20131000, default 10)",
-      "schema": {
-       "type": "integer"
-      }
+      "$ref": "#/components/parameters/k"
      }
     ],
     "responses": {
@@ -872,13 +860,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "responses": {
@@ -961,13 +943,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "requestBody": {
@@ -1014,13 +990,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "responses": {
@@ -1057,13 +1027,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "responses": {
@@ -1095,13 +1059,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "requestBody": {
@@ -1148,13 +1106,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "responses": {
@@ -1191,13 +1143,7 @@ enum OpenAPIDocument {
     ],
     "parameters": [
      {
-      "name": "id",
-      "in": "path",
-      "required": true,
-      "description": "User or item id, as in the events",
-      "schema": {
-       "type": "string"
-      }
+      "$ref": "#/components/parameters/idPath"
      }
     ],
     "responses": {

@@ -31,6 +31,9 @@ public struct RecommendationRequest: Sendable, Hashable {
     public var recentItems: [String] = []
     /// The visitor's attributes, for a cold-start model (anonymous or new users).
     public var attributes: [String: String]?
+    /// Let the server's ranker (``RecommendationService/Options/ranker``) re-order the model's
+    /// shortlist; `false` serves the model's order (e.g. to compare the two).
+    public var rerank = true
 
     /// A request for `user`'s top `k`.
     public init(user: String?, k: Int = 10) {
@@ -45,7 +48,8 @@ public struct RankedItem: Sendable, Codable, Equatable {
     public var item: String
     /// Its score under the source (model scores are not comparable with popularity counts).
     public var score: Float
-    /// `model`, `profile` (a cold-start model from attributes) or `popular` (the fallback).
+    /// `model`, `profile` (a cold-start model from attributes), or a fallback: `trending`,
+    /// `segment:NAME` (popular among users sharing the attribute NAME), `popular`.
     public var source: String
 }
 
@@ -59,6 +63,9 @@ public struct RecommendationResult: Sendable, Codable, Equatable {
     public var items: [RankedItem]
     /// Whether this came from the cache.
     public var cached: Bool
+    /// The ranker that re-ordered the model's items (their scores are then its click
+    /// probabilities); absent when none did.
+    public var ranker: String?
 }
 
 /// A problem with a request that the caller can fix: which field, what is wrong.
@@ -108,6 +115,9 @@ public final class RecommendationService: Sendable {
         public var segmentBy: [String] = []
         /// How far back the trending source counts events.
         public var trendingWindow: Duration = .seconds(3600)
+        /// A second stage that re-orders the model's shortlist by predicted click probability
+        /// (nil: the model's order is served).
+        public var ranker: RankerStage?
         /// The defaults.
         public init() {}
     }
@@ -341,7 +351,7 @@ public final class RecommendationService: Sendable {
         let cacheable = request.recentItems.isEmpty && request.attributes == nil && request.user != nil
         let key = RankingCache.Key(version: model.version, generation: live.generation, request: request)
         if cacheable, let hit = cache.get(key) {
-            return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true)
+            return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true, ranker: rankerName(request, hit))
         }
         let items = try rank(request, model: model, live: live, erased: snapshot.erased, unavailable: snapshot.unavailable,
                              newItems: snapshot.newItems, categories: snapshot.categories)
@@ -349,7 +359,14 @@ public final class RecommendationService: Sendable {
         if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && $0.model === model }) {
             cache.set(key, items)
         }
-        return RecommendationResult(user: request.user, model: model.version, items: items, cached: false)
+        return RecommendationResult(user: request.user, model: model.version, items: items, cached: false, ranker: rankerName(request, items))
+    }
+
+    /// The ranker's name when it ordered some of `items` (the model's; fallbacks are not
+    /// re-ranked).
+    func rankerName(_ request: RecommendationRequest, _ items: [RankedItem]) -> String? {
+        guard request.rerank, let ranker = options.ranker, items.contains(where: { $0.source == "model" || $0.source == "profile" }) else { return nil }
+        return ranker.name
     }
 
     func validate(_ r: RecommendationRequest) throws {
@@ -376,6 +393,8 @@ public final class RecommendationService: Sendable {
         let need = request.offset + request.k
         var pool = need + banned.count
         if request.diversity > 0 { pool = max(pool, 3 * need) }
+        let ranker = request.rerank ? options.ranker : nil
+        if let ranker { pool = max(pool, ranker.shortlist + banned.count) }
 
         // The user's events the model has not seen: live ones, then the request's session.
         var events = live.events(as: request.user ?? "")
@@ -448,18 +467,13 @@ public final class RecommendationService: Sendable {
                                error.reason + (error.hint.map { ". " + $0 } ?? ""))
         }
         ranked.removeAll { banned.contains($0.index) }
-        if request.diversity > 0, let items = model.normalizedItems {
-            ranked = ServingPipeline.mmr(ranked, items: items, k: need, diversity: Float(request.diversity))
-        } else if request.diversity > 0 {
-            throw RequestError(.unsupported, field: "diversity", "the \(model.kind) model has no item vectors to diversify by; leave out diversity")
-        }
-        var out = ranked.prefix(need).map { RankedItem(item: bundle.itemIDs[$0.index], score: $0.score, source: source) }
+        if Task.isCancelled { throw CancellationError() }
         // Items new since the model, folded in from their first events, compete by the same
         // score (not under diversification, which needs the model's item vectors).
+        var extras: [RankedItem] = []
         if let vector = userVector, !newItems.isEmpty, request.diversity == 0 {
             let seenIDs = Set(events.map(\.item)).union(live.exposed)
             let wanted = Set(request.categories), listed = request.candidates.map(Set.init), excluded = Set(request.exclude)
-            var extras: [RankedItem] = []
             for (id, item) in newItems where item.vector.count == vector.count {
                 if unavailable.contains(id) || excluded.contains(id) || (request.excludeSeen && seenIDs.contains(id)) { continue }
                 if !wanted.isEmpty && wanted.isDisjoint(with: categories[id] ?? []) { continue }
@@ -467,9 +481,24 @@ public final class RecommendationService: Sendable {
                 let score = zip(vector, item.vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
                 extras.append(RankedItem(item: id, score: score, source: "model"))
             }
-            if !extras.isEmpty {
-                out = Array((out + extras).sorted { ($0.score, $1.item) > ($1.score, $0.item) }.prefix(need))
-            }
+        }
+        // The ranker re-orders the model's shortlist (and the new items) by click probability.
+        if let ranker, !ranked.isEmpty || !extras.isEmpty {
+            let shortlist = Array(ranked.prefix(max(need, ranker.shortlist)))
+            let ids = shortlist.map { bundle.itemIDs[$0.index] } + extras.map(\.item)
+            let p = ranker.clickProbabilities(user: erased ? "\u{1}erased:" + userID : userID, items: ids, at: now / 1000)
+            ranked = shortlist.indices.map { (shortlist[$0].index, p[$0]) }.sorted { ($0.score, -$0.index) > ($1.score, -$1.index) }
+            for j in extras.indices { extras[j].score = p[shortlist.count + j] }
+            if Task.isCancelled { throw CancellationError() }
+        }
+        if request.diversity > 0, let items = model.normalizedItems {
+            ranked = ServingPipeline.mmr(ranked, items: items, k: need, diversity: Float(request.diversity))
+        } else if request.diversity > 0 {
+            throw RequestError(.unsupported, field: "diversity", "the \(model.kind) model has no item vectors to diversify by; leave out diversity")
+        }
+        var out = ranked.prefix(need).map { RankedItem(item: bundle.itemIDs[$0.index], score: $0.score, source: source) }
+        if !extras.isEmpty {
+            out = Array((out + extras).sorted { ($0.score, $1.item) > ($1.score, $0.item) }.prefix(need))
         }
         if out.count < need {
             // Fill, under the same filters and never with an item the user has: first what is

@@ -23,6 +23,11 @@ public struct ServerConfiguration: Sendable {
     public var rateBurst: Double = 100
     /// Seconds a connection may stay idle before it is closed.
     public var idleTimeoutSeconds: Int64 = 60
+    /// Seconds a request may take, from its head to its response (0: no limit). Past it the
+    /// work is cancelled at its next cancellation point (reading the body, between the
+    /// pipeline's stages) and the reply is 503 `timeout`; work that finishes anyway (a store
+    /// write under way) is answered normally.
+    public var requestTimeoutSeconds: Double = 10
     /// The serving engine's limits.
     public var service = RecommendationService.Options()
     /// When to retrain in the background (default: only on `POST /v1/admin/retrain`).
@@ -77,6 +82,9 @@ public final class TailorServer: Sendable {
                                                     "users": "\(serving.bundle.userIDs.count)", "items": "\(serving.bundle.itemIDs.count)"])
             metrics.modelActivated(serving.version)
         }
+        if let ranker = configuration.service.ranker {
+            logger.info("re-ranking with", metadata: ["ranker": "\(ranker.name)", "kind": "\(ranker.bundle.manifest.kind)", "shortlist": "\(ranker.shortlist)"])
+        }
     }
 
     /// The router with every endpoint and the metrics middleware.
@@ -87,7 +95,14 @@ public final class TailorServer: Sendable {
             router.on(RouterPath(endpoint.path), method: endpoint.method) { [self] request, context -> Response in
                 if let scope = endpoint.scope { try self.authorize(request, scope: scope) }
                 do {
-                    return try await endpoint.handle(self, request, context)
+                    return try await Deadline.run(seconds: self.configuration.requestTimeoutSeconds) {
+                        try await endpoint.handle(self, request, context)
+                    }
+                } catch is Deadline.Expired {
+                    self.metrics.timedOut()
+                    throw Problem(.serviceUnavailable, code: "timeout",
+                                  detail: "the request took longer than the server's limit of \(self.configuration.requestTimeoutSeconds) s and was stopped; retry, or ask for less (a smaller k or batch)",
+                                  retryAfter: 1)
                 } catch let error as RequestError {
                     throw Problem(error)
                 } catch let error as StoreError {
@@ -180,4 +195,37 @@ struct Endpoint: Sendable {
     let path: String
     let scope: Scope?
     let handle: @Sendable (TailorServer, Request, BasicRequestContext) async throws -> Response
+}
+
+/// A time limit on async work, by structured concurrency: the work and a timer race in a task
+/// group; when the timer wins, the work is cancelled and awaited (it stops at its next
+/// cancellation point). Work that completes anyway, or fails for its own reasons (a
+/// ``RequestError`` or ``Problem``), keeps its outcome; otherwise ``Expired`` is thrown.
+enum Deadline {
+    /// The limit passed before the work finished.
+    struct Expired: Error {}
+
+    static func run<T: Sendable>(seconds: Double, _ work: @escaping @Sendable () async throws -> T) async throws -> T {
+        guard seconds > 0 && seconds.isFinite else { return try await work() }
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await work() }
+            group.addTask {
+                try await Task.sleep(for: .seconds(seconds))
+                return nil
+            }
+            if let value = try await group.next()! {
+                group.cancelAll()
+                return value
+            }
+            group.cancelAll()
+            do {
+                if let value = try await group.next()! { return value }
+            } catch let error as RequestError {
+                throw error
+            } catch let error as Problem {
+                throw error
+            } catch {}
+            throw Expired()
+        }
+    }
 }

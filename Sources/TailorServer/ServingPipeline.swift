@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TailorData
 import TailorLinalg
 import TailorModels
 
@@ -186,5 +187,51 @@ final class TrendingItems: Sendable {
     /// The trending items the model knows, as positions.
     func top(model: ServingModel) -> [(index: Int32, score: Float)] {
         ranked().compactMap { entry in model.bundle.itemIDs.position(of: entry.item).map { ($0, Float(entry.count)) } }
+    }
+}
+
+/// The optional second stage of the serving pipeline: a click model (``ClickScoring``, e.g. a
+/// `ranker`) that re-orders the retrieval model's shortlist for each request.
+///
+/// It reads users and items by id, so it need not share the retrieval model's id maps: users
+/// and items it never saw (new, anonymous, erased) read as unknown. It scores with what it
+/// learned at training (its copy of the retrieval vectors, attributes, popularity), not with
+/// the user's live events; those shape the shortlist it is given.
+public struct RankerStage: Sendable {
+    /// The click model.
+    public let bundle: ModelBundle
+    /// Its name in responses (`ranker` field) and logs.
+    public let name: String
+    /// Items of the model's ranking it re-orders (at least the `offset + k` asked for).
+    public let shortlist: Int
+    /// Unix seconds to score at instead of the request's time (tests).
+    var fixedTime: Int64?
+
+    /// A stage over `bundle`, re-ordering the model's top `shortlist`.
+    ///
+    /// - Throws: ``ModelError`` `.unsupported` when `bundle` does not predict clicks, or for a
+    ///   shortlist below 1.
+    public init(bundle: ModelBundle, name: String, shortlist: Int = 100) throws {
+        guard bundle.model is any ClickScoring else {
+            throw ModelError(.unsupported, reason: "the \(bundle.manifest.kind) model '\(name)' does not predict clicks, so it cannot re-rank",
+                             hint: "train one with `tailor train --model ranker` and pass its directory")
+        }
+        guard shortlist >= 1 else { throw ModelError(reason: "the ranker's shortlist must be at least 1, got \(shortlist)") }
+        self.bundle = bundle
+        self.name = name
+        self.shortlist = shortlist
+    }
+
+    /// Click probabilities of `items` shown to `user` at `seconds` (Unix time), in order.
+    func clickProbabilities(user: String, items: [String], at seconds: Int64) -> [Float] {
+        guard !items.isEmpty, let model = bundle.model as? any ClickScoring else { return [] }
+        var users = IDMap(), ids = IDMap()
+        let u = users.insert(user)
+        let positions = items.map { ids.insert($0) }
+        let seconds = fixedTime ?? seconds
+        let rows = Interactions(users: [Int32](repeating: u, count: items.count), items: positions,
+                                values: [Float](repeating: 0, count: items.count), timestamps: [Int64](repeating: seconds, count: items.count),
+                                userIDs: users, itemIDs: ids)
+        return model.clickProbabilities(Impressions(rows: rows, groups: [Int32](repeating: 0, count: items.count)))
     }
 }

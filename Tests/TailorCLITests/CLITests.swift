@@ -124,6 +124,12 @@ struct CLITests {
                 throws: { "\($0)".contains("--k takes positive integers") }
         }
         #expect { try tailor(["generate", "--events", "--bots=-1", "--output", "\(dir)/e.csv"]) } throws: { "\($0)".contains("--bots must be 0 or more") }
+        // tailor serve: bad limits and a ranker that is not one fail before binding a port.
+        let serve = ["serve", "--store", "\(dir)/s.db", "--model", "\(dir)/m", "--port", "0"]
+        #expect { try tailor(serve + ["--request-timeout=-1"]) } throws: { "\($0)".contains("--request-timeout must be 0") }
+        #expect { try tailor(serve + ["--ranker-shortlist", "0"]) } throws: { "\($0)".contains("--ranker-shortlist must be 1 to 10000") }
+        #expect { try tailor(serve + ["--ranker", "\(dir)/nothing"]) } throws: { "\($0)".contains("--ranker \(dir)/nothing: no model there") }
+        #expect { try tailor(serve + ["--ranker", "\(dir)/m"]) } throws: { "\($0)".contains("does not predict clicks") }
         // --k far beyond the catalogue and --threads in the thousands: bounded, every item once.
         try tailor(["recommend", "--model", "\(dir)/m", "--all-users", "--k", "2000000000", "--threads", "100000", "--output", "\(dir)/all.csv"])
         let rows = try csvRows("\(dir)/all.csv").dropFirst()

@@ -65,7 +65,7 @@ struct APITests {
         let user = f.users[0]
         try await app.test(.router) { client in
             for (query, field) in [("k=abc", "k"), ("k=0", "k"), ("offset=-2", "offset"), ("exclude_seen=maybe", "exclude_seen"),
-                                   ("diversity=1.5", "diversity"), ("context=device", "context")] {
+                                   ("diversity=1.5", "diversity"), ("context=device", "context"), ("rerank=perhaps", "rerank")] {
                 try await client.execute(uri: "/v1/users/\(user)/recommendations?\(query)", method: .get, headers: headers(key)) { r in
                     #expect(r.status == .badRequest, "\(query)")
                     #expect(object(r)["field"] as? String == field, "\(query)")
@@ -232,6 +232,52 @@ struct APITests {
         }
         let served = Set(TailorServer.endpoints.map { "\($0.method.rawValue) \($0.path)" })
         #expect(documented == served, "documented only: \(documented.subtracting(served)); served only: \(served.subtracting(documented))")
+        // Every reference resolves.
+        func refs(_ value: Any) -> [String] {
+            if let o = value as? [String: Any] { return (o["$ref"] as? String).map { [$0] } ?? o.values.flatMap(refs) }
+            if let a = value as? [Any] { return a.flatMap(refs) }
+            return []
+        }
+        let all = refs(doc)
+        #expect(all.count > 10)
+        for ref in all {
+            var node: Any? = doc
+            for part in ref.dropFirst(2).split(separator: "/") { node = (node as? [String: Any])?[String(part)] }
+            #expect(node is [String: Any], "\(ref) does not resolve")
+        }
+        // The recommendations endpoint documents exactly the query parameters its handler reads.
+        let operation = (paths["/v1/users/{id}/recommendations"]?["get"] as? [String: Any])?["parameters"] as? [[String: Any]] ?? []
+        let names = Set(operation.compactMap { p -> String? in
+            let resolved = (p["$ref"] as? String).map { r in ((doc["components"] as? [String: Any])?["parameters"] as? [String: Any])?[String(r.split(separator: "/").last!)] as? [String: Any] } ?? p
+            return resolved?["in"] as? String == "query" ? resolved?["name"] as? String : nil
+        })
+        #expect(names == ["k", "offset", "exclude_seen", "category", "candidates", "exclude", "diversity", "context", "write_exposures", "rerank"])
+    }
+
+    @Test("a request past the time limit is stopped and answered 503 timeout: a body that never finishes arriving")
+    func timeout() async throws {
+        var configuration = ServerConfiguration()
+        configuration.requestTimeoutSeconds = 0.3
+        let timed = try TailorServer(store: f.store, versions: f.versions, configuration: configuration)
+        try await timed.makeApplication().test(.live) { client in
+            let port = try #require(client.port)
+            let started = ContinuousClock.now
+            // Promise 1,000 bytes of events, send 20, and wait.
+            let head = "POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"events\": [{\"user\""
+            let reply = try RawSocket.exchange(port: port, send: head, readFor: 5)
+            let elapsed = ContinuousClock.now - started
+            #expect(reply.hasPrefix("HTTP/1.1 503"), "got: \(reply.prefix(200))")
+            #expect(reply.contains("\"code\":\"timeout\""), "got: \(reply)")
+            #expect(elapsed < .seconds(3), "answered after \(elapsed); the limit is 0.3 s")
+            // A body over the size limit is 413, not a timeout.
+            try await client.execute(uri: "/v1/events", method: .post, headers: headers(key),
+                                     body: ByteBuffer(string: String(repeating: " ", count: timed.configuration.maxBodyBytes + 1))) { r in
+                #expect(r.status == .contentTooLarge)
+                #expect(object(r)["code"] as? String == "too-large")
+            }
+            // A normal request is unaffected.
+            try await client.execute(uri: "/v1/users/\(f.users[1])/recommendations?k=3", method: .get, headers: headers(key)) { #expect($0.status == .ok) }
+        }
     }
 }
 

@@ -26,10 +26,17 @@ struct Serve: ParsableCommand {
         Events sent to POST /v1/events are stored before the reply and change that user's
         recommendations at once (fold-in against the model's item vectors; no retraining).
 
+        --ranker DIR adds a second stage: a click model (`tailor train --model ranker`)
+        re-orders the model's top --ranker-shortlist items for each request by predicted click
+        probability, before the filters, diversity and fallbacks (rerank=false opts out).
+
         Retraining (needs --models): POST /v1/admin/retrain, or --retrain-every 6h and
         --retrain-after-events 100000, re-runs the active model's recipe on the store in the
         background; the new version is activated only if its NDCG@10 on held-out events is not
         worse than the active model's (--retrain-tolerance), and GET /v1/admin/retrain reports.
+
+        A request may take --request-timeout seconds (10); past it the work is stopped and
+        the reply is 503 with the problem code `timeout`.
 
         Every endpoint but /healthz, /readyz and /openapi.json needs an API key (`tailor keys`).
         The server binds to 127.0.0.1; to serve a network, put a TLS reverse proxy (nginx,
@@ -82,6 +89,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("segment-by"), help: ArgumentHelp("User attributes (comma-separated, e.g. country,age) whose segments' popular items fill a list the model leaves short, after trending items and before overall popular ones.", valueName: "ATTRIBUTES"))
     var segmentBy: String?
 
+    @Option(help: ArgumentHelp("A click model (`tailor train --model ranker`) that re-orders the model's shortlist for each request by predicted click probability (a request opts out with rerank=false).", valueName: "DIR"))
+    var ranker: String?
+
+    @Option(name: .customLong("ranker-shortlist"), help: "Items of the model's ranking the ranker re-orders (at least the offset + k asked for).")
+    var rankerShortlist = 100
+
+    @Option(name: .customLong("request-timeout"), help: ArgumentHelp("Seconds a request may take before it is stopped and answered 503 (0: no limit).", valueName: "SECONDS"))
+    var requestTimeout = 10.0
+
     @Option(name: .customLong("max-events"), help: "Most events in one POST /v1/events.")
     var maxEvents = 10_000
 
@@ -107,6 +123,11 @@ struct Serve: ParsableCommand {
         if let retrainEvery { _ = try Serve.duration(retrainEvery) }
         if let n = retrainAfterEvents, n < 1 { throw ValidationError("--retrain-after-events must be at least 1") }
         guard retrainTolerance >= 0 && retrainTolerance < 1 else { throw ValidationError("--retrain-tolerance must be at least 0 and below 1, got \(retrainTolerance)") }
+        guard rankerShortlist >= 1 && rankerShortlist <= 10_000 else { throw ValidationError("--ranker-shortlist must be 1 to 10000, got \(rankerShortlist)") }
+        guard requestTimeout >= 0 && requestTimeout.isFinite else { throw ValidationError("--request-timeout must be 0 (no limit) or more seconds, got \(requestTimeout)") }
+        if let ranker, !FileManager.default.fileExists(atPath: (ranker as NSString).appendingPathComponent("manifest.json")) {
+            throw ValidationError("--ranker \(ranker): no model there (no manifest.json); train one with `tailor train … --model ranker --output \(ranker)`")
+        }
         guard maxEvents >= 1 else { throw ValidationError("--max-events must be at least 1") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical") }
         if let model, !FileManager.default.fileExists(atPath: (model as NSString).appendingPathComponent("manifest.json")) {
@@ -122,6 +143,11 @@ struct Serve: ParsableCommand {
         configuration.rateLimit = rateLimit
         configuration.service.cacheCapacity = cache
         configuration.maxEventsPerRequest = maxEvents
+        configuration.requestTimeoutSeconds = requestTimeout
+        if let ranker {
+            let bundle = try ModelBundle.load(from: URL(fileURLWithPath: ranker))
+            configuration.service.ranker = try RankerStage(bundle: bundle, name: URL(fileURLWithPath: ranker).lastPathComponent, shortlist: rankerShortlist)
+        }
         if ann == "hnsw" { configuration.service.ann = HNSWIndex.Configuration(quantized: annInt8) }
         configuration.service.annEF = annEF
         configuration.service.segmentBy = segmentBy.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } } ?? []
