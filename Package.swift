@@ -47,6 +47,7 @@ let package = Package(
         .library(name: "TailorData", targets: ["TailorData"]),
         .library(name: "TailorModels", targets: ["TailorModels"]),
         .library(name: "TailorEval", targets: ["TailorEval"]),
+        .library(name: "TailorExperiments", targets: ["TailorExperiments"]),
         .library(name: "TailorStore", targets: ["TailorStore"]),
         .library(name: "TailorSQLite", targets: ["TailorSQLite"]),
         .library(name: "TailorAutodiff", targets: ["TailorAutodiff"]),
@@ -88,6 +89,8 @@ let package = Package(
         // fine-tuning) on the engine. Numeric, so optimized in debug builds too.
         .target(name: "TailorText", dependencies: ["TailorLinalg", "TailorData", "TailorNN"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
+        // The quality loop around the models: segments (and, next, tuning, A/B statistics, drift).
+        .target(name: "TailorExperiments", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"], swiftSettings: numericSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
         // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
@@ -115,12 +118,12 @@ let package = Package(
         ),
         // The umbrella: `import Tailor` brings every module.
         .target(name: "Tailor", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore",
-                                                "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural", "TailorText"], swiftSettings: commonSettings),
+                                                "TailorSQLite", "TailorAutodiff", "TailorNN", "TailorNeural", "TailorText", "TailorExperiments"], swiftSettings: commonSettings),
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
                 "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorText",
-                "TailorServer",
+                "TailorServer", "TailorExperiments",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -137,6 +140,7 @@ let package = Package(
         // Fixtures/ holds committed model directories of earlier format versions, read by #filePath.
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], exclude: ["Fixtures"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),

@@ -13,6 +13,10 @@ sustains at that concurrency, with the latency percentiles wrk records.
 Runs, each `--seconds` long:
 - recommendations (k 10, seen items excluded) for users drawn uniformly from all 100,000: cache
   off (`--cache 0`), exact ranking; then the same with the HNSW index (`--ann hnsw`);
+- the per-request time limit's cost (a task group per request): exact without the cache and
+  cache hits, at 4 connections, with the default limit (10 s) and with none (`--request-timeout 0`);
+- exact, no cache, with a ranker (`--ranker`, a click model trained on 300,000 of the log's
+  interactions with sampled negatives) re-ordering each request's top 100 (`--ranker-shortlist`);
 - the same from a hot set of 2,000 users with the cache on, after one warm-up pass (cache hits);
 - events: POST /v1/events in batches of 500 with unique ids (every event is stored);
 - live updates: for 300 users, the time from sending an event (a purchase of their top item) to
@@ -137,12 +141,30 @@ def live_updates(port, key, users, n=300):
     return {"users": n, "p50_ms": times[n // 2], "p99_ms": times[int(n * 0.99)], "max_ms": times[-1], "not_reflected": wrong}
 
 
+def ranker_model():
+    """A click model (deep & cross network, the ranker's defaults) trained on the first 300,000
+    interactions of the serving model's log, 4 sampled negatives each, 2 epochs."""
+    path = os.path.join(WORK, "serve-ranker")
+    if os.path.exists(os.path.join(path, "manifest.json")):
+        return path
+    factor_model()
+    log, part = os.path.join(WORK, "ann-log.csv"), os.path.join(WORK, "serve-ranker-log.csv")
+    with open(log) as f, open(part, "w") as out:
+        for n, line in enumerate(f):
+            if n > 300_000:
+                break
+            out.write(line)
+    run([TAILOR, "train", part, "--model", "ranker", "--set", "epochs=2", "--output", path, "--progress", "none"])
+    return path
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=int, default=15)
     p.add_argument("--soak", type=int, default=0, help="seconds of soak (600 for the issue's 10 minutes)")
     p.add_argument("--port", type=int, default=18480)
     p.add_argument("--soak-only", action="store_true", help="only the soak, into the existing results file")
+    p.add_argument("--time-limit-only", action="store_true", help="only the time limit's cost, replacing those runs in the existing results file")
     a = p.parse_args()
     os.makedirs(WORK, exist_ok=True)
     model = factor_model()
@@ -171,14 +193,37 @@ def main():
     if a.soak_only:
         previous = json.load(open(results_path))
         results = {**previous, "soak": None}
-    for label, options in ([] if a.soak_only else (("exact, no cache", ["--cache", "0"]), ("hnsw, no cache", ["--cache", "0", "--ann", "hnsw"]))):
+    if a.time_limit_only:
+        previous = json.load(open(results_path))
+        results = {**previous, "runs": [r for r in previous["runs"] if not r["run"].startswith("time limit")]}
+    for label, options in ([] if a.soak_only or a.time_limit_only else (("exact, no cache", ["--cache", "0"]), ("hnsw, no cache", ["--cache", "0", "--ann", "hnsw"]))):
         s = Server(store, model, a.port, *options)
         results[f"rss_mib_{label.split(',')[0]}"] = rss_mib(s.p.pid)
         for c in (2, 4, 8, 32):
             record(f"recommendations, {label}", wrk(read_all, a.port, c, a.seconds))
         s.stop()
+    if not a.soak_only:
+        # The time limit's cost, side by side: the same runs with the default limit and without.
+        for limit in ("10", "0"):
+            s = Server(store, model, a.port, "--cache", "0", "--request-timeout", limit)
+            record(f"time limit {limit} s: exact, no cache", wrk(read_all, a.port, 4, a.seconds))
+            s.stop()
+            s = Server(store, model, a.port, "--request-timeout", limit)
+            wrk(read_hot, a.port, 4, 5)  # warm the cache
+            record(f"time limit {limit} s: hot users, cache", wrk(read_hot, a.port, 4, a.seconds))
+            s.stop()
+    if not a.soak_only and not a.time_limit_only:
+        ranker = ranker_model()
+        s = Server(store, model, a.port, "--cache", "0", "--ranker", ranker, "--ranker-shortlist", "100")
+        for c in (2, 4):
+            record("recommendations, exact + ranker top 100", wrk(read_all, a.port, c, a.seconds))
+        s.stop()
     s = Server(store, model, a.port)
     wrk(read_hot, a.port, 4, 5)  # warm the cache
+    if a.time_limit_only:
+        s.stop()
+        results_done(results, results_path)
+        return
     for c in ([] if a.soak_only else (4, 32)):
         record("recommendations, hot users, cache", wrk(read_hot, a.port, c, a.seconds))
     events = script(EVENTS_LUA, users=users_file, items=items_file, key=key, batch=500, tag=f"w{int(time.time())}")
@@ -213,8 +258,12 @@ def main():
               f"{r['anon_slope_mib_per_minute_second_half']:.1f} MiB/min, file pages {r['file_slope_mib_per_minute_second_half']:.1f} MiB/min", flush=True)
     results["rss_mib_end"] = rss_mib(s.p.pid)
     s.stop()
-    os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    with open(results_path, "w") as f:
+    results_done(results, results_path)
+
+
+def results_done(results, path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
         json.dump(results, f, indent=1)
 
 

@@ -9,3 +9,4 @@
 @_exported import TailorAutodiff
 @_exported import TailorNN
 @_exported import TailorText
+@_exported import TailorExperiments

@@ -468,6 +468,7 @@ public final class RecommendationService: Sendable {
         }
         ranked.removeAll { banned.contains($0.index) }
         if Task.isCancelled { throw CancellationError() }
+        try Deadline.check()
         // Items new since the model, folded in from their first events, compete by the same
         // score (not under diversification, which needs the model's item vectors).
         var extras: [RankedItem] = []
@@ -490,6 +491,7 @@ public final class RecommendationService: Sendable {
             ranked = shortlist.indices.map { (shortlist[$0].index, p[$0]) }.sorted { ($0.score, -$0.index) > ($1.score, -$1.index) }
             for j in extras.indices { extras[j].score = p[shortlist.count + j] }
             if Task.isCancelled { throw CancellationError() }
+            try Deadline.check()
         }
         if request.diversity > 0, let items = model.normalizedItems {
             ranked = ServingPipeline.mmr(ranked, items: items, k: need, diversity: Float(request.diversity))

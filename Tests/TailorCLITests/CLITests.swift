@@ -114,6 +114,26 @@ struct CLITests {
         #expect { try tailor(["train", "\(dir)/bad.csv", "--columns", "who=1", "--output", "\(dir)/m"]) } throws: { "\($0)".contains("unknown role 'who'") }
     }
 
+    @Test("segments: users clustered by their vectors, a CSV of assignments and a JSON report with profiles and gaps")
+    func segments() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "400", "--items", "150", "--interactions", "8000", "--output", "\(dir)/log.csv",
+                    "--catalog", "\(dir)/items.csv"])
+        try tailor(["train", "\(dir)/log.csv", "--factors", "8", "--iterations", "5", "--output", "\(dir)/m", "--progress", "none"])
+        try tailor(["segments", "--model", "\(dir)/m", "--items", "\(dir)/items.csv", "--k-min", "2", "--k-max", "6",
+                    "--output", "\(dir)/segments.csv", "--report", "\(dir)/segments.json"])
+        let rows = try csvRows("\(dir)/segments.csv")
+        #expect(rows[0] == ["user", "segment"] && rows.count == 401)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/segments.json"))) as! [String: Any]
+        let k = report["k"] as! Int
+        #expect((2...6).contains(k) && (report["candidates"] as! [Any]).count == 5)
+        #expect(Set(rows.dropFirst().map { Int($0[1])! }) == Set(0..<k))
+        let profiles = report["profiles"] as! [[String: Any]]
+        #expect(profiles.map { $0["users"] as! Int }.reduce(0, +) == 400)
+        #expect(profiles.allSatisfy { !(($0["topCategories"] as? [Any]) ?? []).isEmpty }, "the catalogue's genres profile each segment")
+        #expect { try tailor(["segments", "--model", "\(dir)/m", "--k", "1000"]) } throws: { "\($0)".contains("only 400 users") }
+    }
+
     @Test("odd option values are errors naming the option, never a crash")
     func oddOptions() throws {
         let dir = scratchDirectory()

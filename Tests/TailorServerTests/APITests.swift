@@ -278,6 +278,17 @@ struct APITests {
             // A normal request is unaffected.
             try await client.execute(uri: "/v1/users/\(f.users[1])/recommendations?k=3", method: .get, headers: headers(key)) { #expect($0.status == .ok) }
         }
+        // A ranking carries its deadline and checks it between stages: with a limit of a
+        // nanosecond it is always past by the first check.
+        configuration.requestTimeoutSeconds = 1e-9
+        let instant = try TailorServer(store: f.store, versions: f.versions, configuration: configuration)
+        try await instant.makeApplication().test(.router) { client in
+            try await client.execute(uri: "/v1/users/\(f.users[1])/recommendations?k=3", method: .get, headers: headers(key)) { r in
+                #expect(r.status == .serviceUnavailable)
+                #expect(object(r)["code"] as? String == "timeout")
+            }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok, "health has no stages to check") }
+        }
     }
 }
 
