@@ -134,6 +134,30 @@ struct CLITests {
         #expect { try tailor(["segments", "--model", "\(dir)/m", "--k", "1000"]) } throws: { "\($0)".contains("only 400 users") }
     }
 
+    @Test("drift: two model versions compared (the same model shows none), and a store's latest window against the one before")
+    func drift() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "300", "--items", "120", "--interactions", "6000", "--output", "\(dir)/log.csv"])
+        for seed in ["1", "2"] {
+            try tailor(["train", "\(dir)/log.csv", "--factors", "8", "--iterations", "5", "--seed", seed, "--output", "\(dir)/m\(seed)", "--progress", "none"])
+        }
+        func measures(_ a: String, _ b: String) throws -> [String: Any] {
+            try tailor(["drift", "--model", "\(dir)/\(a)", "--model", "\(dir)/\(b)", "--users", "100", "--json", "\(dir)/d.json"])
+            return try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/d.json"))) as! [String: Any]
+        }
+        let same = try measures("m1", "m1"), other = try measures("m1", "m2")
+        #expect(same["topKJaccard"] as? Double == 1 && same["usersCompared"] as? Int == 100)
+        let j = try #require(other["topKJaccard"] as? Double)
+        #expect(j > 0 && j < 1)
+        #expect((other["itemShift"] as? [String: Any])?["count"] as? Int == 120)
+        try tailor(["generate", "--events", "--users", "200", "--items", "80", "--interactions", "5000", "--output", "\(dir)/events.csv"])
+        try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/t.db"])
+        try tailor(["drift", "--store", "\(dir)/t.db", "--window", "30d", "--json", "\(dir)/data.json"])
+        let data = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/data.json"))) as! [String: Any]
+        #expect((data["eventsAfter"] as? Int ?? 0) > 0 && (data["eventMixPSI"] as? Double ?? -1) >= 0)
+        #expect { try tailor(["drift", "--model", "\(dir)/m1"]) } throws: { "\($0)".contains("give two --model") }
+    }
+
     @Test("odd option values are errors naming the option, never a crash")
     func oddOptions() throws {
         let dir = scratchDirectory()
