@@ -90,7 +90,7 @@ let package = Package(
         .target(name: "TailorText", dependencies: ["TailorLinalg", "TailorData", "TailorNN"], swiftSettings: numericSettings),
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The quality loop around the models: segments (and, next, tuning, A/B statistics, drift).
-        .target(name: "TailorExperiments", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval"], swiftSettings: numericSettings),
+        .target(name: "TailorExperiments", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore"], swiftSettings: numericSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
         // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "TailorServer",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorExperiments",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite", "TailorNeural",
                                                              .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: commonSettings),
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText", "TailorExperiments", "TailorSQLite"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]
 )

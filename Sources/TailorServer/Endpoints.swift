@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import TailorData
+import TailorExperiments
 import TailorModels
 import TailorStore
 
@@ -35,7 +36,7 @@ extension TailorServer {
             r.diversity = try query.double("diversity") ?? 0
             r.context = try query.context("context")
             r.rerank = try query.bool("rerank") ?? true
-            let result = try server.service.recommend(r)
+            let result = try server.recommendInExperiment(r)
             if try query.bool("write_exposures") == true, let user = r.user {
                 try server.service.recordExposures(user: user, items: result.items.map(\.item))
             }
@@ -54,7 +55,7 @@ extension TailorServer {
             r.recentItems = body.items ?? []
             r.attributes = body.attributes
             r.rerank = body.rerank ?? true
-            return try json(try server.service.recommend(r))
+            return try json(try server.recommendInExperiment(r))
         },
         Endpoint(method: .get, path: "/v1/items/{id}/similar", scope: .read) { server, request, context in
             let query = Query(request)
@@ -152,6 +153,16 @@ extension TailorServer {
         },
         Endpoint(method: .get, path: "/v1/admin/retrain", scope: .admin) { server, _, _ in
             try json(server.retrainer.current)
+        },
+        Endpoint(method: .get, path: "/v1/admin/experiments", scope: .admin) { server, _, _ in
+            try json(Experiment.all(in: server.service.store))
+        },
+        Endpoint(method: .get, path: "/v1/admin/experiments/{name}/report", scope: .admin) { server, _, context in
+            let name = try context.parameters.require("name")
+            guard let experiment = try Experiment.all(in: server.service.store).first(where: { $0.name == name }) else {
+                throw RequestError(.notFound, field: "name", "no experiment '\(name)' (create one with `tailor experiment create`)")
+            }
+            return try json(ExperimentReport.make(experiment, events: ExperimentReport.events(in: server.service.store)))
         },
     ]
 }

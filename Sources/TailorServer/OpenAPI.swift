@@ -94,6 +94,14 @@ enum OpenAPIDocument {
      "ranker": {
       "type": "string",
       "description": "The ranker that re-ordered the model's items (their scores are then click probabilities); absent when none did"
+     },
+     "experiment": {
+      "type": "string",
+      "description": "The running experiment the user is in (absent when none)"
+     },
+     "variant": {
+      "type": "string",
+      "description": "The user's variant in that experiment"
      }
     }
    },
@@ -1325,6 +1333,87 @@ enum OpenAPIDocument {
        "application/json": {
         "schema": {
          "$ref": "#/components/schemas/Retrain"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/experiments": {
+   "get": {
+    "summary": "Every experiment (A/B test) in the store, with its variants, shares and status",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "array",
+         "items": {
+          "type": "object"
+         }
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/experiments/{name}/report": {
+   "get": {
+    "summary": "An experiment's report: per variant users, CTR and conversion with intervals, the comparison with the control, the sample-ratio check and the always-valid sequential p-value",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "name",
+      "in": "path",
+      "required": true,
+      "schema": {
+       "type": "string"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object"
         }
        }
       }

@@ -66,6 +66,9 @@ public struct RecommendationResult: Sendable, Codable, Equatable {
     /// The ranker that re-ordered the model's items (their scores are then its click
     /// probabilities); absent when none did.
     public var ranker: String?
+    /// The running experiment the user is in, and their variant.
+    public var experiment: String?
+    public var variant: String?
 }
 
 /// A problem with a request that the caller can fix: which field, what is wrong.
@@ -339,14 +342,19 @@ public final class RecommendationService: Sendable {
     ///
     /// - Throws: ``RequestError`` for a bad request (unknown item in `recentItems` is not one:
     ///   such items are ignored), `.unavailable` when no model is loaded.
-    public func recommend(_ request: RecommendationRequest) throws -> RecommendationResult {
+    ///
+    /// - Parameter override: serve this model instead of the active one (an experiment's
+    ///   variant); the user's live events are folded in against it the same way.
+    public func recommend(_ request: RecommendationRequest, model override: ServingModel? = nil) throws -> RecommendationResult {
         try validate(request)
         // One consistent snapshot (copy-on-write: no dictionary is copied here).
         let snapshot = state.withLock { s in
             (model: s.model, live: request.user.flatMap { s.live[$0] }, erased: request.user.map { s.erased.contains($0) } ?? false,
              unavailable: s.unavailable, newItems: s.newItems, categories: s.categories)
         }
-        guard let model = snapshot.model else { throw RequestError(.unavailable, "no model is loaded yet") }
+        guard let model = override ?? snapshot.model else { throw RequestError(.unavailable, "no model is loaded yet") }
+        // New items were folded in against the active model's vectors: only it may use them.
+        let newItems = model === snapshot.model ? snapshot.newItems : [:]
         let live = snapshot.live ?? LiveUser()
         let cacheable = request.recentItems.isEmpty && request.attributes == nil && request.user != nil
         let key = RankingCache.Key(version: model.version, generation: live.generation, request: request)
@@ -354,9 +362,9 @@ public final class RecommendationService: Sendable {
             return RecommendationResult(user: request.user, model: model.version, items: hit, cached: true, ranker: rankerName(request, hit))
         }
         let items = try rank(request, model: model, live: live, erased: snapshot.erased, unavailable: snapshot.unavailable,
-                             newItems: snapshot.newItems, categories: snapshot.categories)
+                             newItems: newItems, categories: snapshot.categories)
         // Only if no event of this user arrived meanwhile (their generation is unchanged).
-        if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && $0.model === model }) {
+        if cacheable && state.withLock({ ($0.live[request.user!]?.generation ?? 0) == live.generation && (override != nil || $0.model === model) }) {
             cache.set(key, items)
         }
         return RecommendationResult(user: request.user, model: model.version, items: items, cached: false, ranker: rankerName(request, items))
@@ -523,7 +531,8 @@ public final class RecommendationService: Sendable {
             fill("trending", trending.top(model: model))
             if out.count < need, !options.segmentBy.isEmpty {
                 let attributes = try request.attributes ?? request.user.flatMap { try store.user($0)?.attributes } ?? [:]
-                let segments = state.withLock { s in s.segments }
+                // Segment popularity is in the active model's item positions.
+                let segments = state.withLock { s in s.model === model ? s.segments : [:] }
                 for name in options.segmentBy {
                     guard let value = attributes[name], let top = segments["\(name)=\(value)"] else { continue }
                     fill("segment:\(name)", top)

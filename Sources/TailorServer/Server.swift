@@ -50,6 +50,8 @@ public final class TailorServer: Sendable {
     public let metrics: ServerMetrics
     /// Background retraining.
     public let retrainer: Retrainer
+    /// Online experiments (A/B tests) from the store.
+    public let experiments: ExperimentBook
     public let configuration: ServerConfiguration
     let logger: Logger
     let limiter: RateLimiter
@@ -74,6 +76,7 @@ public final class TailorServer: Sendable {
         self.versions = versions
         self.metrics = ServerMetrics()
         self.retrainer = Retrainer(policy: configuration.retrain)
+        self.experiments = ExperimentBook(store: store)
         self.configuration = configuration
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)

@@ -3,6 +3,8 @@ import Foundation
 import Testing
 import TailorData
 import TailorModels
+import TailorExperiments
+import TailorSQLite
 @testable import TailorCLI
 
 /// Runs `tailor ARGS` in-process.
@@ -156,6 +158,36 @@ struct CLITests {
         let data = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/data.json"))) as! [String: Any]
         #expect((data["eventsAfter"] as? Int ?? 0) > 0 && (data["eventMixPSI"] as? Double ?? -1) >= 0)
         #expect { try tailor(["drift", "--model", "\(dir)/m1"]) } throws: { "\($0)".contains("give two --model") }
+    }
+
+    @Test("experiment: create, list, report and stop an A/B test in a store; bad splits are refused")
+    func experiment() throws {
+        let dir = scratchDirectory()
+        let db = "\(dir)/t.db"
+        try tailor(["experiment", "create", "div", "--store", db, "--variants", "control=0.5,treatment=0.5", "--option", "treatment:diversity=0.3",
+                    "--window", "1h"])
+        #expect { try tailor(["experiment", "create", "div", "--store", db, "--variants", "a=0.5,b=0.5"]) } throws: { "\($0)".contains("already exists") }
+        #expect { try tailor(["experiment", "create", "bad", "--store", db, "--variants", "a=0.5,b=0.4"]) } throws: { "\($0)".contains("sum to 0.9") }
+        #expect { try tailor(["experiment", "create", "bad", "--store", db, "--variants", "a=0.5,b=0.5", "--option", "b:colour=red"]) }
+            throws: { "\($0)".contains("unknown request option 'colour'") }
+        let store = try SQLiteEventStore(path: db)
+        let saved = try Experiment.all(in: store)
+        #expect(saved.count == 1 && saved[0].variants[1].options == ["diversity": "0.3"] && saved[0].attributionWindowSeconds == 3_600)
+        // Exposures and a click, then the report.
+        let e = saved[0]
+        let users = (0..<40).map { "u\($0)" }
+        var events = users.map { e.exposure(user: $0, item: "i1", variant: e.variant(for: $0).name, at: 1_000_000) }
+        let clicker = users.first { e.variant(for: $0).name == "treatment" }!
+        events.append(Event(user: clicker, item: "i1", type: .click, timestampMilliseconds: 1_060_000))
+        _ = try store.append(events)
+        try tailor(["experiment", "report", "div", "--store", db, "--json", "\(dir)/r.json"])
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/r.json"))) as! [String: Any]
+        let arms = report["arms"] as! [[String: Any]]
+        #expect(arms.map { ($0["exposures"] as! [String: Any])["successes"] as! Int } == [0, 1])
+        #expect(arms.map { $0["users"] as! Int }.reduce(0, +) == 40)
+        try tailor(["experiment", "stop", "div", "--store", db])
+        #expect(try Experiment.all(in: store)[0].status == .stopped)
+        #expect { try tailor(["experiment", "stop", "div", "--store", db]) } throws: { "\($0)".contains("already stopped") }
     }
 
     @Test("odd option values are errors naming the option, never a crash")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TailorData
 import TailorLinalg
 @testable import TailorExperiments
 
@@ -177,5 +178,61 @@ struct ExperimentTests {
         }
         #expect(foundInterleaved > 2 * foundAB && foundInterleaved > experiments / 3,
                 "interleaving found the preference in \(foundInterleaved) of \(experiments) experiments, the A/B test in \(foundAB)")
+    }
+}
+
+@Suite("Experiment reports")
+struct ExperimentReportTests {
+    @Test("clicks on shown items and purchases count within the window only, per variant, with the control comparison and the split check")
+    func attribution() throws {
+        let e = try Experiment(name: "t", variants: [.init(name: "control", share: 0.5), .init(name: "treatment", share: 0.5)], started: 0,
+                               attributionWindowSeconds: 3_600)
+        let h: Int64 = 3_600_000
+        var events: [Event] = []
+        // Users split by their hash; each is shown items a and b at time h.
+        let users = (0..<200).map { "u\($0)" }
+        for u in users {
+            let v = e.variant(for: u).name
+            events += ["a", "b"].map { e.exposure(user: u, item: $0, variant: v, at: h) }
+        }
+        let control = users.filter { e.variant(for: $0).name == "control" }, treatment = users.filter { e.variant(for: $0).name == "treatment" }
+        // Control: 10 users click a within the hour; 5 click it two hours later (too late); 5 click an
+        // item they were not shown. Treatment: 30 users click a, 10 of them also b; 8 buy something.
+        for u in control.prefix(10) { events.append(Event(user: u, item: "a", type: .click, timestampMilliseconds: h + 60_000)) }
+        for u in control.dropFirst(10).prefix(5) { events.append(Event(user: u, item: "a", type: .click, timestampMilliseconds: 3 * h)) }
+        for u in control.dropFirst(15).prefix(5) { events.append(Event(user: u, item: "zzz", type: .click, timestampMilliseconds: h + 1)) }
+        for u in treatment.prefix(30) { events.append(Event(user: u, item: "a", type: .click, timestampMilliseconds: h + 1_000)) }
+        for u in treatment.prefix(10) { events.append(Event(user: u, item: "b", type: .click, timestampMilliseconds: h + 2_000)) }
+        for u in treatment.suffix(8) { events.append(Event(user: u, item: "q", type: .purchase, timestampMilliseconds: h + 5_000)) }
+        // Another experiment's exposures and untagged exposures are not this one's.
+        var other = e.exposure(user: "u1", item: "c", variant: "control", at: h)
+        other.context.extra[Experiment.experimentKey] = "other"
+        events.append(other)
+        events.append(Event(user: "u2", item: "d", type: EventType("exposure"), timestampMilliseconds: h))
+        let r = ExperimentReport.make(e, events: events.shuffled())
+        let c = r.arms[0], t = r.arms[1]
+        #expect(c.variant == "control" && c.users == control.count && c.exposures.trials == 2 * control.count && c.exposures.successes == 10)
+        #expect(t.users == treatment.count && t.exposures.trials == 2 * treatment.count && t.exposures.successes == 40)
+        #expect(c.conversions.successes == 0 && t.conversions.successes == 8 && t.conversions.trials == treatment.count)
+        let expected = ABStatistics.compare(control: c.exposures, variant: t.exposures)
+        #expect(t.ctr == expected && c.ctr == nil)
+        #expect(abs(r.sampleRatioPValue - ABStatistics.sampleRatio(observed: [control.count, treatment.count], expectedShares: [0.5, 0.5]).pValue) < 1e-12)
+        #expect(!r.sampleRatioMismatch && r.looks == 20)
+        let sequential = try #require(t.sequentialPValue)
+        #expect(sequential >= expected.pValue - 1e-12 && sequential <= 1, "an always-valid p-value is never below the fixed-horizon one at the end")
+    }
+
+    @Test("a broken split is flagged: one variant's exposures lost")
+    func sampleRatioMismatch() throws {
+        let e = try Experiment(name: "t", variants: [.init(name: "control", share: 0.5), .init(name: "treatment", share: 0.5)], started: 0)
+        var events: [Event] = []
+        for u in (0..<2_000).map({ "u\($0)" }) {
+            let v = e.variant(for: u).name
+            // Logging drops a third of the treatment's users.
+            if v == "treatment" && Experiment.unitHash("drop" + u) < 1.0 / 3 { continue }
+            events.append(e.exposure(user: u, item: "a", variant: v, at: 1_000))
+        }
+        let r = ExperimentReport.make(e, events: events)
+        #expect(r.sampleRatioMismatch && r.sampleRatioPValue < 0.001)
     }
 }

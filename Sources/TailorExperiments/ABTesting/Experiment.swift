@@ -58,6 +58,21 @@ public struct Experiment: Sendable, Codable, Equatable {
             guard v.share > 0, v.share <= 1, v.share.isFinite else {
                 throw ExperimentError(field: "variants.\(v.name).share", "a share must be above 0 and at most 1, got \(v.share)")
             }
+            for (key, value) in v.options {
+                switch key {
+                case "diversity":
+                    guard let d = Double(value), d >= 0, d <= 1 else {
+                        throw ExperimentError(field: "variants.\(v.name).options.diversity", "diversity must be a number from 0 to 1, got '\(value)'")
+                    }
+                case "rerank", "exclude_seen":
+                    guard value == "true" || value == "false" else {
+                        throw ExperimentError(field: "variants.\(v.name).options.\(key)", "\(key) must be true or false, got '\(value)'")
+                    }
+                default:
+                    throw ExperimentError(field: "variants.\(v.name).options.\(key)", "unknown request option '\(key)'",
+                                          hint: "a variant may set diversity, rerank and exclude_seen")
+                }
+            }
         }
         let total = variants.reduce(0) { $0 + $1.share }
         guard abs(total - 1) < 1e-9 else {
