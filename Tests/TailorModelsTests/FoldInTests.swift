@@ -150,3 +150,21 @@ func relativeDifference(_ a: [Float], _ b: [Float]) -> Float {
     let scale = max(1e-6, b.map(abs).max() ?? 1)
     return zip(a, b).map { abs($0 - $1) }.max()! / scale
 }
+
+@Suite("Resumable training")
+struct ResumableTrainingTests {
+    @Test("ALS trained 4 iterations then continued 6 equals ALS trained 10, bit for bit")
+    func alsContinues() throws {
+        let train = FoldInTests.Setup.shared.split.train
+        let data = TrainingData(train)
+        let c = ALS.Configuration(factors: 8, iterations: 10, seed: 3, threads: 1)
+        var short = c
+        short.iterations = 4
+        let whole = try ALS.fit(data, configuration: c, progress: nil)
+        let resumed = try ALS.fit(data, configuration: short, progress: nil).continued(on: data, steps: 6)
+        #expect(resumed.userFactors == whole.userFactors && resumed.itemFactors == whole.itemFactors)
+        #expect(resumed.configuration.iterations == 10 && resumed.history.map(\.iteration) == Array(1...10))
+        let other = TrainingData(FoldInTests.Setup.shared.split.test.selecting(Array(0..<100)).compacted())
+        #expect(throws: ModelError.self) { try whole.continued(on: other, steps: 1) }
+    }
+}

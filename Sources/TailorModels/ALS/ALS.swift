@@ -139,15 +139,23 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
             throw ModelError(.emptyData, reason: "no interactions to train on (\(matrix.userCount) users, \(matrix.itemCount) items, 0 interactions)",
                              hint: "check the input log and any filters (--min-rating) that may have removed every row")
         }
-        let start = monotonicSeconds()
         let k = configuration.factors
+        let x = randomFactors(matrix.userCount, k, seed: configuration.seed, stream: 1, scale: configuration.initialScale)
+        let y = randomFactors(matrix.itemCount, k, seed: configuration.seed, stream: 2, scale: configuration.initialScale)
+        return iterate(matrix, configuration: configuration, users: x, items: y, history: [], steps: configuration.iterations, progress: progress)
+    }
+
+    /// `steps` more iterations from these factors; `configuration.iterations` counts them all.
+    static func iterate(_ matrix: InteractionMatrix, configuration: Configuration, users: Matrix, items: Matrix, history past: [IterationRecord],
+                        steps: Int, progress: ProgressHandler?) -> ALS {
+        let start = monotonicSeconds()
         let threads = effectiveThreadCount(configuration.threads)
         let userConfidence = confidence(matrix.userItems, alpha: configuration.alpha)
         let itemConfidence = confidence(matrix.itemUsers, alpha: configuration.alpha)
-        var x = randomFactors(matrix.userCount, k, seed: configuration.seed, stream: 1, scale: configuration.initialScale)
-        var y = randomFactors(matrix.itemCount, k, seed: configuration.seed, stream: 2, scale: configuration.initialScale)
-        var history: [IterationRecord] = []
-        for iteration in 1...max(1, configuration.iterations) where configuration.iterations > 0 {
+        var x = users, y = items
+        var history = past
+        let done = past.count
+        for iteration in (done + 1)..<(done + steps + 1) {
             let failed = solve(&x, fixed: y, confidence: userConfidence, configuration, threads: threads)
                 + solve(&y, fixed: x, confidence: itemConfidence, configuration, threads: threads)
             let loss = configuration.computeLoss
