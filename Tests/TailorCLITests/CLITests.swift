@@ -190,6 +190,27 @@ struct CLITests {
         #expect { try tailor(["experiment", "stop", "div", "--store", db]) } throws: { "\($0)".contains("already stopped") }
     }
 
+    @Test("tune: a TPE search with pruning writes its trial log and a best run file that trains; --resume continues the log")
+    func tune() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--users", "300", "--items", "120", "--interactions", "6000", "--output", "\(dir)/log.csv"])
+        try #"{"factors": {"int": [4, 16]}, "regularization": {"float": [0.01, 10], "log": true}}"#.write(toFile: "\(dir)/space.json", atomically: true, encoding: .utf8)
+        let common = ["tune", "\(dir)/log.csv", "--model", "als", "--space", "\(dir)/space.json", "--rungs", "2,5", "--log", "\(dir)/trials.jsonl", "--threads", "2"]
+        try tailor(common + ["--trials", "6", "--output", "\(dir)/best.json"])
+        let lines = try String(contentsOfFile: "\(dir)/trials.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 6)
+        let best = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/best.json"))) as! [String: Any]
+        let configuration = best["configuration"] as! [String: Any]
+        #expect(best["model"] as? String == "als" && configuration["iterations"] as? Int == 5 && configuration["factors"] != nil)
+        try tailor(["train", "--config", "\(dir)/best.json", "--output", "\(dir)/m", "--progress", "none"])
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/m/manifest.json"))
+        #expect { try tailor(common + ["--trials", "8"]) } throws: { "\($0)".contains("--resume") }
+        try tailor(common + ["--trials", "8", "--resume"])
+        #expect(try String(contentsOfFile: "\(dir)/trials.jsonl", encoding: .utf8).split(separator: "\n").count == 8)
+        try #"{"factors": {"int": [16, 4]}}"#.write(toFile: "\(dir)/bad.json", atomically: true, encoding: .utf8)
+        #expect { try tailor(["tune", "\(dir)/log.csv", "--space", "\(dir)/bad.json"]) } throws: { "\($0)".contains("bad.json: factors.int") }
+    }
+
     @Test("odd option values are errors naming the option, never a crash")
     func oddOptions() throws {
         let dir = scratchDirectory()

@@ -42,6 +42,9 @@ public struct Tuner: Sendable {
         public var seed: UInt64 = 1
         /// Worker threads in all (0: all cores).
         public var threads = 0
+        /// Iterations or epochs to spend in all (resumed trials included); no trial starts
+        /// unless a full one still fits. nil: no limit but `trials`.
+        public var maxCost: Int?
         public init() {}
     }
 
@@ -163,7 +166,11 @@ public struct Tuner: Sendable {
         // `trials` counts the resumed ones too: a log of 12 and --trials 30 runs 18 more.
         while true {
             let done = state.withLock { $0 }
-            let remaining = total - done.count
+            var remaining = total - done.count
+            if let maxCost = configuration.maxCost {
+                let spent = done.map(\.cost).reduce(0, +), full = configuration.rungs.last ?? 1
+                remaining = min(remaining, (maxCost - spent) / full)
+            }
             if remaining <= 0 { break }
             let batch = min(configuration.parallel, remaining)
             var proposals: [[String: JSONValue]] = []
