@@ -91,6 +91,8 @@ let package = Package(
         .target(name: "TailorEval", dependencies: ["TailorLinalg", "TailorData", "TailorModels"], swiftSettings: commonSettings),
         // The quality loop around the models: segments (and, next, tuning, A/B statistics, drift).
         .target(name: "TailorExperiments", dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore"], swiftSettings: numericSettings),
+        // The dashboard's pages (HTML with inline SVG), for `tailor serve` and `tailor report`: no NIO.
+        .target(name: "TailorDashboard", dependencies: ["TailorData", "TailorModels", "TailorStore", "TailorExperiments"], swiftSettings: commonSettings),
         // The store protocol, its shared types and its conformance suite: no database here.
         .target(name: "TailorStore", dependencies: ["TailorData"], swiftSettings: commonSettings),
         // The embedded store: the only core target that links SQLite (through GRDB), so TailorData
@@ -106,7 +108,7 @@ let package = Package(
         .target(
             name: "TailorServer",
             dependencies: [
-                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorExperiments",
+                "TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorExperiments", "TailorDashboard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,7 +125,7 @@ let package = Package(
             name: "TailorCLI",
             dependencies: [
                 "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorText",
-                "TailorServer", "TailorExperiments",
+                "TailorServer", "TailorExperiments", "TailorDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -141,6 +143,7 @@ let package = Package(
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], exclude: ["Fixtures"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
         .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorDashboardTests", dependencies: ["TailorDashboard", "TailorSQLite", "TailorStore"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),

@@ -20,6 +20,11 @@ extension TailorServer {
         Endpoint(method: .get, path: "/openapi.json", scope: nil) { _, _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         },
+        Endpoint(method: .get, path: "/dashboard", scope: .admin) { server, _, _ in
+            let html = try server.dashboard()
+            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                            body: .init(byteBuffer: ByteBuffer(string: html)))
+        },
         Endpoint(method: .get, path: "/metrics", scope: .admin) { server, _, _ in
             server.metrics.update(from: server.service)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],

@@ -21,6 +21,9 @@ public final class ServerMetrics: Sendable {
     let timeouts: CoreMetrics.Counter
     struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
     let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
+    /// The latest durations per route (a ring of 2,048), for the dashboard's percentiles.
+    struct Recent { var durations: [Int64] = []; var next = 0; var count = 0 }
+    let recent = Mutex([String: Recent]())
 
     init() {
         var factory = PrometheusMetricsFactory(registry: registry)
@@ -61,6 +64,22 @@ public final class ServerMetrics: Sendable {
         }
         counter.increment()
         timer.recordNanoseconds(nanoseconds)
+        recent.withLock { all in
+            var r = all[route] ?? Recent()
+            if r.durations.count < 2_048 { r.durations.append(nanoseconds) } else { r.durations[r.next] = nanoseconds }
+            r.next = (r.next + 1) % 2_048
+            r.count += 1
+            all[route] = r
+        }
+    }
+
+    /// Requests per route since the start, with the p50 and p99 of the latest 2,048.
+    public func latencies() -> [(route: String, requests: Int, p50: Double, p99: Double)] {
+        recent.withLock { $0 }.map { route, r in
+            let sorted = r.durations.sorted()
+            func q(_ p: Double) -> Double { sorted.isEmpty ? 0 : Double(sorted[min(sorted.count - 1, Int(p * Double(sorted.count)))]) / 1e6 }
+            return (route, r.count, q(0.5), q(0.99))
+        }.sorted { $0.requests > $1.requests }
     }
 }
 

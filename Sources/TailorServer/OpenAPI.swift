@@ -584,6 +584,40 @@ enum OpenAPIDocument {
     }
    }
   },
+  "/dashboard": {
+   "get": {
+    "summary": "The dashboard for people: data, models, segments, drift, experiments, latencies (HTML with SVG plots). A browser may send the key as the password of HTTP Basic authentication.",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "text/html": {
+        "schema": {
+         "type": "string"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
   "/metrics": {
    "get": {
     "summary": "Prometheus metrics",

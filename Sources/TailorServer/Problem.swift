@@ -42,7 +42,8 @@ public struct Problem: HTTPResponseError, Sendable, Codable, Equatable {
         let body = Body(type: "about:blank", title: title, status: statusCode, detail: detail, code: code, field: field)
         var headers: HTTPFields = [.contentType: "application/problem+json"]
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
-        if statusCode == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        // A browser opening the dashboard asks for a user name and password (the key) on Basic.
+        if statusCode == 401 { headers[.wwwAuthenticate] = request.uri.path == "/dashboard" ? "Basic realm=\"tailor\", charset=\"UTF-8\"" : "Bearer" }
         let data = try JSONEncoder.sorted.encode(body)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }

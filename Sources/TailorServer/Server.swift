@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TailorDashboard
 import TailorData
 import TailorModels
 import TailorStore
@@ -136,6 +137,21 @@ public final class TailorServer: Sendable {
         try await makeApplication(onServerRunning: onServerRunning).runService()
     }
 
+    // MARK: Dashboard
+
+    /// The dashboard page: the store's data, the model versions, segments, drift, experiments,
+    /// and this server's request latencies.
+    func dashboard() throws -> String {
+        var models: [(name: String, path: String)] = []
+        if let versions {
+            models = try versions.list().sorted { ($0.created, $0.name) < ($1.created, $1.name) }.map { ($0.name, versions.path(of: $0.name)) }
+        } else if let model = service.model, !model.path.isEmpty {
+            models = [(model.version, model.path)]
+        }
+        let serving = metrics.latencies().map { Dashboard.RouteLatency(route: $0.route, requests: $0.requests, p50Milliseconds: $0.p50, p99Milliseconds: $0.p99) }
+        return try Dashboard.render(Dashboard.Input(store: service.store, models: models, active: service.model?.version, serving: serving))
+    }
+
     // MARK: Keys
 
     /// Checks the request's key has `scope` (admin keys may do everything), and its rate.
@@ -145,6 +161,13 @@ public final class TailorServer: Sendable {
             return parts.count == 2 && parts[0].lowercased() == "bearer" ? String(parts[1]).trimmingCharacters(in: .whitespaces) : nil
         }
         if presented == nil { presented = request.headers.first { $0.name.canonicalName == "x-api-key" }?.value }
+        // HTTP Basic with the key as the password (any user name), so a browser can open the
+        // dashboard: it asks for them when the 401 carries `WWW-Authenticate: Basic`.
+        if presented == nil, let value = request.headers[.authorization], value.lowercased().hasPrefix("basic "),
+           let decoded = Data(base64Encoded: String(value.dropFirst(6)).trimmingCharacters(in: .whitespaces)).map({ String(decoding: $0, as: UTF8.self) }),
+           let colon = decoded.firstIndex(of: ":") {
+            presented = String(decoded[decoded.index(after: colon)...])
+        }
         guard let presented, !presented.isEmpty else {
             throw Problem(.unauthorized, code: "missing-key", detail: "this endpoint needs an API key: send 'Authorization: Bearer KEY' (create one with `tailor keys create --scopes \(scope.rawValue)`)")
         }

@@ -211,6 +211,19 @@ struct CLITests {
         #expect { try tailor(["tune", "\(dir)/log.csv", "--space", "\(dir)/bad.json"]) } throws: { "\($0)".contains("bad.json: factors.int") }
     }
 
+    @Test("report: the dashboard as one HTML file from a store and a model")
+    func report() throws {
+        let dir = scratchDirectory()
+        try tailor(["generate", "--events", "--users", "200", "--items", "80", "--interactions", "4000", "--output", "\(dir)/events.csv"])
+        try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/t.db"])
+        try tailor(["train", "--store", "\(dir)/t.db", "--factors", "8", "--iterations", "3", "--output", "\(dir)/models/v1", "--progress", "none"])
+        try tailor(["report", "--store", "\(dir)/t.db", "--models", "\(dir)/models", "--output", "\(dir)/report.html"])
+        let html = try String(contentsOfFile: "\(dir)/report.html", encoding: .utf8)
+        #expect(html.hasPrefix("<!doctype html>") && html.contains("<section id=\"segments\">") && html.contains("Events by type"))
+        #expect(html.contains("v1 (active)") && !html.contains("<section id=\"serving\">"))
+        #expect { try tailor(["report", "--store", "\(dir)/none.db", "--output", "\(dir)/r.html"]) } throws: { "\($0)".contains("no such file") }
+    }
+
     @Test("odd option values are errors naming the option, never a crash")
     func oddOptions() throws {
         let dir = scratchDirectory()

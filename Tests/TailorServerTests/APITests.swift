@@ -185,6 +185,29 @@ struct APITests {
         }
     }
 
+    @Test("/dashboard: HTML for a browser, which may send the key as the Basic password; without one, a Basic challenge")
+    func dashboard() async throws {
+        let app = server.makeApplication()
+        try await app.test(.router) { client in
+            _ = try await client.execute(uri: "/v1/users/\(f.users[0])/recommendations?k=3", method: .get, headers: headers(key)) { $0.status }
+            try await client.execute(uri: "/dashboard", method: .get) { r in
+                #expect(r.status == .unauthorized)
+                #expect(r.headers[.wwwAuthenticate]?.hasPrefix("Basic") == true)
+            }
+            let basic = "Basic " + Data("me:\(key)".utf8).base64EncodedString()
+            try await client.execute(uri: "/dashboard", method: .get, headers: [.authorization: basic]) { r in
+                #expect(r.status == .ok && r.headers[.contentType]?.hasPrefix("text/html") == true)
+                let html = String(buffer: r.body)
+                for id in ["data", "models", "segments", "drift", "serving"] { #expect(html.contains("<section id=\"\(id)\">"), "\(id)") }
+                #expect(html.contains("/v1/users/{id}/recommendations"), "the latency table names the routes served")
+                #expect(html.contains("v1 (active)"))
+            }
+            let wrong = "Basic " + Data("me:tlr_000000000000_nope".utf8).base64EncodedString()
+            try await client.execute(uri: "/dashboard", method: .get, headers: [.authorization: wrong]) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/dashboard", method: .get, headers: headers(readKey)) { #expect($0.status == .forbidden, "admin only") }
+        }
+    }
+
     @Test("/metrics counts requests by route pattern, never by a user id")
     func metrics() async throws {
         let app = server.makeApplication()

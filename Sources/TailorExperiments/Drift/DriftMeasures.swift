@@ -111,7 +111,7 @@ public enum DriftMeasures {
     /// Eigenvalues and eigenvectors (columns of the row-major `n × n` result) of a symmetric
     /// matrix by cyclic Jacobi rotations, in double precision. O(n³) per sweep; converges in a
     /// handful of sweeps for the factor counts of recommenders.
-    static func symmetricEigen(_ matrix: [Double], n: Int) -> (values: [Double], vectors: [Double]) {
+    public static func symmetricEigen(_ matrix: [Double], n: Int) -> (values: [Double], vectors: [Double]) {
         var a = matrix
         var v = [Double](repeating: 0, count: n * n)
         for i in 0..<n { v[i * n + i] = 1 }

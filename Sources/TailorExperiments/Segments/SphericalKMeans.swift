@@ -125,6 +125,9 @@ public struct UserSegments: Sendable {
         return out
     }
 
+    /// The rows of `m` with a direction, scaled to unit length, and their positions in `m`.
+    public static func unitRowsPublic(_ m: Matrix) -> (Matrix, [Int]) { unitRows(m) }
+
     // MARK: Steps
 
     /// The rows with a direction, scaled to unit length, and their positions.

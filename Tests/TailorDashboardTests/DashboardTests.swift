@@ -1,0 +1,133 @@
+import Foundation
+import Testing
+import TailorData
+import TailorExperiments
+import TailorModels
+import TailorSQLite
+import TailorStore
+@testable import TailorDashboard
+
+/// A store with synthetic events, two ALS versions trained on them, and an experiment with
+/// exposures and clicks.
+struct DashboardFixture {
+    let directory: String
+    let store: SQLiteEventStore
+    let models: [(name: String, path: String)]
+
+    init() throws {
+        directory = NSTemporaryDirectory() + "tailor-dashboard-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        store = try SQLiteEventStore(path: directory + "/t.db")
+        var c = SyntheticEvents.Configuration()
+        c.log.users = 300; c.log.items = 120; c.log.interactions = 6_000; c.log.seed = 5
+        let generated = SyntheticEvents.generate(c)
+        var counts = IngestCounts()
+        try store.append(generated.events, batchSize: 10_000, into: &counts)
+        var models: [(name: String, path: String)] = []
+        for seed in [1, 2] {
+            let log = generated.base.interactions
+            let als = try ALS.fit(InteractionMatrix(log), configuration: .init(factors: 8, iterations: 4 + seed, seed: UInt64(seed), threads: 1))
+            let path = directory + "/models/v\(seed)"
+            try ModelBundle(model: als, training: log).save(to: URL(fileURLWithPath: path))
+            models.append(("v\(seed)", path))
+        }
+        self.models = models
+        let e = try Experiment(name: "div", variants: [.init(name: "control", share: 0.5), .init(name: "treatment", share: 0.5)], started: 0)
+        try Experiment.save([e], in: store)
+        var events: [Event] = []
+        for u in 0..<200 {
+            let user = "u\(u)", variant = e.variant(for: user).name
+            events.append(e.exposure(user: user, item: "i1", variant: variant, at: 1_750_000_000_000))
+            if u % 7 == 0 { events.append(Event(user: user, item: "i1", type: .click, timestampMilliseconds: 1_750_000_060_000)) }
+        }
+        _ = try store.append(events)
+    }
+
+    func html(serving: [Dashboard.RouteLatency]? = nil) throws -> String {
+        try Dashboard.render(Dashboard.Input(store: store, models: models, active: "v2", serving: serving))
+    }
+}
+
+/// The `data-points` values of the charts in `html`, in order.
+func chartSizes(_ html: String) -> [Int] {
+    html.components(separatedBy: "class=\"chart\"").dropFirst().compactMap { chunk in
+        chunk.range(of: "data-points=\"").flatMap { r in Int(chunk[r.upperBound...].prefix { $0.isNumber }) }
+    }
+}
+
+@Suite("Dashboard")
+struct DashboardTests {
+    @Test("SVG charts carry their data: one path per series with its point count, coordinates inside the frame, text escaped")
+    func svg() {
+        let chart = SVG.lines("t <1>", series: [SVG.Series(name: "a&b", points: (0..<5).map { (Double($0), Double($0 * $0)) }),
+                                                SVG.Series(name: "c", points: [(0, 3), (4, 1)])], xLabel: "x", yLabel: "y")
+        #expect(chart.components(separatedBy: "class=\"series\"").count - 1 == 2)
+        #expect(chart.contains("data-points=\"5\"") && chart.contains("data-points=\"2\"") && chart.contains("data-points=\"7\""))
+        #expect(chart.contains("a&amp;b") && chart.contains("t &lt;1&gt;") && !chart.contains("t <1>"))
+        // Every path coordinate lies inside the 640 × 260 frame.
+        let d = chart.components(separatedBy: " d=\"").dropFirst().map { $0.prefix { $0 != "\"" } }
+        for path in d {
+            for pair in path.split(whereSeparator: { $0 == "M" || $0 == "L" }) {
+                let xy = pair.split(separator: ",").compactMap { Double($0) }
+                #expect(xy.count == 2 && xy[0] >= 0 && xy[0] <= 640 && xy[1] >= 0 && xy[1] <= 260, "\(pair)")
+            }
+        }
+        let scatter = SVG.scatter("s", points: [(0, 0, 0), (1, 1, 1), (2, 0, 1)], groups: ["a", "b"], xLabel: "", yLabel: "")
+        #expect(scatter.components(separatedBy: "class=\"point\"").count - 1 == 3)
+    }
+
+    @Test("the page has every section, and each plot has data: events over time, the long tail, training curves, segments, the experiment")
+    func page() throws {
+        let f = try DashboardFixture()
+        let html = try f.html(serving: [.init(route: "/v1/users/{id}/recommendations", requests: 10, p50Milliseconds: 1, p99Milliseconds: 3)])
+        for id in ["data", "models", "segments", "drift", "experiments", "serving"] { #expect(html.contains("<section id=\"\(id)\">"), "\(id)") }
+        let sizes = chartSizes(html)
+        #expect(sizes.count == 6, "events, long tail, training loss, segments, experiment, latency: \(sizes)")
+        #expect(sizes.allSatisfy { $0 > 0 })
+        #expect(html.contains("Users by segment") && html.contains("data-points=\"300\""), "every one of the 300 users on the map")
+        #expect(html.contains("v1 → v2") && html.contains("top-10 RBO"))
+        #expect(html.contains("v2 (active)") && html.contains("CTR by variant"))
+        #expect(html.contains("left out of the chart"), "the generator's future-dated events are excluded and said so")
+        #expect(!html.contains("<script"), "no JavaScript: the page is server-rendered")
+    }
+
+    static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
+
+    @Test("CI has the browser the dashboard test needs (.ci/run installs Debian's chromium)",
+          .enabled(if: ProcessInfo.processInfo.environment["CI"] == "true"))
+    func ciHasBrowser() {
+        #expect(Self.chromium != nil, "chromium is missing: .ci/run should have installed it (apt-get install chromium)")
+    }
+
+    @Test("a headless browser renders the page: the DOM has the plots with data, and a screenshot is saved (.build/artifacts/dashboard.png)",
+          .enabled(if: chromium != nil, "needs chromium (Debian's package; .ci/run installs it)"))
+    func browser() throws {
+        let f = try DashboardFixture()
+        let page = f.directory + "/dashboard.html"
+        try f.html().write(toFile: page, atomically: true, encoding: .utf8)
+        func chrome(_ arguments: [String]) throws -> String {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.chromium!)
+            p.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--user-data-dir=\(f.directory)/chrome"] + arguments
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let data = out.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return String(decoding: data, as: UTF8.self)
+        }
+        let dom = try chrome(["--dump-dom", "file://\(page)"])
+        let sizes = chartSizes(dom)
+        #expect(sizes.count == 5 && sizes.allSatisfy { $0 > 0 }, "rendered charts: \(sizes)")
+        #expect(dom.contains("<circle class=\"point\""))
+        let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent(".build/artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let shot = artifacts.appendingPathComponent("dashboard.png").path
+        try? FileManager.default.removeItem(atPath: shot)
+        _ = try chrome(["--screenshot=\(shot)", "--window-size=1100,4000", "--hide-scrollbars", "file://\(page)"])
+        let size = (try FileManager.default.attributesOfItem(atPath: shot)[.size] as? Int) ?? 0
+        #expect(size > 20_000, "screenshot of \(size) bytes")
+    }
+}
