@@ -75,8 +75,10 @@ extension TailorServer {
         },
         Endpoint(method: .get, path: "/v1/users/{id}/embedding", scope: .read) { server, _, context in
             let user = try context.parameters.require("id")
-            let (vector, folded) = try server.service.embedding(of: user)
-            return try json(EmbeddingResponse(user: user, model: server.service.model?.version ?? "", foldedIn: folded, vector: vector))
+            let (vector, folded, updated) = try server.service.embedding(of: user)
+            return try json(EmbeddingResponse(user: user, model: server.service.model?.version ?? "", foldedIn: folded, vector: vector,
+                                              updated: updated.map { ISO8601DateFormatter().string(from: $0) },
+                                              staleSeconds: updated.map { max(0, Date().timeIntervalSince($0)) }))
         },
         Endpoint(method: .post, path: "/v1/events", scope: .write) { server, request, _ in
             let body = try await decode(EventBatch.self, request, server)
@@ -158,6 +160,10 @@ extension TailorServer {
         },
         Endpoint(method: .get, path: "/v1/admin/retrain", scope: .admin) { server, _, _ in
             try json(server.retrainer.current)
+        },
+        Endpoint(method: .get, path: "/v1/admin/drift", scope: .admin) { server, request, _ in
+            if try Query(request).bool("measure") == true { server.retrainer.checkDrift(server, force: true) }
+            return try json(server.retrainer.latestDrift)
         },
         Endpoint(method: .get, path: "/v1/admin/experiments", scope: .admin) { server, _, _ in
             try json(Experiment.all(in: server.service.store))
@@ -308,7 +314,10 @@ struct EmbeddingResponse: Encodable {
     var model: String
     var foldedIn: Bool
     var vector: [Float]
-    enum CodingKeys: String, CodingKey { case user, model, vector, foldedIn = "folded_in" }
+    /// When the vector last changed (ISO 8601), and the seconds since: its staleness.
+    var updated: String?
+    var staleSeconds: Double?
+    enum CodingKeys: String, CodingKey { case user, model, vector, updated, foldedIn = "folded_in", staleSeconds = "stale_seconds" }
 }
 
 struct ModelsResponse: Encodable {

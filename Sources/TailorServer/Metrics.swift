@@ -4,6 +4,7 @@ import Hummingbird
 import Metrics
 import Prometheus
 import Synchronization
+import TailorExperiments
 
 /// The server's metrics: swift-metrics objects made by a Prometheus factory over this server's
 /// own registry (no process-wide bootstrap, so several servers, or tests, each count alone),
@@ -19,6 +20,11 @@ public final class ServerMetrics: Sendable {
     let cacheMisses: CoreMetrics.Gauge
     let liveUsers: CoreMetrics.Gauge
     let timeouts: CoreMetrics.Counter
+    let eventMixPSI: CoreMetrics.Gauge
+    let newUserShare: CoreMetrics.Gauge
+    let newItemShare: CoreMetrics.Gauge
+    let driftAlert: CoreMetrics.Gauge
+    let modelAge: CoreMetrics.Gauge
     struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
     let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
     /// The latest durations per route (a ring of 2,048), for the dashboard's percentiles.
@@ -38,16 +44,26 @@ public final class ServerMetrics: Sendable {
         cacheMisses = Gauge(label: "tailor_cache_misses", factory: factory)
         liveUsers = Gauge(label: "tailor_live_users", factory: factory)
         timeouts = Counter(label: "tailor_request_timeouts_total", factory: factory)
+        eventMixPSI = Gauge(label: "tailor_drift_event_mix_psi", factory: factory)
+        newUserShare = Gauge(label: "tailor_drift_new_user_share", factory: factory)
+        newItemShare = Gauge(label: "tailor_drift_new_item_share", factory: factory)
+        driftAlert = Gauge(label: "tailor_drift_alert", factory: factory)
+        modelAge = Gauge(label: "tailor_model_age_seconds", factory: factory)
     }
 
     func eventsRecorded(_ n: Int) { if n > 0 { events.increment(by: n) } }
     func modelActivated(_ version: String) { activations.increment() }
     func timedOut() { timeouts.increment() }
+    func driftMeasured(_ d: DataDrift, alert: Bool) {
+        eventMixPSI.record(d.eventMixPSI); newUserShare.record(d.newUserShare); newItemShare.record(d.newItemShare)
+        driftAlert.record(alert ? 1 : 0)
+    }
 
     func update(from service: RecommendationService) {
         let s = service.cache.statistics
         cacheEntries.record(s.entries); cacheHits.record(s.hits); cacheMisses.record(s.misses)
         liveUsers.record(service.liveUsers)
+        if let model = service.model { modelAge.record(Date().timeIntervalSince(model.activated)) }
     }
 
     /// Counts a request and records its duration under its route (the path pattern, never the

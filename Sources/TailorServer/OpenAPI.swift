@@ -233,6 +233,15 @@ enum OpenAPIDocument {
       "items": {
        "type": "number"
       }
+     },
+     "updated": {
+      "type": "string",
+      "format": "date-time",
+      "description": "When the vector last changed: the user's latest event folded in, else the model's training"
+     },
+     "stale_seconds": {
+      "type": "number",
+      "description": "Seconds since then: the vector's staleness"
      }
     }
    },
@@ -1367,6 +1376,51 @@ enum OpenAPIDocument {
        "application/json": {
         "schema": {
          "$ref": "#/components/schemas/Retrain"
+        }
+       }
+      }
+     },
+     "default": {
+      "description": "A problem (RFC 9457)",
+      "content": {
+       "application/problem+json": {
+        "schema": {
+         "$ref": "#/components/schemas/Problem"
+        }
+       }
+      }
+     }
+    }
+   }
+  },
+  "/v1/admin/drift": {
+   "get": {
+    "summary": "The latest drift check: the event-type mix of the latest window against the one before (PSI), new users and items, and whether it crossed --drift-psi",
+    "security": [
+     {
+      "apiKey": [
+       "admin"
+      ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "measure",
+      "in": "query",
+      "required": false,
+      "description": "Measure now instead of reporting the last check",
+      "schema": {
+       "type": "boolean"
+      }
+     }
+    ],
+    "responses": {
+     "200": {
+      "description": "OK",
+      "content": {
+       "application/json": {
+        "schema": {
+         "type": "object"
         }
        }
       }

@@ -654,7 +654,7 @@ public final class RecommendationService: Sendable {
         guard let users = model.normalizedUsers else {
             throw RequestError(.unsupported, "the \(model.kind) model has no user vectors; similar users need a factor model such as ALS")
         }
-        let (vector, _) = try embedding(of: user)
+        let vector = try embedding(of: user).vector
         var q = vector
         let norm = Kernels.dot(q, q, count: q.count).squareRoot()
         guard norm > 0, q.count == users.columns else { return (model.version, []) }
@@ -667,7 +667,10 @@ public final class RecommendationService: Sendable {
 
     /// The user's vector now: the trained one, or folded in from their events since training.
     /// Returns the vector and whether it was folded in.
-    public func embedding(of user: String) throws -> (vector: [Float], foldedIn: Bool) {
+    ///
+    /// `updated` is when the vector last changed: the user's latest event folded in, else the
+    /// model's training (its staleness is the time since).
+    public func embedding(of user: String) throws -> (vector: [Float], foldedIn: Bool, updated: Date?) {
         let (model, live, erased) = try state.withLock { s -> (ServingModel, LiveUser, Bool) in
             guard let m = s.model else { throw RequestError(.unavailable, "no model is loaded yet") }
             return (m, s.live[user] ?? LiveUser(), s.erased.contains(user))
@@ -677,7 +680,10 @@ public final class RecommendationService: Sendable {
             let interactions = self.interactions(live.events(as: user), user: erased ? "\u{1}erased:" + user : user, weights: model.weights)
             if interactions.count > 0 {
                 do {
-                    if let v = try bundle.userVectors(histories: interactions).first { return (v.vector, true) }
+                    if let v = try bundle.userVectors(histories: interactions).first {
+                        let latest = live.events.map(\.milliseconds).max() ?? 0
+                        return (v.vector, true, Date(timeIntervalSince1970: Double(latest) / 1000))
+                    }
                 } catch let error as ModelError {
                     throw RequestError(.unsupported, error.reason)
                 }
@@ -689,7 +695,7 @@ public final class RecommendationService: Sendable {
         guard let factors = bundle.model as? any FactorModel else {
             throw RequestError(.unsupported, "the \(model.kind) model has no user vectors")
         }
-        return (factors.userFactors.row(Int(p)), false)
+        return (factors.userFactors.row(Int(p)), false, ISO8601DateFormatter().date(from: bundle.manifest.createdAt))
     }
 
     func activeModel() throws -> (ServingModel, Set<String>) {

@@ -1,4 +1,5 @@
 import Foundation
+import TailorExperiments
 import Logging
 import Synchronization
 import TailorData
@@ -29,6 +30,13 @@ public final class Retrainer: Sendable {
         public var tolerance = 0.01
         /// Worker threads for fitting (the rest of the machine keeps serving).
         public var threads = 1
+        /// Raise a drift alert (and retrain, with a registry) when the event-type mix of the
+        /// latest `driftWindow` differs from the window before by more than this PSI (nil: no
+        /// drift checks).
+        public var driftPSI: Double?
+        public var driftWindow: Duration = .seconds(86_400)
+        /// How often drift is measured (it reads the store's events).
+        public var driftEvery: Duration = .seconds(600)
         /// The defaults: only on request (`POST /v1/admin/retrain`).
         public init() {}
     }
@@ -37,7 +45,7 @@ public final class Retrainer: Sendable {
     public struct Status: Sendable, Codable, Equatable {
         /// `idle`, `running`, `activated`, `rejected` or `failed`.
         public var state: String
-        /// What started it: `request`, `schedule` or `events`.
+        /// What started it: `request`, `schedule`, `events` or `drift`.
         public var trigger: String?
         public var started: String?
         public var finished: String?
@@ -54,6 +62,16 @@ public final class Retrainer: Sendable {
     let status = Mutex(Status(state: "idle"))
     let eventsSince = Mutex(0)
     let lastRun = Mutex(ContinuousClock.now)
+    /// The latest drift measure, whether it crossed the threshold, and when it was taken.
+    public struct DriftCheck: Sendable, Codable {
+        public var drift: DataDrift?
+        public var threshold: Double?
+        public var alert: Bool
+        public var measured: String?
+        public var message: String?
+    }
+    let driftCheck = Mutex(DriftCheck(drift: nil, threshold: nil, alert: false, measured: nil, message: nil))
+    let lastDriftCheck = Mutex<ContinuousClock.Instant?>(nil)
 
     init(policy: Policy) {
         self.policy = policy
@@ -87,11 +105,44 @@ public final class Retrainer: Sendable {
         return true
     }
 
-    /// Whether a trigger is due (called by the server's timer).
+    /// Whether a trigger is due (called by the server's timer). A drift alert retrains at
+    /// most once per drift window.
     func due() -> String? {
         if let n = policy.afterEvents, eventsSince.withLock({ $0 }) >= n { return "events" }
         if let every = policy.every, ContinuousClock.now - lastRun.withLock({ $0 }) >= every { return "schedule" }
+        if policy.driftPSI != nil, driftCheck.withLock({ $0.alert }), ContinuousClock.now - lastRun.withLock({ $0 }) >= policy.driftWindow { return "drift" }
         return nil
+    }
+
+    /// The latest drift check.
+    public var latestDrift: DriftCheck { driftCheck.withLock { $0 } }
+
+    /// Measures drift if it is time (or `force`): the event mix of the latest window against
+    /// the one before; records it in the metrics and raises the alert above the threshold.
+    func checkDrift(_ server: TailorServer, force: Bool = false) {
+        let threshold = policy.driftPSI
+        guard threshold != nil || force else { return }
+        let now = ContinuousClock.now
+        let due = lastDriftCheck.withLock { last -> Bool in
+            if !force, let last, now - last < policy.driftEvery { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let window = policy.driftWindow.components
+        let ms = window.seconds * 1000 + window.attoseconds / 1_000_000_000_000_000
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        do {
+            let drift = try DataDrift.compare(server.service.store.loadEvents(), window: ms)
+            let alert = threshold.map { drift.eventMixPSI > $0 } ?? false
+            driftCheck.withLock { $0 = DriftCheck(drift: drift, threshold: threshold, alert: alert, measured: stamp, message: nil) }
+            server.metrics.driftMeasured(drift, alert: alert)
+            if alert {
+                server.logger.warning("drift alert", metadata: ["psi": "\(drift.eventMixPSI)", "threshold": "\(threshold ?? 0)"])
+            }
+        } catch {
+            driftCheck.withLock { $0 = DriftCheck(drift: nil, threshold: threshold, alert: false, measured: stamp, message: "\(error)") }
+        }
     }
 
     func finish(state: String, message: String, version: String? = nil, candidate: Double? = nil, active: Double? = nil) {
@@ -187,7 +238,11 @@ struct RetrainTrigger: Service {
         try? await cancelWhenGracefulShutdown {
             while true {
                 try await Task.sleep(for: .seconds(5))
-                if let trigger = server.retrainer.due() { server.retrainer.start(trigger: trigger, server: server) }
+                server.retrainer.checkDrift(server)
+                // Retraining needs a registry to write versions to; without one, drift only alerts.
+                if let trigger = server.retrainer.due(), trigger != "drift" || server.versions != nil {
+                    server.retrainer.start(trigger: trigger, server: server)
+                }
             }
         }
     }

@@ -47,9 +47,14 @@ struct ServiceTests {
                                userIDs: IDMap([user]), itemIDs: IDMap(items))
         let expected = try f.bundle.recommend(histories: log, k: 10)[0]
         #expect(served.items.map(\.item) == expected.items.map(\.item))
-        let (vector, folded) = try service.embedding(of: user)
+        let (vector, folded, updated) = try service.embedding(of: user)
         #expect(folded)
         #expect(vector == (try f.bundle.userVectors(histories: log))[0].vector)
+        // Staleness: a folded-in vector dates from the user's latest event; a trained one from
+        // the model's training.
+        #expect(updated == Date(timeIntervalSince1970: 1_750_000_000))
+        let trained = try service.embedding(of: f.users[11])
+        #expect(!trained.foldedIn && trained.updated == ISO8601DateFormatter().date(from: f.bundle.manifest.createdAt) && trained.updated != nil)
     }
 
     @Test("an unavailable item is never recommended or listed as similar until it is put back")

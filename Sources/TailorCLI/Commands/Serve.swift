@@ -86,6 +86,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("retrain-tolerance"), help: "A retrained model is activated only if its NDCG@10 is at least (1 - this) times the active model's on the same held-out events.")
     var retrainTolerance = 0.01
 
+    @Option(name: .customLong("drift-psi"), help: ArgumentHelp("Alert (tailor_drift_alert in /metrics) and, with --models, retrain when the event-type mix of the latest --drift-window differs from the window before by more than this PSI (e.g. 0.25).", valueName: "PSI"))
+    var driftPSI: Double?
+
+    @Option(name: .customLong("drift-window"), help: ArgumentHelp("The window drift compares (e.g. 1d).", valueName: "DURATION"))
+    var driftWindow = "1d"
+
+    @Option(name: .customLong("drift-every"), help: ArgumentHelp("How often drift is measured (e.g. 10m; it reads the store's events).", valueName: "DURATION"))
+    var driftEvery = "10m"
+
     @Option(name: .customLong("segment-by"), help: ArgumentHelp("User attributes (comma-separated, e.g. country,age) whose segments' popular items fill a list the model leaves short, after trending items and before overall popular ones.", valueName: "ATTRIBUTES"))
     var segmentBy: String?
 
@@ -121,6 +130,8 @@ struct Serve: ParsableCommand {
             guard models != nil || demo != nil else { throw ValidationError("--retrain-every and --retrain-after-events write new versions: serve --models DIR") }
         }
         if let retrainEvery { _ = try Serve.duration(retrainEvery) }
+        _ = try Serve.duration(driftWindow); _ = try Serve.duration(driftEvery)
+        if let driftPSI, !(driftPSI > 0 && driftPSI.isFinite) { throw ValidationError("--drift-psi must be a positive number, got \(driftPSI)") }
         if let n = retrainAfterEvents, n < 1 { throw ValidationError("--retrain-after-events must be at least 1") }
         guard retrainTolerance >= 0 && retrainTolerance < 1 else { throw ValidationError("--retrain-tolerance must be at least 0 and below 1, got \(retrainTolerance)") }
         guard rankerShortlist >= 1 && rankerShortlist <= 10_000 else { throw ValidationError("--ranker-shortlist must be 1 to 10000, got \(rankerShortlist)") }
@@ -154,6 +165,9 @@ struct Serve: ParsableCommand {
         configuration.retrain.every = try retrainEvery.map(Serve.duration)
         configuration.retrain.afterEvents = retrainAfterEvents
         configuration.retrain.tolerance = retrainTolerance
+        configuration.retrain.driftPSI = driftPSI
+        configuration.retrain.driftWindow = try Serve.duration(driftWindow)
+        configuration.retrain.driftEvery = try Serve.duration(driftEvery)
         var logger = Logger(label: "tailor.server")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         var storePath = store ?? "", modelsPath = models
