@@ -25,10 +25,10 @@ struct Report: ParsableCommand {
 
     func validate() throws {
         if models != nil && model != nil { throw ValidationError("give --models DIR or --model DIR, not both") }
-        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("--store \(store): no such file") }
     }
 
     func run() throws {
+        guard FileManager.default.fileExists(atPath: store) else { throw ValidationError("--store \(store): no such file") }
         _ = neuralModelsRegistered
         var list: [(name: String, path: String)] = []
         var active: String?
