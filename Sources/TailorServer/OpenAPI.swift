@@ -526,6 +526,18 @@ enum OpenAPIDocument {
      "type": "string"
     }
    }
+  },
+  "responses": {
+   "Problem": {
+    "description": "A problem (RFC 9457)",
+    "content": {
+     "application/problem+json": {
+      "schema": {
+       "$ref": "#/components/schemas/Problem"
+      }
+     }
+    }
+   }
   }
  },
  "paths": {
@@ -544,14 +556,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -571,14 +576,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -615,14 +613,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -645,14 +636,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -750,14 +734,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -794,14 +771,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -845,14 +815,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -887,14 +850,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -926,14 +882,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -970,14 +919,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1019,14 +961,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1056,14 +991,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1086,14 +1014,7 @@ enum OpenAPIDocument {
       "description": "Done"
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1135,14 +1056,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1172,14 +1086,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1202,14 +1109,7 @@ enum OpenAPIDocument {
       "description": "Done"
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1236,14 +1136,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1281,14 +1174,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1315,14 +1201,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1349,14 +1228,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    },
@@ -1381,14 +1253,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1426,14 +1291,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1463,14 +1321,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }
@@ -1507,14 +1358,7 @@ enum OpenAPIDocument {
       }
      },
      "default": {
-      "description": "A problem (RFC 9457)",
-      "content": {
-       "application/problem+json": {
-        "schema": {
-         "$ref": "#/components/schemas/Problem"
-        }
-       }
-      }
+      "$ref": "#/components/responses/Problem"
      }
     }
    }

@@ -65,12 +65,12 @@ public struct ModelDrift: Sendable, Codable, Equatable {
         }
         var itemShift: Distribution?, userShift: Distribution?
         if let a = old.model as? any FactorModel, let b = new.model as? any FactorModel {
-            let oldItems = rows(a.itemFactors, sharedItems.map { Int(old.itemIDs.position(of: $0)!) })
-            let newItems = rows(b.itemFactors, sharedItems.map { Int(new.itemIDs.position(of: $0)!) })
+            let oldItems = UserSegments.rows(a.itemFactors, sharedItems.map { Int(old.itemIDs.position(of: $0)!) })
+            let newItems = UserSegments.rows(b.itemFactors, sharedItems.map { Int(new.itemIDs.position(of: $0)!) })
             let r = try DriftMeasures.procrustes(oldItems, onto: newItems)
             itemShift = Distribution(cosineShifts(oldItems.multiplied(by: r), newItems))
-            let oldUsers = rows(a.userFactors, sharedUsers.map { Int(old.userIDs.position(of: $0)!) })
-            let newUsers = rows(b.userFactors, sharedUsers.map { Int(new.userIDs.position(of: $0)!) })
+            let oldUsers = UserSegments.rows(a.userFactors, sharedUsers.map { Int(old.userIDs.position(of: $0)!) })
+            let newUsers = UserSegments.rows(b.userFactors, sharedUsers.map { Int(new.userIDs.position(of: $0)!) })
             if oldUsers.columns == a.itemFactors.columns {
                 userShift = Distribution(cosineShifts(oldUsers.multiplied(by: r), newUsers))
             }
@@ -99,13 +99,6 @@ public struct ModelDrift: Sendable, Codable, Equatable {
                           newUserShare: 1 - Double(sharedUsers.count) / Double(max(1, new.userIDs.count)),
                           newItemShare: 1 - Double(sharedItems.count) / Double(max(1, new.itemIDs.count)),
                           droppedItemShare: 1 - Double(sharedItems.count) / Double(max(1, old.itemIDs.count)))
-    }
-
-    static func rows(_ m: Matrix, _ indices: [Int]) -> Matrix {
-        var storage: [Float] = []
-        storage.reserveCapacity(indices.count * m.columns)
-        for r in indices { storage += m.row(r) }
-        return Matrix(rows: indices.count, columns: m.columns, storage: storage)
     }
 
     /// `1 − cos` of each pair of rows (0 for a pair with a zero row: nothing to compare).
