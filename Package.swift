@@ -133,7 +133,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "tailor-bench",
-            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorAutodiff", "TailorNN", "TailorText"],
+            dependencies: ["TailorLinalg", "TailorData", "TailorModels", "TailorEval", "TailorAutodiff", "TailorNN", "TailorText", "TailorExperiments"],
             path: "Benchmarks/TailorBench",
             swiftSettings: commonSettings
         ),

@@ -245,8 +245,9 @@ case "nn-parity": benchParity()
 case "text": benchText()
 case "text-stream": benchTextStream()
 case "ann": benchANN()
+case "abtest": benchABTest()
 default:
-    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N] | nn-mlp | nn-transformer [--steps N] [--rss-every N] | nn-parity --dir DIR | text --model DIR --input texts.json | ann --model DIR [--quantized]\n".data(using: .utf8)!)
+    FileHandle.standardError.write("usage: tailor-bench gemm [--threads N] [--sizes 64,128] | als-step | parse-events FILE | parallel | micro [--threads N] | nn-mlp | nn-transformer [--steps N] [--rss-every N] | nn-parity --dir DIR | text --model DIR --input texts.json | ann --model DIR [--quantized] | abtest [--runs N]\n".data(using: .utf8)!)
     exit(2)
 }
 

@@ -185,6 +185,12 @@ struct CLITests {
         let arms = report["arms"] as! [[String: Any]]
         #expect(arms.map { ($0["exposures"] as! [String: Any])["successes"] as! Int } == [0, 1])
         #expect(arms.map { $0["users"] as! Int }.reduce(0, +) == 40)
+        // Replay the logged lists for a candidate trained on a log with the same user and item ids.
+        try tailor(["generate", "--users", "60", "--items", "30", "--interactions", "1200", "--output", "\(dir)/log.csv"])
+        try tailor(["train", "\(dir)/log.csv", "--factors", "4", "--iterations", "2", "--output", "\(dir)/m", "--progress", "none"])
+        try tailor(["experiment", "replay", "--store", db, "--model", "\(dir)/m", "--experiment", "div", "--json", "\(dir)/replay.json"])
+        let replay = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/replay.json"))) as! [String: Any]
+        #expect(replay["lists"] as? Int == 1 && replay["candidateNDCG"] as? Double == 1, "one list of one item, clicked")
         try tailor(["experiment", "stop", "div", "--store", db])
         #expect(try Experiment.all(in: store)[0].status == .stopped)
         #expect { try tailor(["experiment", "stop", "div", "--store", db]) } throws: { "\($0)".contains("already stopped") }

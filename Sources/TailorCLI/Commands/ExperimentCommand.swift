@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TailorData
 import TailorExperiments
+import TailorModels
 import TailorServer
 import TailorStore
 
@@ -21,6 +22,7 @@ struct ExperimentCommand: ParsableCommand {
           tailor experiment list --store tailor.db
           tailor experiment report diversity-test --store tailor.db
           tailor experiment stop diversity-test --store tailor.db
+          tailor experiment replay --store tailor.db --model models/v3 --experiment diversity-test --variant control
 
         The report gives, per variant, users, CTR and conversion with 95 % Wilson intervals, the
         difference from the first variant (the control) with a two-proportion z-test, a
@@ -29,7 +31,7 @@ struct ExperimentCommand: ParsableCommand {
         the first time it is at or below your α; unlike the z-test's, it stays valid however
         often you look.
         """,
-        subcommands: [Create.self, List.self, Stop.self, Report.self]
+        subcommands: [Create.self, List.self, Stop.self, Report.self, Replay.self]
     )
 
     struct Create: ParsableCommand {
@@ -140,6 +142,44 @@ struct ExperimentCommand: ParsableCommand {
             let report = ExperimentReport.make(experiment, events: try ExperimentReport.events(in: db))
             print(ExperimentCommand.render(report), terminator: "")
             if let json { try Terminal.writeJSON(report, to: json) }
+        }
+    }
+
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Replay logged lists for a candidate model before it goes live.",
+            discussion: """
+            Every logged list (the items one response showed a user, stored as exposures) that
+            was clicked is re-ranked by the candidate; NDCG and MRR of the clicks under the
+            candidate are compared with their logged positions. It measures order only, not
+            what the candidate would have shown instead: a check before an A/B test.
+            """)
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The candidate model directory.", valueName: "DIR")) var model: String
+        @Option(help: "Only lists logged by this experiment.") var experiment: String?
+        @Option(help: "Only lists of this variant (with --experiment).") var variant: String?
+        @Option(help: ArgumentHelp("Clicks count for this long after a list was shown (e.g. 30m, 24h).", valueName: "DURATION")) var window = "24h"
+        @Option(help: ArgumentHelp("Also write the replay as JSON here.", valueName: "FILE.json")) var json: String?
+
+        func validate() throws {
+            _ = try Serve.duration(window)
+            if variant != nil && experiment == nil { throw ValidationError("--variant needs --experiment") }
+        }
+
+        func run() throws {
+            _ = neuralModelsRegistered
+            let db = try StoreOptions.store(at: store, create: false)
+            let bundle = try ModelBundle.load(from: URL(fileURLWithPath: model))
+            let r: ReplayReport
+            do {
+                r = try ReplayReport.make(events: ExperimentReport.events(in: db), candidate: bundle, experiment: experiment, variant: variant,
+                                          window: Double(try Serve.duration(window).components.seconds))
+            } catch let error as ExperimentError {
+                throw ValidationError(error.description)
+            }
+            print(String(format: "%d clicked lists replayed (%d skipped: users the candidate does not know)\nNDCG of the clicks: logged %.4f, candidate %.4f (%.3f×)\nMRR: logged %.4f, candidate %.4f\n",
+                         r.lists, r.skipped, r.loggedNDCG, r.candidateNDCG, r.ratio, r.loggedMRR, r.candidateMRR), terminator: "")
+            if let json { try Terminal.writeJSON(r, to: json) }
         }
     }
 
