@@ -25,6 +25,8 @@ public final class ServerMetrics: Sendable {
     let newItemShare: CoreMetrics.Gauge
     let driftAlert: CoreMetrics.Gauge
     let modelAge: CoreMetrics.Gauge
+    let rollingNDCG: CoreMetrics.Gauge
+    let silhouette: CoreMetrics.Gauge
     struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
     let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
     /// The latest durations per route (a ring of 2,048), for the dashboard's percentiles.
@@ -49,14 +51,18 @@ public final class ServerMetrics: Sendable {
         newItemShare = Gauge(label: "tailor_drift_new_item_share", factory: factory)
         driftAlert = Gauge(label: "tailor_drift_alert", factory: factory)
         modelAge = Gauge(label: "tailor_model_age_seconds", factory: factory)
+        rollingNDCG = Gauge(label: "tailor_rolling_ndcg_at_10", factory: factory)
+        silhouette = Gauge(label: "tailor_embedding_silhouette", factory: factory)
     }
 
     func eventsRecorded(_ n: Int) { if n > 0 { events.increment(by: n) } }
     func modelActivated(_ version: String) { activations.increment() }
     func timedOut() { timeouts.increment() }
-    func driftMeasured(_ d: DataDrift, alert: Bool) {
+    func driftMeasured(_ d: DataDrift, alert: Bool, quality: EmbeddingQuality? = nil) {
         eventMixPSI.record(d.eventMixPSI); newUserShare.record(d.newUserShare); newItemShare.record(d.newItemShare)
         driftAlert.record(alert ? 1 : 0)
+        if let ndcg = quality?.rollingNDCG { rollingNDCG.record(ndcg) }
+        if let s = quality?.silhouette { silhouette.record(s) }
     }
 
     func update(from service: RecommendationService) {

@@ -65,12 +65,14 @@ public final class Retrainer: Sendable {
     /// The latest drift measure, whether it crossed the threshold, and when it was taken.
     public struct DriftCheck: Sendable, Codable {
         public var drift: DataDrift?
+        /// The active model on the latest window (rolling NDCG@10) and its user vectors' clustering.
+        public var quality: EmbeddingQuality?
         public var threshold: Double?
         public var alert: Bool
         public var measured: String?
         public var message: String?
     }
-    let driftCheck = Mutex(DriftCheck(drift: nil, threshold: nil, alert: false, measured: nil, message: nil))
+    let driftCheck = Mutex(DriftCheck(drift: nil, quality: nil, threshold: nil, alert: false, measured: nil, message: nil))
     let lastDriftCheck = Mutex<ContinuousClock.Instant?>(nil)
 
     init(policy: Policy) {
@@ -133,15 +135,18 @@ public final class Retrainer: Sendable {
         let ms = window.seconds * 1000 + window.attoseconds / 1_000_000_000_000_000
         let stamp = ISO8601DateFormatter().string(from: Date())
         do {
-            let drift = try DataDrift.compare(server.service.store.loadEvents(), window: ms)
+            let log = try server.service.store.loadEvents()
+            let drift = try DataDrift.compare(log, window: ms)
             let alert = threshold.map { drift.eventMixPSI > $0 } ?? false
-            driftCheck.withLock { $0 = DriftCheck(drift: drift, threshold: threshold, alert: alert, measured: stamp, message: nil) }
-            server.metrics.driftMeasured(drift, alert: alert)
+            let latest = (0..<log.count).filter { log.untimed.isEmpty || !log.untimed[$0] }.map { log.timestamps[$0] }.filter { $0 <= Int64(Date().timeIntervalSince1970 * 1000) }.max() ?? 0
+            let quality = try server.service.model.map { try EmbeddingQuality.measure($0.bundle, log: log, since: latest - ms + 1) }
+            driftCheck.withLock { $0 = DriftCheck(drift: drift, quality: quality, threshold: threshold, alert: alert, measured: stamp, message: nil) }
+            server.metrics.driftMeasured(drift, alert: alert, quality: quality)
             if alert {
                 server.logger.warning("drift alert", metadata: ["psi": "\(drift.eventMixPSI)", "threshold": "\(threshold ?? 0)"])
             }
         } catch {
-            driftCheck.withLock { $0 = DriftCheck(drift: nil, threshold: threshold, alert: false, measured: stamp, message: "\(error)") }
+            driftCheck.withLock { $0 = DriftCheck(drift: nil, quality: nil, threshold: threshold, alert: false, measured: stamp, message: "\(error)") }
         }
     }
 

@@ -111,6 +111,27 @@ struct DriftTests {
         #expect(halved.topKRBO < reseeded.topKRBO && halvedShift.mean > reseededShift.mean, "\(halved) vs \(reseeded)")
     }
 
+    @Test("embedding quality: the rolling NDCG on a window of the user's own next items beats a window of random items; the vectors cluster")
+    func rollingQuality() throws {
+        let split = try Split.make(Self.log, method: .random(testFraction: 0.2), seed: 5)
+        let model = try model(split.train, seed: 1)
+        func window(_ pairs: [(String, String)]) -> EventLog {
+            EventLog(pairs.map { Event(user: $0.0, item: $0.1, type: .click, timestampMilliseconds: 2_000) }
+                     + [Event(user: "old", item: "x", type: .click, timestampMilliseconds: 10)])
+        }
+        let test = split.test
+        let heldOut = (0..<test.count).map { (test.userIDs[test.users[$0]], test.itemIDs[test.items[$0]]) }
+        var rng = TailorRandom(seed: 3)
+        let random = heldOut.map { ($0.0, Self.log.itemIDs[Int32(rng.nextInt(below: Self.log.itemIDs.count))]) }
+        let real = try EmbeddingQuality.measure(model, log: window(heldOut), since: 1_000, users: 300)
+        let noise = try EmbeddingQuality.measure(model, log: window(random), since: 1_000, users: 300)
+        let a = try #require(real.rollingNDCG), b = try #require(noise.rollingNDCG)
+        #expect(real.rollingUsers == 300 && a > 2 * b && a > 0.1, "held-out \(a) vs random \(b)")
+        #expect((real.silhouette ?? -1) > 0 && (real.silhouette ?? 2) <= 1)
+        let empty = try EmbeddingQuality.measure(model, log: window(heldOut), since: 5_000)
+        #expect(empty.rollingNDCG == nil && empty.rollingUsers == 0)
+    }
+
     @Test("models with disjoint catalogues are refused with a clear error")
     func disjoint() throws {
         let a = try model(Self.log, seed: 1)

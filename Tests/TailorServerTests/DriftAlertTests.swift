@@ -35,6 +35,8 @@ struct DriftAlertTests {
         // 10 % → 60 % purchases (the PSI formula itself is tested with the drift measures).
         let expected = try DriftMeasures.psi([180, 20], [80, 120])
         #expect(abs(drift.eventMixPSI - expected) < 1e-9 && check.alert && drift.eventsBefore == 200 && drift.eventsAfter == 200)
+        let quality = try #require(check.quality)
+        #expect(quality.rollingUsers > 0 && quality.rollingNDCG != nil && quality.silhouette != nil, "\(quality)")
         #expect(server.retrainer.due() == nil, "the server just started: no retrain before a window has passed")
         server.retrainer.lastRun.withLock { $0 = .now - .seconds(2 * 86_400) }
         #expect(server.retrainer.due() == "drift")
@@ -43,6 +45,7 @@ struct DriftAlertTests {
                 let text = String(buffer: r.body)
                 #expect(text.contains("tailor_drift_alert 1"))
                 #expect(text.contains("tailor_drift_event_mix_psi"))
+                #expect(text.contains("tailor_rolling_ndcg_at_10") && text.contains("tailor_embedding_silhouette"))
             }
             try await client.execute(uri: "/v1/admin/drift", method: .get, headers: [.authorization: "Bearer \(key)"]) { r in
                 let body = (try? JSONSerialization.jsonObject(with: Data(buffer: r.body))) as? [String: Any] ?? [:]
