@@ -178,7 +178,7 @@ public enum Dashboard {
         c.minK = 2; c.maxK = min(8, chosen.count - 1); c.silhouetteSample = 1_000
         guard let segments = try? UserSegments.fit(sampled, configuration: c) else { return note("The users' vectors could not be segmented.") }
         // The 2-D map: the unit vectors projected on their first two principal components.
-        let (unit, kept) = UserSegments.unitRowsPublic(sampled)
+        let (unit, kept) = UserSegments.unitRows(sampled)
         let d = unit.columns
         var mean = [Double](repeating: 0, count: d)
         for r in 0..<unit.rows { for j in 0..<d { mean[j] += Double(unit[r, j]) / Double(unit.rows) } }

@@ -475,7 +475,6 @@ public final class RecommendationService: Sendable {
                                error.reason + (error.hint.map { ". " + $0 } ?? ""))
         }
         ranked.removeAll { banned.contains($0.index) }
-        if Task.isCancelled { throw CancellationError() }
         try Deadline.check()
         // Items new since the model, folded in from their first events, compete by the same
         // score (not under diversification, which needs the model's item vectors).
@@ -498,7 +497,6 @@ public final class RecommendationService: Sendable {
             let p = ranker.clickProbabilities(user: erased ? "\u{1}erased:" + userID : userID, items: ids, at: now / 1000)
             ranked = shortlist.indices.map { (shortlist[$0].index, p[$0]) }.sorted { ($0.score, -$0.index) > ($1.score, -$1.index) }
             for j in extras.indices { extras[j].score = p[shortlist.count + j] }
-            if Task.isCancelled { throw CancellationError() }
             try Deadline.check()
         }
         if request.diversity > 0, let items = model.normalizedItems {

@@ -138,8 +138,8 @@ public final class Retrainer: Sendable {
             let log = try server.service.store.loadEvents()
             let drift = try DataDrift.compare(log, window: ms)
             let alert = threshold.map { drift.eventMixPSI > $0 } ?? false
-            let latest = (0..<log.count).filter { log.untimed.isEmpty || !log.untimed[$0] }.map { log.timestamps[$0] }.filter { $0 <= Int64(Date().timeIntervalSince1970 * 1000) }.max() ?? 0
-            let quality = try server.service.model.map { try EmbeddingQuality.measure($0.bundle, log: log, since: latest - ms + 1) }
+            let since = (drift.windowEnd ?? 0) - ms + 1
+            let quality = try server.service.model.map { try EmbeddingQuality.measure($0.bundle, log: log, since: since) }
             driftCheck.withLock { $0 = DriftCheck(drift: drift, quality: quality, threshold: threshold, alert: alert, measured: stamp, message: nil) }
             server.metrics.driftMeasured(drift, alert: alert, quality: quality)
             if alert {

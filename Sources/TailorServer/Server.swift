@@ -242,8 +242,10 @@ enum Deadline {
     /// When the current request's time runs out (nil: no limit).
     @TaskLocal static var current: ContinuousClock.Instant?
 
-    /// Throws ``Expired`` once the current request's deadline has passed.
+    /// Throws ``Expired`` once the current request's deadline has passed, and
+    /// `CancellationError` once its task is cancelled (the race's timer won).
     static func check() throws {
+        if Task.isCancelled { throw CancellationError() }
         if let deadline = current, ContinuousClock.now >= deadline { throw Expired() }
     }
 

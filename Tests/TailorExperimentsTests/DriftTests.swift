@@ -158,6 +158,7 @@ struct DriftTests {
         log.append(Event(user: "u1", item: "i1", type: .click, timestampMilliseconds: 4_102_444_800_000))
         let windowed = try DataDrift.compare(log, window: 7 * 86_400_000, now: t + 1)
         #expect(windowed.futureEvents == 1 && windowed.eventsBefore == 100 && windowed.eventsAfter == 100)
+        #expect(windowed.windowEnd == t, "the window ends at the latest event up to now, not at the one dated 2100")
         #expect(abs(windowed.eventMixPSI - d.eventMixPSI) < 1e-12)
     }
 }

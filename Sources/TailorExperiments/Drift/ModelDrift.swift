@@ -128,6 +128,9 @@ public struct DataDrift: Sendable, Codable, Equatable {
     public var eventsAfter: Int
     /// Events dated after the reference time, left out (clock errors or planted anomalies).
     public var futureEvents = 0
+    /// Unix milliseconds of the latest event counted (the recent window's end), when compared
+    /// from a log.
+    public var windowEnd: Int64?
 
     /// Compares the events of two windows.
     ///
@@ -175,6 +178,7 @@ extension DataDrift {
         }
         var drift = try compare(before: events((latest - 2 * milliseconds + 1)...(latest - milliseconds)), after: events((latest - milliseconds + 1)...latest))
         drift.futureEvents = dated.count - timed.count
+        drift.windowEnd = latest
         return drift
     }
 }

@@ -125,13 +125,10 @@ public struct UserSegments: Sendable {
         return out
     }
 
-    /// The rows of `m` with a direction, scaled to unit length, and their positions in `m`.
-    public static func unitRowsPublic(_ m: Matrix) -> (Matrix, [Int]) { unitRows(m) }
-
     // MARK: Steps
 
-    /// The rows with a direction, scaled to unit length, and their positions.
-    static func unitRows(_ m: Matrix) -> (Matrix, [Int]) {
+    /// The rows of `m` with a direction, scaled to unit length, and their positions in `m`.
+    public static func unitRows(_ m: Matrix) -> (Matrix, [Int]) {
         var kept: [Int] = []
         var storage: [Float] = []
         storage.reserveCapacity(m.storage.count)
