@@ -36,6 +36,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="als", choices=sorted(SPACES))
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=1)
     a = p.parse_args()
     data = os.path.join(SHARED, "ml-100k")
     if not os.path.isdir(data):
@@ -51,34 +52,61 @@ def main():
     for spec in space.values():
         grid_points *= len(spec["grid"])
     first_rung = max(1, budget // 2)
+    rung_list = os.environ.get("RUNGS", f"{first_rung},{budget}")
     results = {"model": a.model, "data": "MovieLens 100K (store, default recipe)", "space": space, "budget": budget,
                "grid_trials": grid_points, "tpe_max_cost": grid_points * budget // 3, "rungs": [first_rung, budget], "seeds": []}
 
-    def tune(seed, *options):
-        log = os.path.join(WORK, f"tune-{a.model}-{seed}-{len(options)}.jsonl")
+    def tune(seed, method, *options):
+        log = os.path.join(WORK, f"tune-{a.model}-{seed}-{method}.jsonl")
         if os.path.exists(log):
             os.remove(log)
         run([TAILOR, "tune", "--store", store, "--model", a.model, "--space", space_file, "--seed", str(seed), "--threads", "2",
-             "--log", log] + list(options))
+             "--log", log, "--method", method] + list(options))
         trials = [json.loads(line) for line in open(log)]
         finished = [t for t in trials if not t["pruned"]]
         best = max(finished, key=lambda t: t["score"])
         return {"best": best["score"], "configuration": best["configuration"], "cost": sum(t["cost"] for t in trials),
-                "trials": len(trials), "pruned": sum(t["pruned"] for t in trials)}
+                "trials": len(trials), "pruned": sum(t["pruned"] for t in trials),
+                "reevaluated": reevaluate(seed, best["configuration"])}
 
-    for seed in range(1, a.seeds + 1):
-        grid = tune(seed, "--method", "grid", "--grid-points", "4", "--trials", str(grid_points), "--rungs", str(budget))
-        tpe = tune(seed, "--method", "tpe", "--trials", "1000", "--max-cost", str(grid_points * budget // 3), "--rungs", f"{first_rung},{budget}")
-        row = {"seed": seed, "grid": grid, "tpe": tpe, "tpe_over_grid_ndcg": tpe["best"] / grid["best"], "tpe_over_grid_cost": tpe["cost"] / grid["cost"]}
+    def reevaluate(seed, configuration):
+        """The winner's NDCG@10 on the same validation split, as the mean over five model seeds.
+
+        A trial's score carries the noise of the model's random start (ALS at the grid's best
+        point: σ 0.0024, 0.8 % of the score, over 12 seeds), and the best of 64 noisy scores is
+        biased upward more than the best of 24; the mean over fresh seeds compares the
+        configurations the two searches chose, not their luck. Not counted as search compute.
+        """
+        space = {k: {"choice": [v]} for k, v in configuration.items()}
+        space["seed"] = {"choice": [1001, 1002, 1003, 1004, 1005]}
+        path = os.path.join(WORK, f"tune-reeval-{a.model}.json")
+        json.dump(space, open(path, "w"))
+        log = os.path.join(WORK, f"tune-reeval-{a.model}.jsonl")
+        if os.path.exists(log):
+            os.remove(log)
+        run([TAILOR, "tune", "--store", store, "--model", a.model, "--space", path, "--seed", str(seed), "--threads", "2",
+             "--log", log, "--method", "grid", "--trials", "5", "--rungs", str(budget)])
+        scores = [json.loads(line)["score"] for line in open(log)]
+        return sum(scores) / len(scores)
+
+    for seed in range(a.first_seed, a.first_seed + a.seeds):
+        grid = tune(seed, "grid", "--grid-points", "4", "--trials", str(grid_points), "--rungs", str(budget))
+        tpe = tune(seed, "tpe", "--trials", "1000", "--max-cost", str(grid_points * budget // 3), "--rungs", rung_list)
+        row = {"seed": seed, "grid": grid, "tpe": tpe, "tpe_over_grid_ndcg": tpe["best"] / grid["best"],
+               "tpe_over_grid_reevaluated": tpe["reevaluated"] / grid["reevaluated"], "tpe_over_grid_cost": tpe["cost"] / grid["cost"]}
         results["seeds"].append(row)
         print(f"seed {seed}: grid best {grid['best']:.4f} (cost {grid['cost']}), TPE best {tpe['best']:.4f} (cost {tpe['cost']}, "
-              f"{tpe['pruned']} of {tpe['trials']} pruned): NDCG ratio {row['tpe_over_grid_ndcg']:.4f}, cost ratio {row['tpe_over_grid_cost']:.3f}", flush=True)
+              f"{tpe['pruned']} of {tpe['trials']} pruned): NDCG ratio {row['tpe_over_grid_ndcg']:.4f}, "
+              f"re-evaluated {tpe['reevaluated']:.4f} / {grid['reevaluated']:.4f} = {row['tpe_over_grid_reevaluated']:.4f}, cost ratio {row['tpe_over_grid_cost']:.3f}", flush=True)
     ratios = [r["tpe_over_grid_ndcg"] for r in results["seeds"]]
+    reevaluated = [r["tpe_over_grid_reevaluated"] for r in results["seeds"]]
     costs = [r["tpe_over_grid_cost"] for r in results["seeds"]]
     results["min_ndcg_ratio"], results["max_cost_ratio"] = min(ratios), max(costs)
-    results["target_met"] = min(ratios) >= 0.99 and max(costs) <= 1 / 3
-    print(f"worst NDCG ratio {min(ratios):.4f} (target ≥ 0.99), worst cost ratio {max(costs):.3f} (target ≤ 0.333): "
-          + ("met" if results["target_met"] else "NOT met"))
+    results["min_reevaluated_ratio"] = min(reevaluated)
+    results["mean_reevaluated_ratio"] = sum(reevaluated) / len(reevaluated)
+    results["target_met"] = min(reevaluated) >= 0.99 and max(costs) <= 1 / 3
+    print(f"worst NDCG ratio {min(ratios):.4f} as searched, {min(reevaluated):.4f} re-evaluated (mean {results['mean_reevaluated_ratio']:.4f}; "
+          f"target ≥ 0.99), worst cost ratio {max(costs):.3f} (target ≤ 0.333): " + ("met" if results["target_met"] else "NOT met"))
     suffix = "" if a.model == "als" else "-" + a.model
     out = os.path.join(ROOT, "Benchmarks", "results", f"tune_vs_grid{suffix}.json")
     with open(out, "w") as f:

@@ -65,6 +65,38 @@ struct TPETests {
         }
         #expect(tpeWins >= 6 && tpeTotal > randomTotal, "TPE won \(tpeWins) of 8; mean best \(tpeTotal / 8) vs \(randomTotal / 8)")
     }
+
+    /// A narrow ridge along log x = log y (the parameters trade off, as ALS's regularization and
+    /// alpha do), best at x = y = 1.
+    static func ridge(_ c: [String: JSONValue]) -> Double {
+        guard case .number(let x)? = c["x"], case .number(let y)? = c["y"] else { return -100 }
+        let a = log10(x), b = log10(y)
+        return -30 * pow(a - b, 2) - pow((a + b) / 2, 2)
+    }
+
+    @Test("on parameters that trade off, multivariate TPE gets nearer the ridge's peak than univariate TPE, over seeds")
+    func multivariateOnARidge() throws {
+        let space = SearchSpace(["x": .float(low: 0.001, high: 1000, log: true, grid: nil), "y": .float(low: 0.001, high: 1000, log: true, grid: nil),
+                                 "kind": .choice([.string("a"), .string("b")])])
+        var joint = 0.0, single = 0.0, jointWins = 0
+        let seeds = 40
+        for seed in 1...seeds {
+            func search(_ tpe: TPE) -> Double {
+                var rng = TailorRandom(seed: UInt64(seed))
+                var history: [(configuration: [String: JSONValue], score: Double)] = []
+                for _ in 0..<40 {
+                    let c = tpe.suggest(space, history: history, rng: &rng)
+                    #expect(c["kind"] == .string("a") || c["kind"] == .string("b"))
+                    history.append((c, Self.ridge(c)))
+                }
+                return history.map(\.score).max()!
+            }
+            let j = search(TPE(multivariate: true)), u = search(TPE(multivariate: false))
+            joint += j; single += u
+            if j > u { jointWins += 1 }
+        }
+        #expect(joint > single && jointWins > seeds / 2, "multivariate won \(jointWins) of \(seeds); mean best \(joint / Double(seeds)) vs \(single / Double(seeds))")
+    }
 }
 
 @Suite("Tuning")
@@ -77,6 +109,19 @@ struct TunerTests {
 
     func space() -> SearchSpace {
         SearchSpace(["regularization": .float(low: 0.01, high: 100, log: true, grid: [0.01, 1, 100]), "factors": .int(low: 4, high: 16, log: false, grid: [4, 16])])
+    }
+
+    @Test("TPE's random start is a third of the full trials the run affords, between 5 and 10")
+    func startupTrials() {
+        var c = Tuner.Configuration()
+        c.trials = 1000; c.maxCost = 320; c.rungs = [7, 15]
+        #expect(Tuner.startupTrials(c) == 7)  // 21 full trials fit
+        c.maxCost = nil; c.trials = 30
+        #expect(Tuner.startupTrials(c) == 10)
+        c.trials = 6
+        #expect(Tuner.startupTrials(c) == 5)
+        c.trials = 100; c.maxCost = 40; c.rungs = []  // one fit per trial: 40 affordable
+        #expect(Tuner.startupTrials(c) == 10)
     }
 
     @Test("grid search tries every point, scores each on a validation split, and the best is the highest score")

@@ -27,6 +27,8 @@ public struct SearchSpace: Sendable, Equatable {
         a.parameters.map(\.name) == b.parameters.map(\.name) && zip(a.parameters, b.parameters).allSatisfy { $0.parameter == $1.parameter }
     }
 
+    init(parameters: [(name: String, parameter: Parameter)]) { self.parameters = parameters }
+
     public init(_ parameters: [String: Parameter]) {
         self.parameters = parameters.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }

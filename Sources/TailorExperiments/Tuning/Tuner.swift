@@ -160,7 +160,7 @@ public struct Tuner: Sendable {
         let state = Mutex(previous)
         var rng = TailorRandom(seed: configuration.seed, stream: UInt64(previous.count) &+ 0x7E4E)
         let grid = configuration.method == .grid ? space.grid(points: configuration.gridPoints) : []
-        let tpe = TPE()
+        let tpe = TPE(startup: Tuner.startupTrials(configuration))
         let total = configuration.method == .grid ? min(configuration.trials, grid.count) : configuration.trials
         let failuresLock = Mutex([String]())
         // `trials` counts the resumed ones too: a log of 12 and --trials 30 runs 18 more.
@@ -241,6 +241,16 @@ public struct Tuner: Sendable {
         }
         return Trial(number: number, configuration: proposal, rungs: rungs, score: rungs.last?.score ?? 0, pruned: pruned, cost: cost,
                      seconds: Date().timeIntervalSince(start))
+    }
+
+    /// Random trials before TPE models the results: a third of the full trials the run can
+    /// afford (its trial count, or its compute limit over the full budget), between 5 and 10
+    /// (Optuna's default). With 21 affordable trials, 10 random ones leave TPE too few to
+    /// converge; 7 measured better in `Benchmarks/tune_vs_grid.py` (Docs/Benchmarks.md).
+    static func startupTrials(_ c: Configuration) -> Int {
+        var affordable = c.trials
+        if let maxCost = c.maxCost { affordable = min(affordable, maxCost / max(1, c.rungs.last ?? 1)) }
+        return min(10, max(5, affordable / 3))
     }
 
     static func continueTraining<M: ResumableTraining>(_ model: M, data: TrainingData, steps: Int) throws -> any Recommender {
