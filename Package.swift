@@ -149,7 +149,7 @@ let package = Package(
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.
         .testTarget(name: "TailorTextTests", dependencies: ["TailorText", "TailorData", "TailorAutodiff"], exclude: ["Fixtures"], swiftSettings: numericSettings),
-        .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval"], swiftSettings: numericSettings),
+        .testTarget(name: "TailorNeuralTests", dependencies: ["TailorNeural", "TailorEval", "TailorExperiments"], swiftSettings: numericSettings),
         .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite", "TailorNeural",
                                                              .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: commonSettings),

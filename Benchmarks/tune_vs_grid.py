@@ -8,7 +8,8 @@ For each seed (which sets the validation split and the proposals), both searches
 NDCG@10 on the same 20 % of each user's training interactions (tailor tune's own split of the
 training data; the benchmark never sees a test set). Compute is counted in iterations (ALS) or
 epochs trained, summed over trials; pruned trials count what they trained; ALS continues from rung
-to rung (no iteration is trained twice), other models are refitted at each rung, which is counted.
+to rung (no iteration is trained twice); a neural model is fitted once per trial and stopped inside
+the fit when pruned (judged at the rung by its own validation metric).
 
 - Grid: every point of the space's grid (4 values per range), each at the full budget.
 - TPE: as many trials as a third of the grid's compute allows (`--max-cost`), rungs at half
@@ -27,8 +28,11 @@ SPACES = {
     "als": ({"factors": {"int": [4, 128], "log": True, "grid": [8, 16, 32, 64]},
              "regularization": {"float": [0.01, 300], "log": True, "grid": [0.1, 1, 10, 100]},
              "alpha": {"float": [0.05, 20], "log": True, "grid": [0.1, 0.5, 2, 10]}}, 15),
-    "mult-vae": ({"dropout": {"float": [0.1, 0.7], "grid": [0.1, 0.3, 0.5, 0.7]},
-                  "learningRate": {"float": [0.0003, 0.01], "log": True, "grid": [0.0003, 0.001, 0.003, 0.01]}}, 20),
+    # Mult-VAE: the grid's 64 points bracket the paper's settings (dropout 0.5, 200 latent
+    # dimensions, Adam 10⁻³); TPE's ranges are wider.
+    "mult-vae": ({"dropout": {"float": [0.0, 0.8], "grid": [0.1, 0.3, 0.5, 0.7]},
+                  "learningRate": {"float": [0.0001, 0.03], "log": True, "grid": [0.0003, 0.001, 0.003, 0.01]},
+                  "latent": {"int": [16, 512], "log": True, "grid": [50, 100, 200, 400]}}, 20),
 }
 
 

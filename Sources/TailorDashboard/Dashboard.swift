@@ -51,9 +51,10 @@ public enum Dashboard {
     ///   shown with its error, not thrown.
     public static func render(_ input: Input, now: Date = Date()) throws -> String {
         var sections: [(id: String, title: String, html: String)] = []
-        sections.append(("data", "Data", try dataSection(input.store, now: now)))
+        let log = try input.store.loadEvents()
+        sections.append(("data", "Data", try dataSection(input.store, log: log, now: now)))
         let bundles = input.models.map { m in (m.name, Result { try ModelBundle.load(from: URL(fileURLWithPath: m.path)) }) }
-        sections.append(("models", "Models", modelsSection(bundles, active: input.active)))
+        sections.append(("models", "Models", modelsSection(bundles, active: input.active, log: log, now: now)))
         let activeBundle = bundles.first { $0.0 == input.active }.flatMap { try? $0.1.get() } ?? bundles.last.flatMap { try? $0.1.get() }
         sections.append(("segments", "Segments", segmentsSection(activeBundle, sample: input.segmentSample)))
         sections.append(("drift", "Drift", driftSection(bundles)))
@@ -82,12 +83,16 @@ public enum Dashboard {
 
     // MARK: Sections
 
-    static func dataSection(_ store: any EventStore, now: Date) throws -> String {
+    /// Events with a usable time: not untimed, not dated more than a day after `now`.
+    static func timedEvents(_ log: EventLog, now: Date) -> [Int] {
+        let limit = Int64(now.timeIntervalSince1970 * 1000) + 86_400_000
+        return (0..<log.count).filter { (log.untimed.isEmpty || !log.untimed[$0]) && log.timestamps[$0] <= limit }
+    }
+
+    static func dataSection(_ store: any EventStore, log: EventLog, now: Date) throws -> String {
         let counts = try store.counts()
         var html = table(["events", "users", "items"], [[String(counts.events), String(counts.users), String(counts.items)]])
-        let log = try store.loadEvents()
-        let limit = Int64(now.timeIntervalSince1970 * 1000) + 86_400_000
-        let timed = (0..<log.count).filter { (log.untimed.isEmpty || !log.untimed[$0]) && log.timestamps[$0] <= limit }
+        let timed = timedEvents(log, now: now)
         if let first = timed.map({ log.timestamps[$0] }).min(), let last = timed.map({ log.timestamps[$0] }).max() {
             // Days, or weeks when the log spans more than a year.
             let day: Int64 = 86_400_000
@@ -138,28 +143,66 @@ public enum Dashboard {
         return html
     }
 
-    static func modelsSection(_ bundles: [(String, Result<ModelBundle, any Error>)], active: String?) -> String {
+    /// Versions measured on the latest week (the newest ones, as each takes a ranking pass).
+    static let qualityVersions = 6
+
+    static func modelsSection(_ bundles: [(String, Result<ModelBundle, any Error>)], active: String?, log: EventLog, now: Date) -> String {
         guard !bundles.isEmpty else { return note("No model versions.") }
+        // Quality by version, on one yardstick: NDCG@10 against what users did in the latest
+        // week of the log, on items each version had not seen them with.
+        let timed = timedEvents(log, now: now)
+        let newest = timed.map { log.timestamps[$0] }.max()
+        let week: Int64 = 7 * 86_400_000
+        var quality: [String: EmbeddingQuality] = [:]
+        if let newest {
+            for (name, result) in bundles.suffix(qualityVersions) {
+                if let b = try? result.get(), let q = try? EmbeddingQuality.measure(b, log: log, since: newest - week, users: 500, clustering: false) {
+                    quality[name] = q
+                }
+            }
+        }
         var rows: [[String]] = []
         for (name, result) in bundles {
             switch result {
             case .success(let b):
+                let curve = (b.model as? any RecordsTraining)?.trainingCurve
+                let q = quality[name]
                 rows.append([name + (name == active ? " (active)" : ""), b.manifest.kind, b.manifest.createdAt, String(b.manifest.data.users),
-                             String(b.manifest.data.items), String(b.manifest.data.interactions)])
+                             String(b.manifest.data.items), String(b.manifest.data.interactions),
+                             curve?.bestValidation.map { String(format: "%.4f", $0) } ?? "",
+                             q?.rollingNDCG.map { String(format: "%.4f", $0) } ?? "", q.map { String($0.rollingUsers) } ?? ""])
             case .failure(let error):
-                rows.append([name, "does not load: \(error)", "", "", "", ""])
+                rows.append([name, "does not load: \(error)", "", "", "", "", "", "", ""])
             }
         }
-        var html = table(["version", "kind", "created", "users", "items", "interactions"], rows)
-        var curves: [SVG.Series] = []
-        for (name, result) in bundles.suffix(5) {
-            if let als = (try? result.get())?.model as? ALS {
-                let points = als.history.compactMap { r in r.loss.map { (Double(r.iteration), $0) } }
-                if !points.isEmpty { curves.append(SVG.Series(name: name, points: points)) }
+        var html = table(["version", "kind", "created", "users", "items", "interactions", "validation (training)", "NDCG@10, latest week", "users measured"], rows)
+        let measured = bundles.compactMap { name, _ in quality[name].flatMap { q in q.rollingNDCG.map { (name, $0, q.rollingNDCGStandardError ?? 0) } } }
+        if !measured.isEmpty {
+            html += SVG.intervals("NDCG@10 on the latest week by version, 95% intervals", rows: measured.map { name, v, se in (name, v, max(0, v - 1.96 * se), v + 1.96 * se) },
+                                  xLabel: "NDCG@10")
+        }
+        html += note("The latest week: the week before the newest event. Each version is scored on the items users took in it that the version "
+                     + "had not trained on for them, so a version trained on that week has few such users; older versions show how "
+                     + "quality decays. Validation (training) is each model's own metric on its held-out users when it was trained.")
+        // Training curves, one chart per kind, the newest five versions that kept one.
+        let curves = bundles.suffix(5).compactMap { name, r in
+            (try? r.get()).flatMap { b in (b.model as? any RecordsTraining).map { (name, b.manifest.kind, $0.trainingCurve) } }
+        }
+        var kinds: [String] = []
+        for (_, kind, _) in curves where !kinds.contains(kind) { kinds.append(kind) }
+        for kind in kinds {
+            let ofKind = curves.filter { $0.1 == kind }
+            let unit = ofKind[0].2.unit
+            let losses = ofKind.map { name, _, c in SVG.Series(name: name, points: c.losses.enumerated().compactMap { i, l in l.map { (Double(i + 1), $0) } }) }
+                .filter { !$0.points.isEmpty }
+            if !losses.isEmpty { html += SVG.lines("Training loss per \(unit) (\(kind))", series: losses, xLabel: unit, yLabel: "loss") }
+            let validation = ofKind.map { name, _, c in SVG.Series(name: name, points: c.validation.enumerated().map { (Double($0 + 1), $1) }) }
+                .filter { !$0.points.isEmpty }
+            if !validation.isEmpty {
+                html += SVG.lines("Validation per \(unit) (\(kind)): \(ofKind[0].2.validationMetric)", series: validation, xLabel: unit, yLabel: "validation")
             }
         }
-        html += curves.isEmpty ? note("No training curves recorded (ALS records its loss per iteration).")
-            : SVG.lines("Training loss per iteration", series: curves, xLabel: "iteration", yLabel: "loss")
+        if kinds.isEmpty { html += note("No training curves recorded (ALS and the neural models keep theirs).") }
         return html
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Progress of any training run, classic or neural, reported through a callback.
 ///
@@ -52,3 +53,23 @@ public struct TrainingEvent: Sendable, Codable, Equatable {
 
 /// A closure receiving training progress; may be called from a worker thread.
 public typealias ProgressHandler = @Sendable (TrainingEvent) -> Void
+
+/// A request to end a training run after its current step, for training loops that check it
+/// (the neural `Trainer`, after each epoch's progress event). A tuner's pruner binds one around
+/// a fit and requests the stop from its progress handler when the trial falls below the median,
+/// so a model that cannot resume is pruned inside one fit instead of being refitted per rung.
+public final class TrainingStop: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    public init() {}
+
+    /// Asks the run to stop after the step in progress.
+    public func request() { flag.store(true, ordering: .relaxed) }
+
+    /// Whether a stop was requested.
+    public var isRequested: Bool { flag.load(ordering: .relaxed) }
+
+    /// The stop request bound around the training running here (``TaskLocal/withValue(_:operation:file:line:)``
+    /// works on plain threads too), if any.
+    @TaskLocal public static var current: TrainingStop?
+}

@@ -75,3 +75,49 @@ final class NetworkBox<M: Module>: @unchecked Sendable {
 
     func run<T>(_ body: (M) -> T) -> T { lock.withLock { _ in body(network) } }
 }
+
+/// The summaries neural models keep (loss and validation per epoch, the epoch kept).
+protocol EpochRecord {
+    var losses: [Double] { get }
+    var validation: [Double] { get }
+    var bestEpoch: Int? { get }
+}
+
+extension EpochRecord {
+    func curve(metric: String) -> TrainingCurve {
+        TrainingCurve(unit: "epoch", losses: losses, validation: validation, validationMetric: metric, bestStep: bestEpoch)
+    }
+}
+
+extension EpochSummary: EpochRecord {}
+extension SequenceTrainingSummary: EpochRecord {}
+extension TwoTower.TrainingSummary: EpochRecord {}
+extension Ranker.TrainingSummary: EpochRecord {}
+
+private let heldOutNDCG = "NDCG of each validation user's latest item (full rank)"
+
+extension MultVAE: RecordsTraining {
+    public var trainingCurve: TrainingCurve { summary.curve(metric: heldOutNDCG) }
+}
+
+extension LightGCN: RecordsTraining {
+    public var trainingCurve: TrainingCurve { summary.curve(metric: heldOutNDCG) }
+}
+
+extension SASRec: RecordsTraining {
+    public var trainingCurve: TrainingCurve { summary.curve(metric: heldOutNDCG) }
+}
+
+extension GRU4Rec: RecordsTraining {
+    public var trainingCurve: TrainingCurve { summary.curve(metric: heldOutNDCG) }
+}
+
+extension TwoTower: RecordsTraining {
+    public var trainingCurve: TrainingCurve {
+        summary.curve(metric: configuration.validationK.map { "NDCG@\($0) of each validation user's latest item" } ?? heldOutNDCG)
+    }
+}
+
+extension Ranker: RecordsTraining {
+    public var trainingCurve: TrainingCurve { summary.curve(metric: "click AUC on held-out rows") }
+}

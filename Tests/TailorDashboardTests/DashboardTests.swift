@@ -13,6 +13,8 @@ struct DashboardFixture {
     let directory: String
     let store: SQLiteEventStore
     let models: [(name: String, path: String)]
+    /// The start of the week before the newest event (Unix milliseconds).
+    let latestWeekStart: Int64
 
     init() throws {
         directory = NSTemporaryDirectory() + "tailor-dashboard-\(UUID().uuidString)"
@@ -24,8 +26,13 @@ struct DashboardFixture {
         var counts = IngestCounts()
         try store.append(generated.events, batchSize: 10_000, into: &counts)
         var models: [(name: String, path: String)] = []
+        // v1 trained before the log's latest week, v2 on all of it.
+        let base = generated.base.interactions
+        let newest = base.timestamps!.max()! * 1000
+        latestWeekStart = newest - 7 * 86_400_000
         for seed in [1, 2] {
-            let log = generated.base.interactions
+            let cutoff = latestWeekStart
+            let log = seed == 1 ? base.filter { base.timestamps![$0] * 1000 < cutoff } : base
             let als = try ALS.fit(InteractionMatrix(log), configuration: .init(factors: 8, iterations: 4 + seed, seed: UInt64(seed), threads: 1))
             let path = directory + "/models/v\(seed)"
             try ModelBundle(model: als, training: log).save(to: URL(fileURLWithPath: path))
@@ -37,8 +44,8 @@ struct DashboardFixture {
         var events: [Event] = []
         for u in 0..<200 {
             let user = "u\(u)", variant = e.variant(for: user).name
-            events.append(e.exposure(user: user, item: "i1", variant: variant, at: 1_750_000_000_000))
-            if u % 7 == 0 { events.append(Event(user: user, item: "i1", type: .click, timestampMilliseconds: 1_750_000_060_000)) }
+            events.append(e.exposure(user: user, item: "i1", variant: variant, at: newest - 86_400_000))
+            if u % 7 == 0 { events.append(Event(user: user, item: "i1", type: .click, timestampMilliseconds: newest - 86_340_000)) }
         }
         _ = try store.append(events)
     }
@@ -82,13 +89,40 @@ struct DashboardTests {
         let html = try f.html(serving: [.init(route: "/v1/users/{id}/recommendations", requests: 10, p50Milliseconds: 1, p99Milliseconds: 3)])
         for id in ["data", "models", "segments", "drift", "experiments", "serving"] { #expect(html.contains("<section id=\"\(id)\">"), "\(id)") }
         let sizes = chartSizes(html)
-        #expect(sizes.count == 6, "events, long tail, training loss, segments, experiment, latency: \(sizes)")
+        #expect(sizes.count == 7, "events, long tail, quality by version, training loss, segments, experiment, latency: \(sizes)")
         #expect(sizes.allSatisfy { $0 > 0 })
         #expect(html.contains("Users by segment") && html.contains("data-points=\"300\""), "every one of the 300 users on the map")
         #expect(html.contains("v1 → v2") && html.contains("top-10 RBO"))
         #expect(html.contains("v2 (active)") && html.contains("CTR by variant"))
         #expect(html.contains("left out of the chart"), "the generator's future-dated events are excluded and said so")
         #expect(!html.contains("<script"), "no JavaScript: the page is server-rendered")
+    }
+
+    /// The cells of the row of `html`'s first table row that starts with `first`.
+    func row(_ html: String, _ first: String) -> [String] {
+        guard let r = html.range(of: "<tr><td>\(first)</td>") else { return [] }
+        let rest = html[r.lowerBound...].prefix { $0 != "\n" }
+        let end = rest.range(of: "</tr>").map { rest[..<$0.lowerBound] } ?? rest
+        return end.components(separatedBy: "<td>").dropFirst().map { $0.replacingOccurrences(of: "</td>", with: "") }
+    }
+
+    @Test("metrics by model version: each version scored on the latest week's new items; the older version, trained before that week, on more users")
+    func qualityByVersion() throws {
+        let f = try DashboardFixture()
+        let html = try f.html()
+        #expect(html.contains("NDCG@10, latest week"))
+        let v1 = row(html, "v1"), v2 = row(html, "v2 (active)")
+        #expect(v1.count == 9 && v2.count == 9, "\(v1) \(v2)")
+        guard v1.count == 9, v2.count == 9 else { return }
+        let users1 = Int(v1[8]) ?? 0, users2 = Int(v2[8]) ?? 0
+        #expect(users1 > users2 && users1 > 20, "users measured: v1 \(users1), v2 \(users2)")
+        // v1's score against a direct measurement of the same thing.
+        let bundle = try ModelBundle.load(from: URL(fileURLWithPath: f.models[0].path))
+        let q = try EmbeddingQuality.measure(bundle, log: try f.store.loadEvents(), since: f.latestWeekStart, users: 500, clustering: false)
+        #expect(v1[7] == String(format: "%.4f", q.rollingNDCG ?? -1) && q.rollingNDCG! > 0)
+        let start = html.range(of: "NDCG@10 on the latest week by version")
+        let svg = start.map { String(html[$0.upperBound...]) }?.components(separatedBy: "</svg>").first ?? ""
+        #expect(svg.contains(">v1</text>") && svg.contains("data-points=\"2\""), "both versions are on the chart")
     }
 
     static let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -119,7 +153,7 @@ struct DashboardTests {
         }
         let dom = try chrome(["--dump-dom", "file://\(page)"])
         let sizes = chartSizes(dom)
-        #expect(sizes.count == 5 && sizes.allSatisfy { $0 > 0 }, "rendered charts: \(sizes)")
+        #expect(sizes.count == 6 && sizes.allSatisfy { $0 > 0 }, "rendered charts: \(sizes)")
         #expect(dom.contains("<circle class=\"point\""))
         let artifacts = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent(".build/artifacts")

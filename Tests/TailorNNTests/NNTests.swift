@@ -427,6 +427,18 @@ struct TrainerTests {
         #expect(events.all.map(\.step) == Array(1...30))
     }
 
+    @Test("a stop requested from the progress handler ends the run after that epoch; unbound, the run goes on")
+    func stopRequest() throws {
+        var c = Trainer.Configuration()
+        c.epochs = 10; c.batchSize = 32; c.higherIsBetter = false
+        let stop = TrainingStop()
+        c.progress = { if $0.kind == .step && $0.step == 3 { stop.request() } }
+        let (_, stopped) = try TrainingStop.$current.withValue(stop) { try run(c) }
+        #expect(stopped.losses.count == 3 && stopped.stoppedEarly)
+        let (_, unbound) = try run(c)  // the handler requests the same stop, but no run watches it
+        #expect(unbound.losses.count == 10 && !unbound.stoppedEarly)
+    }
+
     @Test("early stopping after `patience` epochs without improvement restores the best parameters")
     func earlyStopping() throws {
         var c = Trainer.Configuration()

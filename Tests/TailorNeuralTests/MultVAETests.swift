@@ -4,6 +4,7 @@ import TailorData
 import TailorLinalg
 import TailorModels
 @testable import TailorNeural
+import TailorExperiments
 
 @Suite("Mult-VAE")
 struct MultVAETests {
@@ -66,5 +67,58 @@ struct MultVAETests {
         #expect(model.summary.validation[best - 1] == model.summary.validation.max())
         c.dropout = 1
         #expect { try MultVAE.fit(Self.data, configuration: c, progress: nil) } throws: { "\($0)".contains("configuration.dropout") }
+    }
+}
+
+@Suite("Training curves")
+struct TrainingCurveTests {
+    @Test("a neural model's curve is its summary: a loss and a validation value per epoch trained, the kept epoch's value as the best")
+    func neuralCurve() throws {
+        var c = MultVAETests.configuration()
+        c.epochs = 12; c.validationUsers = 40; c.patience = 3
+        let model = try MultVAE.fit(MultVAETests.data, configuration: c, progress: nil)
+        let curve = model.trainingCurve
+        #expect(curve.unit == "epoch" && curve.losses.count == model.summary.losses.count && curve.losses.count >= 1 && curve.losses.count <= 12)
+        #expect(curve.validation == model.summary.validation && curve.validation.count == curve.losses.count)
+        let best = try #require(model.summary.bestEpoch)
+        #expect(curve.bestValidation == model.summary.validation[best - 1] && curve.bestValidation == curve.validation.max())
+    }
+
+    @Test("ALS's curve holds the loss of each iteration it computed")
+    func alsCurve() throws {
+        var c = ALS.Configuration(factors: 4, iterations: 5, seed: 1, threads: 1)
+        c.computeLoss = true
+        let model = try ALS.fit(InteractionMatrix(MultVAETests.data.interactions!), configuration: c)
+        let curve = model.trainingCurve
+        #expect(curve.unit == "iteration" && curve.losses.count == 5 && curve.losses.allSatisfy { $0 != nil } && curve.validation.isEmpty)
+        #expect(curve.losses.map { $0! } == model.history.map { $0.loss! })
+    }
+}
+
+@Suite("Tuning a neural model")
+struct NeuralTuningTests {
+    @Test("median pruning stops a trial inside its one fit at the rung (cost = the rung's epochs), judged by the model's own validation metric")
+    func pruningInsideTheFit() throws {
+        TailorNeural.register()
+        let data = groupedData()
+        var c = Tuner.Configuration()
+        c.method = .random; c.trials = 8; c.rungs = [2, 6]; c.minTrialsToPrune = 2; c.threads = 2; c.seed = 3
+        let space = SearchSpace(["learningRate": .float(low: 0.00001, high: 0.05, log: true, grid: nil)])
+        let base: JSONValue = .object(["hidden": .number(32), "latent": .number(8), "batchSize": .number(40), "validationUsers": .number(60),
+                                       "patience": .null, "annealSteps": .number(20)])
+        let result = try Tuner(model: "mult-vae", space: space, base: base, configuration: c).run(data.interactions!, side: data.side)
+        let pruned = result.trials.filter(\.pruned), finished = result.trials.filter { !$0.pruned }
+        #expect(!pruned.isEmpty && !finished.isEmpty, "\(pruned.count) pruned, \(finished.count) finished")
+        // A pruned trial trained 2 epochs, not 2 + a refit; a finished one 6.
+        #expect(pruned.allSatisfy { $0.cost == 2 && $0.rungs.map(\.budget) == [2] })
+        #expect(finished.allSatisfy { $0.cost == 6 && $0.rungs.map(\.budget) == [2, 6] })
+        // Each pruned trial was below the median of the trials before it at epoch 2.
+        for t in pruned {
+            let earlier = result.trials.filter { $0.number < t.number }.compactMap { $0.rungs.first?.score }.sorted()
+            #expect(earlier.count >= 2)
+            let median = earlier.count % 2 == 1 ? earlier[earlier.count / 2] : (earlier[earlier.count / 2 - 1] + earlier[earlier.count / 2]) / 2
+            #expect(t.score < median)
+        }
+        #expect(result.best.score == finished.map(\.score).max())
     }
 }

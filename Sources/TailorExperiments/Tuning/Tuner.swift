@@ -13,8 +13,10 @@ import TailorModels
 /// **Rungs and pruning.** With `rungs` (e.g. `[3, 8, 15]` iterations or epochs) a trial is
 /// scored at each rung; if its score is below the median of the other trials' scores at that
 /// rung (once `minTrialsToPrune` have one), it stops there (Optuna's median pruner). A model
-/// that can resume its training (``ResumableTraining``: ALS) continues from rung to rung; the
-/// others are fitted afresh at each rung, which the trial's `cost` counts.
+/// that can resume its training (``ResumableTraining``: ALS) continues from rung to rung; a
+/// model that validates itself each epoch (the neural ones, `validationUsers`) is fitted once
+/// at the full budget and judged at the rungs by its own validation metric, stopped inside the
+/// fit when pruned; the others are fitted afresh at each rung, which the trial's `cost` counts.
 public struct Tuner: Sendable {
     public enum Method: String, Sendable, Codable, CaseIterable {
         case grid, random, tpe
@@ -213,6 +215,10 @@ public struct Tuner: Sendable {
 
     func runTrial(number: Int, _ proposal: [String: JSONValue], data: TrainingData, train: CSRMatrix, validation: CSRMatrix,
                   evaluation: Evaluator.Configuration, threads: Int, state: borrowing Mutex<[Trial]>) throws -> Trial {
+        if configuration.rungs.count > 1, entry.modelType as? any ResumableTraining.Type == nil, entry.accepts("validationUsers") {
+            return try runTrialInOneFit(number: number, proposal, data: data, train: train, validation: validation, evaluation: evaluation,
+                                        threads: threads, state: state)
+        }
         let start = Date()
         let budgets: [Int?] = configuration.rungs.isEmpty ? [nil] : configuration.rungs.map { $0 }
         var rungs: [Rung] = []
@@ -232,15 +238,57 @@ public struct Tuner: Sendable {
             rungs.append(Rung(budget: budget ?? 0, score: score))
             if configuration.pruning, let budget, index + 1 < budgets.count {
                 let others = state.withLock { trials in trials.compactMap { t in t.rungs.first { $0.budget == budget }?.score } }
-                if others.count >= configuration.minTrialsToPrune {
-                    let sorted = others.sorted()
-                    let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-                    if score < median { pruned = true; break }
-                }
+                if others.count >= configuration.minTrialsToPrune && score < Tuner.median(others) { pruned = true; break }
             }
         }
         return Trial(number: number, configuration: proposal, rungs: rungs, score: rungs.last?.score ?? 0, pruned: pruned, cost: cost,
                      seconds: Date().timeIntervalSince(start))
+    }
+
+    /// A trial of a model that validates itself each epoch (the neural ones) but cannot resume:
+    /// one fit at the full budget; at each earlier rung its own validation metric (reported in
+    /// the progress events) is compared with the other trials' at that rung, and a trial below
+    /// the median is stopped there (``TrainingStop``). Intermediate rungs hold that metric; the
+    /// last holds NDCG@k on the tuner's split. Cost: the epochs trained.
+    func runTrialInOneFit(number: Int, _ proposal: [String: JSONValue], data: TrainingData, train: CSRMatrix, validation: CSRMatrix,
+                          evaluation: Evaluator.Configuration, threads: Int, state: borrowing Mutex<[Trial]>) throws -> Trial {
+        let start = Date()
+        let full = configuration.rungs.last!, checkpoints = Set(configuration.rungs.dropLast())
+        let stop = TrainingStop()
+        let finished = state.withLock { $0 }  // the trials to compare with (parallel ones finish later)
+        let progress = Mutex((rungs: [Rung](), epochs: 0))
+        let c = configuration
+        let handler: ProgressHandler = { event in
+            guard event.kind == .step else { return }
+            let pruneHere: Bool = progress.withLock { p in
+                p.epochs = max(p.epochs, event.step)
+                guard checkpoints.contains(event.step), let score = event.metrics["validation"] else { return false }
+                p.rungs.append(Rung(budget: event.step, score: score))
+                guard c.pruning else { return false }
+                let others = finished.compactMap { t in t.rungs.first { $0.budget == event.step }?.score }
+                return others.count >= c.minTrialsToPrune && score < Tuner.median(others)
+            }
+            if pruneHere { stop.request() }
+        }
+        let model = try TrainingStop.$current.withValue(stop) {
+            try registry.fit(self.model, patch: patch(proposal, budget: full, threads: threads), data: data, progress: handler)
+        }
+        var (rungs, epochs) = progress.withLock { $0 }
+        if epochs == 0 { epochs = full }  // a model that reported no steps
+        if stop.isRequested {
+            return Trial(number: number, configuration: proposal, rungs: rungs, score: rungs.last?.score ?? 0, pruned: true, cost: epochs,
+                         seconds: Date().timeIntervalSince(start))
+        }
+        let report = Evaluator.evaluate(model, train: train, test: validation, configuration: evaluation)
+        let score = report.value("ndcg", at: configuration.k) ?? 0
+        rungs.append(Rung(budget: full, score: score))
+        return Trial(number: number, configuration: proposal, rungs: rungs, score: score, pruned: false, cost: epochs,
+                     seconds: Date().timeIntervalSince(start))
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
     /// Random trials before TPE models the results: a third of the full trials the run can

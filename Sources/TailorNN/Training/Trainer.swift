@@ -133,6 +133,10 @@ public final class Trainer {
                 summary.stoppedEarly = true
                 break
             }
+            if TrainingStop.current?.isRequested == true {
+                summary.stoppedEarly = true
+                break
+            }
         }
         if let best = bestState { try model.load(stateDict: best) }
         return summary
