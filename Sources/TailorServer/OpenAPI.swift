@@ -1260,7 +1260,7 @@ enum OpenAPIDocument {
   },
   "/v1/admin/drift": {
    "get": {
-    "summary": "The latest drift check: the event-type mix of the latest window against the one before (PSI), new users and items, and whether it crossed --drift-psi",
+    "summary": "The latest drift check: the event-type mix of the latest window against the one before (PSI), new users and items, the active model's rolling NDCG@10 and its baseline, the thresholds, whether any was crossed and which (reasons)",
     "security": [
      {
       "apiKey": [

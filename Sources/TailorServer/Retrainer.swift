@@ -30,10 +30,9 @@ public final class Retrainer: Sendable {
         public var tolerance = 0.01
         /// Worker threads for fitting (the rest of the machine keeps serving).
         public var threads = 1
-        /// Raise a drift alert (and retrain, with a registry) when the event-type mix of the
-        /// latest `driftWindow` differs from the window before by more than this PSI (nil: no
-        /// drift checks).
-        public var driftPSI: Double?
+        /// Raise a drift alert (and retrain, with a registry) when the latest `driftWindow`
+        /// crosses any of these against the window before (none set: no drift checks).
+        public var drift = DriftThresholds()
         public var driftWindow: Duration = .seconds(86_400)
         /// How often drift is measured (it reads the store's events).
         public var driftEvery: Duration = .seconds(600)
@@ -67,16 +66,23 @@ public final class Retrainer: Sendable {
         public var drift: DataDrift?
         /// The active model on the latest window (rolling NDCG@10) and its user vectors' clustering.
         public var quality: EmbeddingQuality?
-        public var threshold: Double?
+        public var thresholds: DriftThresholds
+        /// The active model's first rolling NDCG@10 (what `ndcgDrop` compares with).
+        public var baselineNDCG: Double?
         public var alert: Bool
+        /// The thresholds crossed.
+        public var reasons: [String] = []
         public var measured: String?
         public var message: String?
     }
-    let driftCheck = Mutex(DriftCheck(drift: nil, quality: nil, threshold: nil, alert: false, measured: nil, message: nil))
+    let driftCheck: Mutex<DriftCheck>
+    /// The active version and its first rolling NDCG@10.
+    let ndcgBaseline = Mutex<(version: String, ndcg: Double)?>(nil)
     let lastDriftCheck = Mutex<ContinuousClock.Instant?>(nil)
 
     init(policy: Policy) {
         self.policy = policy
+        driftCheck = Mutex(DriftCheck(drift: nil, quality: nil, thresholds: policy.drift, alert: false))
     }
 
     /// The current or last run.
@@ -112,18 +118,19 @@ public final class Retrainer: Sendable {
     func due() -> String? {
         if let n = policy.afterEvents, eventsSince.withLock({ $0 }) >= n { return "events" }
         if let every = policy.every, ContinuousClock.now - lastRun.withLock({ $0 }) >= every { return "schedule" }
-        if policy.driftPSI != nil, driftCheck.withLock({ $0.alert }), ContinuousClock.now - lastRun.withLock({ $0 }) >= policy.driftWindow { return "drift" }
+        if !policy.drift.isEmpty, driftCheck.withLock({ $0.alert }), ContinuousClock.now - lastRun.withLock({ $0 }) >= policy.driftWindow { return "drift" }
         return nil
     }
 
     /// The latest drift check.
     public var latestDrift: DriftCheck { driftCheck.withLock { $0 } }
 
-    /// Measures drift if it is time (or `force`): the event mix of the latest window against
-    /// the one before; records it in the metrics and raises the alert above the threshold.
+    /// Measures drift if it is time (or `force`): the latest window against the one before,
+    /// and the active model on the latest window; records them in the metrics and raises the
+    /// alert when a threshold is crossed.
     func checkDrift(_ server: TailorServer, force: Bool = false) {
-        let threshold = policy.driftPSI
-        guard threshold != nil || force else { return }
+        let thresholds = policy.drift
+        guard !thresholds.isEmpty || force else { return }
         let now = ContinuousClock.now
         let due = lastDriftCheck.withLock { last -> Bool in
             if !force, let last, now - last < policy.driftEvery { return false }
@@ -137,16 +144,25 @@ public final class Retrainer: Sendable {
         do {
             let log = try server.service.store.loadEvents()
             let drift = try DataDrift.compare(log, window: ms)
-            let alert = threshold.map { drift.eventMixPSI > $0 } ?? false
             let since = (drift.windowEnd ?? 0) - ms + 1
-            let quality = try server.service.model.map { try EmbeddingQuality.measure($0.bundle, log: log, since: since) }
-            driftCheck.withLock { $0 = DriftCheck(drift: drift, quality: quality, threshold: threshold, alert: alert, measured: stamp, message: nil) }
-            server.metrics.driftMeasured(drift, alert: alert, quality: quality)
-            if alert {
-                server.logger.warning("drift alert", metadata: ["psi": "\(drift.eventMixPSI)", "threshold": "\(threshold ?? 0)"])
+            let active = server.service.model
+            let quality = try active.map { try EmbeddingQuality.measure($0.bundle, log: log, since: since) }
+            var baseline: Double?
+            if let active, let ndcg = quality?.rollingNDCG {
+                baseline = ndcgBaseline.withLock { b in
+                    if b?.version != active.version { b = (active.version, ndcg) }
+                    return b!.ndcg
+                }
             }
+            let reasons = thresholds.crossed(drift, ndcg: quality?.rollingNDCG, baseline: baseline)
+            let alert = !reasons.isEmpty
+            driftCheck.withLock {
+                $0 = DriftCheck(drift: drift, quality: quality, thresholds: thresholds, baselineNDCG: baseline, alert: alert, reasons: reasons, measured: stamp)
+            }
+            server.metrics.driftMeasured(drift, alert: alert, quality: quality)
+            if alert { server.logger.warning("drift alert", metadata: ["reasons": "\(reasons.joined(separator: "; "))"]) }
         } catch {
-            driftCheck.withLock { $0 = DriftCheck(drift: nil, quality: nil, threshold: threshold, alert: false, measured: stamp, message: "\(error)") }
+            driftCheck.withLock { $0 = DriftCheck(drift: nil, quality: nil, thresholds: thresholds, alert: false, measured: stamp, message: "\(error)") }
         }
     }
 

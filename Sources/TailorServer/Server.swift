@@ -123,7 +123,7 @@ public final class TailorServer: Sendable {
 
     /// The application, bound as configured.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let triggers = configuration.retrain.every != nil || configuration.retrain.afterEvents != nil || configuration.retrain.driftPSI != nil
+        let triggers = configuration.retrain.every != nil || configuration.retrain.afterEvents != nil || !configuration.retrain.drift.isEmpty
         return Application(router: makeRouter(),
                            server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),

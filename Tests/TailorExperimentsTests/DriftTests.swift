@@ -162,3 +162,32 @@ struct DriftTests {
         #expect(abs(windowed.eventMixPSI - d.eventMixPSI) < 1e-12)
     }
 }
+
+@Suite("Drift thresholds")
+struct DriftThresholdTests {
+    func drift(psi: Double, newItems: Double, newUsers: Double) -> DataDrift {
+        DataDrift(before: [:], after: [:], eventMixPSI: psi, newUserShare: newUsers, newItemShare: newItems, eventsBefore: 10, eventsAfter: 10)
+    }
+
+    @Test("each threshold alerts only above its value and says which it was; none set, nothing alerts")
+    func crossed() {
+        let t = DriftThresholds(eventMixPSI: 0.25, newItemShare: 0.3, newUserShare: 0.5, ndcgDrop: 0.2)
+        #expect(t.crossed(drift(psi: 0.2, newItems: 0.3, newUsers: 0.5), ndcg: 0.081, baseline: 0.1).isEmpty, "all at or within their limits")
+        #expect(t.crossed(drift(psi: 0.26, newItems: 0, newUsers: 0), ndcg: nil, baseline: nil).map { $0.prefix(13) } == ["event-mix PSI"])
+        #expect(t.crossed(drift(psi: 0, newItems: 0.31, newUsers: 0), ndcg: nil, baseline: nil).first?.hasPrefix("new items 31.0 %") == true)
+        #expect(t.crossed(drift(psi: 0, newItems: 0, newUsers: 0.6), ndcg: nil, baseline: nil).first?.hasPrefix("new users") == true)
+        #expect(t.crossed(drift(psi: 0, newItems: 0, newUsers: 0), ndcg: 0.079, baseline: 0.1).first?.hasPrefix("rolling NDCG@10") == true)
+        #expect(t.crossed(drift(psi: 0, newItems: 0, newUsers: 0), ndcg: 0.079, baseline: nil).isEmpty, "no baseline yet")
+        #expect(t.crossed(drift(psi: 1, newItems: 0.9, newUsers: 0.9), ndcg: 0.01, baseline: 0.1).count == 4)
+        #expect(DriftThresholds().crossed(drift(psi: 9, newItems: 1, newUsers: 1), ndcg: 0, baseline: 1).isEmpty && DriftThresholds().isEmpty)
+    }
+
+    @Test("a threshold out of its range is refused, naming it")
+    func validation() {
+        for (t, field) in [(DriftThresholds(eventMixPSI: 0), "eventMixPSI"), (DriftThresholds(newItemShare: 1), "newItemShare"),
+                           (DriftThresholds(newUserShare: -0.1), "newUserShare"), (DriftThresholds(ndcgDrop: .nan), "ndcgDrop")] {
+            #expect { try t.validate() } throws: { ($0 as? ExperimentError)?.field == field }
+        }
+        #expect(throws: Never.self) { try DriftThresholds(eventMixPSI: 0.25, newItemShare: 0.3, newUserShare: 0.5, ndcgDrop: 0.2).validate() }
+    }
+}

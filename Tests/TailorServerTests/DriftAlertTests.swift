@@ -10,7 +10,7 @@ import TailorExperiments
 struct DriftAlertTests {
     /// A server over a fixture store holding 200 events a day and a half ago and 200 in the last
     /// hour, the later ones purchases in the share `latePurchases`, the earlier ones 10 %.
-    func makeServer(latePurchases: Double) throws -> (TailorServer, String) {
+    func makeServer(latePurchases: Double, thresholds: DriftThresholds = DriftThresholds(eventMixPSI: 0.25)) throws -> (TailorServer, String) {
         let f = try Fixture(versionsToWrite: ["v1"])
         let now = Int64(Date().timeIntervalSince1970 * 1000), hour: Int64 = 3_600_000
         var events: [Event] = []
@@ -21,7 +21,7 @@ struct DriftAlertTests {
         }
         _ = try f.store.append(events)
         var c = ServerConfiguration()
-        c.retrain.driftPSI = 0.25
+        c.retrain.drift = thresholds
         let server = try TailorServer(store: f.store, versions: f.versions, configuration: c)
         return (server, try server.keys.create(name: "admin", scopes: [.admin]).key)
     }
@@ -49,7 +49,9 @@ struct DriftAlertTests {
             }
             try await client.execute(uri: "/v1/admin/drift", method: .get, headers: [.authorization: "Bearer \(key)"]) { r in
                 let body = (try? JSONSerialization.jsonObject(with: Data(buffer: r.body))) as? [String: Any] ?? [:]
-                #expect(body["alert"] as? Bool == true && body["threshold"] as? Double == 0.25)
+                let thresholds = body["thresholds"] as? [String: Any]
+                #expect(body["alert"] as? Bool == true && thresholds?["eventMixPSI"] as? Double == 0.25)
+                #expect((body["reasons"] as? [String])?.first?.hasPrefix("event-mix PSI") == true, "\(body["reasons"] ?? "none")")
             }
         }
         let (stable, _) = try makeServer(latePurchases: 0.1)
@@ -57,5 +59,24 @@ struct DriftAlertTests {
         #expect(stable.retrainer.latestDrift.alert == false && (stable.retrainer.latestDrift.drift?.eventMixPSI ?? 1) < 0.01)
         stable.retrainer.lastRun.withLock { $0 = .now - .seconds(2 * 86_400) }
         #expect(stable.retrainer.due() == nil)
+    }
+
+    @Test("an NDCG-drop threshold: the first measurement sets the active model's baseline and does not alert; a fall past the share below it does")
+    func ndcgDrop() throws {
+        let (server, _) = try makeServer(latePurchases: 0.1, thresholds: DriftThresholds(ndcgDrop: 0.2))
+        server.retrainer.checkDrift(server, force: true)
+        let first = server.retrainer.latestDrift
+        let ndcg = try #require(first.quality?.rollingNDCG)
+        #expect(first.baselineNDCG == ndcg && !first.alert && first.reasons.isEmpty)
+        // The same model measured again against a baseline 30 % above today's value: a 23 % fall.
+        let version = try #require(server.service.model?.version)
+        server.retrainer.ndcgBaseline.withLock { $0 = (version, ndcg / 0.7) }
+        server.retrainer.checkDrift(server, force: true)
+        let second = server.retrainer.latestDrift
+        #expect(second.alert && second.reasons.count == 1 && second.reasons[0].hasPrefix("rolling NDCG@10"), "\(second.reasons)")
+        // 10 % above: within the 20 % allowed.
+        server.retrainer.ndcgBaseline.withLock { $0 = (version, ndcg / 0.9) }
+        server.retrainer.checkDrift(server, force: true)
+        #expect(!server.retrainer.latestDrift.alert)
     }
 }

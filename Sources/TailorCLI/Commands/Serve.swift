@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import TailorExperiments
 import TailorServer
 import TailorData
 import TailorLinalg
@@ -89,6 +90,15 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("drift-psi"), help: ArgumentHelp("Alert (tailor_drift_alert in /metrics) and, with --models, retrain when the event-type mix of the latest --drift-window differs from the window before by more than this PSI (e.g. 0.25).", valueName: "PSI"))
     var driftPSI: Double?
 
+    @Option(name: .customLong("drift-new-items"), help: ArgumentHelp("Alert and retrain, like --drift-psi, when more than this share of the latest window's items were absent from the window before (e.g. 0.3).", valueName: "SHARE"))
+    var driftNewItems: Double?
+
+    @Option(name: .customLong("drift-new-users"), help: ArgumentHelp("Alert and retrain when more than this share of the latest window's users were absent from the window before.", valueName: "SHARE"))
+    var driftNewUsers: Double?
+
+    @Option(name: .customLong("drift-ndcg-drop"), help: ArgumentHelp("Alert and retrain when the active model's NDCG@10 on the latest window falls this share below its first measurement (e.g. 0.2).", valueName: "SHARE"))
+    var driftNDCGDrop: Double?
+
     @Option(name: .customLong("drift-window"), help: ArgumentHelp("The window drift compares (e.g. 1d).", valueName: "DURATION"))
     var driftWindow = "1d"
 
@@ -131,7 +141,12 @@ struct Serve: ParsableCommand {
         }
         if let retrainEvery { _ = try Serve.duration(retrainEvery) }
         _ = try Serve.duration(driftWindow); _ = try Serve.duration(driftEvery)
-        if let driftPSI, !(driftPSI > 0 && driftPSI.isFinite) { throw ValidationError("--drift-psi must be a positive number, got \(driftPSI)") }
+        do {
+            try DriftThresholds(eventMixPSI: driftPSI, newItemShare: driftNewItems, newUserShare: driftNewUsers, ndcgDrop: driftNDCGDrop).validate()
+        } catch let error as ExperimentError {
+            let flags = ["eventMixPSI": "--drift-psi", "newItemShare": "--drift-new-items", "newUserShare": "--drift-new-users", "ndcgDrop": "--drift-ndcg-drop"]
+            throw ValidationError("\(error.field.flatMap { flags[$0] } ?? "drift"): \(error.reason)")
+        }
         if let n = retrainAfterEvents, n < 1 { throw ValidationError("--retrain-after-events must be at least 1") }
         guard retrainTolerance >= 0 && retrainTolerance < 1 else { throw ValidationError("--retrain-tolerance must be at least 0 and below 1, got \(retrainTolerance)") }
         guard rankerShortlist >= 1 && rankerShortlist <= 10_000 else { throw ValidationError("--ranker-shortlist must be 1 to 10000, got \(rankerShortlist)") }
@@ -165,7 +180,7 @@ struct Serve: ParsableCommand {
         configuration.retrain.every = try retrainEvery.map(Serve.duration)
         configuration.retrain.afterEvents = retrainAfterEvents
         configuration.retrain.tolerance = retrainTolerance
-        configuration.retrain.driftPSI = driftPSI
+        configuration.retrain.drift = DriftThresholds(eventMixPSI: driftPSI, newItemShare: driftNewItems, newUserShare: driftNewUsers, ndcgDrop: driftNDCGDrop)
         configuration.retrain.driftWindow = try Serve.duration(driftWindow)
         configuration.retrain.driftEvery = try Serve.duration(driftEvery)
         var logger = Logger(label: "tailor.server")
