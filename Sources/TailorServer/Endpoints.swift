@@ -20,8 +20,8 @@ extension TailorServer {
         Endpoint(method: .get, path: "/openapi.json", scope: nil) { _, _, _ in
             Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
         },
-        Endpoint(method: .get, path: "/dashboard", scope: .admin) { server, _, _ in
-            let html = try server.dashboard()
+        Endpoint(method: .get, path: "/dashboard", scope: .admin) { server, request, _ in
+            let html = try server.dashboard(refresh: try Query(request).bool("refresh") ?? false)
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
                             body: .init(byteBuffer: ByteBuffer(string: html)))
         },

@@ -593,12 +593,23 @@ enum OpenAPIDocument {
   },
   "/dashboard": {
    "get": {
-    "summary": "The dashboard for people: data, models, segments, drift, experiments, latencies (HTML with SVG plots). A browser may send the key as the password of HTTP Basic authentication.",
+    "summary": "The dashboard for people: data, models (quality by version, training curves), segments, drift, experiments, latencies (HTML with SVG plots). A page rendered in the last --dashboard-max-age seconds is served again. A browser may send the key as the password of HTTP Basic authentication.",
     "security": [
      {
       "apiKey": [
        "admin"
       ]
+     }
+    ],
+    "parameters": [
+     {
+      "name": "refresh",
+      "in": "query",
+      "required": false,
+      "description": "Render the page anew instead of serving the one rendered recently",
+      "schema": {
+       "type": "boolean"
+      }
      }
     ],
     "responses": {

@@ -29,6 +29,10 @@ public struct ServerConfiguration: Sendable {
     /// pipeline's stages) and the reply is 503 `timeout`; work that finishes anyway (a store
     /// write under way) is answered normally.
     public var requestTimeoutSeconds: Double = 10
+    /// Seconds a rendered dashboard is served again before it is rendered anew (it reads the
+    /// whole store and ranks for every model version); a model activation or `?refresh=true`
+    /// renders at once. 0: render on every request.
+    public var dashboardMaxAgeSeconds: Double = 60
     /// The serving engine's limits.
     public var service = RecommendationService.Options()
     /// When to retrain in the background (default: only on `POST /v1/admin/retrain`).
@@ -58,6 +62,8 @@ public final class TailorServer: Sendable {
     let limiter: RateLimiter
     /// Serializes activations (loading a model takes a while; two at once would race).
     let activation = Mutex(false)
+    /// The last dashboard page, when it was rendered, and the model versions it showed.
+    let dashboardPage = Mutex<(html: String, rendered: ContinuousClock.Instant, models: String)?>(nil)
 
     /// A server over `store`, serving the model directory `model`, or the active (else newest)
     /// version of the registry `versions`.
@@ -141,15 +147,25 @@ public final class TailorServer: Sendable {
 
     /// The dashboard page: the store's data, the model versions, segments, drift, experiments,
     /// and this server's request latencies.
-    func dashboard() throws -> String {
+    ///
+    /// A page rendered less than `dashboardMaxAgeSeconds` ago for the same model versions (and
+    /// the same active one) is served again, unless `refresh`.
+    func dashboard(refresh: Bool = false) throws -> String {
         var models: [(name: String, path: String)] = []
         if let versions {
             models = try versions.list().sorted { ($0.created, $0.name) < ($1.created, $1.name) }.map { ($0.name, versions.path(of: $0.name)) }
         } else if let model = service.model, !model.path.isEmpty {
             models = [(model.version, model.path)]
         }
+        let key = models.map(\.name).joined(separator: ",") + "|" + (service.model?.version ?? "")
+        let maxAge = Duration.milliseconds(Int64(configuration.dashboardMaxAgeSeconds * 1000))
+        if !refresh, let page = dashboardPage.withLock({ $0 }), page.models == key, ContinuousClock.now - page.rendered < maxAge {
+            return page.html
+        }
         let serving = metrics.latencies().map { Dashboard.RouteLatency(route: $0.route, requests: $0.requests, p50Milliseconds: $0.p50, p99Milliseconds: $0.p99) }
-        return try Dashboard.render(Dashboard.Input(store: service.store, models: models, active: service.model?.version, serving: serving))
+        let html = try Dashboard.render(Dashboard.Input(store: service.store, models: models, active: service.model?.version, serving: serving))
+        dashboardPage.withLock { $0 = (html, .now, key) }
+        return html
     }
 
     // MARK: Keys

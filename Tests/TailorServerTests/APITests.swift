@@ -208,6 +208,29 @@ struct APITests {
         }
     }
 
+    @Test("/dashboard is rendered once per max age for the same model versions; ?refresh=true renders it anew")
+    func dashboardCache() async throws {
+        let server = self.server
+        @Sendable func rendered() -> ContinuousClock.Instant? { server.dashboardPage.withLock { $0?.rendered } }
+        let first = try server.dashboard()
+        let at = try #require(rendered())
+        #expect(try server.dashboard() == first && rendered() == at, "served again within the minute")
+        let app = server.makeApplication()
+        try await app.test(.router) { client in
+            try await client.execute(uri: "/dashboard", method: .get, headers: headers(key)) { r in
+                #expect(r.status == .ok && String(buffer: r.body) == first && rendered() == at)
+            }
+            try await client.execute(uri: "/dashboard?refresh=true", method: .get, headers: headers(key)) { r in
+                #expect(r.status == .ok && rendered()! > at, "rendered anew on request")
+            }
+        }
+        // A page older than the max age is rendered again.
+        server.dashboardPage.withLock { $0?.rendered = .now - .seconds(61) }
+        let stale = try #require(rendered())
+        _ = try server.dashboard()
+        #expect(rendered()! > stale)
+    }
+
     @Test("/metrics counts requests by route pattern, never by a user id")
     func metrics() async throws {
         let app = server.makeApplication()

@@ -105,6 +105,9 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("drift-every"), help: ArgumentHelp("How often drift is measured (e.g. 10m; it reads the store's events).", valueName: "DURATION"))
     var driftEvery = "10m"
 
+    @Option(name: .customLong("dashboard-max-age"), help: ArgumentHelp("Seconds a rendered /dashboard is served again before it is rendered anew (0: every request; ?refresh=true renders at once).", valueName: "SECONDS"))
+    var dashboardMaxAge = 60.0
+
     @Option(name: .customLong("segment-by"), help: ArgumentHelp("User attributes (comma-separated, e.g. country,age) whose segments' popular items fill a list the model leaves short, after trending items and before overall popular ones.", valueName: "ATTRIBUTES"))
     var segmentBy: String?
 
@@ -141,6 +144,7 @@ struct Serve: ParsableCommand {
         }
         if let retrainEvery { _ = try Serve.duration(retrainEvery) }
         _ = try Serve.duration(driftWindow); _ = try Serve.duration(driftEvery)
+        if !(dashboardMaxAge >= 0 && dashboardMaxAge.isFinite) { throw ValidationError("--dashboard-max-age must be 0 or more seconds, got \(dashboardMaxAge)") }
         do {
             try DriftThresholds(eventMixPSI: driftPSI, newItemShare: driftNewItems, newUserShare: driftNewUsers, ndcgDrop: driftNDCGDrop).validate()
         } catch let error as ExperimentError {
@@ -180,6 +184,7 @@ struct Serve: ParsableCommand {
         configuration.retrain.every = try retrainEvery.map(Serve.duration)
         configuration.retrain.afterEvents = retrainAfterEvents
         configuration.retrain.tolerance = retrainTolerance
+        configuration.dashboardMaxAgeSeconds = dashboardMaxAge
         configuration.retrain.drift = DriftThresholds(eventMixPSI: driftPSI, newItemShare: driftNewItems, newUserShare: driftNewUsers, ndcgDrop: driftNDCGDrop)
         configuration.retrain.driftWindow = try Serve.duration(driftWindow)
         configuration.retrain.driftEvery = try Serve.duration(driftEvery)
