@@ -50,6 +50,7 @@ let package = Package(
         .library(name: "TailorExperiments", targets: ["TailorExperiments"]),
         .library(name: "TailorStore", targets: ["TailorStore"]),
         .library(name: "TailorSQLite", targets: ["TailorSQLite"]),
+        .library(name: "TailorPostgres", targets: ["TailorPostgres"]),
         .library(name: "TailorAutodiff", targets: ["TailorAutodiff"]),
         .library(name: "TailorNN", targets: ["TailorNN"]),
         .library(name: "TailorNeural", targets: ["TailorNeural"]),
@@ -68,6 +69,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        // The PostgreSQL store (TailorPostgres only).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         .target(name: "TailorLinalgAVX512", swiftSettings: avx512Settings),
@@ -103,6 +107,15 @@ let package = Package(
                            .product(name: "GRDBSQLite", package: "GRDB.swift")],
             swiftSettings: commonSettings
         ),
+        // The PostgreSQL store, for several servers on one database: postgres-nio, its own target
+        // so the embedded default and the numeric targets never link NIO for it.
+        .target(
+            name: "TailorPostgres",
+            dependencies: ["TailorData", "TailorStore", .product(name: "PostgresNIO", package: "postgres-nio"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: commonSettings
+        ),
         // The HTTP server (`tailor serve`): Hummingbird 2, ServiceLifecycle, swift-log and
         // swift-metrics with a Prometheus exporter. The only target that links NIO.
         .target(
@@ -124,8 +137,8 @@ let package = Package(
         .executableTarget(
             name: "TailorCLI",
             dependencies: [
-                "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorNeural", "TailorText",
-                "TailorServer", "TailorExperiments", "TailorDashboard",
+                "TailorLinalg", "TailorAutodiff", "TailorData", "TailorModels", "TailorEval", "TailorStore", "TailorSQLite", "TailorPostgres", "TailorNeural",
+                "TailorText", "TailorServer", "TailorExperiments", "TailorDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +158,7 @@ let package = Package(
         .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments"], swiftSettings: commonSettings),
         .testTarget(name: "TailorDashboardTests", dependencies: ["TailorDashboard", "TailorSQLite", "TailorStore"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorPostgresTests", dependencies: ["TailorPostgres", "TailorStore", .product(name: "PostgresNIO", package: "postgres-nio")], swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.

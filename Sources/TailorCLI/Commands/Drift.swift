@@ -29,7 +29,7 @@ struct Drift: ParsableCommand {
     @Option(help: ArgumentHelp("A model directory; give two, the older first.", valueName: "DIR"))
     var model: [String] = []
 
-    @Option(help: ArgumentHelp("Compare the latest window of this store's events with the one before.", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("Compare the latest window of this store's events with the one before.", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("The window for --store (e.g. 12h, 7d).", valueName: "DURATION"))

@@ -49,7 +49,7 @@ struct Evaluate: ParsableCommand {
     @Option(help: "The held-out interactions.")
     var test: String?
 
-    @Option(help: ArgumentHelp("The store the models were trained from with `train --holdout`, if it moved; by default the recipe in the model's manifest names it.", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("The store the models were trained from with `train --holdout`, if it moved; by default the recipe in the model's manifest names it.", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: "Cut-offs, comma-separated.")

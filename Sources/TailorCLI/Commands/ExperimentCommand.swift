@@ -37,7 +37,7 @@ struct ExperimentCommand: ParsableCommand {
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start an experiment.")
         @Argument(help: "Its name (no spaces or slashes).") var name: String
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         @Option(help: ArgumentHelp("Variants and their traffic shares, summing to 1; the first is the control.", valueName: "NAME=SHARE,…"))
         var variants: String
         @Option(help: ArgumentHelp("A variant's model version (repeatable); default: the active model.", valueName: "VARIANT=VERSION"))
@@ -103,7 +103,7 @@ struct ExperimentCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the experiments.")
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         func run() throws {
             let all = try Experiment.all(in: StoreOptions.store(at: store, create: false))
             if all.isEmpty { Terminal.note("no experiments in \(store)"); return }
@@ -118,7 +118,7 @@ struct ExperimentCommand: ParsableCommand {
     struct Stop: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Stop an experiment (its users get the active model again).")
         @Argument(help: "Its name.") var name: String
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         func run() throws {
             let db = try StoreOptions.store(at: store, create: false)
             var all = try Experiment.all(in: db)
@@ -134,7 +134,7 @@ struct ExperimentCommand: ParsableCommand {
     struct Report: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Report an experiment's results from the store's events.")
         @Argument(help: "Its name.") var name: String
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         @Option(help: ArgumentHelp("Also write the report as JSON here.", valueName: "FILE.json")) var json: String?
         func run() throws {
             let db = try StoreOptions.store(at: store, create: false)
@@ -154,7 +154,7 @@ struct ExperimentCommand: ParsableCommand {
             candidate are compared with their logged positions. It measures order only, not
             what the candidate would have shown instead: a check before an A/B test.
             """)
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         @Option(help: ArgumentHelp("The candidate model directory.", valueName: "DIR")) var model: String
         @Option(help: "Only lists logged by this experiment.") var experiment: String?
         @Option(help: "Only lists of this variant (with --experiment).") var variant: String?

@@ -68,7 +68,7 @@ struct Recommend: ParsableCommand {
     @Option(name: .customLong("user-features"), help: ArgumentHelp("Attributes of users the model never saw (a users CSV with a user id column); a two-tower model recommends for them from these. Alone, its users are the ones to recommend for.", valueName: "FILE"))
     var userFeatures: String?
 
-    @Option(help: ArgumentHelp("Read the attributes of users the model never saw from this store.", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("Read the attributes of users the model never saw from this store.", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("Rank only these items: one id per line, or a CSV with an item id column.", valueName: "FILE"))

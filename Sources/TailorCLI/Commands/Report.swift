@@ -18,7 +18,7 @@ struct Report: ParsableCommand {
         """
     )
 
-    @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+    @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
     @Option(help: ArgumentHelp("A registry of model versions (subdirectories), as for tailor serve --models.", valueName: "DIR")) var models: String?
     @Option(help: ArgumentHelp("One model directory.", valueName: "DIR")) var model: String?
     @Option(name: .shortAndLong, help: ArgumentHelp("The HTML file to write.", valueName: "FILE.html")) var output: String

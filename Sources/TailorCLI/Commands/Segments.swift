@@ -40,7 +40,7 @@ struct Segments: ParsableCommand {
     @Option(name: .customLong("k-max"), help: "Largest k tried.")
     var kMax = 12
 
-    @Option(help: ArgumentHelp("Read the catalogue and user profiles from this store (default: the model's training store, if any).", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("Read the catalogue and user profiles from this store (default: the model's training store, if any).", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("Item catalogue (id, title, categories, tags, published…).", valueName: "FILE"))

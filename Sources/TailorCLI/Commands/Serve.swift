@@ -45,7 +45,7 @@ struct Serve: ParsableCommand {
         """
     )
 
-    @Option(help: ArgumentHelp("The store events are written to and profiles read from (created if missing).", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("The store events are written to and profiles read from (created if missing).", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("Try it: fill DIR with synthetic events (a store), train ALS from them as version v1, create a key, print curl commands with it, and serve (a second run reuses DIR).", valueName: "DIR"))
@@ -308,7 +308,7 @@ struct Keys: ParsableCommand {
 
     struct Create: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a key and print it (once).")
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         @Option(help: "What the key is for.") var name = "default"
         @Option(help: "Comma-separated scopes: read, write, admin.") var scopes = "read"
 
@@ -333,7 +333,7 @@ struct Keys: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List keys (ids, names, scopes; never the keys).")
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
 
         func run() throws {
             print("id,name,scopes,created,revoked")
@@ -345,7 +345,7 @@ struct Keys: ParsableCommand {
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a key by id.")
-        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db")) var store: String
+        @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
         @Argument(help: "The key's id (the 12 characters after tlr_).") var id: String
 
         func run() throws {

@@ -29,7 +29,7 @@ struct Similar: ParsableCommand {
     @Option(help: "Similar items per item.")
     var k = 10
 
-    @Option(help: ArgumentHelp("Where to read the content of items the model was not trained on (default: the store in the model's recipe).", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("Where to read the content of items the model was not trained on (default: the store in the model's recipe).", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(name: .shortAndLong, help: "Output CSV file, or - for standard output.")

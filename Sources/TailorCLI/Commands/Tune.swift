@@ -31,7 +31,7 @@ struct Tune: ParsableCommand {
     @Argument(help: "An interaction log (or give --config or --store).") var file: String?
     @Option(help: ArgumentHelp("A run file (data recipe, model, configuration) whose configuration the search starts from.", valueName: "run.json"))
     var config: String?
-    @Option(help: ArgumentHelp("Read events from this store instead of a log.", valueName: "FILE.db")) var store: String?
+    @Option(help: ArgumentHelp("Read events from this store instead of a log.", valueName: "FILE.db|URL")) var store: String?
     @Option(help: "The model to tune (default: the run file's, else als).") var model: String?
     @Option(help: ArgumentHelp("The search space.", valueName: "space.json")) var space: String
     @Option(help: "grid, random or tpe.") var method: Tuner.Method = .tpe

@@ -3,10 +3,11 @@ import Foundation
 import TailorData
 import TailorStore
 import TailorSQLite
+import TailorPostgres
 
 /// Options for commands that read their data from a store instead of a log file.
 struct StoreOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Read events from this store (written by `tailor ingest`) instead of a log file.", valueName: "FILE.db"))
+    @Option(help: ArgumentHelp("Read events from this store (written by `tailor ingest`) instead of a log file: an SQLite file, or postgres://USER@HOST:PORT/DB (password in PGPASSWORD).", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("Cleaning configuration (JSON; see `tailor help stats`). Default: every step with its default thresholds.", valueName: "FILE.json"))
@@ -37,11 +38,10 @@ struct StoreOptions: ParsableArguments {
     /// Opens an existing store for a recipe.
     static let open: @Sendable (String) throws -> any EventSource = { try StoreOptions.store(at: $0, create: false) }
 
-    /// The store at `location`: an SQLite file (the embedded default).
+    /// The store at `location`: a PostgreSQL URL (`postgres://USER@HOST:PORT/DB`, the password
+    /// in `PGPASSWORD`), or an SQLite file (the embedded default).
     static func store(at location: String, create: Bool) throws -> any EventStore {
-        if location.hasPrefix("postgres://") || location.hasPrefix("postgresql://") {
-            throw ValidationError("\(location.split(separator: "@").last ?? ""): PostgreSQL stores are not in this build yet; use an SQLite file (--store tailor.db)")
-        }
+        if PostgresEventStore.handles(location) { return try PostgresEventStore(url: location, create: create) }
         return try SQLiteEventStore(path: location, create: create)
     }
 
