@@ -167,7 +167,7 @@ let package = Package(
         .testTarget(name: "TailorServerTests", dependencies: ["TailorServer", "TailorSQLite", "TailorNeural",
                                                              .product(name: "HummingbirdTesting", package: "hummingbird")],
                     swiftSettings: commonSettings),
-        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText", "TailorExperiments", "TailorSQLite"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorCLITests", dependencies: ["TailorCLI", "TailorText", "TailorExperiments", "TailorSQLite", "TailorPostgres"], swiftSettings: commonSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -43,7 +43,7 @@ extension PostgresEventStore {
     /// batch goes as fourteen array parameters (``ArrayColumn``) of one statement.
     func insert(_ rows: [(key: Int64, event: Event)], importID: Int64, on c: PostgresConnection) throws -> Int {
         guard !rows.isEmpty else { return 0 }
-        try run(c, "SELECT pg_advisory_xact_lock(\(PostgresEventStore.appendLock))", "cannot lock for appending")
+        try run(c, "SELECT pg_advisory_xact_lock(\(PostgresEventStore.appendLock)::int4, hashtext(\(schema)))", "cannot lock for appending")
         let users = try resolve(rows.map(\.event.user), table: "users", on: c)
         let items = try resolve(rows.map(\.event.item), table: "items", on: c)
         let n = rows.count
@@ -106,9 +106,9 @@ extension PostgresEventStore {
     public func importFile(_ path: String, kind: ImportKind, configuration c: ImportConfiguration) throws -> IngestCounts {
         let source = URL(fileURLWithPath: path).standardizedFileURL.path
         return try withConnection { lockHolder in
-            let locked = try run(lockHolder, "SELECT pg_try_advisory_lock(\(PostgresEventStore.importLock))", "cannot lock for importing").first?.decode(Bool.self) ?? false
+            let locked = try run(lockHolder, "SELECT pg_try_advisory_lock(\(PostgresEventStore.importLock)::int4, hashtext(\(schema)))", "cannot lock for importing").first?.decode(Bool.self) ?? false
             guard locked else { throw StoreError(.busy, path: location, reason: "another import into this store is running", hint: "wait for it to finish, or stop it") }
-            defer { _ = try? lockHolder.query("SELECT pg_advisory_unlock(\(PostgresEventStore.importLock))", logger: logger).wait() }
+            defer { _ = try? lockHolder.query("SELECT pg_advisory_unlock(\(PostgresEventStore.importLock)::int4, hashtext(\(schema)))", logger: logger).wait() }
             try run(lockHolder, "UPDATE imports SET status = 'interrupted' WHERE source = \(source) AND kind = \(kind.rawValue) AND status = 'running'",
                     "cannot record the import")
             let importID = try run(lockHolder, "INSERT INTO imports (source, kind, status, started) VALUES (\(source), \(kind.rawValue), 'running', \(PostgresEventStore.stamp())) RETURNING id",
@@ -276,7 +276,7 @@ extension PostgresEventStore {
     @discardableResult
     public func deleteUser(_ id: String) throws -> Int? {
         try transaction("cannot delete user '\(id)'") { c in
-            try run(c, "SELECT pg_advisory_xact_lock(\(PostgresEventStore.appendLock))", "cannot lock for deleting")
+            try run(c, "SELECT pg_advisory_xact_lock(\(PostgresEventStore.appendLock)::int4, hashtext(\(schema)))", "cannot lock for deleting")
             guard let row = try run(c, "SELECT id FROM users WHERE external = \(id)", "cannot read user '\(id)'").first else { return nil }
             let userID = try row.decode(Int64.self)
             let events = try run(c, "DELETE FROM events WHERE user_id = \(userID)", "cannot delete the events of user '\(id)'").metadata.rows ?? 0

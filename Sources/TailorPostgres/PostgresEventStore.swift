@@ -42,8 +42,9 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
 
     /// The schema version this build writes and the newest it reads.
     public static let schemaVersion = 1
-    /// Advisory lock keys: schema set-up, appends (event order), imports (one at a time).
-    static let setupLock: Int64 = 7_419_001, appendLock: Int64 = 7_419_002, importLock: Int64 = 7_419_003
+    /// Advisory lock classes (the second key is the schema's hash, so stores in one database
+    /// lock apart): schema set-up, appends (event order), imports (one at a time).
+    static let setupLock: Int32 = 7_419_001, appendLock: Int32 = 7_419_002, importLock: Int32 = 7_419_003
 
     /// Whether `location` names a PostgreSQL store.
     public static func handles(_ location: String) -> Bool {
@@ -187,8 +188,8 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
             if exists == 0 && !create {
                 throw StoreError(.missing, path: location, reason: "no Tailor store here (schema '\(schema)' does not exist)", hint: "create one with `tailor ingest FILE --store \(location)`")
             }
-            try run(c, "SELECT pg_advisory_lock(\(PostgresEventStore.setupLock))", "cannot lock the schema for set-up")
-            defer { _ = try? c.query("SELECT pg_advisory_unlock(\(PostgresEventStore.setupLock))", logger: logger).wait() }
+            try run(c, "SELECT pg_advisory_lock(\(PostgresEventStore.setupLock)::int4, hashtext(\(schema)))", "cannot lock the schema for set-up")
+            defer { _ = try? c.query("SELECT pg_advisory_unlock(\(PostgresEventStore.setupLock)::int4, hashtext(\(schema)))", logger: logger).wait() }
             try run(c, PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), "cannot create schema '\(schema)'")
             let hasMeta = try run(c, "SELECT count(*)::bigint FROM information_schema.tables WHERE table_schema = \(schema) AND table_name = 'tailor_meta'", "cannot list tables")
                 .first?.decode(Int64.self) ?? 0
