@@ -158,7 +158,8 @@ let package = Package(
         .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments"], swiftSettings: commonSettings),
         .testTarget(name: "TailorDashboardTests", dependencies: ["TailorDashboard", "TailorSQLite", "TailorStore"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
-        .testTarget(name: "TailorPostgresTests", dependencies: ["TailorPostgres", "TailorStore", .product(name: "PostgresNIO", package: "postgres-nio")], swiftSettings: commonSettings),
+        .testTarget(name: "TailorPostgresTests", dependencies: ["TailorPostgres", "TailorStore", "TailorServer", .product(name: "PostgresNIO", package: "postgres-nio")],
+                    swiftSettings: commonSettings),
         .testTarget(name: "TailorAutodiffTests", dependencies: ["TailorAutodiff"], swiftSettings: numericSettings),
         .testTarget(name: "TailorNNTests", dependencies: ["TailorNN"], swiftSettings: numericSettings),
         // Fixtures/ holds the WordPiece golden file written by Benchmarks/text_golden.py.

@@ -21,6 +21,7 @@ extension PostgresEventStore {
             let inserted = try insert(unique, importID: importID, on: c)
             result.inserted = inserted
             result.alreadyPresent = unique.count - inserted
+            if inserted > 0 { try announce(.events, on: c) }
             try run(c, """
                 UPDATE imports SET inserted = inserted + \(result.inserted), already_present = already_present + \(result.alreadyPresent),
                     duplicates = duplicates + \(result.duplicates), rows_read = rows_read + \(events.count) WHERE id = \(importID)
@@ -133,6 +134,7 @@ extension PostgresEventStore {
                     let snapshot = counts
                     let inserted = try transaction("cannot store events") { conn in
                         let n = try insert(unique, importID: importID, on: conn)
+                        if n > 0 { try announce(.events, on: conn) }
                         try run(conn, """
                             UPDATE imports SET inserted = \(snapshot.inserted + n), already_present = \(snapshot.alreadyPresent + unique.count - n),
                                 duplicates = \(snapshot.duplicates), rows_read = \(snapshot.rowsRead) WHERE id = \(importID)
@@ -237,6 +239,7 @@ extension PostgresEventStore {
                             available = true
                         """, "cannot store item '\(item.id)'")
                 }
+                if part.count <= 20 { for item in part { try announce(.item(item.id), on: c) } } else { try announce(.catalogue, on: c) }
             }
         }
     }
@@ -266,7 +269,11 @@ extension PostgresEventStore {
 
     @discardableResult
     public func markUnavailable(item id: String) throws -> Bool {
-        (try run("UPDATE items SET available = false WHERE external = \(id)", "cannot mark item '\(id)' unavailable").metadata.rows ?? 0) > 0
+        try transaction("cannot mark item '\(id)' unavailable") { c in
+            let found = (try run(c, "UPDATE items SET available = false WHERE external = \(id)", "cannot mark item '\(id)' unavailable").metadata.rows ?? 0) > 0
+            if found { try announce(.item(id), on: c) }
+            return found
+        }
     }
 
     public func unavailableItems() throws -> [String] {
@@ -281,6 +288,7 @@ extension PostgresEventStore {
             let userID = try row.decode(Int64.self)
             let events = try run(c, "DELETE FROM events WHERE user_id = \(userID)", "cannot delete the events of user '\(id)'").metadata.rows ?? 0
             try run(c, "DELETE FROM users WHERE id = \(userID)", "cannot delete user '\(id)'")
+            try announce(.erased(id), on: c)
             return events
         }
     }

@@ -46,6 +46,17 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
     /// lock apart): schema set-up, appends (event order), imports (one at a time).
     static let setupLock: Int32 = 7_419_001, appendLock: Int32 = 7_419_002, importLock: Int32 = 7_419_003
 
+    /// Whether `other` names this store: the same server, database and schema, however the
+    /// URL was written (schema `tailor` when it has none).
+    public func isLocated(at other: String) -> Bool {
+        guard PostgresEventStore.handles(other), let c = URLComponents(string: other) else { return false }
+        let query = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let path = c.path.hasPrefix("/") ? String(c.path.dropFirst()) : c.path
+        let user = c.user ?? configuration.username
+        return (c.host ?? host) == host && (c.port ?? 5432) == port && (path.isEmpty ? user : path) == configuration.database
+            && (query["schema"] ?? "tailor") == schema
+    }
+
     /// Whether `location` names a PostgreSQL store.
     public static func handles(_ location: String) -> Bool {
         location.hasPrefix("postgres://") || location.hasPrefix("postgresql://")

@@ -246,6 +246,8 @@ public final class RecommendationService: Sendable {
         var newItems: [String: NewItem] = [:]
         /// "attribute=value" → the model's items by popularity among training users with it.
         var segments: [String: [(index: Int32, score: Float)]] = [:]
+        /// The store's event cursor up to which events are live here (``catchUp()`` reads on).
+        var followCursor: Int64?
     }
 
     /// A service reading the catalogue's state from `store`, serving `model` (if any yet).
@@ -256,6 +258,7 @@ public final class RecommendationService: Sendable {
         s.events = LiveEvents(perUser: options.liveEventsPerUser, maxTotal: options.maxLiveEvents)
         s.unavailable = Set(try store.unavailableItems())
         for item in try store.loadItems() where !item.categories.isEmpty { s.categories[item.id] = item.categories }
+        s.followCursor = try store.eventCursor()
         state = Mutex(s)
         cache = RankingCache(capacity: options.cacheCapacity)
         trending = TrendingItems(window: options.trendingWindow)
@@ -275,6 +278,7 @@ public final class RecommendationService: Sendable {
         var fresh = LiveEvents(perUser: options.liveEventsPerUser, maxTotal: options.maxLiveEvents)
         var cursor = replayCursor(for: model)
         if let start = cursor { cursor = try replay(after: start) { for e in $0 { fresh.absorb(e) } } }
+        let follow = try cursor ?? store.eventCursor()
         let segments = try segmentPopularity(model)
         state.withLock { s in
             s.model = model
@@ -285,6 +289,7 @@ public final class RecommendationService: Sendable {
             s.erased = []
             s.segments = segments
             s.newItems = [:]
+            s.followCursor = follow
             for (id, user) in fresh.users { foldInItems(user.events(as: id), model: model, into: &s.newItems) }
         }
         cache.removeAll()
@@ -320,8 +325,7 @@ public final class RecommendationService: Sendable {
     func replayCursor(for model: ServingModel) -> Int64? {
         let data = model.bundle.manifest.data
         guard let cursor = data.storeCursor, case .store(let path)? = data.recipe?.source else { return nil }
-        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
-        return canonical(path) == canonical(store.location) ? cursor : nil
+        return store.isLocated(at: path) ? cursor : nil
     }
 
     /// Reads the store's events after `cursor` in pages, handing each page to `body`; returns
@@ -772,13 +776,19 @@ public final class RecommendationService: Sendable {
     /// Marks an item unavailable: it is never recommended again until it is put back.
     /// Returns whether the store had it.
     public func removeItem(_ id: String) throws -> Bool {
-        let found = try store.markUnavailable(item: id)
+        var found = try store.markUnavailable(item: id)
         let inModel = model?.bundle.itemIDs.position(of: id) != nil
+        if !found && inModel {
+            // An item known only to the model: recorded in the catalogue as unavailable, so a
+            // restart (or another server on the store) keeps it out too.
+            try store.upsert(items: [CatalogItem(id: id)])
+            found = try store.markUnavailable(item: id)
+        }
         if found || inModel {
             state.withLock { _ = $0.unavailable.insert(id) }
             cache.removeAll()
         }
-        return found || inModel
+        return found
     }
 
     /// Inserts or replaces a user profile.
@@ -792,11 +802,74 @@ public final class RecommendationService: Sendable {
     public func deleteUser(_ id: String) throws -> Bool {
         let removed = try store.deleteUser(id)
         let inModel = model?.bundle.userIDs.position(of: id) != nil
+        // A store that erased them told the other servers; one that had nothing of theirs did not.
+        if removed == nil, inModel, let shared = store as? any ChangeNotifyingStore { try shared.announce(.erased(id)) }
         state.withLock { s in
             s.events.reset(id)
             if inModel { s.erased.insert(id) }
         }
         return removed != nil || inModel
+    }
+
+    // MARK: Following other processes
+
+    /// Reads the events other processes appended to the store since the last call (or
+    /// activation) and makes them live here, as ``record(_:)`` does for this process's own:
+    /// their users' next rankings reflect them (events this process recorded itself are
+    /// recognised by key and not counted twice). Returns the events read.
+    @discardableResult
+    public func catchUp() throws -> Int {
+        guard var at = state.withLock({ $0.followCursor }) else { return 0 }
+        var read = 0
+        while true {
+            let page = try store.events(after: at, limit: 10_000)
+            guard let last = page.last else { break }
+            let events = page.map(\.event)
+            let fresh = state.withLock { s in
+                let fresh = events.filter { s.events.absorb($0) }
+                if let model = s.model { foldInItems(fresh, model: model, into: &s.newItems) }
+                s.followCursor = max(s.followCursor ?? 0, last.cursor)
+                return fresh
+            }
+            trending.add(fresh.filter { $0.type != RecommendationService.exposure }.map(\.item))
+            read += page.count
+            at = last.cursor
+        }
+        return read
+    }
+
+    /// Re-reads item `id`'s catalogue state (another process wrote or removed it).
+    public func reloadItem(_ id: String) throws {
+        let item = try store.item(id)
+        let unavailable = Set(try store.unavailableItems())
+        state.withLock { s in
+            s.unavailable = unavailable
+            s.categories[id] = item.flatMap { $0.categories.isEmpty ? nil : $0.categories }
+            s.categoryIndex = nil
+        }
+        cache.removeAll()
+    }
+
+    /// Re-reads the whole catalogue state (another process wrote many items).
+    public func reloadCatalogue() throws {
+        let unavailable = Set(try store.unavailableItems())
+        var categories: [String: [String]] = [:]
+        for item in try store.loadItems() where !item.categories.isEmpty { categories[item.id] = item.categories }
+        state.withLock { s in
+            s.unavailable = unavailable
+            s.categories = categories
+            s.categoryIndex = nil
+        }
+        cache.removeAll()
+    }
+
+    /// Forgets user `id` here (another process erased them from the store).
+    public func forgetUser(_ id: String) {
+        let inModel = model?.bundle.userIDs.position(of: id) != nil
+        state.withLock { s in
+            s.events.reset(id)
+            if inModel { s.erased.insert(id) }
+        }
     }
 
     /// Counts for `/readyz` and the dashboard.

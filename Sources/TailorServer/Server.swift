@@ -33,6 +33,9 @@ public struct ServerConfiguration: Sendable {
     /// whole store and ranks for every model version); a model activation or `?refresh=true`
     /// renders at once. 0: render on every request.
     public var dashboardMaxAgeSeconds: Double = 60
+    /// On a store shared by several servers (PostgreSQL): how often new events are read even
+    /// without a notification.
+    public var followInterval: Duration = .seconds(1)
     /// The serving engine's limits.
     public var service = RecommendationService.Options()
     /// When to retrain in the background (default: only on `POST /v1/admin/retrain`).
@@ -57,6 +60,9 @@ public final class TailorServer: Sendable {
     public let retrainer: Retrainer
     /// Online experiments (A/B tests) from the store.
     public let experiments: ExperimentBook
+    /// Follows the other servers on a shared store (started with the application when the
+    /// store announces changes).
+    public let follower: StoreFollower
     public let configuration: ServerConfiguration
     let logger: Logger
     let limiter: RateLimiter
@@ -84,6 +90,7 @@ public final class TailorServer: Sendable {
         self.metrics = ServerMetrics()
         self.retrainer = Retrainer(policy: configuration.retrain)
         self.experiments = ExperimentBook(store: store)
+        self.follower = StoreFollower(interval: configuration.followInterval)
         self.configuration = configuration
         self.logger = logger
         self.limiter = RateLimiter(rate: configuration.rateLimit, burst: configuration.rateBurst)
@@ -133,7 +140,8 @@ public final class TailorServer: Sendable {
         return Application(router: makeRouter(),
                            server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),
-                           services: triggers ? [RetrainTrigger(server: self)] : [],
+                           services: (triggers ? [RetrainTrigger(server: self)] : [])
+                               + (service.store is any ChangeNotifyingStore ? [FollowerService(server: self)] : []),
                            onServerRunning: onServerRunning, logger: logger)
     }
 
@@ -206,7 +214,10 @@ public final class TailorServer: Sendable {
     /// fails to load.
     ///
     /// - Throws: ``RequestError`` for an unknown version, ``Problem`` for one that fails to load.
-    public func activate(version name: String) throws -> ServingModel {
+    ///
+    /// On a store shared by several servers the activation is announced (`announce`), and each
+    /// of the others activates the same version from its own registry directory.
+    public func activate(version name: String, announce: Bool = true) throws -> ServingModel {
         guard let versions else { throw RequestError(.unsupported, "the server serves a single model directory; start it with --models DIR to switch versions") }
         let path = versions.path(of: name)
         guard name != "ACTIVE", !name.contains("/"), FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("manifest.json")) else {
@@ -229,6 +240,11 @@ public final class TailorServer: Sendable {
         }
         try versions.setActive(name)
         metrics.modelActivated(name)
+        if announce, let shared = service.store as? any ChangeNotifyingStore {
+            do { try shared.announce(.activated(name)) } catch {
+                logger.error("cannot tell the other servers of the activation", metadata: ["version": "\(name)", "reason": "\(error)"])
+            }
+        }
         logger.info("activated model", metadata: ["version": "\(name)", "kind": "\(model.kind)"])
         return model
     }

@@ -13,6 +13,10 @@ public protocol EventStore: EventSource, Sendable {
     /// Where the store is, for messages (a path or a URL without credentials).
     var location: String { get }
 
+    /// Whether `other` (a path or URL as a user wrote it, e.g. in a model's recipe) names this
+    /// store. Default: the same file after resolving links.
+    func isLocated(at other: String) -> Bool
+
     /// Appends events in one transaction, skipping those already stored and repeats within the
     /// call. Safe to call while another process imports into the same store.
     @discardableResult
@@ -108,6 +112,11 @@ public struct APIKeyRecord: Sendable, Codable, Equatable {
 }
 
 extension EventStore {
+    public func isLocated(at other: String) -> Bool {
+        func canonical(_ p: String) -> String { URL(fileURLWithPath: p).resolvingSymlinksInPath().standardizedFileURL.path }
+        return canonical(other) == canonical(location)
+    }
+
     /// Stores a JSON-encodable value under `name`.
     public func saveEncoder<T: Encodable>(_ value: T, name: String) throws {
         try saveDocument(try JSONEncoder().encode(value), name: name)

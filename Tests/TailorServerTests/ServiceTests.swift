@@ -72,6 +72,21 @@ struct ServiceTests {
         #expect(try f.store.unavailableItems().isEmpty)
     }
 
+    @Test("removing an item the catalogue never had (known only to the model) is recorded in the store, so a restarted service keeps it out")
+    func removalOfAModelOnlyItemSurvivesRestart() throws {
+        let path = f.directory + "/bare-\(UUID().uuidString).db"
+        let model = try ServingModel(path: f.versions.path(of: "v1"), version: "v1")
+        let item = f.bundle.itemIDs[3]
+        let first = try RecommendationService(store: SQLiteEventStore(path: path), model: model)
+        #expect(try first.removeItem(item))
+        let restarted = try RecommendationService(store: SQLiteEventStore(path: path), model: model)
+        for user in f.users.prefix(30) {
+            #expect(!(try restarted.recommend(RecommendationRequest(user: user, k: 119)).items.map(\.item).contains(item)))
+        }
+        #expect(try SQLiteEventStore(path: path).unavailableItems() == [item])
+        #expect(!(try first.removeItem("no-such-item")), "an item neither the store nor the model knows is not found")
+    }
+
     @Test("category filters return exactly k items of those categories, and offset pages through the same ranking")
     func filtersAndPaging() throws {
         let service = try f.service()

@@ -1,0 +1,59 @@
+import Foundation
+import NIOCore
+import PostgresNIO
+import Synchronization
+import TailorStore
+
+extension PostgresEventStore: ChangeNotifyingStore {
+    /// The notification channel of this store (one per schema).
+    var channel: String { "tailor_" + schema }
+
+    /// Listens on the store's channel over a connection of its own.
+    public func subscribe(_ handler: @escaping @Sendable (StoreChange) -> Void) throws -> any StoreSubscription {
+        let c = try connect()
+        let context = c.addListener(channel: channel) { _, message in
+            if let change = StoreChange(payload: message.payload) { handler(change) }
+        }
+        do {
+            try run(c, PostgresQuery(unsafeSQL: "LISTEN \(channel)"), "cannot listen for changes")
+        } catch {
+            context.stop()
+            let closing: EventLoopFuture<Void> = c.close()
+            closing.whenComplete { _ in withExtendedLifetime(c) {} }
+            throw error
+        }
+        return PostgresSubscription(connection: c, context: context)
+    }
+
+    public func announce(_ change: StoreChange) throws {
+        try run("SELECT pg_notify(\(channel), \(change.payload))", "cannot announce a change")
+    }
+
+    /// Queues a notification inside the caller's transaction (delivered at commit).
+    func announce(_ change: StoreChange, on c: PostgresConnection) throws {
+        try run(c, "SELECT pg_notify(\(channel), \(change.payload))", "cannot announce a change")
+    }
+}
+
+final class PostgresSubscription: StoreSubscription, @unchecked Sendable {
+    let connection: PostgresConnection
+    let context: PostgresListenContext
+    let cancelled = Atomic<Bool>(false)
+
+    init(connection: PostgresConnection, context: PostgresListenContext) {
+        self.connection = connection
+        self.context = context
+    }
+
+    var isActive: Bool { !cancelled.load(ordering: .relaxed) && !connection.isClosed }
+
+    func cancel() {
+        guard !cancelled.exchange(true, ordering: .relaxed) else { return }
+        context.stop()
+        let c = connection
+        let closing: EventLoopFuture<Void> = c.close()
+        closing.whenComplete { _ in withExtendedLifetime(c) {} }
+    }
+
+    deinit { cancel() }
+}

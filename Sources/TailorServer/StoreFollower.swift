@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+import TailorStore
+
+/// Keeps one server in step with the others on a shared store (several `tailor serve`
+/// replicas on one PostgreSQL database): events any replica appended become live here (so an
+/// event posted to one changes what the others serve), catalogue writes and erasures are
+/// applied, and a model version activated on one is activated here.
+///
+/// Changes arrive as the store's notifications (``ChangeNotifyingStore``; PostgreSQL's
+/// LISTEN/NOTIFY) and wake the follower at once; it also reads new events every
+/// `interval`, so a lost notification or connection only delays a change. Notifications are
+/// handled on the follower's own thread (never the database driver's event loop).
+public final class StoreFollower: Sendable {
+    let interval: Duration
+    let condition = NSCondition()
+    let pending = Mutex<[StoreChange]>([])
+    let running = Atomic<Bool>(false)
+    let stopRequested = Atomic<Bool>(false)
+    /// Catch-up passes done (for tests and metrics).
+    let passes = Atomic<Int>(0)
+
+    init(interval: Duration) { self.interval = interval }
+
+    /// Starts following on a thread of its own (once).
+    func start(_ server: TailorServer) {
+        guard !running.exchange(true, ordering: .relaxed) else { return }
+        let thread = Thread { [self] in loop(server) }
+        thread.name = "tailor-follower"
+        thread.start()
+    }
+
+    /// Stops after the pass in progress.
+    func stop() {
+        stopRequested.store(true, ordering: .relaxed)
+        signal()
+    }
+
+    func signal() {
+        condition.lock()
+        condition.signal()
+        condition.unlock()
+    }
+
+    func enqueue(_ change: StoreChange) {
+        pending.withLock { $0.append(change) }
+        signal()
+    }
+
+    func loop(_ server: TailorServer) {
+        var subscription: (any StoreSubscription)?
+        defer { subscription?.cancel(); running.store(false, ordering: .relaxed) }
+        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
+        while !stopRequested.load(ordering: .relaxed) {
+            if subscription?.isActive != true, let store = server.service.store as? any ChangeNotifyingStore {
+                do {
+                    subscription = try store.subscribe { [weak self] change in self?.enqueue(change) }
+                } catch {
+                    server.logger.warning("cannot subscribe to the store's changes; polling", metadata: ["reason": "\(error)"])
+                }
+            }
+            for change in pending.withLock({ p -> [StoreChange] in defer { p = [] }; return p }) { apply(change, server) }
+            do {
+                try server.service.catchUp()
+            } catch {
+                server.logger.warning("cannot read the store's new events", metadata: ["reason": "\(error)"])
+            }
+            passes.add(1, ordering: .relaxed)
+            condition.lock()
+            if pending.withLock({ $0.isEmpty }) && !stopRequested.load(ordering: .relaxed) {
+                _ = condition.wait(until: Date().addingTimeInterval(seconds))
+            }
+            condition.unlock()
+        }
+    }
+
+    func apply(_ change: StoreChange, _ server: TailorServer) {
+        do {
+            switch change {
+            case .events: break  // the catch-up after the changes reads them
+            case .item(let id): try server.service.reloadItem(id)
+            case .catalogue: try server.service.reloadCatalogue()
+            case .erased(let id): server.service.forgetUser(id)
+            case .activated(let version):
+                guard server.service.model?.version != version, server.versions != nil else { return }
+                _ = try server.activate(version: version, announce: false)
+            }
+        } catch {
+            server.logger.error("cannot follow a change of the shared store", metadata: ["change": "\(change.payload)", "reason": "\(error)"])
+        }
+    }
+}
+
+/// Runs the follower for the server's lifetime.
+struct FollowerService: Service {
+    let server: TailorServer
+
+    func run() async throws {
+        server.follower.start(server)
+        try? await gracefulShutdown()
+        server.follower.stop()
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import TailorData
+import TailorModels
+import TailorStore
+@testable import TailorServer
+@testable import TailorPostgres
+
+/// Two servers on one PostgreSQL store, as two `tailor serve` replicas would be.
+@Suite("Replicas on one PostgreSQL store", .enabled(if: TestServer.available, "set TAILOR_TEST_POSTGRES to run the PostgreSQL tests"))
+struct ReplicaTests {
+    /// Waits up to `limit` seconds for `condition`; the seconds it took, or nil.
+    func within(_ limit: Double, _ condition: () throws -> Bool) rethrows -> Double? {
+        let start = Date()
+        while Date().timeIntervalSince(start) < limit {
+            if try condition() { return Date().timeIntervalSince(start) }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        return try condition() ? Date().timeIntervalSince(start) : nil
+    }
+
+    @Test("an event posted to one replica changes the other's recommendations within 1 s; activation, erasure and item removal reach it too")
+    func replicas() throws {
+        let directory = NSTemporaryDirectory() + "tailor-replicas-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var c = SyntheticLog.Configuration()
+        c.users = 300; c.items = 120; c.interactions = 6_000; c.genres = 8; c.seed = 7
+        let log = SyntheticLog.generate(c)
+        let storeA = try TestServer.freshStore()
+        let storeB = try PostgresEventStore(url: TestServer.url! + "?schema=\(storeA.schema)")
+        try storeA.upsert(items: (0..<log.interactions.itemIDs.count).map { CatalogItem(id: log.interactions.itemIDs[Int32($0)]) })
+        let versions = try ModelVersions(root: directory + "/models")
+        for (n, name) in ["v1", "v2"].enumerated() {
+            let als = try ALS.fit(InteractionMatrix(log.interactions), configuration: .init(factors: 8, iterations: 6, seed: UInt64(n + 1), threads: 1))
+            try ModelBundle(model: als, training: log.interactions).save(to: URL(fileURLWithPath: versions.path(of: name)))
+        }
+        try versions.setActive("v1")
+        var configuration = ServerConfiguration()
+        configuration.followInterval = .seconds(30)  // only notifications can make the 1 s bound
+        let a = try TailorServer(store: storeA, versions: versions, configuration: configuration)
+        let b = try TailorServer(store: storeB, versions: versions, configuration: configuration)
+        b.follower.start(b)
+        defer { b.follower.stop() }
+        #expect(try within(5) { b.follower.passes.load(ordering: .relaxed) >= 1 } != nil, "the follower started")
+
+        // An event on A: B serves the user's list without the items just taken, within 1 s.
+        let user = log.interactions.userIDs[0]
+        var request = RecommendationRequest(user: user)
+        request.k = 5
+        let before = try b.service.recommend(request).items.map(\.item)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        _ = try a.service.record(before.prefix(3).enumerated().map { Event(user: user, item: $1, type: .purchase, timestampMilliseconds: now + Int64($0)) })
+        let seen = try within(1) {
+            let after = try b.service.recommend(request).items.map(\.item)
+            return Set(after).isDisjoint(with: before.prefix(3))
+        }
+        #expect(seen != nil, "B still serves the items A's events took")
+
+        // A activates v2: B serves v2 within 1 s.
+        _ = try a.activate(version: "v2")
+        #expect(try within(1) { b.service.model?.version == "v2" } != nil, "B did not switch to v2")
+
+        // A marks an item unavailable: B stops serving it within 1 s.
+        let item = try b.service.recommend(request).items[0].item
+        #expect(try a.service.removeItem(item))
+        #expect(try within(1) { !(try b.service.recommend(request).items.map(\.item).contains(item)) } != nil, "B still serves a removed item")
+
+        // A erases a user: B serves them as a stranger within 1 s (no personal list).
+        let other = log.interactions.userIDs[1]
+        request.user = other
+        let personal = try b.service.recommend(request).items.map(\.item)
+        #expect(try a.service.deleteUser(other))
+        #expect(try within(1) { try b.service.recommend(request).items.map(\.item) != personal } != nil, "B still serves the erased user's list")
+    }
+}
