@@ -26,7 +26,8 @@ struct Tailor: ParsableCommand {
         """,
         version: "0.1.0",
         subcommands: [Demo.self, IngestCommand.self, Stats.self, Train.self, Models.self, Recommend.self, Similar.self, Evaluate.self, SplitLog.self,
-                      SessionsCommand.self, Encode.self, Embed.self, FineTuneEncoder.self, Generate.self, Serve.self, Keys.self, Segments.self, Drift.self, ExperimentCommand.self, Tune.self, Report.self]
+                      SessionsCommand.self, Encode.self, Embed.self, FineTuneEncoder.self, Generate.self, Serve.self, Keys.self, Segments.self, Drift.self, ExperimentCommand.self, Tune.self, Report.self,
+                      Export.self, Import.self]
     )
 
     /// Registers the neural models, then parses and runs the command.
