@@ -117,10 +117,7 @@ extension PostgresEventStore {
             var counts = IngestCounts()
             switch kind {
             case .events:
-                var rc = EventReader.Configuration()
-                rc.batchSize = c.batchSize
-                rc.strict = c.strict
-                rc.defaultType = c.defaultType
+                let rc = c.reader
                 var seen = Set<Int64>()
                 var rowsSoFar = 0
                 let report = try EventReader.read(path: path, configuration: rc) { batch in

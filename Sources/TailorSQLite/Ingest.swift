@@ -17,10 +17,7 @@ public enum Ingest {
         let (session, _) = try store.beginImport(source: URL(fileURLWithPath: path).standardizedFileURL.path, kind: kind.rawValue)
         switch kind {
         case .events:
-            var rc = EventReader.Configuration()
-            rc.batchSize = c.batchSize
-            rc.strict = c.strict
-            rc.defaultType = c.defaultType
+            let rc = c.reader
             // Two stages on two cores: a reader thread parses batches into a small queue while
             // this thread writes them, one transaction each.
             let queue = BatchQueue(capacity: 2)

@@ -153,6 +153,15 @@ public struct ImportConfiguration: Sendable {
     public var progress: (@Sendable (IngestCounts) -> Void)?
     /// The defaults.
     public init() {}
+
+    /// The event reader's settings for an import with these options.
+    public var reader: EventReader.Configuration {
+        var rc = EventReader.Configuration()
+        rc.batchSize = batchSize
+        rc.strict = strict
+        rc.defaultType = defaultType
+        return rc
+    }
 }
 
 /// Rows in a store.

@@ -24,36 +24,15 @@ struct PostgresCommandTests {
         let cleanURL = schemaURL("clean"), killedURL = schemaURL("killed")
         try tailor(["ingest", "\(dir)/events.csv", "--store", cleanURL])
         let clean = try PostgresEventStore(url: cleanURL, create: false).counts()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: BinaryTests.binary!)
-        p.arguments = ["ingest", "\(dir)/events.csv", "--store", killedURL, "--batch-size", "2000", "--pause-between-batches", "0.05"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var partial = 0
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            if let n = try? PostgresEventStore(url: killedURL, create: false).counts().events, n >= 10_000 {
-                partial = n
-                break
-            }
+        let (partial, reason) = try killMidImport("\(dir)/events.csv", store: killedURL) {
+            try? PostgresEventStore(url: killedURL, create: false).counts().events
         }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal, "the import must still be running when killed")
+        #expect(reason == .uncaughtSignal, "the import must still be running when killed")
         let store = try PostgresEventStore(url: killedURL, create: false)
         let stored = try store.counts().events
         #expect(stored >= partial && partial > 0 && stored < clean.events, "killed mid-way: \(stored) of \(clean.events)")
         // Whole batches only: the count is a batch boundary of a clean import.
-        var boundaries: [Int] = [0]
-        var seenKeys = Set<Int64>()
-        var config = EventReader.Configuration()
-        config.batchSize = 2000
-        _ = try EventReader.read(path: "\(dir)/events.csv", configuration: config) { batch in
-            for e in batch { seenKeys.insert(e.key) }
-            boundaries.append(seenKeys.count)
-        }
+        let boundaries = try batchBoundaries("\(dir)/events.csv", batchSize: 2000)
         #expect(boundaries.dropFirst().dropLast().contains(stored), "\(stored) events is not a batch boundary")
         #expect(try store.imports().last?.status == "running")
         // The killed process's lock died with its connection: the re-run starts and completes it.

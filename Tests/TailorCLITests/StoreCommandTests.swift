@@ -104,40 +104,18 @@ struct CrashTests {
         // A clean import for reference.
         try tailor(["ingest", "\(dir)/events.csv", "--store", "\(dir)/clean.db"])
         let clean = try SQLiteEventStore(path: "\(dir)/clean.db").counts()
-        // A child process importing slowly (small batches with pauses), killed mid-way.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: BinaryTests.binary!)
-        p.arguments = ["ingest", "\(dir)/events.csv", "--store", "\(dir)/killed.db", "--batch-size", "2000", "--pause-between-batches", "0.05"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        var partial = 0
-        let deadline = Date().addingTimeInterval(60)
-        while Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            if FileManager.default.fileExists(atPath: "\(dir)/killed.db"),
-               let n = try? SQLiteEventStore(path: "\(dir)/killed.db", create: false).counts().events, n >= 10_000 {
-                partial = n
-                break
-            }
+        let (partial, reason) = try killMidImport("\(dir)/events.csv", store: "\(dir)/killed.db") {
+            guard FileManager.default.fileExists(atPath: "\(dir)/killed.db") else { return nil }
+            return try? SQLiteEventStore(path: "\(dir)/killed.db", create: false).counts().events
         }
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal, "the import must still be running when killed")
+        #expect(reason == .uncaughtSignal, "the import must still be running when killed")
         #expect(partial > 0 && partial < clean.events, "killed mid-way: \(partial) of \(clean.events)")
         // The store is consistent: it opens, passes the integrity check, and holds whole batches.
         let store = try SQLiteEventStore(path: "\(dir)/killed.db")
         #expect(try store.integrityCheck() == "ok")
         // Whole batches: the stored count is what a clean import holds after some whole number of
         // 2,000-event batches (each batch stores its events not seen before), never in between.
-        var boundaries: [Int] = [0]
-        var seenKeys = Set<Int64>()
-        var config = EventReader.Configuration()
-        config.batchSize = 2000
-        _ = try EventReader.read(path: "\(dir)/events.csv", configuration: config) { batch in
-            for e in batch { seenKeys.insert(e.key) }
-            boundaries.append(seenKeys.count)
-        }
+        let boundaries = try batchBoundaries("\(dir)/events.csv", batchSize: 2000)
         #expect(boundaries.last == clean.events)
         let stored = try store.counts().events
         #expect(boundaries.dropFirst().dropLast().contains(stored), "\(stored) events is not a batch boundary")
@@ -150,4 +128,41 @@ struct CrashTests {
         let a = try SQLiteEventStore(path: "\(dir)/killed.db").loadEvents(), b = try SQLiteEventStore(path: "\(dir)/clean.db").loadEvents()
         #expect(Set(a.keys) == Set(b.keys))
     }
+}
+
+/// The distinct events a clean import holds after each whole batch of `batchSize` (0 first).
+func batchBoundaries(_ path: String, batchSize: Int) throws -> [Int] {
+    var boundaries: [Int] = [0]
+    var seenKeys = Set<Int64>()
+    var config = EventReader.Configuration()
+    config.batchSize = batchSize
+    _ = try EventReader.read(path: path, configuration: config) { batch in
+        for e in batch { seenKeys.insert(e.key) }
+        boundaries.append(seenKeys.count)
+    }
+    return boundaries
+}
+
+/// Runs `tailor ingest FILE --store STORE` slowly (batches of 2,000 with pauses) in a child
+/// process and kills it with SIGKILL once `stored()` reports 10,000 events or more; the count
+/// seen then and how the process ended.
+func killMidImport(_ file: String, store: String, stored: () -> Int?) throws -> (Int, Process.TerminationReason) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: BinaryTests.binary!)
+    p.arguments = ["ingest", file, "--store", store, "--batch-size", "2000", "--pause-between-batches", "0.05"]
+    p.standardOutput = FileHandle.nullDevice
+    p.standardError = FileHandle.nullDevice
+    try p.run()
+    var partial = 0
+    let deadline = Date().addingTimeInterval(60)
+    while Date() < deadline {
+        Thread.sleep(forTimeInterval: 0.05)
+        if let n = stored(), n >= 10_000 {
+            partial = n
+            break
+        }
+    }
+    kill(p.processIdentifier, SIGKILL)
+    p.waitUntilExit()
+    return (partial, p.terminationReason)
 }
