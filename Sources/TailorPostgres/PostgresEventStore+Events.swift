@@ -74,20 +74,34 @@ extension PostgresEventStore {
     }
 
     /// Store ids of `externals` in `table` (users or items), inserting the new ones in order of
-    /// first appearance.
+    /// first appearance. Known ids are read first and only the missing ones inserted: an
+    /// `INSERT … ON CONFLICT DO NOTHING` of every id in a batch costs a speculative insertion
+    /// (and a sequence number) per id already stored.
     func resolve(_ externals: [String], table: String, on c: PostgresConnection) throws -> [String: Int64] {
         var order: [String] = []
         var seen = Set<String>()
         for x in externals where seen.insert(x).inserted { order.append(x) }
-        try run(c, PostgresQuery(unsafeSQL: """
-            INSERT INTO \(table) (external) SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n ON CONFLICT (external) DO NOTHING
-            """, binds: bindings(order)), "cannot store \(table)")
         var out: [String: Int64] = [:]
-        for row in try run(c, PostgresQuery(unsafeSQL: "SELECT external, id FROM \(table) WHERE external = ANY($1::text[])", binds: bindings(order)),
-                           "cannot read \(table)") {
+        func read(_ ids: [String]) throws {
+            for row in try run(c, PostgresQuery(unsafeSQL: "SELECT external, id FROM \(table) WHERE external = ANY($1::text[])", binds: bindings(ids)),
+                               "cannot read \(table)") {
+                let (x, id) = try row.decode((String, Int64).self)
+                out[x] = id
+            }
+        }
+        try read(order)
+        let missing = order.filter { out[$0] == nil }
+        guard !missing.isEmpty else { return out }
+        for row in try run(c, PostgresQuery(unsafeSQL: """
+            INSERT INTO \(table) (external) SELECT x FROM unnest($1::text[]) WITH ORDINALITY AS t(x, n) ORDER BY n
+            ON CONFLICT (external) DO NOTHING RETURNING external, id
+            """, binds: bindings(missing)), "cannot store \(table)") {
             let (x, id) = try row.decode((String, Int64).self)
             out[x] = id
         }
+        // Written meanwhile by a profile or catalogue upsert (which does not take the append lock).
+        let stillMissing = missing.filter { out[$0] == nil }
+        if !stillMissing.isEmpty { try read(stillMissing) }
         return out
     }
 
