@@ -6,6 +6,8 @@ import Testing
 import TailorData
 import TailorServer
 import TailorSQLite
+import TailorPostgres
+import TailorStore
 @testable import TailorCLI
 
 /// A value shared between the test and URLSession's callbacks.
@@ -40,13 +42,28 @@ struct ServeProcessTests {
           .enabled(if: BinaryTests.binary != nil, "the tailor binary is not built"))
     func killed() throws {
         let dir = scratchDirectory("serve-kill")
+        try killServerMidLoad(dir: dir, store: "\(dir)/t.db") { try SQLiteEventStore(path: "\(dir)/t.db") }
+    }
+
+    @Test("on PostgreSQL too: every event acknowledged before a kill -9 of the server is in the store",
+          .enabled(if: BinaryTests.binary != nil && ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES"] != nil,
+                   "needs the tailor binary and TAILOR_TEST_POSTGRES"))
+    func killedOnPostgres() throws {
+        let dir = scratchDirectory("serve-kill-pg")
+        let url = ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES"]! + "?schema=kill_" + UUID().uuidString.lowercased().filter(\.isHexDigit).prefix(10)
+        try killServerMidLoad(dir: dir, store: url) { try PostgresEventStore(url: url) }
+    }
+
+    /// Starts `tailor serve` on `store`, posts batches of 100 events until 2,000 are
+    /// acknowledged, kills the server with SIGKILL, and checks every acknowledged event is stored.
+    func killServerMidLoad(dir: String, store location: String, open: () throws -> any EventStore) throws {
         try tailor(["generate", "--users", "300", "--items", "100", "--interactions", "5000", "--output", "\(dir)/log.csv"])
         try tailor(["train", "\(dir)/log.csv", "--model", "als", "--factors", "8", "--iterations", "3", "--output", "\(dir)/model", "--progress", "none"])
-        let store = try SQLiteEventStore(path: "\(dir)/t.db")
+        let store = try open()
         let key = try KeyRing(store: store).create(name: "test", scopes: [.write]).key
         let p = Process()
         p.executableURL = URL(fileURLWithPath: BinaryTests.binary!)
-        p.arguments = ["serve", "--store", "\(dir)/t.db", "--model", "\(dir)/model", "--port", "0", "--log-level", "warning"]
+        p.arguments = ["serve", "--store", location, "--model", "\(dir)/model", "--port", "0", "--log-level", "warning"]
         let err = Pipe()
         p.standardError = err
         p.standardOutput = FileHandle.nullDevice
@@ -88,7 +105,7 @@ struct ServeProcessTests {
         #expect(p.terminationReason == .uncaughtSignal, "the server must still be running when killed")
         let ids = acknowledged.with { $0 }
         #expect(ids.count >= 2_000)
-        let stored = Set(try SQLiteEventStore(path: "\(dir)/t.db").loadEvents().keys)
+        let stored = Set(try open().loadEvents().keys)
         let missing = ids.filter { !stored.contains(Event(id: $0, user: "", item: "", type: .click, timestampMilliseconds: 0).key) }
         #expect(missing.isEmpty, "\(missing.count) of \(ids.count) acknowledged events are not in the store (first: \(missing.first ?? ""))")
     }
