@@ -53,6 +53,9 @@ public final class SQLiteEventStore: EventStore {
             }
         }
         var configuration = Configuration()
+        // Another process or store object opening or writing the same file at that moment
+        // (migrations take the write lock) is waited for, not reported as "database is locked".
+        configuration.busyMode = .timeout(10)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA cache_size = -200000")
@@ -60,6 +63,12 @@ public final class SQLiteEventStore: EventStore {
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
             try db.execute(sql: "PRAGMA mmap_size = 1073741824")
         }
+        // Opening and migrating are serialized across processes and store objects (an advisory
+        // lock on FILE.open-lock, released by the kernel if the process dies): two openers of a
+        // new file would otherwise both run the first migration.
+        let lock = open(path + ".open-lock", O_CREAT | O_RDWR, 0o644)
+        if lock >= 0 { _ = flock(lock, LOCK_EX) }
+        defer { if lock >= 0 { _ = flock(lock, LOCK_UN); close(lock) } }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {

@@ -25,3 +25,30 @@ struct SQLiteConformanceTests {
         #expect(try appender.counts() == StoreCounts(events: 2, users: 1, items: 2))
     }
 }
+
+@Suite("SQLite store: concurrent opening")
+struct SQLiteConcurrentOpenTests {
+    @Test("several store objects opening (and migrating) one new file at once all succeed: a locked file is waited for")
+    func concurrentOpen() throws {
+        for round in 0..<5 {
+            let path = temporaryPath("concurrent-\(round)")
+            let failures = Failures()
+            DispatchQueue.concurrentPerform(iterations: 6) { n in
+                do {
+                    let store = try SQLiteEventStore(path: path)
+                    try store.append([Event(id: "e\(n)", user: "u\(n)", item: "i", type: .click, timestampMilliseconds: 1_704_067_200_000)])
+                } catch {
+                    failures.add("\(error)")
+                }
+            }
+            #expect(failures.all.isEmpty, "\(failures.all.first ?? "")")
+            #expect(try SQLiteEventStore(path: path).counts().events == 6)
+        }
+    }
+}
+
+final class Failures: @unchecked Sendable {
+    let lock = NSLock()
+    var all: [String] = []
+    func add(_ s: String) { lock.lock(); all.append(s); lock.unlock() }
+}
