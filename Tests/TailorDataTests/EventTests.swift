@@ -312,6 +312,29 @@ struct CleaningTests {
         #expect(report.steps.first { $0.name == "anomalies" }!.details["in the future"] == c.futureEvents)
         #expect(report.steps.first { $0.name == "anomalies" }!.details["with impossible dwell"] == c.negativeDwells)
     }
+
+    @Test("streaming the synthetic events gives exactly the events and CSV of the in-memory generator, duplicates and bots included")
+    func streamedSynthetic() throws {
+        for skipped in [0, 3] {
+            var c = SyntheticEvents.Configuration()
+            c.log.users = 200; c.log.items = 120; c.log.interactions = 3_000; c.bots = 2; c.skippedPerImpression = skipped
+            c.duplicateRate = 0.05
+            let generated = SyntheticEvents.generate(c)
+            var streamed: [Event] = []
+            let summary = SyntheticEvents.stream(c) { streamed.append($0) }
+            #expect(streamed == generated.events)
+            #expect(summary.count == generated.events.count && summary.botUsers == generated.botUsers)
+            #expect(summary.hasSessions == (skipped > 0))
+            // The duplicates were replayed (in pairs, without ids), so equality above covered them.
+            let idless = streamed.filter { $0.id == nil }.count
+            #expect(idless > 0 && idless % 2 == 0)
+            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-stream-\(UUID().uuidString).csv").path
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            let written = try SyntheticEvents.writeCSV(c, to: path)
+            #expect(written.count == generated.events.count)
+            #expect(try String(contentsOfFile: path, encoding: .utf8) == generated.csv())
+        }
+    }
 }
 
 @Suite("Dataset presets")

@@ -323,3 +323,48 @@ struct HeaderDetectionTests {
         #expect(report.header && log.count == 2 && log.itemIDs.ids == ["x", "y"])
     }
 }
+
+@Suite("Text file writer")
+struct TextFileWriterTests {
+    private func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("tailor-writer-\(UUID().uuidString).txt").path
+    }
+
+    @Test("pieces larger and smaller than the buffer arrive whole and in order, only after finish")
+    func buffered() throws {
+        let path = temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try TextFileWriter(path: path, bufferSize: 64)
+        var expected = ""
+        for i in 0..<500 {
+            let piece = i % 7 == 0 ? String(repeating: "é\(i)", count: 40) + "\n" : "row \(i)\n"
+            expected += piece
+            try writer.append(piece)
+        }
+        #expect(!FileManager.default.fileExists(atPath: path))  // nothing under the final name yet
+        try writer.finish()
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == expected)
+        #expect(writer.bytesWritten == expected.utf8.count)
+    }
+
+    @Test("a writer dropped before finish leaves neither the file nor its temporary")
+    func dropped() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tailor-writer-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        do {
+            let writer = try TextFileWriter(path: folder + "/out.csv", bufferSize: 8)
+            try writer.append(String(repeating: "x", count: 100))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+
+    @Test("a missing folder is an error naming the file")
+    func missingFolder() {
+        let path = "/nonexistent-\(UUID().uuidString)/out.csv"
+        #expect { try TextFileWriter(path: path) } throws: { error in
+            let e = error as? DataError
+            return e?.file == path && e?.description.contains("writable") == true
+        }
+    }
+}

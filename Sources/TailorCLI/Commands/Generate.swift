@@ -62,10 +62,10 @@ struct Generate: ParsableCommand {
             e.log = c
             e.bots = bots
             e.skippedPerImpression = skipped
-            let generated = SyntheticEvents.generate(e)
-            try Terminal.write(generated.csv(), to: output)
-            if let catalog { try Terminal.write(generated.catalogCSV(), to: catalog) }
-            Terminal.note(String(format: "wrote %d events (%d users + %d bots, %d items) to %@ in %.2fs", generated.events.count, users, bots, items, output, now() - t0))
+            // Streamed: 76M events would not fit in memory as an array and its text.
+            let written = try SyntheticEvents.writeCSV(e, to: output)
+            if let catalog { try Terminal.write(SyntheticEvents.catalogCSV(written.base), to: catalog) }
+            Terminal.note(String(format: "wrote %d events (%d users + %d bots, %d items) to %@ in %.2fs", written.count, users, bots, items, output, now() - t0))
             return
         }
         let log = SyntheticLog.generate(c)

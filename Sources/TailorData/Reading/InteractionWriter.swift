@@ -5,28 +5,38 @@ import Foundation
 public enum InteractionWriter {
     /// The CSV text of `interactions`.
     public static func csv(_ interactions: Interactions) -> String {
-        var out = interactions.timestamps == nil ? "user,item,rating\n" : "user,item,rating,timestamp\n"
+        var out = header(interactions)
         out.reserveCapacity(interactions.count * 28)
-        for i in 0..<interactions.count {
-            out += quoted(interactions.userIDs[interactions.users[i]])
-            out += ","
-            out += quoted(interactions.itemIDs[interactions.items[i]])
-            out += ","
-            out += formatValue(interactions.values[i])
-            if let t = interactions.timestamps { out += ","; out += String(t[i]) }
-            out += "\n"
-        }
+        for i in 0..<interactions.count { appendRow(i, of: interactions, to: &out) }
         return out
     }
 
-    /// Writes `interactions` to `path` atomically.
+    private static func header(_ interactions: Interactions) -> String {
+        interactions.timestamps == nil ? "user,item,rating\n" : "user,item,rating,timestamp\n"
+    }
+
+    private static func appendRow(_ i: Int, of interactions: Interactions, to out: inout String) {
+        out += quoted(interactions.userIDs[interactions.users[i]])
+        out += ","
+        out += quoted(interactions.itemIDs[interactions.items[i]])
+        out += ","
+        out += formatValue(interactions.values[i])
+        if let t = interactions.timestamps { out += ","; out += String(t[i]) }
+        out += "\n"
+    }
+
+    /// Writes `interactions` to `path` atomically, streaming the rows (the text is never whole
+    /// in memory).
     public static func write(_ interactions: Interactions, to path: String) throws {
-        do {
-            try csv(interactions).write(toFile: path, atomically: true, encoding: .utf8)
-        } catch {
-            throw DataError(file: path, reason: "cannot be written (\(error.localizedDescription))",
-                            hint: "check that the folder exists and is writable")
+        let writer = try TextFileWriter(path: path)
+        try writer.append(header(interactions))
+        var line = ""
+        for i in 0..<interactions.count {
+            line.removeAll(keepingCapacity: true)
+            appendRow(i, of: interactions, to: &line)
+            try writer.append(line)
         }
+        try writer.finish()
     }
 
     /// A CSV field, quoted when it contains a comma, quote or line break.
