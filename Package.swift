@@ -71,6 +71,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
         // The PostgreSQL store (TailorPostgres only).
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
@@ -113,7 +114,7 @@ let package = Package(
             name: "TailorPostgres",
             dependencies: ["TailorData", "TailorStore", .product(name: "PostgresNIO", package: "postgres-nio"),
                            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log")],
             swiftSettings: commonSettings
         ),
         // The HTTP server (`tailor serve`): Hummingbird 2, ServiceLifecycle, swift-log and

@@ -29,6 +29,21 @@ extension PostgresEventStore: ChangeNotifyingStore {
         try run("SELECT pg_notify(\(channel), \(change.payload))", "cannot announce a change")
     }
 
+    /// Kept in `tailor_meta` under `active_model` (no schema change: the table is key–value).
+    public func recordActiveModel(_ version: String) throws {
+        try transaction("cannot record the active model") { c in
+            try run(c, """
+                INSERT INTO tailor_meta (key, value) VALUES ('active_model', \(version))
+                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                """, "cannot record the active model")
+            try announce(.activated(version), on: c)
+        }
+    }
+
+    public func activeModel() throws -> String? {
+        try run("SELECT value FROM tailor_meta WHERE key = 'active_model'", "cannot read the active model").first?.decode(String.self)
+    }
+
     /// Queues a notification inside the caller's transaction (delivered at commit).
     func announce(_ change: StoreChange, on c: PostgresConnection) throws {
         try run(c, "SELECT pg_notify(\(channel), \(change.payload))", "cannot announce a change")

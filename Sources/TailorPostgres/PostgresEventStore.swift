@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 import PostgresNIO
 import Synchronization
 import TailorData
@@ -15,7 +16,8 @@ import TailorStore
 /// Location: `postgres://USER@HOST:PORT/DATABASE?schema=tailor`. The password comes from the
 /// environment (`PGPASSWORD`), never from the URL's text in logs: ``location`` drops it. Tables
 /// live in their own schema (`tailor` unless `?schema=` says otherwise), so a database shared
-/// with other applications is fine.
+/// with other applications is fine. TLS as libpq's `sslmode` (`PGSSLMODE`) and `sslrootcert`
+/// (`PGSSLROOTCERT`): see ``tls(mode:rootCertificate:location:)``.
 ///
 /// Schema (version 1), as SQLite's: `events(id bigserial, key UNIQUE, user_id, item_id, type,
 /// value, ts_ms, session, device, platform, country, referrer, extra, event_id, import)`,
@@ -84,17 +86,15 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
         guard schema.range(of: "^[a-z_][a-z0-9_]*$", options: .regularExpression) != nil else {
             throw StoreError(path: location, reason: "schema '\(schema)' is not a plain lower-case identifier", hint: "use letters, digits and _")
         }
-        for name in query.keys where !["schema", "sslmode"].contains(name) {
-            throw StoreError(path: location, reason: "unknown URL option '\(name)'", hint: "known: schema, sslmode")
-        }
-        if let mode = query["sslmode"], mode != "disable" {
-            throw StoreError(path: location, reason: "sslmode=\(mode) is not supported by this build",
-                             hint: "use sslmode=disable on a private network or a local socket, or a TLS tunnel (stunnel, an SSH forward)")
+        for name in query.keys where !["schema", "sslmode", "sslrootcert"].contains(name) {
+            throw StoreError(path: location, reason: "unknown URL option '\(name)'", hint: "known: schema, sslmode, sslrootcert")
         }
         if components.password != nil {
             throw StoreError(path: location, reason: "the URL holds a password", hint: "put it in the PGPASSWORD environment variable instead, so it never shows in commands or logs")
         }
-        var c = PostgresConnection.Configuration(host: host, port: port, username: user, password: environment["PGPASSWORD"], database: database, tls: .disable)
+        let tls = try PostgresEventStore.tls(mode: query["sslmode"] ?? environment["PGSSLMODE"] ?? "prefer",
+                                             rootCertificate: query["sslrootcert"] ?? environment["PGSSLROOTCERT"], location: location)
+        var c = PostgresConnection.Configuration(host: host, port: port, username: user, password: environment["PGPASSWORD"], database: database, tls: tls)
         c.options.connectTimeout = .milliseconds(Int64(connectTimeout * 1000))
         configuration = c
         group = MultiThreadedEventLoopGroup.singleton
@@ -102,6 +102,45 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
         logger.logLevel = .critical  // postgres-nio logs queries at debug; Tailor's own messages carry no credentials
         self.logger = logger
         try prepareSchema(create: create)
+    }
+
+    /// The TLS settings for libpq's `sslmode`, with the same meanings:
+    /// - `disable`: plain TCP.
+    /// - `allow`, `prefer` (the default, as libpq's): TLS when the server offers it, plain
+    ///   otherwise; the certificate is not checked (protects against eavesdropping, not against
+    ///   someone in the middle).
+    /// - `require`: TLS or no connection; the certificate is not checked unless a root
+    ///   certificate is given, which makes it `verify-ca` (as libpq does).
+    /// - `verify-ca`: TLS with a certificate signed by `rootCertificate` (or the system's roots).
+    /// - `verify-full`: as `verify-ca`, and the certificate must name the host.
+    ///
+    /// - Throws: ``StoreError`` for an unknown mode or a root certificate that cannot be read.
+    static func tls(mode: String, rootCertificate: String?, location: String) throws -> PostgresConnection.Configuration.TLS {
+        let modes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+        guard modes.contains(mode) else {
+            throw StoreError(path: location, reason: "unknown sslmode '\(mode)'", hint: "use one of " + modes.joined(separator: ", "))
+        }
+        if mode == "disable" { return .disable }
+        var t = TLSConfiguration.makeClientConfiguration()
+        switch mode {
+        case "verify-full": t.certificateVerification = .fullVerification
+        case "verify-ca": t.certificateVerification = .noHostnameVerification
+        case "require" where rootCertificate != nil: t.certificateVerification = .noHostnameVerification
+        default: t.certificateVerification = .none
+        }
+        if let rootCertificate {
+            guard FileManager.default.isReadableFile(atPath: rootCertificate) else {
+                throw StoreError(path: location, reason: "sslrootcert '\(rootCertificate)' cannot be read",
+                                 hint: "give the path of the PEM file holding the server's certificate authority")
+            }
+            t.trustRoots = .file(rootCertificate)
+        }
+        let context: NIOSSLContext
+        do { context = try NIOSSLContext(configuration: t) } catch {
+            throw StoreError(path: location, reason: "TLS cannot be set up (\(error))",
+                             hint: rootCertificate == nil ? "check the system's certificate store" : "check that sslrootcert is a PEM certificate", cause: error)
+        }
+        return mode == "allow" || mode == "prefer" ? .prefer(context) : .require(context)
     }
 
     deinit {
@@ -123,8 +162,7 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
             return c
         } catch {
             throw StoreError(.io, path: location, reason: "cannot connect to \(host):\(port) (\(PostgresEventStore.describe(error)))",
-                             hint: "check the server is running (pg_isready -h \(host) -p \(port)), the host, port and database in the URL, and the password in PGPASSWORD",
-                             cause: error)
+                             hint: connectHint(error), cause: error)
         }
     }
 
@@ -173,6 +211,18 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
     @discardableResult
     func run(_ query: PostgresQuery, _ action: String) throws -> PostgresQueryResult {
         try withConnection { try run($0, query, action) }
+    }
+
+    /// What to check after a failed connection: TLS settings when TLS failed, else the server.
+    func connectHint(_ error: any Error) -> String {
+        let text = "\(error)" + ((error as? PSQLError)?.underlying.map { " \($0)" } ?? "")
+        if (error as? PSQLError)?.code == .sslUnsupported {
+            return "the server does not offer TLS: turn ssl on in its postgresql.conf, or connect with sslmode=prefer (or disable on a private network)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate") || text.contains("NIOSSL") || text.contains("handshake") {
+            return "the server's TLS certificate was not accepted: give its certificate authority with sslrootcert=PATH (or PGSSLROOTCERT), check that the certificate names the host for verify-full, or use sslmode=require to encrypt without checking it"
+        }
+        return "check the server is running (pg_isready -h \(host) -p \(port)), the host, port and database in the URL, and the password in PGPASSWORD"
     }
 
     static func describe(_ error: any Error) -> String {

@@ -65,6 +65,8 @@ struct PostgresBadInputTests {
     @Test("CI has a PostgreSQL server for these tests (.ci/run starts one)", .enabled(if: ProcessInfo.processInfo.environment["CI"] == "true"))
     func ciHasServer() {
         #expect(TestServer.available, "TAILOR_TEST_POSTGRES is not set: .ci/run should have started a cluster with scripts/postgres-cluster")
+        #expect(ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES_CA"] != nil,
+                "TAILOR_TEST_POSTGRES_CA is not set: scripts/postgres-cluster gives the cluster TLS when openssl is present")
     }
 
     @Test("a server that is not there: a clear error naming the host and port within seconds, never a hang")
@@ -110,5 +112,81 @@ struct PostgresBadInputTests {
         let tables = try store.run("SELECT count(*)::bigint FROM information_schema.tables WHERE table_schema = \(other)", "test").first!.decode(Int64.self)
         #expect(tables == 1, "nothing was created beside the other application's table")
         #expect { try PostgresEventStore(url: TestServer.url! + "?schema=nothing_here_\(other)", create: false) } throws: { ($0 as? StoreError)?.code == .missing }
+    }
+}
+
+/// TLS to the server, as libpq's sslmode. Needs the test cluster's certificate authorities
+/// (`scripts/postgres-cluster` makes them when openssl is present).
+@Suite("PostgreSQL store: TLS",
+       .enabled(if: TestServer.available && ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES_CA"] != nil,
+                "set TAILOR_TEST_POSTGRES and TAILOR_TEST_POSTGRES_CA (scripts/postgres-cluster start, with openssl) to run the TLS tests"))
+struct PostgresTLSTests {
+    static let ca = ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES_CA"] ?? ""
+    static let otherCA = ProcessInfo.processInfo.environment["TAILOR_TEST_POSTGRES_OTHER_CA"] ?? ""
+
+    /// The server URL with `options` added (and the host replaced when asked).
+    static func url(_ options: String, host: String? = nil) -> String {
+        var u = TestServer.url!
+        if let host { u = u.replacingOccurrences(of: "127.0.0.1", with: host) }
+        let schema = "tls_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
+        return u + "?schema=\(schema)" + (options.isEmpty ? "" : "&" + options)
+    }
+
+    /// Whether the store's connection to the server is encrypted, as the server sees it.
+    static func encrypted(_ store: PostgresEventStore) throws -> Bool {
+        try store.run("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", "test").first!.decode(Bool.self)
+    }
+
+    @Test("disable is plain; prefer (the default), require and verify-full with the right authority are encrypted; events round-trip")
+    func modes() throws {
+        #expect(try !Self.encrypted(PostgresEventStore(url: Self.url("sslmode=disable"))))
+        #expect(try Self.encrypted(PostgresEventStore(url: Self.url(""), environment: [:])))
+        #expect(try Self.encrypted(PostgresEventStore(url: Self.url("sslmode=require"))))
+        let verified = try PostgresEventStore(url: Self.url("sslmode=verify-full&sslrootcert=\(Self.ca)", host: "localhost"))
+        #expect(try Self.encrypted(verified))
+        let e = Event(id: "t1", user: "u", item: "i", type: .view, timestampMilliseconds: 1_704_067_200_000)
+        #expect(try verified.append([e]) == AppendCounts(inserted: 1))
+        #expect(try verified.counts().events == 1)
+        // The environment's PGSSLMODE applies when the URL has none.
+        #expect(try !Self.encrypted(PostgresEventStore(url: Self.url(""), environment: ["PGSSLMODE": "disable"])))
+    }
+
+    @Test("a certificate from another authority, or not naming the host, is refused with a TLS hint within seconds")
+    func refused() throws {
+        let start = Date()
+        #expect {
+            try PostgresEventStore(url: Self.url("sslmode=verify-full&sslrootcert=\(Self.otherCA)", host: "localhost"), connectTimeout: 3)
+        } throws: { error in
+            let e = error as? StoreError
+            return e?.code == .io && e!.reason.contains("cannot connect to localhost") && e!.hint?.contains("sslrootcert") == true
+        }
+        // require with a root certificate checks it (as libpq: verify-ca).
+        #expect {
+            try PostgresEventStore(url: Self.url("sslmode=require&sslrootcert=\(Self.otherCA)"), connectTimeout: 3)
+        } throws: { ($0 as? StoreError)?.hint?.contains("sslrootcert") == true }
+        #expect(Date().timeIntervalSince(start) < 10)
+        // The certificate names localhost, not the address 127.0.0.1 of the same server.
+        #expect {
+            try PostgresEventStore(url: Self.url("sslmode=verify-full&sslrootcert=\(Self.ca)"), connectTimeout: 3)
+        } throws: { ($0 as? StoreError)?.hint?.contains("names the host") == true }
+        // verify-ca does not check the name.
+        #expect(try Self.encrypted(PostgresEventStore(url: Self.url("sslmode=verify-ca&sslrootcert=\(Self.ca)"))))
+    }
+}
+
+@Suite("PostgreSQL store: TLS options")
+struct PostgresTLSOptionTests {
+    @Test("an unknown sslmode or an unreadable sslrootcert is refused before connecting, naming the option")
+    func badOptions() {
+        #expect { try PostgresEventStore(url: "postgres://me@127.0.0.1:9/db?sslmode=always") } throws: { error in
+            let e = error as? StoreError
+            return e?.reason.contains("unknown sslmode 'always'") == true && e!.hint?.contains("verify-full") == true
+        }
+        #expect { try PostgresEventStore(url: "postgres://me@127.0.0.1:9/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem") } throws: {
+            ($0 as? StoreError)?.reason.contains("sslrootcert '/nonexistent/ca.pem' cannot be read") == true
+        }
+        #expect { try PostgresEventStore(url: "postgres://me@127.0.0.1:9/db", environment: ["PGSSLMODE": "sometimes"]) } throws: {
+            ($0 as? StoreError)?.reason.contains("unknown sslmode 'sometimes'") == true
+        }
     }
 }
