@@ -215,8 +215,10 @@ public final class TailorServer: Sendable {
     ///
     /// - Throws: ``RequestError`` for an unknown version, ``Problem`` for one that fails to load.
     ///
-    /// On a store shared by several servers the activation is announced (`announce`), and each
-    /// of the others activates the same version from its own registry directory.
+    /// On a store shared by several servers the activation is recorded in the store and
+    /// announced (`announce`), and each of the others activates the same version from its own
+    /// registry directory: at once on the notification, or at its next follower pass (within
+    /// its follow interval) if it missed it or started later.
     public func activate(version name: String, announce: Bool = true) throws -> ServingModel {
         guard let versions else { throw RequestError(.unsupported, "the server serves a single model directory; start it with --models DIR to switch versions") }
         let path = versions.path(of: name)
@@ -233,6 +235,14 @@ public final class TailorServer: Sendable {
             logger.error("refused model version", metadata: ["version": "\(name)", "reason": "\(error)"])
             throw Problem(.unprocessableContent, code: "model-refused", detail: "version '\(name)' was refused, the current model keeps serving: \(error)")
         }
+        // A shared store records the version first: if it cannot, nothing changes anywhere
+        // (rather than this server alone serving a version the others never hear of).
+        if announce, let shared = service.store as? any ChangeNotifyingStore {
+            do { try shared.recordActiveModel(name) } catch {
+                logger.error("cannot record the activation in the shared store", metadata: ["version": "\(name)", "reason": "\(error)"])
+                throw Problem(.serviceUnavailable, code: "store", detail: "version '\(name)' could not be recorded in the shared store, the current model keeps serving: \(error)")
+            }
+        }
         do {
             try service.activate(model)
         } catch let error as StoreError {
@@ -240,11 +250,6 @@ public final class TailorServer: Sendable {
         }
         try versions.setActive(name)
         metrics.modelActivated(name)
-        if announce, let shared = service.store as? any ChangeNotifyingStore {
-            do { try shared.announce(.activated(name)) } catch {
-                logger.error("cannot tell the other servers of the activation", metadata: ["version": "\(name)", "reason": "\(error)"])
-            }
-        }
         logger.info("activated model", metadata: ["version": "\(name)", "kind": "\(model.kind)"])
         return model
     }

@@ -21,6 +21,8 @@ public final class StoreFollower: Sendable {
     let stopRequested = Atomic<Bool>(false)
     /// Catch-up passes done (for tests and metrics).
     let passes = Atomic<Int>(0)
+    /// The last version that failed to activate here, and when.
+    let failedActivation = Mutex<(version: String, at: Date)?>(nil)
 
     init(interval: Duration) { self.interval = interval }
 
@@ -62,6 +64,7 @@ public final class StoreFollower: Sendable {
                 }
             }
             for change in pending.withLock({ p -> [StoreChange] in defer { p = [] }; return p }) { apply(change, server) }
+            followActiveModel(server)
             do {
                 try server.service.catchUp()
             } catch {
@@ -83,12 +86,42 @@ public final class StoreFollower: Sendable {
             case .item(let id): try server.service.reloadItem(id)
             case .catalogue: try server.service.reloadCatalogue()
             case .erased(let id): server.service.forgetUser(id)
-            case .activated(let version):
-                guard server.service.model?.version != version, server.versions != nil else { return }
-                _ = try server.activate(version: version, announce: false)
+            case .activated(let version): activate(version, server)
             }
         } catch {
             server.logger.error("cannot follow a change of the shared store", metadata: ["change": "\(change.payload)", "reason": "\(error)"])
+        }
+    }
+}
+
+extension StoreFollower {
+    /// Serves the version the store records as active, when it is not the one served: what a
+    /// replica that missed the notification (or started later, or whose registry says
+    /// otherwise) does at each pass.
+    func followActiveModel(_ server: TailorServer) {
+        guard server.versions != nil, let store = server.service.store as? any ChangeNotifyingStore else { return }
+        do {
+            if let version = try store.activeModel() { activate(version, server) }
+        } catch {
+            server.logger.warning("cannot read the store's active model", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Activates `version` unless it is served already, or failed here less than a minute ago
+    /// (a version missing from this replica's registry is logged once a minute, not every pass).
+    func activate(_ version: String, _ server: TailorServer) {
+        guard server.service.model?.version != version, server.versions != nil else { return }
+        let now = Date()
+        let recent = failedActivation.withLock { f in f.map { $0.version == version && now.timeIntervalSince($0.at) < 60 } ?? false }
+        guard !recent else { return }
+        do {
+            _ = try server.activate(version: version, announce: false)
+            failedActivation.withLock { $0 = nil }
+        } catch let error as RequestError where error.kind == .conflict {
+            _ = error  // an activation in progress here (this server's own, announced to itself): the next pass looks again
+        } catch {
+            failedActivation.withLock { $0 = (version, now) }
+            server.logger.error("cannot serve the model version the other servers serve", metadata: ["version": "\(version)", "reason": "\(error)"])
         }
     }
 }

@@ -53,4 +53,10 @@ public protocol ChangeNotifyingStore: EventStore {
     func subscribe(_ handler: @escaping @Sendable (StoreChange) -> Void) throws -> any StoreSubscription
     /// Announces `change` to every subscriber.
     func announce(_ change: StoreChange) throws
+    /// Records `version` as the model every process serving from this store should serve, and
+    /// announces ``StoreChange/activated(_:)``, in one transaction: a process that missed the
+    /// notification (down, reconnecting, started later) still finds the version here.
+    func recordActiveModel(_ version: String) throws
+    /// The model version last recorded by ``recordActiveModel(_:)``, if any.
+    func activeModel() throws -> String?
 }

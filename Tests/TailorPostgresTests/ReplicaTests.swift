@@ -73,4 +73,47 @@ struct ReplicaTests {
         #expect(try a.service.deleteUser(other))
         #expect(try within(1) { try b.service.recommend(request).items.map(\.item) != personal } != nil, "B still serves the erased user's list")
     }
+
+    @Test("a replica that missed the activation (started later, its own registry saying otherwise) serves the store's version; one it lacks is logged, not fatal")
+    func missedActivation() throws {
+        let directory = NSTemporaryDirectory() + "tailor-replicas-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var c = SyntheticLog.Configuration()
+        c.users = 200; c.items = 80; c.interactions = 3_000; c.genres = 6; c.seed = 3
+        let log = SyntheticLog.generate(c)
+        let storeA = try TestServer.freshStore()
+        try storeA.upsert(items: (0..<log.interactions.itemIDs.count).map { CatalogItem(id: log.interactions.itemIDs[Int32($0)]) })
+        // Two registries with the same versions (copied to each machine), both saying v1.
+        let registries = try ["a", "b"].map { try ModelVersions(root: directory + "/\($0)") }
+        for (n, name) in ["v1", "v2", "v3"].enumerated() {
+            let als = try ALS.fit(InteractionMatrix(log.interactions), configuration: .init(factors: 4, iterations: 3, seed: UInt64(n + 1), threads: 1))
+            for (i, r) in registries.enumerated() where !(i == 1 && name == "v3") {  // B never received v3
+                try ModelBundle(model: als, training: log.interactions).save(to: URL(fileURLWithPath: r.path(of: name)))
+            }
+        }
+        for r in registries { try r.setActive("v1") }
+        var configuration = ServerConfiguration()
+        configuration.followInterval = .milliseconds(200)
+        let a = try TailorServer(store: storeA, versions: registries[0], configuration: configuration)
+        _ = try a.activate(version: "v2")
+        #expect(try storeA.activeModel() == "v2")
+
+        // B starts after the notification went out; its registry still says v1.
+        let b = try TailorServer(store: try PostgresEventStore(url: TestServer.url! + "?schema=\(storeA.schema)"), versions: registries[1], configuration: configuration)
+        #expect(b.service.model?.version == "v1")
+        b.follower.start(b)
+        defer { b.follower.stop() }
+        #expect(try within(3) { b.service.model?.version == "v2" } != nil, "B kept serving its registry's v1")
+        #expect(registries[1].active == "v2")
+
+        // A activates v3, which B lacks: B keeps serving v2 and keeps following.
+        _ = try a.activate(version: "v3")
+        let passes = b.follower.passes.load(ordering: .relaxed)
+        #expect(try within(3) { b.follower.passes.load(ordering: .relaxed) >= passes + 3 } != nil)
+        #expect(b.service.model?.version == "v2")
+        var request = RecommendationRequest(user: log.interactions.userIDs[0])
+        request.k = 3
+        #expect(try b.service.recommend(request).items.count == 3)
+    }
 }
