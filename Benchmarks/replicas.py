@@ -58,7 +58,7 @@ def main():
         out = subprocess.run([os.path.join(ROOT, "scripts", "postgres-cluster"), "start"], capture_output=True, text=True, check=True).stdout
         env = dict(part.split("=", 1) for part in out.replace("export ", "").split())
         url, cluster = env["TAILOR_TEST_POSTGRES"], env["TAILOR_PG_DIR"]
-    store = f"{url}?schema=replicas_{os.getpid()}"
+    store = f"{url}?schema=replicas_{os.getpid()}&sslmode=disable"  # loopback: plain, as the numbers recorded
     try:
         model = factor_model()
         manifest = json.load(open(os.path.join(model, "manifest.json")))
