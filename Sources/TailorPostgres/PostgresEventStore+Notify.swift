@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import NIOCore
 import PostgresNIO
 import Synchronization
@@ -44,6 +45,23 @@ extension PostgresEventStore: ChangeNotifyingStore {
         try run("SELECT value FROM tailor_meta WHERE key = 'active_model'", "cannot read the active model").first?.decode(String.self)
     }
 
+    /// A session advisory lock on a connection of its own: held while the connection lives, so
+    /// a process that dies frees it.
+    public func tryLease(_ name: String) throws -> (any StoreLease)? {
+        let c = try connect()
+        let key = schema + ":" + name
+        let taken: Bool
+        do {
+            taken = try run(c, "SELECT pg_try_advisory_lock(\(PostgresEventStore.leaseLock)::int4, hashtext(\(key)))", "cannot take the lease '\(name)'")
+                .first?.decode(Bool.self) ?? false
+        } catch {
+            PostgresLease(connection: c).release()
+            throw error
+        }
+        guard taken else { PostgresLease(connection: c).release(); return nil }
+        return PostgresLease(connection: c, unlock: "SELECT pg_advisory_unlock(\(PostgresEventStore.leaseLock)::int4, hashtext(\(key)))")
+    }
+
     /// Queues a notification inside the caller's transaction (delivered at commit).
     func announce(_ change: StoreChange, on c: PostgresConnection) throws {
         try run(c, "SELECT pg_notify(\(channel), \(change.payload))", "cannot announce a change")
@@ -71,4 +89,29 @@ final class PostgresSubscription: StoreSubscription, @unchecked Sendable {
     }
 
     deinit { cancel() }
+}
+
+final class PostgresLease: StoreLease, @unchecked Sendable {
+    let connection: PostgresConnection
+    let unlock: PostgresQuery?
+    let released = Atomic<Bool>(false)
+
+    init(connection: PostgresConnection, unlock: PostgresQuery? = nil) {
+        self.connection = connection
+        self.unlock = unlock
+    }
+
+    func release() {
+        guard !released.exchange(true, ordering: .relaxed) else { return }
+        let c = connection
+        // Unlock first (closing the session frees the lock too, but only once the server has
+        // seen the connection go), then close.
+        if let unlock, !c.eventLoop.inEventLoop, !c.isClosed {
+            _ = try? c.query(unlock, logger: Logger(label: "tailor.postgres.lease")).wait()
+        }
+        let closing: EventLoopFuture<Void> = c.close()
+        closing.whenComplete { _ in withExtendedLifetime(c) {} }
+    }
+
+    deinit { release() }
 }

@@ -47,6 +47,8 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
     /// Advisory lock classes (the second key is the schema's hash, so stores in one database
     /// lock apart): schema set-up, appends (event order), imports (one at a time).
     static let setupLock: Int32 = 7_419_001, appendLock: Int32 = 7_419_002, importLock: Int32 = 7_419_003
+    /// Leases (``tryLease(_:)``): the second key hashes the schema and the lease's name.
+    static let leaseLock: Int32 = 7_419_004
 
     /// Whether `other` names this store: the same server, database and schema, however the
     /// URL was written (schema `tailor` when it has none).
@@ -82,7 +84,16 @@ public final class PostgresEventStore: EventStore, @unchecked Sendable {
         let database = path.isEmpty ? (environment["PGDATABASE"] ?? user) : path
         let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
         schema = query["schema"] ?? "tailor"
-        location = "postgres://\(user)@\(host):\(port)/\(database)?schema=\(schema)"
+        // TLS options stay in the location (they hold no secret), so a store reopened from it
+        // (a recipe's source, a retrain) connects as this one did.
+        var tlsOptions = ""
+        if let mode = query["sslmode"] { tlsOptions += "&sslmode=\(mode)" }
+        if let root = query["sslrootcert"] {
+            var allowed = CharacterSet.urlQueryAllowed
+            allowed.remove(charactersIn: "&=+#")
+            tlsOptions += "&sslrootcert=" + (root.addingPercentEncoding(withAllowedCharacters: allowed) ?? root)
+        }
+        location = "postgres://\(user)@\(host):\(port)/\(database)?schema=\(schema)" + tlsOptions
         guard schema.range(of: "^[a-z_][a-z0-9_]*$", options: .regularExpression) != nil else {
             throw StoreError(path: location, reason: "schema '\(schema)' is not a plain lower-case identifier", hint: "use letters, digits and _")
         }

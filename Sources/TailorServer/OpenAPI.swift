@@ -453,6 +453,7 @@ enum OpenAPIDocument {
        "running",
        "activated",
        "rejected",
+       "skipped",
        "failed"
       ]
      },

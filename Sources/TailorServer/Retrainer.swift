@@ -42,7 +42,8 @@ public final class Retrainer: Sendable {
 
     /// A run's state, as `GET /v1/admin/retrain` reports it.
     public struct Status: Sendable, Codable, Equatable {
-        /// `idle`, `running`, `activated`, `rejected` or `failed`.
+        /// `idle`, `running`, `activated`, `rejected`, `skipped` (another server on the shared
+        /// store was retraining) or `failed`.
         public var state: String
         /// What started it: `request`, `schedule`, `events` or `drift`.
         public var trigger: String?
@@ -87,6 +88,13 @@ public final class Retrainer: Sendable {
 
     /// The current or last run.
     public var current: Status { status.withLock { $0 } }
+
+    /// Restarts the schedule and event count: a version was just activated (here, or by
+    /// another server on a shared store), so the next scheduled run is a full interval away.
+    func modelActivated() {
+        eventsSince.withLock { $0 = 0 }
+        lastRun.withLock { $0 = .now }
+    }
 
     /// Counts events towards the `afterEvents` trigger.
     func eventsRecorded(_ n: Int) { eventsSince.withLock { $0 += n } }
@@ -185,6 +193,18 @@ public final class Retrainer: Sendable {
         }
         guard let active = server.service.model else { throw RequestError(.unavailable, "no model is active to retrain") }
         let store = server.service.store
+        // On a store several servers share, one retrains at a time; the others get its model
+        // when it is activated (their followers serve the store's active version).
+        var lease: (any StoreLease)?
+        if let shared = store as? any ChangeNotifyingStore {
+            lease = try shared.tryLease("retrain")
+            guard lease != nil else {
+                finish(state: "skipped", message: "another server on this store is retraining; its model reaches this one when it is activated")
+                server.logger.info("retraining skipped: another server on the store is retraining")
+                return
+            }
+        }
+        defer { lease?.release() }
         let manifest = active.bundle.manifest
         var recipe = manifest.data.recipe ?? DatasetRecipe(source: .store(store.location))
         recipe.source = .store(store.location)

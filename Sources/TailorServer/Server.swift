@@ -80,9 +80,9 @@ public final class TailorServer: Sendable {
         var serving: ServingModel?
         if let model {
             serving = try ServingModel(path: model, version: URL(fileURLWithPath: model).lastPathComponent, ann: configuration.service.ann)
-        } else if let versions, let name = try versions.active ?? versions.newest() {
+        } else if let versions, let name = try TailorServer.startingVersion(versions, store: store, logger: logger) {
             serving = try ServingModel(path: versions.path(of: name), version: name, ann: configuration.service.ann)
-            if versions.active == nil { try versions.setActive(name) }
+            if versions.active != name { try versions.setActive(name) }
         }
         self.service = try RecommendationService(store: store, model: serving, options: configuration.service)
         self.keys = KeyRing(store: store)
@@ -210,6 +210,24 @@ public final class TailorServer: Sendable {
 
     // MARK: Models
 
+    /// The version to serve at start: on a shared store the one it records as active (what the
+    /// other servers serve) when this registry has it, else the registry's `ACTIVE`, else its
+    /// newest.
+    static func startingVersion(_ versions: ModelVersions, store: any EventStore, logger: Logger) throws -> String? {
+        if let shared = store as? any ChangeNotifyingStore {
+            do {
+                if let name = try shared.activeModel() {
+                    if FileManager.default.fileExists(atPath: (versions.path(of: name) as NSString).appendingPathComponent("manifest.json")) { return name }
+                    logger.error("the other servers serve a version this registry lacks; serving this registry's instead",
+                                 metadata: ["version": "\(name)", "registry": "\(versions.root)"])
+                }
+            } catch {
+                logger.warning("cannot read the store's active model", metadata: ["reason": "\(error)"])
+            }
+        }
+        return try versions.active ?? versions.newest()
+    }
+
     /// Loads version `name` of the registry and serves it; the old model keeps serving if it
     /// fails to load.
     ///
@@ -250,6 +268,7 @@ public final class TailorServer: Sendable {
         }
         try versions.setActive(name)
         metrics.modelActivated(name)
+        retrainer.modelActivated()
         logger.info("activated model", metadata: ["version": "\(name)", "kind": "\(model.kind)"])
         return model
     }

@@ -59,4 +59,14 @@ public protocol ChangeNotifyingStore: EventStore {
     func recordActiveModel(_ version: String) throws
     /// The model version last recorded by ``recordActiveModel(_:)``, if any.
     func activeModel() throws -> String?
+    /// Takes the store-wide lease `name` when no process holds it (nil when one does), for
+    /// work one process at a time should do, such as retraining. It is released by
+    /// ``StoreLease/release()``, or when this process or its connection dies.
+    func tryLease(_ name: String) throws -> (any StoreLease)?
+}
+
+/// A lease taken with ``ChangeNotifyingStore/tryLease(_:)``.
+public protocol StoreLease: Sendable {
+    /// Gives the lease up (once; later calls do nothing).
+    func release()
 }

@@ -147,6 +147,11 @@ struct PostgresTLSTests {
         let e = Event(id: "t1", user: "u", item: "i", type: .view, timestampMilliseconds: 1_704_067_200_000)
         #expect(try verified.append([e]) == AppendCounts(inserted: 1))
         #expect(try verified.counts().events == 1)
+        // The location keeps the TLS options (no secret), so a store reopened from it (a
+        // recipe's source, a retrain) is verified the same way.
+        #expect(verified.location.contains("sslmode=verify-full") && verified.location.contains("sslrootcert="))
+        #expect(try Self.encrypted(PostgresEventStore(url: verified.location, create: false)))
+        #expect(verified.isLocated(at: verified.location))
         // The environment's PGSSLMODE applies when the URL has none.
         #expect(try !Self.encrypted(PostgresEventStore(url: Self.url(""), environment: ["PGSSLMODE": "disable"])))
     }
