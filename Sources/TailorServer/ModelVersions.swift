@@ -33,6 +33,13 @@ public struct ModelVersions: Sendable {
     /// The directory of version `name`.
     public func path(of name: String) -> String { (root as NSString).appendingPathComponent(name) }
 
+    /// The names of the versions (subdirectories with a `manifest.json`), sorted; cheaper than
+    /// ``list()`` (no manifest is read).
+    public func names() -> [String] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return entries.filter { FileManager.default.fileExists(atPath: (path(of: $0) as NSString).appendingPathComponent("manifest.json")) }.sorted()
+    }
+
     /// Every version (subdirectories with a `manifest.json`), oldest first.
     public func list() throws -> [Version] {
         let names = try FileManager.default.contentsOfDirectory(atPath: root).sorted()

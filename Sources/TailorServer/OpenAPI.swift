@@ -1155,7 +1155,7 @@ enum OpenAPIDocument {
   },
   "/v1/admin/models/{version}/activate": {
    "post": {
-    "summary": "Serve a version (atomic; a version that fails to load is refused and the current one keeps serving)",
+    "summary": "Serve a version (atomic; a version that fails to load is refused and the current one keeps serving; on a shared store, refused with 409 replicas-lack-version unless every live server holds it, then reaching all of them)",
     "security": [
      {
       "apiKey": [

@@ -63,6 +63,12 @@ public final class TailorServer: Sendable {
     /// Follows the other servers on a shared store (started with the application when the
     /// store announces changes).
     public let follower: StoreFollower
+    /// This process among the servers of a shared store (host, process id, a random part).
+    public let replicaID: String = {
+        var name = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&name, name.count) == 0 ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "host"
+        return "\(host)-\(getpid())-\(UUID().uuidString.prefix(8).lowercased())"
+    }()
     public let configuration: ServerConfiguration
     let logger: Logger
     let limiter: RateLimiter
@@ -254,8 +260,20 @@ public final class TailorServer: Sendable {
             throw Problem(.unprocessableContent, code: "model-refused", detail: "version '\(name)' was refused, the current model keeps serving: \(error)")
         }
         // A shared store records the version first: if it cannot, nothing changes anywhere
-        // (rather than this server alone serving a version the others never hear of).
+        // (rather than this server alone serving a version the others never hear of). Every
+        // live server must hold the version, or none switches.
         if announce, let shared = service.store as? any ChangeNotifyingStore {
+            let recent = max(5, 3 * follower.seconds)
+            let lacking: [ReplicaState]
+            do {
+                lacking = try shared.replicas(seenWithin: recent).filter { $0.id != replicaID && !$0.versions.contains(name) }
+            } catch {
+                throw Problem(.serviceUnavailable, code: "store", detail: "the other servers' registries could not be read, the current model keeps serving: \(error)")
+            }
+            guard lacking.isEmpty else {
+                throw Problem(.conflict, code: "replicas-lack-version",
+                              detail: "version '\(name)' is missing from the registry of \(lacking.count) of the servers on this store (\(lacking.map(\.id).joined(separator: ", "))); nothing was switched. Copy it to their --models directories (or share one) and activate again")
+            }
             do { try shared.recordActiveModel(name) } catch {
                 logger.error("cannot record the activation in the shared store", metadata: ["version": "\(name)", "reason": "\(error)"])
                 throw Problem(.serviceUnavailable, code: "store", detail: "version '\(name)' could not be recorded in the shared store, the current model keeps serving: \(error)")

@@ -26,6 +26,9 @@ public final class StoreFollower: Sendable {
 
     init(interval: Duration) { self.interval = interval }
 
+    /// The interval in seconds.
+    var seconds: Double { Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18 }
+
     /// Starts following on a thread of its own (once).
     func start(_ server: TailorServer) {
         guard !running.exchange(true, ordering: .relaxed) else { return }
@@ -54,7 +57,6 @@ public final class StoreFollower: Sendable {
     func loop(_ server: TailorServer) {
         var subscription: (any StoreSubscription)?
         defer { subscription?.cancel(); running.store(false, ordering: .relaxed) }
-        let seconds = Double(interval.components.seconds) + Double(interval.components.attoseconds) / 1e18
         while !stopRequested.load(ordering: .relaxed) {
             if subscription?.isActive != true, let store = server.service.store as? any ChangeNotifyingStore {
                 do {
@@ -65,6 +67,7 @@ public final class StoreFollower: Sendable {
             }
             for change in pending.withLock({ p -> [StoreChange] in defer { p = [] }; return p }) { apply(change, server) }
             followActiveModel(server)
+            heartbeat(server)
             do {
                 try server.service.catchUp()
             } catch {
@@ -104,6 +107,17 @@ extension StoreFollower {
             if let version = try store.activeModel() { activate(version, server) }
         } catch {
             server.logger.warning("cannot read the store's active model", metadata: ["reason": "\(error)"])
+        }
+    }
+
+    /// Tells the other servers what this one serves and can serve (they refuse to activate a
+    /// version one of them lacks).
+    func heartbeat(_ server: TailorServer) {
+        guard let store = server.service.store as? any ChangeNotifyingStore else { return }
+        do {
+            try store.heartbeat(ReplicaState(id: server.replicaID, serving: server.service.model?.version, versions: server.versions?.names() ?? []))
+        } catch {
+            server.logger.warning("cannot record this server's heartbeat", metadata: ["reason": "\(error)"])
         }
     }
 

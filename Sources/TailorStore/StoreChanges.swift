@@ -1,3 +1,5 @@
+import Foundation
+
 /// A change to a store that other processes serving from it must follow (several `tailor serve`
 /// replicas on one PostgreSQL database).
 public enum StoreChange: Sendable, Equatable {
@@ -63,6 +65,30 @@ public protocol ChangeNotifyingStore: EventStore {
     /// work one process at a time should do, such as retraining. It is released by
     /// ``StoreLease/release()``, or when this process or its connection dies.
     func tryLease(_ name: String) throws -> (any StoreLease)?
+    /// Records what one process serving from this store serves and can serve (replaced at each
+    /// call; entries unseen for a day are removed).
+    func heartbeat(_ replica: ReplicaState) throws
+    /// The processes whose last ``heartbeat(_:)`` is at most `seconds` old.
+    func replicas(seenWithin seconds: Double) throws -> [ReplicaState]
+}
+
+/// One server process on a shared store, as its heartbeat says.
+public struct ReplicaState: Sendable, Codable, Equatable {
+    /// The process (host, process id and a random part).
+    public var id: String
+    /// The model version it serves.
+    public var serving: String?
+    /// The versions its registry holds (what it could be asked to serve).
+    public var versions: [String]
+    /// When it was recorded (Unix milliseconds).
+    public var seenMilliseconds: Int64
+
+    public init(id: String, serving: String?, versions: [String], seenMilliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) {
+        self.id = id
+        self.serving = serving
+        self.versions = versions
+        self.seenMilliseconds = seenMilliseconds
+    }
 }
 
 /// A lease taken with ``ChangeNotifyingStore/tryLease(_:)``.

@@ -51,6 +51,26 @@ struct PostgresConformanceTests {
     }
 }
 
+@Suite("PostgreSQL store: what replicas share", .enabled(if: TestServer.available, "set TAILOR_TEST_POSTGRES to run the PostgreSQL tests"))
+struct PostgresSharedStateTests {
+    @Test("heartbeats: the latest per server, filtered by age, a day-old one forgotten; the active model survives reopening")
+    func heartbeats() throws {
+        let store = try TestServer.freshStore()
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try store.heartbeat(ReplicaState(id: "old", serving: "v1", versions: ["v1"], seenMilliseconds: now - 2 * 86_400_000))
+        try store.heartbeat(ReplicaState(id: "quiet", serving: "v1", versions: ["v1"], seenMilliseconds: now - 60_000))
+        try store.heartbeat(ReplicaState(id: "a", serving: "v1", versions: ["v1"], seenMilliseconds: now - 1_000))
+        try store.heartbeat(ReplicaState(id: "a", serving: "v2", versions: ["v1", "v2"], seenMilliseconds: now))
+        #expect(try store.replicas(seenWithin: 10).map(\.id) == ["a"])
+        #expect(try store.replicas(seenWithin: 10).first?.versions == ["v1", "v2"])
+        #expect(try store.replicas(seenWithin: 3_600).map(\.id) == ["a", "quiet"])
+        #expect(try store.replicas(seenWithin: 3 * 86_400).map(\.id) == ["a", "quiet"], "the two-day-old heartbeat was not forgotten")
+        #expect(try store.activeModel() == nil)
+        try store.recordActiveModel("v7")
+        #expect(try PostgresEventStore(url: TestServer.url! + "?schema=\(store.schema)").activeModel() == "v7")
+    }
+}
+
 final class Results: @unchecked Sendable {
     let lock = NSLock()
     var total = AppendCounts()

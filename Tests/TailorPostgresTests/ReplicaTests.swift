@@ -76,7 +76,7 @@ struct ReplicaTests {
         #expect(try await within(1) { try b.service.recommend(request).items.map(\.item) != personal } != nil, "B still serves the erased user's list")
     }
 
-    @Test("a replica that starts later or missed the activation (its own registry saying otherwise) serves the store's version; one it lacks is logged, not fatal")
+    @Test("a replica that starts later or missed the activation serves the store's version; a version one replica lacks is refused for all; one lost later is logged, not fatal")
     func missedActivation() async throws {
         let directory = NSTemporaryDirectory() + "tailor-replicas-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -90,6 +90,7 @@ struct ReplicaTests {
         let registries = try ["a", "b"].map { try ModelVersions(root: directory + "/\($0)") }
         for (n, name) in ["v1", "v2", "v3"].enumerated() {
             let als = try ALS.fit(InteractionMatrix(log.interactions), configuration: .init(factors: 4, iterations: 3, seed: UInt64(n + 1), threads: 1))
+            // (B's registry gets v3 later, during the test.)
             for (i, r) in registries.enumerated() where !(i == 1 && name == "v3") {  // B never received v3
                 try ModelBundle(model: als, training: log.interactions).save(to: URL(fileURLWithPath: r.path(of: name)))
             }
@@ -115,11 +116,27 @@ struct ReplicaTests {
         defer { b.follower.stop() }
         #expect(try await within(3) { b.service.model?.version == "v1" } != nil, "B kept serving v2 after missing the activation of v1")
 
-        // A activates v3, which B lacks: B keeps serving v1 and keeps following.
+        // A asks for v3, which B lacks: refused, naming B, and nobody switches.
+        #expect(try await within(3) { try storeA.replicas(seenWithin: 5).contains { $0.id == b.replicaID && $0.serving == "v1" } } != nil,
+                "B's heartbeat")
+        #expect { try a.activate(version: "v3") } throws: { error in
+            let p = error as? Problem
+            return p?.code == "replicas-lack-version" && p!.detail.contains(b.replicaID)
+        }
+        let recorded = try storeA.activeModel()
+        #expect(a.service.model?.version == "v1" && b.service.model?.version == "v1" && recorded == "v1")
+        // Once B holds v3 (its heartbeat says so), the activation reaches both.
+        try FileManager.default.copyItem(atPath: registries[0].path(of: "v3"), toPath: registries[1].path(of: "v3"))
+        #expect(try await within(3) { try storeA.replicas(seenWithin: 5).contains { $0.id == b.replicaID && $0.versions.contains("v3") } } != nil)
         _ = try a.activate(version: "v3")
+        #expect(try await within(1) { b.service.model?.version == "v3" } != nil, "B did not switch to v3")
+
+        // A version B's registry loses is logged there, not fatal: B keeps serving and following.
+        try FileManager.default.removeItem(atPath: registries[1].path(of: "v2"))
+        try storeA.recordActiveModel("v2")  // as an activation racing B's heartbeat would
         let passes = b.follower.passes.load(ordering: .relaxed)
         #expect(try await within(3) { b.follower.passes.load(ordering: .relaxed) >= passes + 3 } != nil)
-        #expect(b.service.model?.version == "v1")
+        #expect(b.service.model?.version == "v3")
         var request = RecommendationRequest(user: log.interactions.userIDs[0])
         request.k = 3
         #expect(try b.service.recommend(request).items.count == 3)
