@@ -7,7 +7,7 @@ import TailorPostgres
 
 /// Options for commands that read their data from a store instead of a log file.
 struct StoreOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Read events from this store (written by `tailor ingest`) instead of a log file: an SQLite file, or postgres://USER@HOST:PORT/DB (password in PGPASSWORD).", valueName: "FILE.db|URL"))
+    @Option(help: ArgumentHelp("Read events from this store (written by `tailor ingest`) instead of a log file: an SQLite file, or postgres://USER@HOST:PORT/DB (password in PGPASSWORD; TLS with ?sslmode=verify-full&sslrootcert=CA.pem).", valueName: "FILE.db|URL"))
     var store: String?
 
     @Option(help: ArgumentHelp("Cleaning configuration (JSON; see `tailor help stats`). Default: every step with its default thresholds.", valueName: "FILE.json"))
