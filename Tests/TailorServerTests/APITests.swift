@@ -317,9 +317,11 @@ struct APITests {
             let elapsed = ContinuousClock.now - started
             #expect(reply.hasPrefix("HTTP/1.1 503"), "got: \(reply.prefix(200))")
             #expect(reply.contains("\"code\":\"timeout\""), "got: \(reply)")
-            // Well under the idle timeout (60 s) that would otherwise end it; loose, since the
-            // suite shares two cores.
-            #expect(elapsed < .seconds(30), "answered after \(elapsed); the limit is 0.3 s")
+            // Before the idle timeout (60 s), which would close the connection without this 503
+            // body. Loose: the deadline's timer runs on the cooperative pool, which the suite's
+            // synchronous tests keep busy on two cores (37 and 48 s were seen in full local runs;
+            // alone it answers in under a second).
+            #expect(elapsed < .seconds(58), "answered after \(elapsed); the limit is 0.3 s")
             // A body over the size limit is 413, not a timeout.
             try await client.execute(uri: "/v1/events", method: .post, headers: headers(key),
                                      body: ByteBuffer(string: String(repeating: " ", count: timed.configuration.maxBodyBytes + 1))) { r in
