@@ -45,31 +45,38 @@ extension PostgresEventStore: ChangeNotifyingStore {
         try run("SELECT value FROM tailor_meta WHERE key = 'active_model'", "cannot read the active model").first?.decode(String.self)
     }
 
-    /// Kept in `tailor_meta` as `replica:ID` with the state as JSON (no schema change).
+    /// Kept in `tailor_meta` as `replica:ID` with the state as JSON (no schema change). The
+    /// time seen is the database's clock, not the caller's, so servers whose clocks disagree
+    /// still see each other as live.
     public func heartbeat(_ replica: ReplicaState) throws {
         let json = String(decoding: try JSONEncoder().encode(replica), as: UTF8.self)
         let key = "replica:" + replica.id
         try transaction("cannot record this server's heartbeat") { c in
             try run(c, """
-                INSERT INTO tailor_meta (key, value) VALUES (\(key), \(json))
+                INSERT INTO tailor_meta (key, value)
+                VALUES (\(key), jsonb_set(\(json)::jsonb, '{seenMilliseconds}', to_jsonb(\(unescaped: Self.nowMilliseconds)))::text)
                 ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
                 """, "cannot record this server's heartbeat")
             try run(c, """
                 DELETE FROM tailor_meta WHERE key LIKE 'replica:%'
-                AND (value::jsonb ->> 'seenMilliseconds')::bigint < \(replica.seenMilliseconds - 86_400_000)
+                AND (value::jsonb ->> 'seenMilliseconds')::bigint < \(unescaped: Self.nowMilliseconds) - 86400000
                 """, "cannot forget old heartbeats")
         }
     }
 
     public func replicas(seenWithin seconds: Double) throws -> [ReplicaState] {
-        let since = Int64((Date().timeIntervalSince1970 - seconds) * 1000)
-        let rows = try run("SELECT value FROM tailor_meta WHERE key LIKE 'replica:%'", "cannot read the servers' heartbeats")
+        let rows = try run("""
+            SELECT value FROM tailor_meta WHERE key LIKE 'replica:%'
+            AND (value::jsonb ->> 'seenMilliseconds')::bigint >= \(unescaped: Self.nowMilliseconds) - \(Int64(seconds * 1000))
+            """, "cannot read the servers' heartbeats")
         let decoder = JSONDecoder()
         return try rows.compactMap { row -> ReplicaState? in
-            let text = try row.decode(String.self)
-            return try? decoder.decode(ReplicaState.self, from: Data(text.utf8))
-        }.filter { $0.seenMilliseconds >= since }.sorted { $0.id < $1.id }
+            try? decoder.decode(ReplicaState.self, from: Data(try row.decode(String.self).utf8))
+        }.sorted { $0.id < $1.id }
     }
+
+    /// The database's clock in Unix milliseconds, as SQL.
+    static let nowMilliseconds = "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
     /// A session advisory lock on a connection of its own: held while the connection lives, so
     /// a process that dies frees it.

@@ -68,7 +68,7 @@ public protocol ChangeNotifyingStore: EventStore {
     /// Records what one process serving from this store serves and can serve (replaced at each
     /// call; entries unseen for a day are removed).
     func heartbeat(_ replica: ReplicaState) throws
-    /// The processes whose last ``heartbeat(_:)`` is at most `seconds` old.
+    /// The processes whose last ``heartbeat(_:)`` is at most `seconds` old (by the store's clock).
     func replicas(seenWithin seconds: Double) throws -> [ReplicaState]
 }
 
@@ -80,7 +80,8 @@ public struct ReplicaState: Sendable, Codable, Equatable {
     public var serving: String?
     /// The versions its registry holds (what it could be asked to serve).
     public var versions: [String]
-    /// When it was recorded (Unix milliseconds).
+    /// When it was recorded (Unix milliseconds; a store may stamp its own clock, so servers
+    /// whose clocks disagree compare on one).
     public var seenMilliseconds: Int64
 
     public init(id: String, serving: String?, versions: [String], seenMilliseconds: Int64 = Int64(Date().timeIntervalSince1970 * 1000)) {

@@ -53,14 +53,23 @@ struct PostgresConformanceTests {
 
 @Suite("PostgreSQL store: what replicas share", .enabled(if: TestServer.available, "set TAILOR_TEST_POSTGRES to run the PostgreSQL tests"))
 struct PostgresSharedStateTests {
-    @Test("heartbeats: the latest per server, filtered by age, a day-old one forgotten; the active model survives reopening")
+    @Test("heartbeats: the latest per server, filtered by age on the database's clock (not the writer's), a day-old one forgotten; the active model survives reopening")
     func heartbeats() throws {
         let store = try TestServer.freshStore()
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
-        try store.heartbeat(ReplicaState(id: "old", serving: "v1", versions: ["v1"], seenMilliseconds: now - 2 * 86_400_000))
-        try store.heartbeat(ReplicaState(id: "quiet", serving: "v1", versions: ["v1"], seenMilliseconds: now - 60_000))
-        try store.heartbeat(ReplicaState(id: "a", serving: "v1", versions: ["v1"], seenMilliseconds: now - 1_000))
-        try store.heartbeat(ReplicaState(id: "a", serving: "v2", versions: ["v1", "v2"], seenMilliseconds: now))
+        /// Makes `id`'s heartbeat `seconds` old on the database's clock.
+        func age(_ id: String, _ seconds: Int64) throws {
+            try store.run("""
+                UPDATE tailor_meta SET value = jsonb_set(value::jsonb, '{seenMilliseconds}',
+                  to_jsonb(\(unescaped: PostgresEventStore.nowMilliseconds) - \(seconds * 1000)))::text
+                WHERE key = \("replica:" + id)
+                """, "test")
+        }
+        for id in ["old", "quiet", "a"] { try store.heartbeat(ReplicaState(id: id, serving: "v1", versions: ["v1"])) }
+        try age("old", 2 * 86_400)
+        try age("quiet", 60)
+        // A writer whose clock is an hour behind is still live: the store stamps its own time.
+        let hourAgo = Int64(Date().timeIntervalSince1970 * 1000) - 3_600_000
+        try store.heartbeat(ReplicaState(id: "a", serving: "v2", versions: ["v1", "v2"], seenMilliseconds: hourAgo))
         #expect(try store.replicas(seenWithin: 10).map(\.id) == ["a"])
         #expect(try store.replicas(seenWithin: 10).first?.versions == ["v1", "v2"])
         #expect(try store.replicas(seenWithin: 3_600).map(\.id) == ["a", "quiet"])
