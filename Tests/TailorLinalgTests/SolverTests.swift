@@ -57,6 +57,40 @@ struct SolverTests {
         #expect(relativeError(x, expected) < 2e-3)
     }
 
+    @Test("the CG's fused pass over observations equals its reference, gathered or in place, for every remainder",
+          arguments: [(16, 0), (16, 1), (64, 3), (64, 4), (64, 9), (20, 7), (5, 6), (128, 13), (100, 8)])
+    func projections(shape: (Int, Int)) {
+        let (k, observed) = shape
+        let p = problem(k: k, items: 5_000, observed: observed, seed: 45)
+        let v = randomVector(k, seed: 46), out0 = randomVector(k, seed: 47)
+        // The observed rows copied out, as the CG gathers them.
+        let gathered = p.indices.flatMap { p.factors.row(Int($0)) }
+        for residual in [false, true] {
+            let expected = Reference.implicitProjections(residual: residual, factors: p.factors, indices: p.indices,
+                                                         confidences: p.confidences, v: v, out: out0)
+            for useGathered in [false, true] {
+                var out = out0
+                p.factors.withUnsafeBufferPointer { f in gathered.withUnsafeBufferPointer { g in
+                    Kernels.implicitProjections(residual ? .residual : .step, rows: useGathered ? g.baseAddress : nil,
+                                                factors: f.baseAddress!, indices: p.indices, confidences: p.confidences,
+                                                count: p.indices.count, k: k, v: v, out: &out)
+                } }
+                #expect(relativeError(out, expected) < 1e-5, "residual \(residual), gathered \(useGathered)")
+            }
+        }
+    }
+
+    @Test("the symmetric matrix–vector product equals gemv's reference", arguments: [1, 5, 15, 16, 17, 33, 48, 64, 65, 100, 128])
+    func symmetricGemv(n: Int) {
+        var a = randomMatrix(n + 3, n, seed: 48).gram()
+        for i in 0..<n { a[i, i] += 1 }
+        #expect((0..<n).allSatisfy { i in (0..<n).allSatisfy { j in a[i, j] == a[j, i] } }, "gram() is exactly symmetric")
+        let x = randomVector(n, seed: 49)
+        var y = [Float](repeating: .nan, count: n)
+        a.withUnsafeBufferPointer { ap in Kernels.symmetricGemv(ap.baseAddress!, n: n, x, &y) }
+        #expect(relativeError(y, Reference.gemv(a, x)) < 1e-5)
+    }
+
     @Test("CG steps match textbook CG, and enough steps reach the exact solution", arguments: [(8, 50, 10), (64, 400, 60), (20, 40, 3)])
     func conjugateGradient(shape: (Int, Int, Int)) throws {
         let (k, items, observed) = shape

@@ -486,9 +486,16 @@ extension Matrix {
         return result
     }
 
-    /// The Gram matrix `selfᵀ·self` (columns × columns). O(rows·columns²).
+    /// The Gram matrix `selfᵀ·self` (columns × columns), exactly symmetric: the GEMM may round
+    /// `(i, j)` and `(j, i)` differently, so the lower triangle is a copy of the upper one
+    /// (`Kernels.symmetricGemv` reads rows as columns). O(rows·columns²).
     public func gram(threads: Int = 1) -> Matrix {
-        multiplied(by: self, transposeSelf: true, threads: threads)
+        var g = multiplied(by: self, transposeSelf: true, threads: threads)
+        let n = g.rows
+        g.withUnsafeMutableBufferPointer { p in
+            for i in 0..<n { for j in 0..<i { p[i &* n &+ j] = p[j &* n &+ i] } }
+        }
+        return g
     }
 }
 

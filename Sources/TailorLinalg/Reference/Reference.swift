@@ -165,6 +165,23 @@ public enum Reference {
         return solve(a, b)
     }
 
+    /// `out + Σ_t coef_t·y_t` over the observed rows `y_t = factors[indices[t]]`, where
+    /// `coef_t = (c > 0 ? |c| : 0) − (|c| − 1)·(y_t·v)` (`residual`) or `(|c| − 1)·(y_t·v)`
+    /// (`step`), in `Double`: the twin of `Kernels.implicitProjections`.
+    public static func implicitProjections(
+        residual: Bool, factors: Matrix, indices: [Int32], confidences: [Float], v: [Float], out: [Float]
+    ) -> [Float] {
+        var result = out.map(Double.init)
+        for (t, index) in indices.enumerated() {
+            let y = factors.row(Int(index))
+            let d = zip(y, v).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let c = Double(confidences[t])
+            let coefficient = residual ? (c > 0 ? abs(c) : 0) - (abs(c) - 1) * d : (abs(c) - 1) * d
+            for i in 0..<result.count { result[i] += coefficient * Double(y[i]) }
+        }
+        return result.map(Float.init)
+    }
+
     /// Textbook conjugate gradient on the dense implicit-ALS system, `steps` iterations from `x0`,
     /// in `Double`.
     public static func implicitLeastSquaresCG(

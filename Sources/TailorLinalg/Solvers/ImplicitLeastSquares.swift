@@ -21,7 +21,8 @@ extension Kernels {
     /// of conjugate gradient, starting from and overwriting `x`.
     ///
     /// - Parameters:
-    ///   - gram: `k×k` matrix `YᵀY + λI` (row-major).
+    ///   - gram: `k×k` symmetric matrix `YᵀY + λI` (row-major; `Matrix.gram()` is exactly
+    ///     symmetric, and `symmetricGemv` reads its rows as columns).
     ///   - factors: the other side's factors, row `i` at `factors + i·k`.
     ///   - indices/confidences: the row's observed columns and their confidences `c` (> 0
     ///     positive feedback, < 0 negative feedback with confidence `|c|`).
@@ -40,35 +41,24 @@ extension Kernels {
         let r = scratch, p = scratch + k, ap = scratch + 2 &* k
         // The observed rows: gathered into scratch (stride k) or read in place.
         let gathered = count <= gatherRows
-        let rows = scratch + 3 &* k
+        let rows: UnsafePointer<Float>? = gathered ? UnsafePointer(scratch + 3 &* k) : nil
         if gathered {
-            for t in 0..<count { (rows + t &* k).update(from: factors + Int(indices[t]) &* k, count: k) }
-        }
-        @inline(__always) func row(_ t: Int) -> UnsafePointer<Float> {
-            gathered ? UnsafePointer(rows + t &* k) : factors + Int(indices[t]) &* k
+            let destination = scratch + 3 &* k
+            for t in 0..<count { copyRow(factors + Int(indices[t]) &* k, destination + t &* k, count: k) }
         }
         // r = b − A·x
-        gemv(gram, lda: k, rows: k, columns: k, x, r)
+        symmetricGemv(gram, n: k, x, r)
         scale(-1, r, count: k)
-        for t in 0..<count {
-            let y = row(t)
-            let c = confidences[t]
-            let conf = abs(c)
-            let target: Float = c > 0 ? conf : 0
-            let coefficient = target - (conf - 1) * dot(y, x, count: k)
-            axpy(coefficient, y, r, count: k)
-        }
+        implicitProjections(.residual, rows: rows, factors: factors, indices: indices, confidences: confidences,
+                            count: count, k: k, v: x, out: r)
         for i in 0..<k { p[i] = r[i] }
         var rsOld = dot(r, r, count: k)
         if rsOld < 1e-20 { return }
         for _ in 0..<steps {
             // ap = A·p
-            gemv(gram, lda: k, rows: k, columns: k, p, ap)
-            for t in 0..<count {
-                let y = row(t)
-                let w = abs(confidences[t]) - 1
-                axpy(w * dot(y, p, count: k), y, ap, count: k)
-            }
+            symmetricGemv(gram, n: k, p, ap)
+            implicitProjections(.step, rows: rows, factors: factors, indices: indices, confidences: confidences,
+                                count: count, k: k, v: p, out: ap)
             let pAp = dot(p, ap, count: k)
             guard pAp > 0 else { return }
             let alpha = rsOld / pAp
