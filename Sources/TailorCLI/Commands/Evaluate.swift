@@ -108,6 +108,8 @@ struct Evaluate: ParsableCommand {
         let model = self.model.isEmpty ? [run?.output].compactMap { $0 } : self.model
         guard !model.isEmpty else { throw ValidationError("\(config!) names no \"output\" model directory; give --model DIR") }
         let bundles = try model.map { try ModelBundle.load(from: URL(fileURLWithPath: $0)) }
+        let entries = ModelComparison.Entry.labelled(paths: model, bundles: bundles)
+        let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
         let trainLog: Interactions, testLog: Interactions
         let trainName: String, testName: String
         if let train, let test {
@@ -131,147 +133,45 @@ struct Evaluate: ParsableCommand {
             if let store { recipe.source = .store(store) }
             let prepared = try recipe.prepare(openStore: StoreOptions.open)
             if bundles.contains(where: { $0.model is any ClickScoring }) {
-                try evaluateClicks(bundles: bundles, paths: model, prepared: prepared, seed: recipe.holdout?.seed ?? 42)
+                let clicks = try ModelComparison.clicks(entries, prepared: prepared, seed: recipe.holdout?.seed ?? 42)
+                clicks.notes.forEach(Terminal.note)
+                print("\(clicks.protocolName): \(clicks.shown) shown, \(clicks.clicked) clicked, \(clicks.impressions) impressions")
+                print(ClickReport.table(clicks.rows), terminator: "")
+                if let json {
+                    try Terminal.writeJSON(ClickOutput(protocol: clicks.protocolName, shown: clicks.shown, clicked: clicks.clicked,
+                                                       results: Dictionary(clicks.rows, uniquingKeysWith: { a, _ in a })), to: json)
+                }
                 return
             }
             if let method = recipe.holdout?.method, method.isColdStart {
-                try evaluateColdStart(bundles: bundles, paths: model, method: method, prepared: prepared, ks: ks)
+                let cold = try ModelComparison.coldStart(entries, method: method, prepared: prepared, configuration: configuration)
+                cold.notes.forEach(Terminal.note)
+                print(cold.summary)
+                print(EvaluationReport.table(cold.rows))
+                if let json {
+                    try Terminal.writeJSON(ColdOutput(protocol: method.description, results: Dictionary(cold.rows, uniquingKeysWith: { a, _ in a })), to: json)
+                }
                 return
             }
             (trainLog, testLog) = (prepared.trainRaw, prepared.test!)
             let method = prepared.splitReport?.method ?? "held out"
             (trainName, testName) = ("\(recipe.source.path) (\(method), train part)", "\(recipe.source.path) (held-out part)")
         }
-        let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
-        var results: [(String, EvaluationReport)] = []
-        var matches: [String: Bool] = [:]
-        var errors: [String: RatingErrors] = [:]
-        var firstAligned: (train: AlignedInteractions, test: AlignedInteractions)?
-        // Labels: the model kind, or the directory when kinds repeat.
-        let kinds = bundles.map(\.manifest.kind)
-        for (path, bundle) in zip(model, bundles) {
-            let label = kinds.filter { $0 == bundle.manifest.kind }.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : bundle.manifest.kind
-            let same = trainLog.fingerprint() == bundle.manifest.data.fingerprint
-            matches[label] = same
-            if !same {
-                Terminal.note("warning: \(trainName) differs from the data \(path) was trained on (\(bundle.manifest.data.source ?? "unknown")); its items are still excluded from rankings")
-            }
-            let trainAligned = AlignedInteractions(trainLog, to: bundle)
-            let testAligned = AlignedInteractions(testLog, to: bundle)
-            if firstAligned == nil { firstAligned = (trainAligned, testAligned) }
-            if testContext, let cold = bundle.model as? any ColdStartScoring, !cold.contextFeatures.isEmpty {
-                let contexts = ContextEvaluation.firstTestContexts(test: testLog, bundle: bundle)
-                results.append((label, try ContextEvaluation.evaluate(bundle: bundle, train: trainAligned.matrix, test: testAligned.matrix,
-                                                                      contexts: contexts, configuration: configuration)))
-            } else {
-                if testContext { Terminal.note("\(path) (\(bundle.manifest.kind)) has no context features: ranked without context") }
-                results.append((label, Evaluator.evaluate(bundle.model, train: trainAligned.matrix, test: testAligned.matrix, configuration: configuration)))
-            }
-            if let predictor = bundle.model as? any RatingPredictor {
-                errors[label] = Evaluator.ratingErrors(predictor, test: testAligned.matrix)
-            }
-        }
-        let aligned = firstAligned!
-        if aligned.test.unknownUsers > 0 || aligned.test.unknownItemRows > 0 {
-            Terminal.note("left out of the test: \(aligned.test.unknownUsers) users the model never saw (\(aligned.test.unknownUserRows) rows), \(aligned.test.unknownItemRows) rows with unknown items")
-        }
-        if baseline && !kinds.contains(Popularity.kind) {
-            let pop = Popularity(counting: aligned.train.matrix)
-            results.append(("popularity", Evaluator.evaluate(pop, train: aligned.train.matrix, test: aligned.test.matrix, configuration: configuration)))
-        }
-        let first = results[0].1
+        let ranking = try ModelComparison.ranking(entries, train: trainLog, test: testLog, trainName: trainName,
+                                                  configuration: configuration, baseline: baseline, testContext: testContext)
+        ranking.notes.forEach(Terminal.note)
+        let first = ranking.rows[0].1
         print("\(first.users) test users, \(first.testInteractions) test interactions" +
               (first.testInteractionsAlreadyInTrain > 0 ? " (\(first.testInteractionsAlreadyInTrain) already in train, not counted)" : ""))
-        print(EvaluationReport.table(results))
-        for (label, e) in errors.sorted(by: { $0.key < $1.key }) {
+        print(EvaluationReport.table(ranking.rows))
+        for (label, e) in ranking.ratingErrors.sorted(by: { $0.key < $1.key }) {
             print(String(format: "%@: RMSE %.4f, MAE %.4f on %d test ratings", label, e.rmse, e.mae, e.count))
         }
         if let json {
-            try Terminal.writeJSON(Output(models: model, train: trainName, test: testName, unknownTestUsers: aligned.test.unknownUsers,
-                                          unknownTestUserRows: aligned.test.unknownUserRows, unknownTestItemRows: aligned.test.unknownItemRows,
-                                          trainMatchesModel: matches,
-                                          results: Dictionary(results, uniquingKeysWith: { a, _ in a }), ratingErrors: errors), to: json)
-        }
-    }
-
-    /// Cold users or cold items: each model that can score them, with the baselines beside it.
-    func evaluateColdStart(bundles: [ModelBundle], paths: [String], method: SplitMethod, prepared: DatasetRecipe.Prepared, ks: [Int]) throws {
-        let configuration = Evaluator.Configuration(ks: ks, computeAUC: !noAUC, threads: threads)
-        var rows: [(String, EvaluationReport)] = []
-        var summary = ""
-        for (path, bundle) in zip(paths, bundles) {
-            guard bundle.model is any ColdStartScoring else {
-                Terminal.note("warning: \(path) (\(bundle.manifest.kind)) cannot score users or items it was not trained on; left out (two-tower can)")
-                continue
-            }
-            let result: ColdStartEvaluation.Result
-            switch method {
-            case .coldUsers(_, let revealed):
-                result = ColdStartEvaluation.coldUsers(bundle: bundle, test: prepared.test!, revealed: revealed, side: prepared.side, configuration: configuration)
-                summary = "\(result.heldOut) cold users, each known by their profile" + (revealed > 0 ? " and first \(revealed) events" : "") + "; ranked among \(bundle.itemIDs.count) items"
-            default:
-                result = ColdStartEvaluation.coldItems(bundle: bundle, test: prepared.test!, side: prepared.side, configuration: configuration)
-                summary = "\(result.heldOut) cold items, known by their content, ranked among themselves for \(bundle.userIDs.count) known users"
-            }
-            if result.skippedRows > 0 { Terminal.note("left out of the test: \(result.skippedRows) rows (item or user unknown to the model)") }
-            // The model's row, then the baselines once.
-            for (label, report) in result.reports where label == bundle.manifest.kind || !rows.contains(where: { $0.0 == label }) {
-                rows.append((label == bundle.manifest.kind && bundles.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : label, report))
-            }
-        }
-        guard !rows.isEmpty else { throw ValidationError("no model given can score cold \(method.isColdUserProtocol ? "users" : "items")") }
-        if prepared.side.isEmpty {
-            Terminal.note("warning: the data has no item catalogue or user profiles, so only ids and events are known")
-        }
-        print(summary)
-        print(EvaluationReport.table(rows))
-        if let json {
-            try Terminal.writeJSON(ColdOutput(protocol: method.description, results: Dictionary(rows, uniquingKeysWith: { a, _ in a })), to: json)
-        }
-    }
-}
-
-extension Evaluate {
-    /// Rankers: click probabilities on the held-out impressions (or, without logged
-    /// impressions, on held-out interactions against random items), beside each item's
-    /// training click rate.
-    func evaluateClicks(bundles: [ModelBundle], paths: [String], prepared: DatasetRecipe.Prepared, seed: UInt64) throws {
-        let test: Impressions, train: Impressions
-        let protocolName: String
-        if let held = prepared.testImpressions, held.count > 0 {
-            test = held
-            train = prepared.impressions ?? held
-            protocolName = "held-out impressions (the latest by time)"
-        } else {
-            guard let heldOut = prepared.test else { throw ValidationError("the recipe holds nothing out; train the ranker with --holdout") }
-            test = Impressions.sampled(from: heldOut, negatives: 4, seed: seed)
-            train = Impressions.sampled(from: prepared.trainRaw, negatives: 4, seed: seed)
-            protocolName = "held-out interactions, each beside 4 random items (no logged impressions)"
-        }
-        let ks = [1, 5]
-        var rows: [(String, ClickReport)] = []
-        for (path, bundle) in zip(paths, bundles) {
-            guard let ranker = bundle.model as? any ClickScoring else {
-                Terminal.note("warning: \(path) (\(bundle.manifest.kind)) does not predict clicks; left out (train --model ranker)")
-                continue
-            }
-            let label = bundles.count > 1 ? URL(fileURLWithPath: path).lastPathComponent : bundle.manifest.kind
-            rows.append((label, ClickReport(probabilities: ranker.clickProbabilities(test), labels: test.rows.values, groups: test.groups, ks: ks)))
-        }
-        let ctr = ItemClickRate(train)
-        rows.append(("item click rate", ClickReport(probabilities: ctr.probabilities(test), labels: test.rows.values, groups: test.groups, ks: ks)))
-        print("\(protocolName): \(test.count) shown, \(test.positives) clicked, \(Set(test.groups).count) impressions")
-        var table = "model              AUC    imp.AUC  log loss  calib.err  pred/obs    P@1     P@5\n"
-        for (label, r) in rows {
-            table += label.padding(toLength: 18, withPad: " ", startingAt: 0)
-            table += String(format: " %.4f  %@   %.4f    %.4f     %6.3f   %@  %@\n", r.auc, r.impressionAUC.map { String(format: "%.4f", $0) } ?? "  –   ",
-                            r.logLoss, r.calibrationError, r.predictedOverObserved,
-                            r.precisionAtK[1].map { String(format: "%.4f", $0) } ?? "  –   ", r.precisionAtK[5].map { String(format: "%.4f", $0) } ?? "  –   ")
-        }
-        print(table, terminator: "")
-        if let json {
-            try Terminal.writeJSON(ClickOutput(protocol: protocolName, shown: test.count, clicked: test.positives,
-                                               results: Dictionary(rows, uniquingKeysWith: { a, _ in a })), to: json)
+            try Terminal.writeJSON(Output(models: model, train: trainName, test: testName, unknownTestUsers: ranking.unknownTestUsers,
+                                          unknownTestUserRows: ranking.unknownTestUserRows, unknownTestItemRows: ranking.unknownTestItemRows,
+                                          trainMatchesModel: ranking.trainMatchesModel,
+                                          results: Dictionary(ranking.rows, uniquingKeysWith: { a, _ in a }), ratingErrors: ranking.ratingErrors), to: json)
         }
     }
 }
@@ -288,16 +188,4 @@ struct ClickOutput: Encodable {
 struct ColdOutput: Encodable {
     var `protocol`: String
     var results: [String: EvaluationReport]
-}
-
-extension SplitMethod {
-    /// Cold users or cold items.
-    var isColdStart: Bool {
-        switch self { case .coldUsers, .coldItems: true; default: false }
-    }
-    /// Cold users.
-    var isColdUserProtocol: Bool {
-        if case .coldUsers = self { return true }
-        return false
-    }
 }
