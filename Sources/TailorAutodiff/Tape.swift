@@ -119,6 +119,26 @@ public final class Parameter: @unchecked Sendable {
         sparseGrad!.rows += rows
         sparseGrad!.values += values
     }
+
+    /// When the parameter has both a dense and a sparse row gradient (a table read by rows and
+    /// also used whole, as a tied input and output item embedding), adds the rows into the
+    /// dense gradient and drops the sparse one, so an optimizer takes one step on their sum, as
+    /// PyTorch does. (Stepping on each separately moved the rows twice per step, moments
+    /// included.) Returns whether it merged. O(dense + sparse entries).
+    @discardableResult
+    public func mergeGradients() -> Bool {
+        guard grad != nil, let sparse = sparseGrad else { return false }
+        let w = sparse.width
+        grad!.storage.withUnsafeMutableBufferPointer { g in
+            sparse.values.withUnsafeBufferPointer { v in
+                for (k, row) in sparse.rows.enumerated() {
+                    Kernels.axpy(1, v.baseAddress! + k &* w, g.baseAddress! + Int(row) &* w, count: w)
+                }
+            }
+        }
+        sparseGrad = nil
+        return true
+    }
 }
 
 /// The record of one forward computation, for reverse-mode differentiation.

@@ -98,6 +98,7 @@ extension Optimizer {
         var total: Double = 0
         for g in groups {
             for (_, p) in g.parameters {
+                p.mergeGradients()
                 if let d = p.grad { total += d.storage.reduce(0.0) { $0 + Double($1 * $1) } }
                 if let s = p.sparseGrad?.coalesced() { total += s.values.reduce(0.0) { $0 + Double($1 * $1) } }
             }
@@ -146,6 +147,7 @@ public final class SGD: Optimizer {
         for group in groups {
             let lr = group.learningRate * factor
             for (_, p) in group.parameters where p.requiresGrad {
+                p.mergeGradients()
                 if let g = p.grad {
                     // Taken out of the dictionary so it is mutated in place, not copied every step.
                     var v = velocity.removeValue(forKey: ObjectIdentifier(p)) ?? [Float](repeating: 0, count: g.count)
@@ -202,6 +204,7 @@ public final class Adagrad: Optimizer {
         for group in groups {
             let lr = group.learningRate * factor
             for (_, p) in group.parameters where p.requiresGrad {
+                p.mergeGradients()
                 // Taken out of the dictionary so it is mutated in place, not copied every step.
                 var acc = sums.removeValue(forKey: ObjectIdentifier(p)) ?? [Float](repeating: 0, count: p.value.count)
                 func update(_ i: Int, _ g0: Float) {
@@ -278,6 +281,7 @@ public final class Adam: Optimizer {
             let sparseRule = AdamRule(beta1: beta1, beta2: beta2, epsilon: epsilon / c2.squareRoot(), c1: c1, c2: c2, lr: lr, wd: wd,
                                       decoupled: decoupled)
             for (_, p) in group.parameters where p.requiresGrad && (p.grad != nil || p.sparseGrad != nil) {
+                p.mergeGradients()
                 let id = ObjectIdentifier(p)
                 let state = moments[id] ?? Moments(count: p.value.count)
                 moments[id] = state
