@@ -121,6 +121,18 @@ public struct NNError: Error, CustomStringConvertible, Sendable {
 
 /// Initial values as PyTorch draws them (distributions, not streams), seeded.
 public enum Initializer {
+    /// The seed of part `index` of a layer seeded `seed` (SplitMix64's finalizer over both):
+    /// unrelated for different seeds or parts. Layers built from layers seed their parts with
+    /// this, not with `seed + offset`, since offsets collide when the caller also seeds its
+    /// layers by offsets (SASRec's blocks at `s + 100` and `s + 110` gave block 0's
+    /// `linear1` and block 1's attention output projection the same weights).
+    public static func seed(_ seed: UInt64, part index: UInt64) -> UInt64 {
+        var z = seed &+ (index &+ 1) &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
     /// U(−1/√fanIn, 1/√fanIn): PyTorch's default for linear weights and biases
     /// (`kaiming_uniform_(a=√5)`).
     public static func linear(shape: [Int], fanIn: Int, seed: UInt64, stream: UInt64) -> Tensor {

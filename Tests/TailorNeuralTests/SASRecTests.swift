@@ -123,6 +123,23 @@ struct SASRecTests {
         #expect { try SASRec(archiveTensors: tensors, configuration: model.archiveConfiguration()) } throws: { "\($0)".contains("'sequences'") }
     }
 
+    @Test("no two layers start from the same weights (blocks seeded by offsets once shared a matrix)", arguments: [1, 2, 3, 4])
+    func distinctInitialWeights(blocks: Int) {
+        var c = SASRec.Configuration()
+        c.blocks = blocks
+        c.seed = 7
+        let network = SASRecNetwork(items: 50, configuration: c)
+        // Randomly drawn tensors only: layer norms start at ones and zeros, attention biases at zeros.
+        let drawn = network.namedParameters().filter { Set($0.1.value.storage).count > 1 }
+        #expect(drawn.count == 2 + 6 * blocks, "two embeddings; per block in_proj_weight, out_proj.weight, linear1 and linear2 weights and biases")
+        for (i, a) in drawn.enumerated() {
+            for b in drawn[(i + 1)...] where a.1.value.shape == b.1.value.shape {
+                let same = a.1.value.storage == b.1.value.storage
+                #expect(!same, "\(a.0) and \(b.0) start equal")
+            }
+        }
+    }
+
     @Test("the same seed trains the same model; early stopping keeps the best validation epoch")
     func determinismAndValidation() throws {
         var c = smallSASRec()

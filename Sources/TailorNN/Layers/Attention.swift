@@ -28,7 +28,7 @@ public final class MultiHeadAttention: Module {
         self.heads = heads
         inProjectionWeight = Parameter(Initializer.xavier(shape: [3 * width, width], fanIn: width, fanOut: 3 * width, seed: seed, stream: 5))
         inProjectionBias = Parameter(Tensor(shape: [3 * width]))
-        outProjection = Linear(width, width, seed: seed &+ 1)
+        outProjection = Linear(width, width, seed: Initializer.seed(seed, part: 1))
         outProjection.bias!.value = Tensor(shape: [width])
     }
 
@@ -86,9 +86,9 @@ public final class TransformerEncoderBlock: Module {
     /// its layer norms use `normEpsilon` (PyTorch's 10⁻⁵ by default; BERT's is 10⁻¹²).
     public init(width: Int, heads: Int, feedForward: Int, dropout: Float = 0.1, activation: Activation = .relu,
                 normFirst: Bool = false, normEpsilon: Float = 1e-5, seed: UInt64 = 1) {
-        selfAttention = MultiHeadAttention(width: width, heads: heads, dropout: dropout, seed: seed)
-        linear1 = Linear(width, feedForward, seed: seed &+ 11)
-        linear2 = Linear(feedForward, width, seed: seed &+ 13)
+        selfAttention = MultiHeadAttention(width: width, heads: heads, dropout: dropout, seed: Initializer.seed(seed, part: 0))
+        linear1 = Linear(width, feedForward, seed: Initializer.seed(seed, part: 1))
+        linear2 = Linear(feedForward, width, seed: Initializer.seed(seed, part: 2))
         norm1 = LayerNorm(width, epsilon: normEpsilon)
         norm2 = LayerNorm(width, epsilon: normEpsilon)
         self.dropout = dropout
