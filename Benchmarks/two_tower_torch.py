@@ -7,7 +7,8 @@ Data: MovieLens 100K as a log with an item catalogue (genres, year) and user pro
 gender, occupation), 100,000 (user, item) examples per epoch.
 
 Tailor: `tailor train … --model two-tower` with its defaults except a fixed number of epochs
-(no validation users, no early stopping), 2 threads. PyTorch (torch.set_num_threads(2)) runs
+(no validation users, no early stopping) and no brand-new-user examples (`coldUserFraction=0`,
+`newUserEvents=0`, which the twin does not draw), 2 threads. PyTorch (torch.set_num_threads(2)) runs
 the same network with the same names and shapes, built from the Tailor model's own encoded
 inputs (user_codes, user_numbers, item categories, item_numbers in its safetensors file) and
 the same histories, so the work is identical:
@@ -171,6 +172,8 @@ def main():
     report = model + ".train.json"
     _, tailor_peak = run([TAILOR, "train", log, "--items", items, "--users", users, "--model", "two-tower", "--threads", "2",
                           "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--seed", "1",
+                          # The PyTorch twin draws the id, history and attribute drops only.
+                          "--set", "coldUserFraction=0", "--set", "newUserEvents=0",
                           "--progress", "none", "--output", model, "--report", report], timed=True)
     tailor = load_json(report)
     summary = load_json(os.path.join(model, "manifest.json"))["model"]["summary"]

@@ -55,8 +55,13 @@ public enum ColdStartEvaluation {
         if let model = bundle.model as? any ColdStartScoring {
             let queries = model.userVectors(profiles: profiles, histories: histories), items = model.itemFactors
             reports.append((bundle.manifest.kind, Evaluator.evaluate(name: bundle.manifest.kind, userCount: m, itemCount: n, train: train, test: relevant,
-                                                                     configuration: configuration) { users, buffer in
+                                                                     configuration: configuration) { [profiles, histories] users, buffer in
                 innerProducts(queries, rows: users, items, into: buffer)
+                guard model.hasColdPrior else { return }
+                for (r, user) in users.enumerated() {
+                    _ = model.addColdPrior(profile: profiles[Int(user)], historyLength: histories[Int(user)].count,
+                                           to: UnsafeMutableBufferPointer(rebasing: buffer[(r * n)..<((r + 1) * n)]))
+                }
             }))
         }
         let knownProfiles = (0..<bundle.userIDs.count).map { side.users[bundle.userIDs[Int32($0)]] }
@@ -131,56 +136,6 @@ func innerProducts(_ queries: Matrix, rows: [Int32], _ items: Matrix, into buffe
             Kernels.gemm(transposeB: true, m: rows.count, n: n, k: d, a: a.baseAddress!, lda: d, b: b.baseAddress!, ldb: d,
                          c: buffer.baseAddress!, ldc: n, threads: 1)
         }
-    }
-}
-
-/// Popularity within a user's demographic segment: for each attribute of the profile, the
-/// share of users with the same value who interacted with each item (numbers bucketed by
-/// tens), averaged over the attributes; plain popularity for values seen in fewer than
-/// `minimumUsers` users or for users without a profile.
-public struct DemographicPopularity: Sendable {
-    /// The share of all users who interacted with each item.
-    public let global: [Float]
-    let shares: [String: [String: [Float]]]
-
-    /// Counts `seen` (users × items) by the attribute values of `profiles` (one per row).
-    public init(seen: CSRMatrix, profiles: [UserProfile?], minimumUsers: Int = 5) {
-        let n = seen.columns
-        var counts = [Float](repeating: 0, count: n)
-        var byValue: [String: [String: (users: Int, counts: [Float])]] = [:]
-        for u in 0..<seen.rows {
-            let items = seen.columns(inRow: u)
-            for i in items { counts[Int(i)] += 1 }
-            guard let profile = profiles[u] else { continue }
-            for (name, value) in profile.attributes {
-                let key = Self.bucket(value)
-                var entry = byValue[name, default: [:]][key] ?? (0, [Float](repeating: 0, count: n))
-                entry.users += 1
-                for i in items { entry.counts[Int(i)] += 1 }
-                byValue[name, default: [:]][key] = entry
-            }
-        }
-        global = counts.map { $0 / Float(max(1, seen.rows)) }
-        shares = byValue.mapValues { values in
-            values.filter { $0.value.users >= minimumUsers }.mapValues { e in e.counts.map { $0 / Float(e.users) } }
-        }
-    }
-
-    static func bucket(_ value: String) -> String {
-        if let x = Double(value), x.isFinite { return "≈\(Int((x / 10).rounded(.down)) * 10)" }
-        return value
-    }
-
-    /// Scores of every item for `profile`.
-    public func scores(for profile: UserProfile?) -> [Float] {
-        var total = [Float](repeating: 0, count: global.count), used = 0
-        // Attributes in name order, so the sum is the same in every run.
-        for (name, value) in (profile?.attributes ?? [:]).sorted(by: { $0.key < $1.key }) {
-            guard let share = shares[name]?[Self.bucket(value)] else { continue }
-            for i in total.indices { total[i] += share[i] }
-            used += 1
-        }
-        return used == 0 ? global : total.map { $0 / Float(used) }
     }
 }
 

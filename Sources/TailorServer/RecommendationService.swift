@@ -559,6 +559,8 @@ public final class RecommendationService: Sendable {
             return (factors.userFactors.row(Int(position)), history)
         }
         guard bundle.model is any UserFolding || bundle.model is any ColdStartScoring else { return nil }
+        // A new user's scores carry the model's prior, which a vector alone cannot: rank exactly.
+        if position == nil, let cold = bundle.model as? any ColdStartScoring, cold.hasColdPrior { return nil }
         let interactions = self.interactions(events, user: erased ? "\u{1}erased:" + userID : userID, weights: weights)
         guard interactions.count > 0 else { return nil }
         for e in events { if let p = bundle.itemIDs.position(of: e.item) { history.insert(p) } }

@@ -3,6 +3,7 @@ import Testing
 import TailorData
 import TailorEval
 import TailorLinalg
+import TailorModels
 @testable import TailorNeural
 
 @Suite("Cold-start protocols and baselines")
@@ -76,5 +77,107 @@ struct ColdStartTests {
         let auc = Dictionary(cold.reports.map { ($0.0, $0.1.auc ?? -1) }, uniquingKeysWith: { a, _ in a })
         #expect(cold.heldOut == 18)
         #expect(auc["two-tower"]! > 0.75 && auc["content-knn"]! > 0.75, "both read the category: \(auc)")
+    }
+
+    @Test("the cold prior: a new user's scores are the tower's plus coldPrior·τ·e/(e+n)·log p(item | segments); known users get the tower alone")
+    func coldPrior() throws {
+        let data = groupedData()
+        let model = try TwoTower.fit(data, configuration: smallConfiguration(), progress: nil)
+        #expect(model.hasColdPrior)
+        let c = model.configuration
+        let profiles = (0..<data.userCount).map { data.side.users[data.interactions!.userIDs[Int32($0)]] }
+        let segments = DemographicPopularity(seen: data.matrix.userItems, profiles: profiles)
+        let profile = UserProfile(id: "new", attributes: ["group": "g1", "age": "33"])
+        var logP = [Float](repeating: 0, count: model.itemCount)
+        logP.withUnsafeMutableBufferPointer { segments.logPrior(for: profile, into: $0) }
+        func tower(_ history: [Int32]) -> [Float] {
+            let v = model.userVector(profile: profile, history: history)
+            return (0..<model.itemCount).map { i in zip(v, model.itemFactors.row(i)).map(*).reduce(0, +) }
+        }
+        func served(_ history: [Int32]) -> [Float] {
+            var out = [Float](repeating: 0, count: model.itemCount)
+            out.withUnsafeMutableBufferPointer { model.scores(profile: profile, history: history, into: $0) }
+            return out
+        }
+        let tau = model.configuration.temperature
+        // No events: the whole weight; as many events as coldPriorEvents (3): half of it.
+        #expect(c.coldPriorEvents == 3)
+        for (history, weight) in [([Int32](), c.coldPrior), ([1, 4, 7], c.coldPrior / 2)] {
+            let expected = zip(tower(history), logP).map { $0 + weight * tau * $1 }
+            let worst = zip(served(history), expected).map { abs($0 - $1) }.max()!
+            #expect(worst < 1e-5, "\(history.count) events: largest difference \(worst)")
+        }
+        #expect(zip(served([]), tower([])).contains { abs($0 - $1) > 0.01 }, "the prior changes the scores")
+
+        // Through the bundle: a new user with a profile, and with events, gets the top of those
+        // scores; a known user gets their trained vector's.
+        let bundle = try ModelBundle(model: model, training: data.interactions!)
+        func top(_ scores: [Float], k: Int, banned: Set<Int32> = []) -> [String] {
+            scores.indices.filter { !banned.contains(Int32($0)) }.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(k).map { "i\($0)" }
+        }
+        let fresh = try bundle.recommend(userIDs: ["new"], k: 10, profiles: ["new": profile])
+        #expect(fresh[0].basis == .profile && fresh[0].items.map(\.item) == top(served([]), k: 10))
+        let events = Interactions(users: [0, 0], items: [0, 1], values: [1, 1], timestamps: [1, 2], userIDs: IDMap(["new"]), itemIDs: IDMap(["i4", "i7"]))
+        let folded = try bundle.recommend(histories: events, k: 10, profiles: ["new": profile])
+        #expect(folded[0].items.map(\.item) == top(served([4, 7]), k: 10, banned: [4, 7]))
+        let known = try bundle.recommend(userIDs: ["u5"], k: 10)
+        let trained = (0..<model.itemCount).map { i in zip(model.userFactors.row(5), model.itemFactors.row(i)).map(*).reduce(0, +) }
+        #expect(known[0].items.map(\.item) == top(trained, k: 10, banned: Set(data.matrix.userItems.columns(inRow: 5))))
+
+        // The model file keeps the prior; a file without it loads with the tower alone.
+        let copy = try TwoTower(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
+        var a = [Float](repeating: 0, count: model.itemCount), b = a
+        a.withUnsafeMutableBufferPointer { model.scores(profile: profile, history: [], into: $0) }
+        b.withUnsafeMutableBufferPointer { copy.scores(profile: profile, history: [], into: $0) }
+        #expect(a == b)
+        guard case .object(var fields) = try model.archiveConfiguration() else { Issue.record("not an object"); return }
+        fields["coldPrior"] = nil
+        #expect(try !TwoTower(archiveTensors: model.archiveTensors(), configuration: .object(fields)).hasColdPrior)
+        // A damaged prior is refused by name.
+        var tensors = model.archiveTensors()
+        tensors["cold_prior_items"] = .init([Int32](repeating: 9_999, count: tensors["cold_prior_items"]!.int32s().count), shape: [tensors["cold_prior_items"]!.int32s().count])
+        #expect { try TwoTower(archiveTensors: tensors, configuration: model.archiveConfiguration()) } throws: { "\($0)".contains("cold_prior_items") }
+        // coldPrior 0 keeps no prior; a negative weight is refused.
+        var off = smallConfiguration()
+        off.coldPrior = 0
+        off.epochs = 1
+        #expect(try !TwoTower.fit(data, configuration: off, progress: nil).hasColdPrior)
+        off.coldPrior = -1
+        #expect { try TwoTower.fit(data, configuration: off, progress: nil) } throws: { "\($0)".contains("coldPrior") }
+    }
+
+    @Test("the demographic prior is log(segment share + 1/users), numbers bucketed by tens, small segments left out")
+    func logPrior() {
+        // Users 0–2 aged 21–29 (one bucket) saw item 0; user 3, aged 45, saw item 1.
+        let seen = CSRMatrix(rows: 4, columns: 2, rowIndices: [0, 1, 2, 3], columnIndices: [0, 0, 0, 1], values: [1, 1, 1, 1])
+        let profiles: [UserProfile?] = [21, 25, 29, 45].map { UserProfile(id: "\($0)", attributes: ["age": "\($0)"]) }
+        let prior = DemographicPopularity(seen: seen, profiles: profiles, minimumUsers: 2)
+        var out = [Float](repeating: 0, count: 2)
+        out.withUnsafeMutableBufferPointer { prior.logPrior(for: UserProfile(id: "x", attributes: ["age": "27"]), into: $0) }
+        #expect(abs(out[0] - log(1 + 0.25)) < 1e-6 && abs(out[1] - log(0.25)) < 1e-6, "\(out)")
+        // The 40s segment has one user, below the minimum: plain popularity.
+        out.withUnsafeMutableBufferPointer { prior.logPrior(for: UserProfile(id: "y", attributes: ["age": "41"]), into: $0) }
+        #expect(abs(out[0] - log(0.75 + 0.25)) < 1e-6 && abs(out[1] - log(0.25 + 0.25)) < 1e-6, "\(out)")
+    }
+
+    @Test("newUserEvents: an example seen as a new user's keeps a prefix of 1…N events, never its own target as input")
+    func newUserHistories() throws {
+        var rng = TailorRandom(seed: 3)
+        let sequence: [Int32] = Array(10..<40)   // 30 events
+        var lengths = Set<Int>()
+        for n in 0..<2_000 {
+            let target = n % 30
+            let (history, skip) = TwoTower.newUserHistory(sequence, target: target, limit: 5, rng: &rng)
+            #expect((1...5).contains(history.count) && history == Array(sequence.prefix(history.count)))
+            #expect(skip == (target < history.count ? target : nil))
+            lengths.insert(history.count)
+        }
+        #expect(lengths == Set(1...5), "every length up to the limit is drawn: \(lengths.sorted())")
+        // A sequence shorter than the limit: at most its own length.
+        let short = TwoTower.newUserHistory([1, 2], target: 1, limit: 20, rng: &rng)
+        #expect(short.history.count <= 2)
+        var c = smallConfiguration()
+        c.newUserEvents = -1
+        #expect { try TwoTower.fit(groupedData(), configuration: c, progress: nil) } throws: { "\($0)".contains("newUserEvents") }
     }
 }

@@ -141,7 +141,7 @@ extension ModelBundle {
         }
         if let cold, !newProfiles.isEmpty {
             let vectors = try cold.userVectors(users: newProfiles.map { _ in nil }, profiles: newProfiles, histories: newProfiles.map { _ in [] }, context: context)
-            let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: nil, candidates: candidates, threads: threads)
+            let top = rankCold(cold, queries: vectors, priors: newProfiles.map { ($0, 0) }, k: k, exclude: nil, candidates: candidates, threads: threads)
             for (q, slot) in newSlots.enumerated() {
                 slots[slot] = UserRecommendations(user: ids[slot], items: top.row(q).map { (itemIDs[$0.index], $0.score) }, basis: .profile)
             }
@@ -261,6 +261,33 @@ extension ModelBundle {
         return top
     }
 
+    /// ``rank(queries:items:k:exclude:candidates:threads:)`` for a cold-start model's user vectors,
+    /// with the model's prior (``ColdStartScoring/addColdPrior(profile:historyLength:to:)``)
+    /// added for the users it does not know: `priors[q]` is such a user's profile and history
+    /// length, `nil` for a known user.
+    func rankCold(_ cold: any ColdStartScoring, queries: Matrix, priors: [(profile: UserProfile?, events: Int)?], k: Int,
+                  exclude: (@Sendable (Int) -> ArraySlice<Int32>)?, candidates: CandidateItems?, threads: Int) -> TopKResult {
+        var result = rank(queries: queries, items: cold.itemFactors, k: k, exclude: exclude, candidates: candidates, threads: threads)
+        guard cold.hasColdPrior else { return result }
+        let n = cold.itemFactors.rows, d = cold.itemFactors.columns
+        var row = [Float](repeating: 0, count: n)
+        for q in 0..<queries.rows {
+            guard let prior = priors[q] else { continue }
+            let top = row.withUnsafeMutableBufferPointer { scores in
+                queries.withUnsafeBufferPointer { u in
+                    cold.itemFactors.withUnsafeBufferPointer { v in
+                        Kernels.gemm(transposeB: true, m: 1, n: n, k: d, a: u.baseAddress! + q * d, lda: d, b: v.baseAddress!, ldb: d,
+                                     c: scores.baseAddress!, ldc: n, threads: 1)
+                    }
+                }
+                _ = cold.addColdPrior(profile: prior.profile, historyLength: prior.events, to: scores)
+                return Self.topK(scores.baseAddress!, count: n, k: result.k, banned: exclude?(q) ?? [], candidates: candidates)
+            }
+            result.set(row: q, top)
+        }
+        return result
+    }
+
     /// The best `k` of a full score row, never an item in `banned`, only `candidates` if given.
     /// Overwrites banned entries of `row` with −∞.
     static func topK(_ row: UnsafeMutablePointer<Float>, count n: Int, k: Int, banned: some Sequence<Int32>,
@@ -355,8 +382,12 @@ extension ModelBundle {
             let vectors = context.isEmpty ? cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences)
                 : try cold.userVectors(users: known, profiles: external.map { profiles[$0] }, histories: sequences.map { $0 }, context: context)
             let exclusion = banned
-            let top = rank(queries: vectors, items: cold.itemFactors, k: k, exclude: { @Sendable q in exclusion[q][...] },
-                           candidates: candidates, threads: threads)
+            // Users the model does not know get its prior, by their profile and event count.
+            let priors = external.indices.map { u -> (profile: UserProfile?, events: Int)? in
+                known[u] == nil ? (profiles[external[u]], histories[u].items.count) : nil
+            }
+            let top = rankCold(cold, queries: vectors, priors: priors, k: k, exclude: { @Sendable q in exclusion[q][...] },
+                               candidates: candidates, threads: threads)
             return external.indices.map { u in
                 UserRecommendations(user: external[u], items: top.row(u).map { (itemIDs[$0.index], $0.score) },
                                     basis: known[u] == nil && profiles[external[u]] != nil ? .profile : .model)

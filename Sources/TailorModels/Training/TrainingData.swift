@@ -147,9 +147,22 @@ public protocol ColdStartScoring: FactorModel {
     func userVectors(users: [Int32?], profiles: [UserProfile?], histories: [[Int32]?], context: [String: String]) throws -> Matrix
     /// One vector (row) per item known only by its content (`nil`: none).
     func itemVectors(content: [CatalogItem?]) -> Matrix
+    /// Whether ``addColdPrior(profile:historyLength:to:)`` adds anything.
+    var hasColdPrior: Bool { get }
+    /// Adds to `scores` (one per item: inner products of a new user's vector with
+    /// ``FactorModel/itemFactors``) a prior over items from the user's profile, weighted by how
+    /// few events (`historyLength`) the user has. Only for users the model does not know.
+    /// Returns false, changing nothing, when the model keeps no prior.
+    func addColdPrior(profile: UserProfile?, historyLength: Int, to scores: UnsafeMutableBufferPointer<Float>) -> Bool
 }
 
 extension ColdStartScoring {
+    /// No prior unless the model keeps one.
+    public var hasColdPrior: Bool { false }
+
+    /// No prior unless the model keeps one.
+    public func addColdPrior(profile: UserProfile?, historyLength: Int, to scores: UnsafeMutableBufferPointer<Float>) -> Bool { false }
+
     /// The vector of one user known only by `profile` and `history`.
     public func userVector(profile: UserProfile?, history: [Int32]) -> [Float] {
         Array(userVectors(profiles: [profile], histories: [history]).storage)
@@ -160,11 +173,13 @@ extension ColdStartScoring {
         Array(itemVectors(content: [content]).storage)
     }
 
-    /// Writes the score of every item for a user known only by `profile` and `history`.
+    /// Writes the score of every item for a user known only by `profile` and `history`, the
+    /// model's cold prior included.
     public func scores(profile: UserProfile?, history: [Int32], into scores: UnsafeMutableBufferPointer<Float>) {
         let q = userVector(profile: profile, history: history)
         itemFactors.withUnsafeBufferPointer { y in
             for i in 0..<itemCount { scores[i] = Kernels.dot(q, y.baseAddress! + i * factors, count: factors) }
         }
+        _ = addColdPrior(profile: profile, historyLength: history.count, to: scores)
     }
 }

@@ -15,13 +15,17 @@ extension TwoTower {
             out["user_history_offsets"] = .init(histories.offsets.map(Int64.init), shape: [histories.offsets.count])
             out["user_history"] = .init(histories.values, shape: [histories.values.count])
         }
+        if let prior { out.merge(prior.archiveTensors(prefix: "cold_prior")) { a, _ in a } }
         return out
     }
 
-    /// The configuration, the feature schema (encoders), the network's shapes and the training summary.
+    /// The configuration, the feature schema (encoders), the network's shapes, the training
+    /// summary and the cold-user prior's segments.
     public func archiveConfiguration() throws -> JSONValue {
-        .object(["configuration": try ConfigurationPatch.encode(configuration), "schema": try JSONValue(encoding: schema),
-                 "shapes": try JSONValue(encoding: shapes), "summary": try JSONValue(encoding: summary)])
+        var fields: [String: JSONValue] = ["configuration": try ConfigurationPatch.encode(configuration), "schema": try JSONValue(encoding: schema),
+                                           "shapes": try JSONValue(encoding: shapes), "summary": try JSONValue(encoding: summary)]
+        if let prior { fields["coldPrior"] = try prior.archiveSegments }
+        return .object(fields)
     }
 
     /// Restores a model written by ``archiveTensors()``.
@@ -61,9 +65,13 @@ extension TwoTower {
         guard (shapes.contextVocabularies ?? []).count == schema.contextNames.count else {
             throw fail("has \(shapes.contextVocabularies?.count ?? 0) context tables for \(schema.contextNames.count) context features")
         }
+        // Files written before the cold-user prior have none (their users get the tower alone).
+        let prior = try fields["coldPrior"].map {
+            try DemographicPopularity(archiveTensors: tensors, prefix: "cold_prior", segments: $0, items: shapes.items, model: "two-tower")
+        }
         let network = TwoTowerNetwork(shapes: shapes, configuration: configuration)
         try reader.load(into: network)
         self.init(configuration: configuration, userFactors: users, itemFactors: items, schema: schema, summary: summary, shapes: shapes,
-                  userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network))
+                  userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network), prior: prior)
     }
 }

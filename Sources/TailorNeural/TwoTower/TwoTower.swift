@@ -41,6 +41,12 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// Chance that a training example's whole history is dropped (users known only by
         /// their attributes).
         public var historyDropout: Float = 0.05
+        /// An example whose user id is dropped keeps only the user's first 1…N events (N drawn
+        /// uniformly, at most this many), as a new user has, so the tower learns to serve users
+        /// with a few events; 0 keeps the whole history. On MovieLens 100K cold users with 5
+        /// events revealed went from NDCG@10 0.276 to 0.365 (the tower alone, 4 splits), warm
+        /// users unchanged within noise (Docs/Benchmarks.md).
+        public var newUserEvents = 20
         /// Chance that a training example's user attributes all read as unknown (new users
         /// without a profile).
         public var attributeDropout: Float = 0.05
@@ -53,8 +59,22 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         public var itemBias = false
         /// Share of training examples seen as a brand-new user: id and history both dropped,
         /// attributes kept, so the attributes-only path (cold users) gets trained on purpose
-        /// rather than only when both independent drops coincide.
-        public var coldUserFraction: Float = 0
+        /// rather than only when both independent drops coincide. With the cold prior, 0.1 lifted
+        /// cold users on MovieLens 100K from 0.409 to 0.414 (4 splits) with warm users unchanged
+        /// within noise (Docs/Benchmarks.md).
+        public var coldUserFraction: Float = 0.1
+        /// Weight of the demographic prior in the scores of users the model has never seen: their
+        /// logits (inner product over the temperature) get `coldPrior · log p(item)`, where p is
+        /// the share of the users in their segments (each attribute value of their profile; plain
+        /// popularity without one) who took the item (``DemographicPopularity``). Counting knows
+        /// segments better than a unit vector learned from few users per value can (on MovieLens
+        /// 100K the tower alone stayed 7 % below demographic popularity for cold users;
+        /// Docs/Benchmarks.md). 0: the tower alone. Users the model knows are never touched.
+        public var coldPrior: Float = 3
+        /// The prior's weight halves once a new user has this many events, and keeps falling as
+        /// their history grows (`coldPrior · e / (e + events)`): their events say more than
+        /// their segment.
+        public var coldPriorEvents: Float = 3
         /// How recent items are pooled in the user tower.
         public var history: HistoryPooling = .mean
         /// At most this many of the user's latest items are pooled.
@@ -158,6 +178,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     /// first), to recompute their vector for a request's context; `nil` in older files.
     let histories: RaggedRows?
     let network: NetworkBox<TwoTowerNetwork>
+    /// Item popularity by segment of the attributes the user tower reads, for users the model
+    /// never saw (``Configuration/coldPrior``); `nil` when the weight is 0 or in older files.
+    let prior: DemographicPopularity?
 
     // MARK: Training
 
@@ -298,6 +321,10 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                 var request = UserRequest(user: p.user, history: trainSequences[Int(p.user)], skip: Int(p.position),
                                           dropID: tape.rng.nextFloat() < c.userIDDropout, dropHistory: tape.rng.nextFloat() < c.historyDropout,
                                           dropAttributes: tape.rng.nextFloat() < c.attributeDropout)
+                if request.dropID && !request.dropHistory && c.newUserEvents > 0 {
+                    (request.history, request.skip) = newUserHistory(trainSequences[Int(p.user)], target: Int(p.position),
+                                                                     limit: c.newUserEvents, rng: &tape.rng)
+                }
                 if contextWidth > 0 && tape.rng.nextFloat() >= c.contextDropout {
                     let item = trainSequences[Int(p.user)][Int(p.position)]
                     request.context = Array(pairContext[Int64(p.user) << 32 | Int64(item)] ?? [])
@@ -343,7 +370,25 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         var histories = RaggedRows()
         for s in sequences { histories.append(Array(s.suffix(c.historyLength))) }
         return TwoTower(configuration: c, userFactors: userFactors, itemFactors: itemFactors, schema: schema, summary: summary,
-                        shapes: shapes, userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network))
+                        shapes: shapes, userInputs: userInputs, itemInputs: itemInputs, histories: histories, network: NetworkBox(network),
+                        prior: c.coldPrior > 0 ? coldPrior(seen: data.matrix.userItems, profiles: profiles, schema: schema) : nil)
+    }
+
+    /// Segment popularity over the attributes the user tower reads (every user's whole training
+    /// history, the validation items included).
+    static func coldPrior(seen: CSRMatrix, profiles: [UserProfile?], schema: FeatureSchema) -> DemographicPopularity {
+        let used = Set(schema.userCategoricalNames + schema.userNumericNames)
+        return DemographicPopularity(seen: seen, profiles: profiles.map { p in
+            p.map { UserProfile(id: $0.id, attributes: $0.attributes.filter { used.contains($0.key) }) }
+        })
+    }
+
+    /// A training example seen as a new user's: the first `1…min(count, limit)` events of
+    /// `sequence` (the length uniform), and the target's position in it (`nil` when the target
+    /// comes later), so the target is never its own input.
+    static func newUserHistory(_ sequence: [Int32], target: Int, limit: Int, rng: inout TailorRandom) -> (history: [Int32], skip: Int?) {
+        let length = 1 + rng.nextInt(below: max(1, min(sequence.count, limit)))
+        return (Array(sequence.prefix(length)), target < length ? target : nil)
     }
 
     static func validate(_ c: Configuration) throws {
@@ -359,9 +404,12 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             if !(p >= 0 && p < 1) { throw fail(key, "must be at least 0 and below 1, got \(p)") }
         }
         if c.uniformNegatives < 0 || c.uniformNegatives > 100_000 { throw fail("uniformNegatives", "must be between 0 and 100000, got \(c.uniformNegatives)") }
+        if c.newUserEvents < 0 { throw fail("newUserEvents", "must be 0 (keep whole histories) or more, got \(c.newUserEvents)") }
         if c.historyLength < 1 { throw fail("historyLength", "must be at least 1, got \(c.historyLength)") }
         if !(c.halfLife > 0) { throw fail("halfLife", "must be positive, got \(c.halfLife)") }
         if !(c.temperature > 0 && c.temperature.isFinite) { throw fail("temperature", "must be positive, got \(c.temperature)") }
+        if !(c.coldPrior >= 0 && c.coldPrior <= 100) { throw fail("coldPrior", "must be between 0 (no prior) and 100, got \(c.coldPrior)") }
+        if !(c.coldPriorEvents > 0 && c.coldPriorEvents.isFinite) { throw fail("coldPriorEvents", "must be positive, got \(c.coldPriorEvents)") }
         if c.epochs < 1 { throw fail("epochs", "must be at least 1, got \(c.epochs)") }
         if c.batchSize < 2 { throw fail("batchSize", "must be at least 2 (the other examples are the negatives), got \(c.batchSize)") }
         if !(c.learningRate > 0 && c.learningRate.isFinite) { throw fail("learningRate", "must be positive, got \(c.learningRate)") }
@@ -445,6 +493,22 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         return out
     }
 
+    /// Whether users the model never saw get the demographic prior (``Configuration/coldPrior``).
+    public var hasColdPrior: Bool { prior != nil && configuration.coldPrior > 0 }
+
+    /// Adds `coldPrior · e / (e + events) · log p(item | segments)` in logits (times the serving
+    /// temperature, since scores are inner products) to a new user's `scores`.
+    public func addColdPrior(profile: UserProfile?, historyLength: Int, to scores: UnsafeMutableBufferPointer<Float>) -> Bool {
+        guard let prior, configuration.coldPrior > 0 else { return false }
+        precondition(scores.count >= itemCount, "one score per item")
+        let e = configuration.coldPriorEvents
+        let weight = configuration.coldPrior * e / (e + Float(max(0, historyLength))) * network.run { $0.servingTemperature }
+        var logP = [Float](repeating: 0, count: itemCount)
+        logP.withUnsafeMutableBufferPointer { prior.logPrior(for: profile, into: $0) }
+        for i in 0..<itemCount { scores[i] += weight * logP[i] }
+        return true
+    }
+
     /// Vectors from the item tower for items known only by their content (the id input reads
     /// "unknown").
     public func itemVectors(content: [CatalogItem?]) -> Matrix {
@@ -457,7 +521,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
     }
 
     init(configuration: Configuration, userFactors: Matrix, itemFactors: Matrix, schema: FeatureSchema, summary: TrainingSummary,
-         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, histories: RaggedRows?, network: NetworkBox<TwoTowerNetwork>) {
+         shapes: TowerShapes, userInputs: UserInputs, itemInputs: ItemInputs, histories: RaggedRows?, network: NetworkBox<TwoTowerNetwork>,
+         prior: DemographicPopularity?) {
+        self.prior = prior
         self.configuration = configuration
         self.userFactors = userFactors
         self.itemFactors = itemFactors
