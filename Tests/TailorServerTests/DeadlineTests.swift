@@ -40,8 +40,35 @@ struct DeadlineTests {
 }
 
 /// A bare TCP exchange with the server on 127.0.0.1, for what an HTTP client will not send (a
-/// body that stops short).
+/// body that stops short) and for live tests that must not time out on a busy machine.
+///
+/// The blocking socket calls run on a thread of their own, never on the cooperative pool: the
+/// test suite keeps that pool's two threads busy with synchronous tests, and a blocked pool thread
+/// is one the server under test cannot use to answer.
 enum RawSocket {
+    /// ``exchange(port:send:readFor:)`` on a thread of its own.
+    static func exchange(port: Int, send text: String, readFor seconds: Int) async throws -> String {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try exchange(port: port, send: text, readFor: seconds) })
+            }
+            thread.start()
+        }
+    }
+
+    /// One request on a fresh connection that the server closes after replying: the status code
+    /// and the body (status 0 when nothing came back).
+    static func request(port: Int, _ method: String, _ path: String, key: String, body: String? = nil,
+                        readFor seconds: Int = 600) async throws -> (status: Int, body: String) {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(key)\r\nConnection: close\r\n"
+        if let body { head += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" }
+        let reply = try await exchange(port: port, send: head + "\r\n" + (body ?? ""), readFor: seconds)
+        guard let end = reply.range(of: "\r\n\r\n") else { return (0, reply) }
+        let status = reply.split(separator: " ", maxSplits: 2).dropFirst().first.flatMap { Int($0) } ?? 0
+        return (status, String(reply[end.upperBound...]))
+    }
+
+
     /// Connects, sends `text`, and reads until the peer closes or `seconds` pass.
     static func exchange(port: Int, send text: String, readFor seconds: Int) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -58,7 +85,7 @@ enum RawSocket {
         var timeout = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let bytes = Array(text.utf8)
-        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var reply = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
