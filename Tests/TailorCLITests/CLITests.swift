@@ -213,6 +213,14 @@ struct CLITests {
         #expect { try tailor(common + ["--trials", "8"]) } throws: { "\($0)".contains("--resume") }
         try tailor(common + ["--trials", "8", "--resume"])
         #expect(try String(contentsOfFile: "\(dir)/trials.jsonl", encoding: .utf8).split(separator: "\n").count == 8)
+        // --holdout as train's: the best run keeps it, so train → evaluate replays the same split.
+        try tailor(["tune", "\(dir)/log.csv", "--model", "als", "--space", "\(dir)/space.json", "--trials", "2", "--threads", "2",
+                    "--holdout", "temporal", "--output", "\(dir)/best-temporal.json"])
+        let temporal = try TrainingRun.read(from: "\(dir)/best-temporal.json")
+        #expect(temporal.data.holdout?.method == .temporalFraction(testFraction: 0.2))
+        try tailor(["train", "--config", "\(dir)/best-temporal.json", "--output", "\(dir)/mt", "--progress", "none"])
+        try tailor(["evaluate", "--model", "\(dir)/mt", "--json", "\(dir)/mt.json"])
+        #expect(FileManager.default.fileExists(atPath: "\(dir)/mt.json"))
         try #"{"factors": {"int": [16, 4]}}"#.write(toFile: "\(dir)/bad.json", atomically: true, encoding: .utf8)
         #expect { try tailor(["tune", "\(dir)/log.csv", "--space", "\(dir)/bad.json"]) } throws: { "\($0)".contains("bad.json: factors.int") }
     }

@@ -140,6 +140,37 @@ struct TunerTests {
         #expect(p["iterations"] == .number(4) && p["regularization"] == result.best.configuration["regularization"])
     }
 
+    @Test("validation splits the training data as the run's holdout splits the log, and the tuner scores on that split")
+    func validationMirrorsHoldout() throws {
+        var c = Tuner.Configuration()
+        c.validationFraction = 0.25
+        let expected: [(SplitMethod?, SplitMethod)] = [
+            (nil, .random(testFraction: 0.25)),
+            (.random(testFraction: 0.2), .random(testFraction: 0.25)),
+            (.temporalFraction(testFraction: 0.2), .temporalFraction(testFraction: 0.25)),
+            (.temporalCount(count: 3), .temporalCount(count: 3)),
+            (.leaveLastOut, .leaveLastOut),
+            (.globalTime(cutoff: 1_700_000_000), .globalTimeFraction(testFraction: 0.25)),
+            (.globalTimeFraction(testFraction: 0.1), .globalTimeFraction(testFraction: 0.25)),
+            (.coldUsers(testFraction: 0.2, revealed: 0), .random(testFraction: 0.25)),
+            (.coldItems(testFraction: 0.2), .random(testFraction: 0.25)),
+        ]
+        for (holdout, validation) in expected {
+            c.holdout = holdout
+            #expect(c.validationSplit == validation, "holdout \(String(describing: holdout))")
+        }
+        // One configuration, one seed: the score moves with the validation split only.
+        c.method = .grid; c.trials = 1; c.threads = 2
+        let point = SearchSpace(["factors": .int(low: 8, high: 8, log: false, grid: [8])])
+        func score(_ holdout: SplitMethod?) throws -> Double {
+            c.holdout = holdout
+            return try Tuner(model: "als", space: point, base: .object(["iterations": .number(4)]), configuration: c).run(Self.log).best.score
+        }
+        let random = try score(nil)
+        #expect(try score(.random(testFraction: 0.2)) == random, "deterministic")
+        #expect(try score(.leaveLastOut) != random, "validated on each user's last interaction")
+    }
+
     @Test("median pruning at rungs stops weak trials early, and ALS continues from rung to rung without retraining")
     func pruning() throws {
         var c = Tuner.Configuration()

@@ -178,11 +178,7 @@ struct Train: ParsableCommand {
         if let impressions { run.data.impressions = impressions }
         if let itemVectors { run.data.itemVectors = itemVectors }
         if let confidence { run.data.confidence = try ConfidenceTransform(parsing: confidence) }
-        if let holdout {
-            run.data.holdout = .init(method: try holdoutOptions.method(holdout), seed: holdoutOptions.splitSeed ?? run.data.holdout?.seed ?? 42)
-        } else if let seed = holdoutOptions.splitSeed, run.data.holdout != nil {
-            run.data.holdout!.seed = seed
-        }
+        try holdoutOptions.apply(holdout, to: &run.data)
         if let initFrom { run.initFrom = initFrom }
         if let model {
             run.model = model.lowercased()

@@ -9,7 +9,10 @@ struct Tune: ParsableCommand {
         abstract: "Search a model's hyperparameters: grid, random or TPE, with pruning, a resumable trial log, and the best run exported.",
         discussion: """
         Each trial fits the model on part of the run's training data and scores NDCG@k on the
-        rest (never the test set of the run's holdout). The search space is a JSON file:
+        rest (never the test set of the run's holdout). Validation splits the training data the
+        way the holdout splits the log: with --holdout temporal, each user's latest 20 % of
+        training interactions (--validation); with none or random, a random 20 %. The search
+        space is a JSON file:
           {"factors": {"int": [16, 256], "log": true},
            "regularization": {"float": [0.001, 1], "log": true},
            "alpha": {"float": [0.1, 40], "log": true}}
@@ -44,6 +47,9 @@ struct Tune: ParsableCommand {
     @Option(name: .customLong("max-cost"), help: ArgumentHelp("Iterations or epochs to spend in all; no trial starts unless a full one still fits.", valueName: "N"))
     var maxCost: Int?
     @Option(help: "The score is NDCG at this cut-off.") var k = 10
+    @Option(help: "Hold out test interactions first, as `tailor train --holdout` does (random, temporal, leave-last-out, global-time): trials never see them, and validation splits the rest the same way (temporal: each user's latest share).")
+    var holdout: HoldoutOptions.Method?
+    @OptionGroup(title: "Hold-out") var holdoutOptions: HoldoutOptions
     @Option(help: "Share of each user's training interactions held out for validation.") var validation = 0.2
     @Option(help: "Seed of the validation split and the proposals.") var seed: UInt64 = 1
     @Option(help: "Worker threads in all (0: all cores).") var threads = 0
@@ -79,9 +85,10 @@ struct Tune: ParsableCommand {
         if let file { run.data.source = .log(file) }
         if let store { run.data.source = .store(store) }
         if let model { run.model = model.lowercased() }
+        try holdoutOptions.apply(holdout, to: &run.data)
         var c = Tuner.Configuration()
         c.method = method; c.trials = trials; c.gridPoints = gridPoints; c.rungs = try parsedRungs(); c.pruning = !noPruning
-        c.parallel = parallel; c.k = k; c.validationFraction = validation; c.seed = seed; c.threads = threads; c.maxCost = maxCost
+        c.parallel = parallel; c.k = k; c.validationFraction = validation; c.holdout = run.data.holdout?.method; c.seed = seed; c.threads = threads; c.maxCost = maxCost
         let tuner: Tuner
         do {
             tuner = try Tuner(model: run.model, space: SearchSpace.load(path: space), base: run.configuration, configuration: c)
@@ -101,7 +108,7 @@ struct Tune: ParsableCommand {
         }
         let logPath = log, cutoff = k
         let t0 = now()
-        Terminal.note("tuning \(tuner.model) by \(method.rawValue) on \(prepared.train.count) training interactions (\(Int(validation * 100))% held out for validation), NDCG@\(k)")
+        Terminal.note("tuning \(tuner.model) by \(method.rawValue) on \(prepared.train.count) training interactions (validation: \(c.validationSplit.description)), NDCG@\(k)")
         let result: Tuner.Result
         do {
             result = try tuner.run(prepared.train, side: prepared.side, previous: previous) { trial in

@@ -45,4 +45,14 @@ struct HoldoutOptions: ParsableArguments {
             return .globalTimeFraction(testFraction: testFraction ?? 0.2)
         }
     }
+
+    /// Sets `recipe`'s holdout from `--holdout` and these options (or only its seed, from
+    /// `--split-seed`, when the run file already has one).
+    func apply(_ holdout: Method?, to recipe: inout DatasetRecipe) throws {
+        if let holdout {
+            recipe.holdout = .init(method: try method(holdout), seed: splitSeed ?? recipe.holdout?.seed ?? 42)
+        } else if let splitSeed, recipe.holdout != nil {
+            recipe.holdout!.seed = splitSeed
+        }
+    }
 }

@@ -32,6 +32,10 @@ public struct Tuner: Sendable {
         public var k = 10
         /// Share of each user's training interactions held out for validation.
         public var validationFraction = 0.2
+        /// The run's own held-out split, which validation mirrors (``validationSplit``): a
+        /// temporal holdout is validated on each user's latest training interactions, as the
+        /// test set will be; nil or a random one on a random share.
+        public var holdout: SplitMethod?
         /// Budgets (iterations or epochs) at which trials are scored, ascending; the last is
         /// the full budget. Empty: one fit at the configured budget.
         public var rungs: [Int] = []
@@ -150,7 +154,7 @@ public struct Tuner: Sendable {
     public func run(_ data: Interactions, side: SideInformation = .init(), previous: [Trial] = [],
                     onTrial: (@Sendable (Trial) -> Void)? = nil) throws -> Result {
         let split: Split
-        do { split = try Split.make(data, method: .random(testFraction: configuration.validationFraction), seed: configuration.seed) } catch {
+        do { split = try Split.make(data, method: configuration.validationSplit, seed: configuration.seed) } catch {
             throw ExperimentError(field: "data", "the training data cannot be split for validation: \(error)")
         }
         let fitMatrix = InteractionMatrix(split.train)
@@ -330,5 +334,23 @@ public struct Tuner: Sendable {
         encoder.outputFormatting = [.sortedKeys]
         encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
         return String(decoding: (try? encoder.encode(trial)) ?? Data(), as: UTF8.self)
+    }
+}
+
+extension Tuner.Configuration {
+    /// How trials are validated: the training data split the way the run's holdout split the
+    /// whole log, so the search optimizes what the test will measure. Per-user temporal
+    /// holdouts give each user's latest `validationFraction` (or the same count, or the last
+    /// one); a global time cut gives the latest `validationFraction` of all training
+    /// interactions; random, cold-user and cold-item holdouts (and none) a random share per user.
+    public var validationSplit: SplitMethod {
+        let f = validationFraction
+        switch holdout {
+        case .temporalFraction: return .temporalFraction(testFraction: f)
+        case .temporalCount(let n): return .temporalCount(count: n)
+        case .leaveLastOut: return .leaveLastOut
+        case .globalTime, .globalTimeFraction: return .globalTimeFraction(testFraction: f)
+        case .random, .coldUsers, .coldItems, nil: return .random(testFraction: f)
+        }
     }
 }
