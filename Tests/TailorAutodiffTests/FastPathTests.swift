@@ -94,16 +94,19 @@ struct FastPathTests {
     @Test("fused softmax cross-entropy over a table equals matmul, log-softmax and the target's entry, in value and both gradients",
           arguments: [(1, 1, 0), (5, 3, 1), (300, 257, 1), (130, 1_000, 0)])
     func fusedCrossEntropy(shape: (queries: Int, classes: Int, first: Int)) {
-        // Both paths: probabilities kept for backward, and (limit 0) scored again in backward.
-        for limit in [1 << 25, 0] { fusedCrossEntropyCase(shape, keptLimit: limit) }
+        // Every path: probabilities kept for backward or (limit 0) scored again in backward; the
+        // table packed once or (limit 0) by each block's GEMM.
+        for limit in [1 << 25, 0] {
+            for packed in [1 << 24, 0] { fusedCrossEntropyCase(shape, keptLimit: limit, packedLimit: packed) }
+        }
     }
 
-    func fusedCrossEntropyCase(_ shape: (queries: Int, classes: Int, first: Int), keptLimit: Int) {
+    func fusedCrossEntropyCase(_ shape: (queries: Int, classes: Int, first: Int), keptLimit: Int, packedLimit: Int) {
         let (p, n, first) = shape, d = 16
         let q = random([p, d], seed: 11), t = random([n + first, d], seed: 12)
         var rng = TailorRandom(seed: 13)
         let targets = (0..<p).map { _ in Int32(rng.nextInt(below: n)) }
-        let (fast, fastGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets, keptLimit: keptLimit) }
+        let (fast, fastGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets, keptLimit: keptLimit, packedLimit: packedLimit) }
         var onehot = Tensor(shape: [p, n])
         for (r, c) in targets.enumerated() { onehot.storage[r * n + Int(c)] = 1 }
         let (slow, slowGrads) = gradients([q, t], seed: Tensor(scalar: 1.5)) { v in
@@ -115,7 +118,7 @@ struct FastPathTests {
         expectClose(fastGrads[1], slowGrads[1].storage.map(Double.init), tolerance: 1e-5)
         // Deterministic: the table's gradient sums the same way however the workers are scheduled.
         for _ in 0..<3 {
-            let (_, again) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets, keptLimit: keptLimit) }
+            let (_, again) = gradients([q, t], seed: Tensor(scalar: 1.5)) { softmaxCrossEntropy(queries: $0[0], table: $0[1], first: first, targets: targets, keptLimit: keptLimit, packedLimit: packedLimit) }
             #expect(again[1].storage == fastGrads[1].storage && again[0].storage == fastGrads[0].storage)
         }
         // The rows before `first` are not classes: no gradient reaches them.

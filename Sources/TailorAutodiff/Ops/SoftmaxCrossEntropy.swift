@@ -9,8 +9,9 @@ import TailorLinalg
 /// (the readable composition the tests hold it to), without ever holding the `[P, N]` logits:
 /// rows go in blocks of 128 whose logits are scored by GEMM and exponentiated in SIMD lanes;
 /// backward forms `dQ = (softmax − onehot)·T` and `dT = (softmax − onehot)ᵀ·Q` block by block
-/// (blocks in parallel, one `dT` per worker). The probabilities are kept for backward in one
-/// buffer when they fit in 128 MB (no copies of the logits, no log-softmax tensor, no
+/// (blocks in parallel, one `dT` per worker). The exponentials are kept for backward in one
+/// buffer when they fit in 128 MB, each row's 1/sum beside them and applied with backward's own
+/// scaling (no copies of the logits, no log-softmax tensor, no
 /// gradient tensor of that size); beyond that each block's are dropped and scored again in
 /// backward, one more GEMM for memory that does not grow with the catalogue.
 public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, targets: [Int32]) -> Value {
@@ -18,8 +19,9 @@ public func softmaxCrossEntropy(queries: Value, table: Value, first: Int = 0, ta
 }
 
 /// ``softmaxCrossEntropy(queries:table:first:targets:)`` keeping at most `keptLimit`
-/// probabilities for backward (tests pass 0 to exercise the scoring-again path).
-func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int32], keptLimit: Int) -> Value {
+/// probabilities for backward and packing tables of at most `packedLimit` floats once (tests
+/// pass 0 to exercise the scoring-again and the pack-per-block paths).
+func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int32], keptLimit: Int, packedLimit: Int = 1 << 24) -> Value {
     let Q = queries.tensor, T = table.tensor
     precondition(Q.rank == 2 && T.rank == 2 && Q.shape[1] == T.shape[1], "softmaxCrossEntropy needs [P, d] queries and an [N, d] table")
     let p = Q.shape[0], d = Q.shape[1], rows = T.shape[0], n = rows - first
@@ -29,12 +31,24 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
     let keep = queries.tape.recordsGradients && p * n <= keptLimit
     var probabilities = keep ? [Float](unsafeUninitializedCapacity: p * n) { _, count in count = p * n } : []
     var logSumExp = [Float](repeating: 0, count: p)
+    // Kept rows hold e^(x − max), not yet divided by their sum: backward folds 1/sum into the
+    // scale it applies anyway (one pass over the [P, N] buffer fewer).
+    var inverseSums = [Float](repeating: 1, count: keep ? p : 0)
     var losses = [Double](repeating: 0, count: blocks)
+    // The table packed once for all blocks' GEMMs (each block packed it again before: 5 % of a
+    // SASRec step), as `Tᵀ` for the scores and `T` for backward's `dQ`; up to 64 MB each, the
+    // unpacked path beyond that. Packing only reorders, so the results are the same bit for bit.
+    let prepack = blocks > 1 && n * d <= packedLimit
+    let scorePacking = prepack ? T.storage.withUnsafeBufferPointer { Kernels.PackedB(transposed: true, k: d, n: n, b: $0.baseAddress! + first * d, ldb: d) } : nil
     // Scores of block b into `scratch` ([block, n]).
     func score(_ b: Int, _ scratch: UnsafeMutablePointer<Float>, _ qp: UnsafePointer<Float>, _ tp: UnsafePointer<Float>) -> Range<Int> {
         let rowsIn = (b * block)..<min(p, (b + 1) * block)
-        Kernels.gemm(transposeB: true, m: rowsIn.count, n: n, k: d, a: qp + rowsIn.lowerBound * d, lda: d, b: tp + first * d, ldb: d,
-                     c: scratch, ldc: n, threads: 1)
+        if let scorePacking {
+            Kernels.gemm(m: rowsIn.count, a: qp + rowsIn.lowerBound * d, lda: d, packedB: scorePacking, c: scratch, ldc: n)
+        } else {
+            Kernels.gemm(transposeB: true, m: rowsIn.count, n: n, k: d, a: qp + rowsIn.lowerBound * d, lda: d, b: tp + first * d, ldb: d,
+                         c: scratch, ldc: n, threads: 1)
+        }
         return rowsIn
     }
     Q.storage.withUnsafeBufferPointer { qp in
@@ -42,22 +56,22 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
             logSumExp.withUnsafeMutableBufferPointer { lp in
                 losses.withUnsafeMutableBufferPointer { loss in
                     probabilities.withUnsafeMutableBufferPointer { kept in
-                        let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, lp.baseAddress!, loss.baseAddress!, keep ? kept.baseAddress : nil))
+                      inverseSums.withUnsafeMutableBufferPointer { inv in
+                        let box = UnsafeSendable((qp.baseAddress!, tp.baseAddress!, lp.baseAddress!, loss.baseAddress!, keep ? kept.baseAddress : nil, inv.baseAddress))
                         parallelFor(blocks, chunkSize: 1, threads: p * n * d < 1 << 20 ? 1 : 0) { chunk in
-                            let (qp, tp, lp, loss, kept) = box.value
+                            let (qp, tp, lp, loss, kept, inv) = box.value
                             func run(_ s: UnsafeMutablePointer<Float>) {
                                 let rowsIn = score(chunk.index, s, qp, tp)
                                 var total = 0.0
                                 for (k, r) in rowsIn.enumerated() {
                                     let row = s + k * n
-                                    var m = -Float.infinity
-                                    for j in 0..<n { m = max(m, row[j]) }
+                                    let m = Kernels.maximum(row, count: n)
                                     let target = row[Int(targets[r])]
                                     let sum = Kernels.expShifted(row, count: n, shift: m)
                                     let lse = m + logf(sum)
                                     lp[r] = lse
                                     total += Double(lse - target)
-                                    if kept != nil { Kernels.scale(1 / sum, row, count: n) }   // the probabilities, for backward
+                                    if kept != nil { inv![r] = 1 / sum }   // row · inv[r]: the probabilities, for backward
                                 }
                                 loss[chunk.index] = total
                             }
@@ -67,6 +81,7 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
                                 withUnsafeTemporaryAllocation(of: Float.self, capacity: block * n) { run($0.baseAddress!) }
                             }
                         }
+                      }
                     }
                 }
             }
@@ -78,6 +93,7 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
         var dq = Tensor(shape: Q.shape)
         let workers = max(1, min(blocks, effectiveThreadCount(p * n * d < 1 << 20 ? 1 : 0)))
         var dts = [[Float]](repeating: [], count: workers)
+        let tablePacking = prepack ? T.storage.withUnsafeBufferPointer { Kernels.PackedB(transposed: false, k: n, n: d, b: $0.baseAddress! + first * d, ldb: d) } : nil
         Q.storage.withUnsafeBufferPointer { qp in
             T.storage.withUnsafeBufferPointer { tp in
                 dq.storage.withUnsafeMutableBufferPointer { dqp in
@@ -100,12 +116,17 @@ func softmaxCrossEntropy(queries: Value, table: Value, first: Int, targets: [Int
                                         }
                                         for (k, r) in rowsIn.enumerated() {
                                             let row = s + k * n
+                                            // (softmax − onehot) · scale
                                             if kept == nil { _ = Kernels.expShifted(row, count: n, shift: logSumExp[r]) }
-                                            row[Int(targets[r])] -= 1
-                                            Kernels.scale(scale, row, count: n)
+                                            Kernels.scale(kept == nil ? scale : scale * inverseSums[r], row, count: n)
+                                            row[Int(targets[r])] -= scale
                                         }
                                         let m = rowsIn.count
-                                        Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
+                                        if let tablePacking {
+                                            Kernels.gemm(m: m, a: s, lda: n, packedB: tablePacking, c: dqp + rowsIn.lowerBound * d, ldc: d)
+                                        } else {
+                                            Kernels.gemm(m: m, n: d, k: n, a: s, lda: n, b: tp + first * d, ldb: d, c: dqp + rowsIn.lowerBound * d, ldc: d, threads: 1)
+                                        }
                                         dtsp[w].withUnsafeMutableBufferPointer { dt in
                                             Kernels.gemm(transposeA: true, m: n, n: d, k: m, a: s, lda: n, b: qp + rowsIn.lowerBound * d, ldb: d,
                                                          beta: 1, c: dt.baseAddress!, ldc: d, threads: 1)
