@@ -3,6 +3,7 @@ import Testing
 import TailorData
 import TailorLinalg
 import TailorModels
+import TailorNeural
 import TailorSQLite
 @testable import TailorServer
 
@@ -213,6 +214,43 @@ struct ServiceTests {
         try exact.record([event(user, top[1].item)])
         let folded = try exact.recommend(RecommendationRequest(user: user, k: 10)).items.map(\.item)
         #expect(Set(folded).intersection(after).count >= 8, "approximate \(after) vs exact \(folded)")
+    }
+
+    @Test("with an HNSW index, a user the model never saw is ranked exactly when the model keeps a cold prior (the index would rank by the tower's vector alone)")
+    func annBypassForColdPrior() throws {
+        TailorNeural.register()
+        var c = TwoTower.Configuration()
+        c.dimension = 16; c.idDimension = 16; c.featureDimension = 8; c.hidden = [32]
+        c.epochs = 15; c.batchSize = 128; c.validationUsers = 0; c.temperature = 0.1
+        let model = try TwoTower.fit(TrainingData(f.log.interactions), configuration: c, progress: nil)
+        #expect(model.hasColdPrior, "the default prior: popularity, as the store has no profiles")
+        try ModelBundle(model: model, training: f.log.interactions).save(to: URL(fileURLWithPath: f.versions.path(of: "tt")))
+        var options = RecommendationService.Options()
+        options.ann = .init(m: 8, efConstruction: 64)
+        options.annEF = 40
+        let approximate = try RecommendationService(store: f.store, model: ServingModel(path: f.versions.path(of: "tt"), version: "tt", ann: options.ann), options: options)
+        #expect(approximate.model?.index != nil)
+        let exact = try RecommendationService(store: f.store, model: ServingModel(path: f.versions.path(of: "tt"), version: "tt", ann: nil), options: .init())
+
+        // Three items of one genre: the tower leans to that genre, the prior to popular items.
+        let history = (0..<Int32(f.bundle.itemIDs.count)).filter { f.log.itemGenres[Int(f.log.interactions.itemIDs.position(of: f.bundle.itemIDs[$0])!)] == 2 }.suffix(3).map { $0 }
+        try approximate.record(history.map { event("newbie", f.bundle.itemIDs[$0]) })
+        let served = try approximate.recommend(RecommendationRequest(user: "newbie", k: 10)).items.map(\.item)
+        func top(_ scores: [Float]) -> [String] {
+            scores.indices.filter { !history.contains(Int32($0)) }.sorted { (scores[$0], -$0) > (scores[$1], -$1) }.prefix(10).map { f.bundle.itemIDs[Int32($0)] }
+        }
+        var withPrior = [Float](repeating: 0, count: model.itemCount)
+        withPrior.withUnsafeMutableBufferPointer { model.scores(profile: nil, history: history, into: $0) }
+        let vector = model.userVector(profile: nil, history: history)
+        let towerOnly = (0..<model.itemCount).map { i in zip(vector, model.itemFactors.row(i)).map(*).reduce(0, +) }
+        #expect(top(towerOnly) != top(withPrior), "the prior must change this list, or the test shows nothing")
+        #expect(served == top(withPrior), "served \(served), tower + prior \(top(withPrior))")
+        // The service without an index serves the same list to a user with the same events.
+        try exact.record(history.map { event("newbie2", f.bundle.itemIDs[$0]) })
+        #expect(try exact.recommend(RecommendationRequest(user: "newbie2", k: 10)).items.map(\.item) == served)
+        // A known user still goes through the index (their trained vector carries no prior).
+        let known = try approximate.recommend(RecommendationRequest(user: f.users[5], k: 10)).items.map(\.item)
+        #expect(known.count == 10)
     }
 
     @Test("a stranger's list is filled with trending items first, then their segment's popular items, then overall popular ones")
