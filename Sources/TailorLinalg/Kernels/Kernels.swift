@@ -59,6 +59,34 @@ extension Kernels {
         }
     }
 
+    /// The inner products of four vectors with one `x`, sharing its loads: sixteen lanes per
+    /// vector summed across, then the tail (the hot loop of ``gemv(_:lda:rows:columns:_:_:)``
+    /// and of ALS's implicit projections).
+    @inlinable @inline(__always)
+    public static func dot4(
+        _ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>, _ r3: UnsafePointer<Float>,
+        _ x: UnsafePointer<Float>, count n: Int
+    ) -> (Float, Float, Float, Float) {
+        var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
+        var i = 0
+        while i &+ 16 <= n {
+            let xv = load16(x + i)
+            c0 = madd(c0, load16(r0 + i), xv)
+            c1 = madd(c1, load16(r1 + i), xv)
+            c2 = madd(c2, load16(r2 + i), xv)
+            c3 = madd(c3, load16(r3 + i), xv)
+            i &+= 16
+        }
+        var s0 = horizontalSum(c0), s1 = horizontalSum(c1), s2 = horizontalSum(c2), s3 = horizontalSum(c3)
+        while i < n {
+            let xv = x[i]
+            s0 = madd(s0, r0[i], xv); s1 = madd(s1, r1[i], xv)
+            s2 = madd(s2, r2[i], xv); s3 = madd(s3, r3[i], xv)
+            i &+= 1
+        }
+        return (s0, s1, s2, s3)
+    }
+
     /// Matrix–vector product `y ← A·x` for a dense row-major `rows×columns` matrix with leading
     /// dimension `lda`. O(rows·columns).
     @inlinable
@@ -70,24 +98,7 @@ extension Kernels {
         // Four rows at a time share the loads of x.
         while r &+ 4 <= rows {
             let r0 = a + r &* lda, r1 = r0 + lda, r2 = r1 + lda, r3 = r2 + lda
-            var c0 = F16(), c1 = F16(), c2 = F16(), c3 = F16()
-            var i = 0
-            while i &+ 16 <= n {
-                let xv = load16(x + i)
-                c0 = madd(c0, load16(r0 + i), xv)
-                c1 = madd(c1, load16(r1 + i), xv)
-                c2 = madd(c2, load16(r2 + i), xv)
-                c3 = madd(c3, load16(r3 + i), xv)
-                i &+= 16
-            }
-            var s0 = horizontalSum(c0), s1 = horizontalSum(c1), s2 = horizontalSum(c2), s3 = horizontalSum(c3)
-            while i < n {
-                let xv = x[i]
-                s0 = madd(s0, r0[i], xv); s1 = madd(s1, r1[i], xv)
-                s2 = madd(s2, r2[i], xv); s3 = madd(s3, r3[i], xv)
-                i &+= 1
-            }
-            y[r] = s0; y[r &+ 1] = s1; y[r &+ 2] = s2; y[r &+ 3] = s3
+            (y[r], y[r &+ 1], y[r &+ 2], y[r &+ 3]) = dot4(r0, r1, r2, r3, x, count: n)
             r &+= 4
         }
         while r < rows {

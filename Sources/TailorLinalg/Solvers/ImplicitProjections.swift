@@ -49,26 +49,10 @@ extension Kernels {
         var t = 0
         while t &+ 4 <= count {
             let y0 = row(t), y1 = row(t &+ 1), y2 = row(t &+ 2), y3 = row(t &+ 3)
-            var a0 = F16(), a1 = F16(), a2 = F16(), a3 = F16()
-            var i = 0
-            while i < k16 {
-                let vv = load16(v + i)
-                a0 = madd(a0, load16(y0 + i), vv)
-                a1 = madd(a1, load16(y1 + i), vv)
-                a2 = madd(a2, load16(y2 + i), vv)
-                a3 = madd(a3, load16(y3 + i), vv)
-                i &+= 16
-            }
-            var d0 = horizontalSum(a0), d1 = horizontalSum(a1), d2 = horizontalSum(a2), d3 = horizontalSum(a3)
-            while i < k {
-                let vi = v[i]
-                d0 = madd(d0, y0[i], vi); d1 = madd(d1, y1[i], vi)
-                d2 = madd(d2, y2[i], vi); d3 = madd(d3, y3[i], vi)
-                i &+= 1
-            }
+            let (d0, d1, d2, d3) = dot4(y0, y1, y2, y3, v, count: k)
             let c0 = coef(t, d0), c1 = coef(t &+ 1, d1), c2 = coef(t &+ 2, d2), c3 = coef(t &+ 3, d3)
             let b0 = F16(repeating: c0), b1 = F16(repeating: c1), b2 = F16(repeating: c2), b3 = F16(repeating: c3)
-            i = 0
+            var i = 0
             while i < k16 {
                 var o = load16(out + i)
                 o = madd(o, b0, load16(y0 + i))
