@@ -25,38 +25,21 @@ vector included); PyTorch's epoch loop alone (batches built before the clock sta
 runs --repeats times, alternating, and each side's fastest run counts (the host's speed drifts).
 Writes Benchmarks/results/gru4rec_torch_DATA.json.
 """
-import argparse, json, math, os, sys, time
+import os, sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_common import ROOT, WORK, TAILOR, SHARED, run, load_json, build
-from sasrec_torch import read_sequences, split, metrics
+from sasrec_torch import Windows, train_and_score, cli
 
-DIM, HIDDEN, LENGTH, DROPOUT, BATCH, LR = 64, 128, 50, 0.3, 16, 0.005
+DIM, HIDDEN, DROPOUT, BATCH, LR = 64, 128, 0.3, 16, 0.005
 
 
 def torch_worker(data, epochs, out, seed=1):
-    import numpy as np, torch, torch.nn as nn
-    torch.set_num_threads(2)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    parts = split(read_sequences(data))
-    users = list(parts)
-    items = sorted({i for tr, te in parts.values() for i in tr + ([te] if te else [])}, key=int)
-    ipos = {i: n for n, i in enumerate(items)}
-    n_items = len(items)
-    train = [[ipos[i] for i in parts[u][0]] for u in users]
-    examples = [s for s in train if len(s) >= 2]
-    rows = np.zeros((len(examples), LENGTH), dtype=np.int64)
-    targets = np.full((len(examples), LENGTH), -1, dtype=np.int64)
-    for b, s in enumerate(examples):
-        recent = s[-(LENGTH + 1):]
-        n = len(recent) - 1
-        rows[b, LENGTH - n:] = np.array(recent[:-1]) + 1
-        targets[b, LENGTH - n:] = np.array(recent[1:])
+    import torch, torch.nn as nn
+    w = Windows(data, seed)
 
     class GRU4Rec(nn.Module):
         def __init__(self):
             super().__init__()
-            self.item_embedding = nn.Embedding(n_items + 1, DIM, padding_idx=0)
+            self.item_embedding = nn.Embedding(w.n_items + 1, DIM, padding_idx=0)
             nn.init.normal_(self.item_embedding.weight, std=0.02)
             with torch.no_grad():
                 self.item_embedding.weight[0].zero_()
@@ -87,118 +70,8 @@ def torch_worker(data, epochs, out, seed=1):
             return self.output(torch.stack(states, dim=1))
 
     model = GRU4Rec()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.98))
-    batches = (len(examples) + BATCH - 1) // BATCH
-    warmup, total = min(100, batches), max(batches + 1, epochs * batches)
-
-    def multiplier(step):  # Tailor's warmupCosine(floor: 0.1), 1-based step
-        step += 1
-        if step <= warmup:
-            return step / max(1, warmup)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
-    rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)
-    losses = []
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        order = torch.from_numpy(rng.permutation(len(examples)))
-        total_loss = 0.0
-        for b in range(batches):
-            idx = order[b * BATCH:(b + 1) * BATCH]
-            seq, tgt = rows_t[idx], targets_t[idx]
-            h = model(seq).reshape(-1, DIM)
-            keep = tgt.reshape(-1) >= 0
-            logits = h[keep] @ model.item_embedding.weight[1:].T
-            loss = nn.functional.cross_entropy(logits, tgt.reshape(-1)[keep])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item()
-        losses.append(total_loss / batches)
-    seconds = time.perf_counter() - start
-    model.eval()
-    vectors = np.zeros((len(users), DIM), dtype=np.float32)
-    with torch.no_grad():
-        for s0 in range(0, len(users), 256):
-            chunk = train[s0:s0 + 256]
-            seq = np.zeros((len(chunk), LENGTH), dtype=np.int64)
-            for r, s in enumerate(chunk):
-                recent = s[-LENGTH:]
-                if recent:
-                    seq[r, LENGTH - len(recent):] = np.array(recent) + 1
-            vectors[s0:s0 + len(chunk)] = model(torch.from_numpy(seq))[:, -1, :].numpy()
-    item_vectors = model.item_embedding.weight[1:].detach().numpy()
-    quality = metrics(vectors, item_vectors, users, items, parts)
-    with open(out, "w") as f:
-        json.dump({"seconds": seconds, "sequences": len(examples), "epochs": epochs, "losses": losses, "quality": quality}, f)
-
-
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--no-build", action="store_true")
-    p.add_argument("--data", default="LastFM", help="an S3-Rec file name: Beauty, Sports_and_Outdoors, Toys_and_Games, LastFM")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--seed", type=int, default=1, help="both sides' seed (Tailor: --set seed=…)")
-    p.add_argument("--repeats", type=int, default=3, help="runs per side, alternating; each side's fastest is compared")
-    p.add_argument("--torch-worker", nargs="+", metavar="DATA EPOCHS OUT [SEED]", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.torch_worker:
-        w = a.torch_worker
-        torch_worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1)
-        return
-    data = os.path.join(SHARED, "seq-s3rec", a.data + ".txt")
-    if not os.path.exists(data):
-        sys.exit(f"{data} not found")
-    if not a.no_build:
-        build()
-    os.makedirs(WORK, exist_ok=True)
-    model = os.path.join(WORK, f"gru4rec-{a.data}")
-    report = model + ".train.json"
-    out = os.path.join(WORK, f"gru4rec-{a.data}-torch.json")
-    tailor_runs, torch_runs = [], []
-    for r in range(a.repeats):
-        for side in (["tailor", "torch"] if r % 2 == 0 else ["torch", "tailor"]):
-            if side == "tailor":
-                _, peak = run([TAILOR, "train", data, "--model", "gru4rec", "--holdout", "leave-last-out", "--threads", "2",
-                               "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--set", f"seed={a.seed}",
-                               "--progress", "none", "--output", model, "--report", report], timed=True)
-                tailor_runs.append((load_json(report)["secondsFitting"], peak))
-            else:
-                _, peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", data, str(a.epochs), out, str(a.seed)], timed=True)
-                torch_result = load_json(out)
-                torch_runs.append((torch_result["seconds"], peak))
-            print(side, f"{(tailor_runs if side == 'tailor' else torch_runs)[-1][0]:.1f} s", flush=True)
-    manifest = load_json(os.path.join(model, "manifest.json"))
-    evaluation = model + ".eval.json"
-    run([TAILOR, "evaluate", "--model", model, "--k", "10", "--threads", "2", "--json", evaluation, "--no-auc"])
-    at10 = next(x for x in load_json(evaluation)["results"]["gru4rec"]["atK"] if x["k"] == 10)["metrics"]
-    from safetensors.numpy import load_file
-    t = load_file(os.path.join(model, "embeddings.safetensors"))
-    parts = split(read_sequences(data))
-    tailor_quality = metrics(t["user_factors"], t["item_factors"], manifest["users"], manifest["items"], parts)
-    sequences = torch_result["sequences"] * a.epochs
-    tailor_best, torch_best = min(x[0] for x in tailor_runs), min(x[0] for x in torch_runs)
-    result = {
-        "protocol": __doc__.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
-        "trainingSequencesPerEpoch": torch_result["sequences"], "repeats": a.repeats,
-        "tailor": {"secondsFitting": tailor_best, "runs": [x[0] for x in tailor_runs], "sequencesPerSecond": sequences / tailor_best,
-                   "peakRSSMiB": max(x[1] for x in tailor_runs), "losses": manifest["model"]["summary"]["losses"], "quality": tailor_quality,
-                   "tailorEvaluate": {"hit_rate@10": at10["hit_rate"], "ndcg@10": at10["ndcg"]}},
-        "pytorch": {"seconds": torch_best, "runs": [x[0] for x in torch_runs], "sequencesPerSecond": sequences / torch_best,
-                    "peakRSSMiB": max(x[1] for x in torch_runs), "losses": torch_result["losses"], "quality": torch_result["quality"],
-                    "version": __import__("torch").__version__},
-    }
-    result["ratio (Tailor ÷ PyTorch sequences/s)"] = result["tailor"]["sequencesPerSecond"] / result["pytorch"]["sequencesPerSecond"]
-    result["ratio per pair of runs"] = [p / t for t, p in zip(result["tailor"]["runs"], result["pytorch"]["runs"])]
-    os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    suffix = "" if a.seed == 1 else f"_seed{a.seed}"
-    with open(os.path.join(ROOT, "Benchmarks", "results", f"gru4rec_torch_{a.data}{suffix}.json"), "w") as f:
-        json.dump(result, f, indent=2)
-    print(json.dumps({k: v for k, v in result.items() if k not in ("protocol",)}, indent=2))
+    train_and_score(w, model, lambda: model.item_embedding.weight[1:], epochs, BATCH, LR, DIM, out)
 
 
 if __name__ == "__main__":
-    main()
+    cli("gru4rec", torch_worker, __doc__, data="LastFM", epochs=10)

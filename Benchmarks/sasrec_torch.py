@@ -75,25 +75,91 @@ def metrics(user_vectors, item_vectors, users, items, parts, k=10):
     return {"hr@10": hits / count, "ndcg@10": ndcg / count, "users": count}
 
 
-def torch_worker(data, epochs, out, seed=1):
+class Windows:
+    """A sequence file as both sides' training windows: leave-last-out parts, items in id order,
+    each user's training items as positions, and `[examples, LENGTH]` left-padded input rows
+    (position + 1, 0 = padding) with next-item targets (−1 on padding). Seeds torch and numpy."""
+
+    def __init__(self, data, seed):
+        import numpy as np, torch
+        torch.set_num_threads(2)
+        torch.manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.parts = split(read_sequences(data))
+        self.users = list(self.parts)
+        self.items = sorted({i for tr, te in self.parts.values() for i in tr + ([te] if te else [])}, key=int)
+        ipos = {i: n for n, i in enumerate(self.items)}
+        self.n_items = len(self.items)
+        self.train = [[ipos[i] for i in self.parts[u][0]] for u in self.users]
+        self.examples = [s for s in self.train if len(s) >= 2]
+        self.rows = np.zeros((len(self.examples), LENGTH), dtype=np.int64)
+        self.targets = np.full((len(self.examples), LENGTH), -1, dtype=np.int64)
+        for b, s in enumerate(self.examples):
+            recent = s[-(LENGTH + 1):]
+            n = len(recent) - 1
+            self.rows[b, LENGTH - n:] = np.array(recent[:-1]) + 1
+            self.targets[b, LENGTH - n:] = np.array(recent[1:])
+
+
+def train_and_score(w, model, table, epochs, batch, lr, dim, out):
+    """Trains `model` (`[B, T] rows → [B, T, dim]`) with full cross-entropy against `table()`
+    (the item rows of the tied embedding) at every non-padding position: Adam β 0.9/0.98 at `lr`,
+    Tailor's warmupCosine(floor 0.1), `batch` windows shuffled each epoch. Times the epoch loop,
+    then scores each user's last output against the table and writes the JSON `out`."""
     import numpy as np, torch, torch.nn as nn
-    torch.set_num_threads(2)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    parts = split(read_sequences(data))
-    users = list(parts)
-    items = sorted({i for tr, te in parts.values() for i in tr + ([te] if te else [])}, key=int)
-    ipos = {i: n for n, i in enumerate(items)}
-    n_items = len(items)
-    train = [[ipos[i] for i in parts[u][0]] for u in users]
-    examples = [s for s in train if len(s) >= 2]
-    rows = np.zeros((len(examples), LENGTH), dtype=np.int64)
-    targets = np.full((len(examples), LENGTH), -1, dtype=np.int64)
-    for b, s in enumerate(examples):
-        recent = s[-(LENGTH + 1):]
-        n = len(recent) - 1
-        rows[b, LENGTH - n:] = np.array(recent[:-1]) + 1
-        targets[b, LENGTH - n:] = np.array(recent[1:])
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98))
+    batches = (len(w.examples) + batch - 1) // batch
+    warmup, total = min(100, batches), max(batches + 1, epochs * batches)
+
+    def multiplier(step):  # Tailor's warmupCosine(floor: 0.1), 1-based step
+        step += 1
+        if step <= warmup:
+            return step / max(1, warmup)
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+    rows_t, targets_t = torch.from_numpy(w.rows), torch.from_numpy(w.targets)
+    losses = []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        model.train()
+        order = torch.from_numpy(w.rng.permutation(len(w.examples)))
+        total_loss = 0.0
+        for b in range(batches):
+            idx = order[b * batch:(b + 1) * batch]
+            seq, tgt = rows_t[idx], targets_t[idx]
+            h = model(seq).reshape(-1, dim)
+            keep = tgt.reshape(-1) >= 0
+            logits = h[keep] @ table().T
+            loss = nn.functional.cross_entropy(logits, tgt.reshape(-1)[keep])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total_loss += loss.item()
+        losses.append(total_loss / batches)
+    seconds = time.perf_counter() - start
+    # User vectors: the last position's output for each user's training sequence.
+    model.eval()
+    vectors = np.zeros((len(w.users), dim), dtype=np.float32)
+    with torch.no_grad():
+        for s0 in range(0, len(w.users), 256):
+            chunk = w.train[s0:s0 + 256]
+            seq = np.zeros((len(chunk), LENGTH), dtype=np.int64)
+            for r, s in enumerate(chunk):
+                recent = s[-LENGTH:]
+                if recent:
+                    seq[r, LENGTH - len(recent):] = np.array(recent) + 1
+            vectors[s0:s0 + len(chunk)] = model(torch.from_numpy(seq))[:, -1, :].numpy()
+    quality = metrics(vectors, table().detach().numpy(), w.users, w.items, w.parts)
+    with open(out, "w") as f:
+        json.dump({"seconds": seconds, "sequences": len(w.examples), "epochs": epochs, "losses": losses, "quality": quality}, f)
+
+
+def torch_worker(data, epochs, out, seed=1):
+    import torch, torch.nn as nn
+    w = Windows(data, seed)
+    n_items = w.n_items
 
     class SASRec(nn.Module):
         def __init__(self):
@@ -131,97 +197,40 @@ def torch_worker(data, epochs, out, seed=1):
             return m.repeat_interleave(HEADS, dim=0)
 
     model = SASRec()
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.98))
-    batches = (len(examples) + BATCH - 1) // BATCH
-    warmup, total = min(100, batches), max(batches + 1, epochs * batches)
-
-    def multiplier(step):  # Tailor's warmupCosine(floor: 0.1), 1-based step
-        step += 1
-        if step <= warmup:
-            return step / max(1, warmup)
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
-    rows_t, targets_t = torch.from_numpy(rows), torch.from_numpy(targets)
-    losses = []
-    start = time.perf_counter()
-    for epoch in range(epochs):
-        model.train()
-        order = torch.from_numpy(rng.permutation(len(examples)))
-        total_loss = 0.0
-        for b in range(batches):
-            idx = order[b * BATCH:(b + 1) * BATCH]
-            seq, tgt = rows_t[idx], targets_t[idx]
-            h = model(seq).reshape(-1, DIM)
-            keep = tgt.reshape(-1) >= 0
-            logits = h[keep] @ model.item_embedding.weight[1:].T
-            loss = nn.functional.cross_entropy(logits, tgt.reshape(-1)[keep])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total_loss += loss.item()
-        losses.append(total_loss / batches)
-    seconds = time.perf_counter() - start
-    # User vectors: the last position's output for each user's training sequence.
-    model.eval()
-    vectors = np.zeros((len(users), DIM), dtype=np.float32)
-    with torch.no_grad():
-        for s0 in range(0, len(users), 256):
-            chunk = train[s0:s0 + 256]
-            seq = np.zeros((len(chunk), LENGTH), dtype=np.int64)
-            for r, s in enumerate(chunk):
-                recent = s[-LENGTH:]
-                if recent:
-                    seq[r, LENGTH - len(recent):] = np.array(recent) + 1
-            vectors[s0:s0 + len(chunk)] = model(torch.from_numpy(seq))[:, -1, :].numpy()
-    item_vectors = model.item_embedding.weight[1:].detach().numpy()
-    quality = metrics(vectors, item_vectors, users, items, parts)
-    with open(out, "w") as f:
-        json.dump({"seconds": seconds, "sequences": len(examples), "epochs": epochs, "losses": losses, "quality": quality}, f)
+    train_and_score(w, model, lambda: model.item_embedding.weight[1:], epochs, BATCH, LR, DIM, out)
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("--no-build", action="store_true")
-    p.add_argument("--data", default="Beauty", help="an S3-Rec file name: Beauty, Sports_and_Outdoors, Toys_and_Games, LastFM")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--seed", type=int, default=1, help="both sides' seed (Tailor: --set seed=…)")
-    p.add_argument("--repeats", type=int, default=3, help="runs per side, alternating; each side's fastest is compared")
-    p.add_argument("--torch-worker", nargs="+", metavar="DATA EPOCHS OUT [SEED]", help=argparse.SUPPRESS)
-    a = p.parse_args()
-    if a.torch_worker:
-        w = a.torch_worker
-        torch_worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1)
-        return
+def compare(a, kind, script, doc):
+    """Both sides --repeats times, alternating; quality, speed and memory into
+    Benchmarks/results/KIND_torch_DATA.json."""
     data = os.path.join(SHARED, "seq-s3rec", a.data + ".txt")
     if not os.path.exists(data):
         sys.exit(f"{data} not found")
     if not a.no_build:
         build()
     os.makedirs(WORK, exist_ok=True)
-    model = os.path.join(WORK, f"sasrec-{a.data}")
+    model = os.path.join(WORK, f"{kind}-{a.data}")
     report = model + ".train.json"
-    out = os.path.join(WORK, f"sasrec-{a.data}-torch.json")
+    out = os.path.join(WORK, f"{kind}-{a.data}-torch.json")
     # The host's speed drifts by ±20 % within minutes, on both sides alike; runs alternate
     # (Tailor, PyTorch, PyTorch, Tailor, …) and each side's fastest run is compared.
     tailor_runs, torch_runs = [], []
     for r in range(a.repeats):
         for side in (["tailor", "torch"] if r % 2 == 0 else ["torch", "tailor"]):
             if side == "tailor":
-                _, peak = run([TAILOR, "train", data, "--model", "sasrec", "--holdout", "leave-last-out", "--threads", "2",
+                _, peak = run([TAILOR, "train", data, "--model", kind, "--holdout", "leave-last-out", "--threads", "2",
                                "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--set", f"seed={a.seed}",
                                "--progress", "none", "--output", model, "--report", report], timed=True)
                 tailor_runs.append((load_json(report)["secondsFitting"], peak))
             else:
-                _, peak = run([sys.executable, os.path.abspath(__file__), "--torch-worker", data, str(a.epochs), out, str(a.seed)], timed=True)
+                _, peak = run([sys.executable, script, "--torch-worker", data, str(a.epochs), out, str(a.seed)], timed=True)
                 torch_result = load_json(out)
                 torch_runs.append((torch_result["seconds"], peak))
             print(side, f"{(tailor_runs if side == 'tailor' else torch_runs)[-1][0]:.1f} s", flush=True)
     manifest = load_json(os.path.join(model, "manifest.json"))
     evaluation = model + ".eval.json"
     run([TAILOR, "evaluate", "--model", model, "--k", "10", "--threads", "2", "--json", evaluation, "--no-auc"])
-    at10 = next(x for x in load_json(evaluation)["results"]["sasrec"]["atK"] if x["k"] == 10)["metrics"]
+    at10 = next(x for x in load_json(evaluation)["results"][kind]["atK"] if x["k"] == 10)["metrics"]
     import numpy as np
     from safetensors.numpy import load_file
     t = load_file(os.path.join(model, "embeddings.safetensors"))
@@ -230,7 +239,7 @@ def main():
     sequences = torch_result["sequences"] * a.epochs
     tailor_best, torch_best = min(x[0] for x in tailor_runs), min(x[0] for x in torch_runs)
     result = {
-        "protocol": __doc__.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
+        "protocol": doc.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
         "trainingSequencesPerEpoch": torch_result["sequences"], "repeats": a.repeats,
         "tailor": {"secondsFitting": tailor_best, "runs": [x[0] for x in tailor_runs], "sequencesPerSecond": sequences / tailor_best,
                    "peakRSSMiB": max(x[1] for x in tailor_runs), "losses": manifest["model"]["summary"]["losses"], "quality": tailor_quality,
@@ -243,10 +252,28 @@ def main():
     result["ratio per pair of runs"] = [p / t for t, p in zip(result["tailor"]["runs"], result["pytorch"]["runs"])]
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
     suffix = "" if a.seed == 1 else f"_seed{a.seed}"
-    with open(os.path.join(ROOT, "Benchmarks", "results", f"sasrec_torch_{a.data}{suffix}.json"), "w") as f:
+    with open(os.path.join(ROOT, "Benchmarks", "results", f"{kind}_torch_{a.data}{suffix}.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k != "protocol"}, indent=2))
 
 
+def cli(kind, worker, doc, data="Beauty", epochs=20):
+    """The command line of a side-by-side script: --torch-worker runs `worker` (the PyTorch side,
+    in a process of its own for its peak RSS); otherwise ``compare``."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--no-build", action="store_true")
+    p.add_argument("--data", default=data, help="an S3-Rec file name: Beauty, Sports_and_Outdoors, Toys_and_Games, LastFM")
+    p.add_argument("--epochs", type=int, default=epochs)
+    p.add_argument("--seed", type=int, default=1, help="both sides' seed (Tailor: --set seed=…)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per side, alternating; each side's fastest is compared")
+    p.add_argument("--torch-worker", nargs="+", metavar="DATA EPOCHS OUT [SEED]", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.torch_worker:
+        w = a.torch_worker
+        worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1)
+        return
+    compare(a, kind, os.path.abspath(sys.argv[0]), doc)
+
+
 if __name__ == "__main__":
-    main()
+    cli("sasrec", torch_worker, __doc__)
