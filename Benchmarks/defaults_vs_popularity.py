@@ -57,6 +57,9 @@ def main():
     ap.add_argument("--extra", action="append", default=[], help="NAME=PATH of another log (user, item, count[, time])")
     ap.add_argument("--threads", default="2")
     ap.add_argument("--only-confidence", action="store_true", help="only the confidence-transform sweep over seeds")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a configuration override for every model trained (a variant, not the defaults: "
+                         "prints its rows, writes no results and skips the confidence sweep)")
     args = ap.parse_args()
     if not args.no_build:
         build()
@@ -86,14 +89,17 @@ def main():
         row = {}
         for model in args.models.split(","):
             out = os.path.join(WORK, f"dvp-{name}-{model}")
-            run([TAILOR, "train", train, "--model", model, "--threads", args.threads, "--output", out, "--progress", "none"]
+            overrides = [x for kv in args.set for x in ("--set", kv)]
+            run([TAILOR, "train", train, "--model", model, "--threads", args.threads, "--output", out, "--progress", "none", *overrides]
                 if model not in ("item2vec",) else
-                [TAILOR, "train", train, "--model", model, "--output", out, "--progress", "none"])
+                [TAILOR, "train", train, "--model", model, "--output", out, "--progress", "none", *overrides])
             ndcg, pop = evaluate(out, train, test)
             row[model] = ndcg
             row["popularity"] = pop
             print(f"{name:24s} {model:11s} NDCG@10 {ndcg:.4f}   popularity {pop:.4f}   {'OK' if model == 'popularity' or ndcg > pop else 'BELOW'}", flush=True)
         results["datasets"].setdefault(name, {}).update(row)
+    if args.set:
+        return
 
     # Confidence transforms on raw counts: ALS defaults under each transform, and the counts binarized.
     train, test = temporal_split("synthetic-play-counts", plays)

@@ -180,4 +180,32 @@ struct ColdStartTests {
         c.newUserEvents = -1
         #expect { try TwoTower.fit(groupedData(), configuration: c, progress: nil) } throws: { "\($0)".contains("newUserEvents") }
     }
+
+    @Test("historyGap: a training example's history is the events before its target, ending 0…gap×count earlier; out-of-range gap or share refused")
+    func priorHistories() throws {
+        var rng = TailorRandom(seed: 5)
+        let sequence: [Int32] = Array(100..<140)   // 40 events: a gap of up to 4 at 0.1
+        var gaps = Set<Int>()
+        for n in 0..<4_000 {
+            let target = n % 40
+            let history = TwoTower.priorHistory(sequence, target: target, gap: 0.1, rng: &rng)
+            // A prefix of the sequence (time order kept) that ends before the target.
+            #expect(history == Array(sequence.prefix(history.count)))
+            #expect(history.count <= target && !history.contains(sequence[target]))
+            if history.count > 0 || target <= 4 { gaps.insert(target - history.count) }
+        }
+        #expect(gaps == Set(0...4), "every gap up to ⌊0.1 × 40⌋ is drawn: \(gaps.sorted())")
+        // Gap 0: exactly the events before the target.
+        #expect(TwoTower.priorHistory(sequence, target: 7, gap: 0, rng: &rng) == Array(sequence.prefix(7)))
+        var c = smallConfiguration()
+        for bad: Float in [-0.1, 1.5, .nan] {
+            c.historyGap = bad
+            #expect { try TwoTower.fit(groupedData(), configuration: c, progress: nil) } throws: { "\($0)".contains("historyGap") }
+        }
+        c.historyGap = 0.1
+        for bad: Float in [-0.5, 1.01, .nan] {
+            c.historyGapShare = bad
+            #expect { try TwoTower.fit(groupedData(), configuration: c, progress: nil) } throws: { "\($0)".contains("historyGapShare") }
+        }
+    }
 }
