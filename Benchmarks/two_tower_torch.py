@@ -174,8 +174,8 @@ def main():
                           "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--seed", "1",
                           # The PyTorch twin draws the id, history and attribute drops only.
                           "--set", "coldUserFraction=0", "--set", "newUserEvents=0",
-                          # ... and pools the mean of every other item (the network measured before
-                          # attention and the gapped history became the defaults).
+                          # ... and pools the mean of every other item: pinned, so the measured network
+                          # stays this one if attention or the gapped history become defaults.
                           "--set", "history=mean", "--set", "historyGap=null",
                           "--progress", "none", "--output", model, "--report", report], timed=True)
     tailor = load_json(report)
