@@ -38,6 +38,8 @@ extension TwoTower {
         var configuration = try ConfigurationPatch.apply(c, to: Configuration(), context: "model.configuration")
         // Files written before the item bias existed have neither the key nor the tensor.
         if case .object(let keys) = c, keys["itemBias"] == nil, tensors["net.item_bias.weight"] == nil { configuration.itemBias = false }
+        // Files from before the gapped histories were trained on every other item.
+        if case .object(let keys) = c, keys["historyGap"] == nil { configuration.historyGap = nil }
         try Self.validate(configuration)
         let schema = try s.decode(FeatureSchema.self)
         let shapes = try sh.decode(TowerShapes.self)
