@@ -180,6 +180,30 @@ struct TwoTowerTests {
         #expect(s.stoppedEarly && s.losses.count == best + 2, "stopped after patience epochs without improvement: \(s.validation)")
     }
 
+    @Test("validation holds out each user's latest share of items (at least one), training examples only, two kept to train on")
+    func validationHoldOut() throws {
+        var s = Array(Int32(0)..<10)
+        #expect(TwoTower.holdOut(&s, share: 0, isExample: { _ in true }) == [9], "0: the latest item")
+        #expect(s == Array(0..<9))
+        s = Array(0..<10)
+        #expect(TwoTower.holdOut(&s, share: 0.25, isExample: { _ in true }) == [9, 8], "⌊0.25 × 10⌋ = 2")
+        s = Array(0..<10)
+        #expect(TwoTower.holdOut(&s, share: 0.5, isExample: { $0 != 7 }) == [9, 8], "stops at an item that is not an example")
+        s = [0, 1, 2]
+        #expect(TwoTower.holdOut(&s, share: 0.5, isExample: { _ in true }) == [2])
+        #expect(s == [0, 1], "two left to train on")
+        var c = smallConfiguration()
+        c.validationShare = 0.2
+        c.validationUsers = 30
+        c.epochs = 2
+        let model = try TwoTower.fit(Self.data, configuration: c, progress: nil)
+        #expect(model.summary.validation.count == 2 && model.summary.validation.allSatisfy { $0 > 0 && $0 <= 1 })
+        for bad: Float in [-0.1, 0.6, .nan] {
+            c.validationShare = bad
+            #expect { try TwoTower.fit(Self.data, configuration: c, progress: nil) } throws: { "\($0)".contains("validationShare") }
+        }
+    }
+
     @Test("the validation NDCG without a cut-off is 1/log₂(rank+1) of each held-out item's full rank, excluded items not counted")
     func fullRankValidation() {
         var rng = TailorRandom(seed: 17)
