@@ -16,7 +16,7 @@ the same histories, so the work is identical:
   user tower: user_id embedding (65 → 64, id dropout 0.1) ‖ one 16-wide embedding per
               categorical attribute ‖ numeric attributes ‖ the item_id rows of the user's
               latest 50 items pooled by attention (a learned query's score plus log recency,
-              half-life 20, softmax per user), for 80 % of the examples the events before the
+              half-life 20, softmax per user), for 65 % of the examples the events before the
               target ending a random gap of 0…10 % of the user's events earlier, for the rest
               every other item (`--history mean`: their mean, every other item always);
               history dropout 0.05; attribute dropout 0.05
@@ -198,7 +198,7 @@ def main():
     p.add_argument("--no-build", action="store_true")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--history", choices=["defaults", "mean"], default="defaults",
-                   help="defaults: attention over gapped histories (80 %% of examples); mean: the mean of every other item")
+                   help="defaults: attention over gapped histories (65 %% of examples); mean: the mean of every other item")
     p.add_argument("--torch-worker", nargs=4, metavar=("MODEL", "LOG", "EPOCHS", "OUT"), help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.torch_worker:

@@ -87,7 +87,7 @@ struct TwoTowerTests {
     // Mean pooling: the planted events come in item-id order, a sequence that attention over
     // fully gapped histories learns on this small data (a new user's three low ids then drew
     // half their top 10 from other groups for seed 42; 1 in 12 for seeds 1–3, as often as the
-    // all-other-items objective). The default, 80 % gapped with attention, is the model above.
+    // all-other-items objective). The default, 65 % gapped with attention, is the model above.
     @Test("every history gapped, or none (every other item): known users rank their group first, a new user with a few events gets items like them",
           arguments: [Float?(0.1), nil])
     func historyObjectives(gap: Float?) throws {
