@@ -80,7 +80,7 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         public var coldPriorEvents: Float = 3
         /// How recent items are pooled in the user tower. With ``historyGap`` the history is in
         /// time order and attention pays off (MovieLens 100K warm NDCG@10 0.1527 against 0.1448
-        /// with the mean, gap 0.1, 3 seeds; Docs/Benchmarks.md).
+        /// with the mean, every example gapped by up to 0.1, 3 seeds; Docs/Benchmarks.md).
         public var history: HistoryPooling = .attention
         /// What a training example's history holds. A number (0.1 by default): only the user's
         /// events *before* the target, ending a random gap of `0…historyGap × (the user's events)`
@@ -89,8 +89,8 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// other training item of the user, later ones included (the target left out), so the
         /// model learns to fill a hole in a history (the default until 2026-12-06; model files from
         /// before the option read as `nil`). On temporal splits (each user's latest 20 % held
-        /// out) the gap with attention pooling lifted NDCG@10 on MovieLens 100K from 0.132 to
-        /// 0.153 and on ml-latest-small from 0.111 to 0.121, but cost 5 % on Last.fm
+        /// out) gapping every example, with attention pooling, lifted NDCG@10 on MovieLens 100K
+        /// from 0.132 to 0.153 and on ml-latest-small from 0.111 to 0.121, but cost 5 % on Last.fm
         /// (Docs/Benchmarks.md).
         public var historyGap: Float? = 0.1
         /// Share of training examples whose history is gapped as ``historyGap`` says; the rest
@@ -150,8 +150,9 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
         /// one; 0, the default: the latest item only), for protocols that serve a longer future
         /// than the next item. Held-out items are not trained on, so on small data (every user a
         /// validation user) 0.2 cost a fifth of the data (MovieLens 100K warm 0.942× tuned ALS
-        /// against 0.985×, 80 % of histories gapped); with 200 validation users it stopped no better on a global-time split
-        /// (seeds 1–3: 0.156 / 0.129 / 0.120 against 0.140 / 0.140 / 0.141; Docs/Benchmarks.md).
+        /// against 0.985×, 80 % of histories gapped); with 200 validation users it stopped no
+        /// better on a global-time split (seeds 1–3: 0.156 / 0.129 / 0.120 against 0.140 / 0.140 /
+        /// 0.141; Docs/Benchmarks.md).
         public var validationShare: Float = 0
         /// The cut-off of the validation NDCG (`nil`: no cut-off, the held-out item's full rank).
         /// Without one every validation user counts, not only the tenth or so whose item makes a
@@ -313,10 +314,10 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
                                                               count: c.validationUsers, seed: c.seed)
         var trainSequences = sequences
         var heldOut: [Int32] = []
-        var heldOutUsers: [Int] = []
-        for u in validationUsers {
+        var heldOutRows: [Int] = []   // per held-out item, its user's index in validationUsers
+        for (n, u) in validationUsers.enumerated() {
             for i in Self.holdOut(&trainSequences[u], share: c.validationShare, isExample: { isExample(u, $0) }) {
-                heldOut.append(i); heldOutUsers.append(u)
+                heldOut.append(i); heldOutRows.append(n)
             }
         }
 
@@ -399,9 +400,12 @@ public struct TwoTower: FactorModel, TrainableRecommender, HistoryScoring {
             }
         }, validate: validationUsers.isEmpty ? nil : {
             let itemVectors = model.allItemVectors()
-            // One query per held-out item; a user's other held-out items compete with it.
-            let queries = model.userVectors(heldOutUsers.map { UserRequest(user: Int32($0), history: trainSequences[$0], skip: nil) })
-            return validationNDCG(queries: queries, items: itemVectors, exclude: heldOutUsers.map { trainSequences[$0] },
+            // Each user's vector once, then one query row per held-out item (a user's other
+            // held-out items compete with it).
+            let perUser = model.userVectors(validationUsers.map { UserRequest(user: Int32($0), history: trainSequences[$0], skip: nil) })
+            let queries = heldOutRows.count == validationUsers.count ? perUser
+                : Matrix(rows: heldOutRows.count, columns: perUser.columns, storage: heldOutRows.flatMap { perUser.row($0) })
+            return validationNDCG(queries: queries, items: itemVectors, exclude: heldOutRows.map { trainSequences[validationUsers[$0]] },
                                   heldOut: heldOut, k: c.validationK)
         })
         let userFactors = model.userVectors((0..<users).map { UserRequest(user: Int32($0), history: sequences[$0], skip: nil) })
