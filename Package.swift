@@ -156,7 +156,7 @@ let package = Package(
         // Fixtures/ holds committed model directories of earlier format versions, read by #filePath.
         .testTarget(name: "TailorModelsTests", dependencies: ["TailorModels"], exclude: ["Fixtures"], swiftSettings: commonSettings),
         .testTarget(name: "TailorEvalTests", dependencies: ["TailorEval"], swiftSettings: commonSettings),
-        .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments"], swiftSettings: commonSettings),
+        .testTarget(name: "TailorExperimentsTests", dependencies: ["TailorExperiments", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorDashboardTests", dependencies: ["TailorDashboard", "TailorSQLite", "TailorStore"], swiftSettings: commonSettings),
         .testTarget(name: "TailorStoreTests", dependencies: ["TailorStore", "TailorSQLite"], swiftSettings: commonSettings),
         .testTarget(name: "TailorPostgresTests", dependencies: ["TailorPostgres", "TailorStore", "TailorServer", .product(name: "PostgresNIO", package: "postgres-nio")],

@@ -275,7 +275,13 @@ public enum Dashboard {
         var html = ""
         for e in experiments {
             let r = ExperimentReport.make(e, events: events)
-            html += "<h3>\(SVG.escape(e.name)) (\(e.status.rawValue))</h3>"
+            let scope = e.layer == Experiment.defaultLayer && e.traffic >= 1 ? "" : String(format: ", layer %@, %g%% of its users", e.layer, (e.traffic * 1000).rounded() / 10)
+            html += "<h3>\(SVG.escape(e.name)) (\(e.status.rawValue)\(e.kind == .interleave ? ", interleaving" : "")\(SVG.escape(scope)))</h3>"
+            if let i = r.interleaving {
+                html += table(["lists", "wins " + e.variants[0].name, "wins " + e.variants[1].name, "ties", "preference for " + e.variants[1].name, "p (sign test)", "p (sequential)"],
+                              [[String(i.lists), String(i.winsA), String(i.winsB), String(i.ties), String(format: "%+.3f", i.preferenceForB),
+                                String(format: "%.4f", i.pValue), String(format: "%.4f", i.sequentialPValue)]])
+            }
             html += SVG.intervals("CTR by variant, 95% Wilson intervals (\(e.name))",
                                   rows: r.arms.map { ($0.variant, 100 * $0.exposures.rate, 100 * $0.ctrInterval[0], 100 * $0.ctrInterval[1]) }, xLabel: "CTR (%)")
             html += table(["variant", "users", "shown", "clicks", "CTR", "vs control", "p (z-test)", "p (sequential)"], r.arms.map { a in

@@ -26,7 +26,7 @@ extension TailorServer {
                             body: .init(byteBuffer: ByteBuffer(string: html)))
         },
         Endpoint(method: .get, path: "/metrics", scope: .admin) { server, _, _ in
-            server.metrics.update(from: server.service)
+            server.metrics.update(from: server.service, exposures: server.exposureLog)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: server.metrics.registry.emitToBuffer())))
         },
@@ -173,6 +173,7 @@ extension TailorServer {
             guard let experiment = try Experiment.all(in: server.service.store).first(where: { $0.name == name }) else {
                 throw RequestError(.notFound, field: "name", "no experiment '\(name)' (create one with `tailor experiment create`)")
             }
+            try server.exposureLog.flush()
             return try json(ExperimentReport.make(experiment, events: ExperimentReport.events(in: server.service.store)))
         },
     ]

@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
     let modelAge: CoreMetrics.Gauge
     let rollingNDCG: CoreMetrics.Gauge
     let silhouette: CoreMetrics.Gauge
+    let exposuresPending: CoreMetrics.Gauge
+    let exposuresDropped: CoreMetrics.Gauge
     struct RouteKey: Hashable { var route: String; var method: String; var status: Int }
     let routes = Mutex([RouteKey: (CoreMetrics.Counter, CoreMetrics.Timer)]())
     /// The latest durations per route (a ring of 2,048), for the dashboard's percentiles.
@@ -53,6 +55,8 @@ public final class ServerMetrics: Sendable {
         modelAge = Gauge(label: "tailor_model_age_seconds", factory: factory)
         rollingNDCG = Gauge(label: "tailor_rolling_ndcg_at_10", factory: factory)
         silhouette = Gauge(label: "tailor_embedding_silhouette", factory: factory)
+        exposuresPending = Gauge(label: "tailor_experiment_exposures_pending", factory: factory)
+        exposuresDropped = Gauge(label: "tailor_experiment_exposures_dropped", factory: factory)
     }
 
     func eventsRecorded(_ n: Int) { if n > 0 { events.increment(by: n) } }
@@ -65,7 +69,8 @@ public final class ServerMetrics: Sendable {
         if let s = quality?.silhouette { silhouette.record(s) }
     }
 
-    func update(from service: RecommendationService) {
+    func update(from service: RecommendationService, exposures: ExposureLog? = nil) {
+        if let counts = exposures?.counts { exposuresPending.record(counts.pending); exposuresDropped.record(counts.dropped) }
         let s = service.cache.statistics
         cacheEntries.record(s.entries); cacheHits.record(s.hits); cacheMisses.record(s.misses)
         liveUsers.record(service.liveUsers)

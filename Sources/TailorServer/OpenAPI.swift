@@ -97,11 +97,18 @@ enum OpenAPIDocument {
      },
      "experiment": {
       "type": "string",
-      "description": "The running experiment the user is in (absent when none)"
+      "description": "The running experiment the user is in (absent when none; the earliest started when they are in several, one per layer)"
      },
      "variant": {
       "type": "string",
-      "description": "The user's variant in that experiment"
+      "description": "The user's variant in that experiment ('interleaved' in an interleaving experiment)"
+     },
+     "experiments": {
+      "type": "object",
+      "additionalProperties": {
+       "type": "string"
+      },
+      "description": "Every experiment the user is in and their variant, when more than one"
      }
     }
    },
@@ -1310,7 +1317,7 @@ enum OpenAPIDocument {
   },
   "/v1/admin/experiments": {
    "get": {
-    "summary": "Every experiment (A/B test) in the store, with its variants, shares and status",
+    "summary": "Every experiment (A/B test or interleaving) in the store, with its variants, shares, layer, traffic slice and status",
     "security": [
      {
       "apiKey": [
@@ -1340,7 +1347,7 @@ enum OpenAPIDocument {
   },
   "/v1/admin/experiments/{name}/report": {
    "get": {
-    "summary": "An experiment's report: per variant users, CTR and conversion with intervals, the comparison with the control, the sample-ratio check and the always-valid sequential p-value",
+    "summary": "An experiment's report: per variant users, CTR and conversion with intervals, the comparison with the control, the sample-ratio check and the always-valid sequential p-value; for an interleaving experiment, the wins of each variant with the sign test and an always-valid p-value. Exposures the server has queued are written first",
     "security": [
      {
       "apiKey": [

@@ -66,9 +66,12 @@ public struct RecommendationResult: Sendable, Codable, Equatable {
     /// The ranker that re-ordered the model's items (their scores are then its click
     /// probabilities); absent when none did.
     public var ranker: String?
-    /// The running experiment the user is in, and their variant.
+    /// The running experiment the user is in (the earliest started, if several), and their
+    /// variant (`interleaved` in an interleaving experiment).
     public var experiment: String?
     public var variant: String?
+    /// Every experiment the user is in and their variant, when more than one.
+    public var experiments: [String: String]?
 }
 
 /// A problem with a request that the caller can fix: which field, what is wrong.

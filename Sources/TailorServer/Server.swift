@@ -60,6 +60,8 @@ public final class TailorServer: Sendable {
     public let retrainer: Retrainer
     /// Online experiments (A/B tests) from the store.
     public let experiments: ExperimentBook
+    /// Exposures served under experiments, written to the store in batches.
+    public let exposureLog: ExposureLog
     /// Follows the other servers on a shared store (started with the application when the
     /// store announces changes).
     public let follower: StoreFollower
@@ -96,6 +98,7 @@ public final class TailorServer: Sendable {
         self.metrics = ServerMetrics()
         self.retrainer = Retrainer(policy: configuration.retrain)
         self.experiments = ExperimentBook(store: store)
+        self.exposureLog = ExposureLog(store: store, logger: logger)
         self.follower = StoreFollower(interval: configuration.followInterval)
         self.configuration = configuration
         self.logger = logger
@@ -146,7 +149,8 @@ public final class TailorServer: Sendable {
         return Application(router: makeRouter(),
                            server: .http1(configuration: .init(idleTimeout: .seconds(configuration.idleTimeoutSeconds))),
                            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "tailor"),
-                           services: (triggers ? [RetrainTrigger(server: self)] : [])
+                           services: [ExposureWriter(log: exposureLog, interval: .milliseconds(250))]
+                               + (triggers ? [RetrainTrigger(server: self)] : [])
                                + (service.store is any ChangeNotifyingStore ? [FollowerService(server: self)] : []),
                            onServerRunning: onServerRunning, logger: logger)
     }
@@ -176,6 +180,7 @@ public final class TailorServer: Sendable {
         if !refresh, let page = dashboardPage.withLock({ $0 }), page.models == key, ContinuousClock.now - page.rendered < maxAge {
             return page.html
         }
+        do { try exposureLog.flush() } catch { logger.error("cannot write exposures before the dashboard", metadata: ["reason": "\(error)"]) }
         let serving = metrics.latencies().map { Dashboard.RouteLatency(route: $0.route, requests: $0.requests, p50Milliseconds: $0.p50, p99Milliseconds: $0.p99) }
         let html = try Dashboard.render(Dashboard.Input(store: service.store, models: models, active: service.model?.version, serving: serving))
         dashboardPage.withLock { $0 = (html, .now, key) }

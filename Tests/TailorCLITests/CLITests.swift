@@ -196,6 +196,39 @@ struct CLITests {
         #expect { try tailor(["experiment", "stop", "div", "--store", db]) } throws: { "\($0)".contains("already stopped") }
     }
 
+    @Test("experiment: concurrent experiments by layer and traffic, an interleaving experiment and its report; conflicts refused by field")
+    func concurrentExperiments() throws {
+        let dir = scratchDirectory()
+        let db = "\(dir)/t.db"
+        try tailor(["experiment", "create", "a", "--store", db, "--variants", "control=0.5,treatment=0.5", "--option", "treatment:diversity=0.3",
+                    "--layer", "ranking", "--traffic", "0.6"])
+        try tailor(["experiment", "create", "b", "--store", db, "--variants", "control=0.5,treatment=0.5", "--option", "treatment:diversity=0.5",
+                    "--layer", "ranking", "--traffic", "0.4"])
+        #expect { try tailor(["experiment", "create", "c", "--store", db, "--variants", "x=0.5,y=0.5", "--option", "y:rerank=false", "--layer", "ranking", "--traffic", "0.1"]) }
+            throws: { "\($0)".contains("layer 'ranking' has no free 10 %") }
+        #expect { try tailor(["experiment", "create", "c", "--store", db, "--variants", "x=0.5,y=0.5", "--option", "y:diversity=0.1", "--layer", "other"]) }
+            throws: { "\($0)".contains("also changes diversity") }
+        try tailor(["experiment", "create", "il", "--store", db, "--interleave", "--variants", "control,candidate", "--model", "candidate=v2", "--layer", "models"])
+        #expect { try tailor(["experiment", "create", "il2", "--store", db, "--interleave", "--variants", "a=0.3,b=0.7", "--model", "b=v2", "--layer", "z"]) }
+            throws: { "\($0)".contains("without shares") }
+        #expect { try tailor(["experiment", "create", "t", "--store", db, "--variants", "a=0.5,b=0.5", "--traffic", "0"]) } throws: { "\($0)".contains("--traffic") }
+        let store = try SQLiteEventStore(path: db)
+        let saved = try Experiment.all(in: store)
+        #expect(saved.map(\.name) == ["a", "b", "il"])
+        #expect(saved[0].trafficStart == 0 && abs(saved[0].trafficEnd - 0.6) < 1e-12 && abs(saved[1].trafficStart - 0.6) < 1e-12 && saved[1].trafficEnd == 1)
+        #expect(saved[2].kind == .interleave && saved[2].variants.map(\.share) == [0.5, 0.5] && saved[2].variants[1].model == "v2")
+        // An interleaved list: the candidate drafted the clicked item.
+        let il = saved[2]
+        _ = try store.append([il.exposure(user: "u1", item: "i1", variant: "control", at: 1_000, list: "l1"),
+                              il.exposure(user: "u1", item: "i2", variant: "candidate", at: 1_000, list: "l1"),
+                              Event(user: "u1", item: "i2", type: .click, timestampMilliseconds: 2_000)])
+        try tailor(["experiment", "report", "il", "--store", db, "--json", "\(dir)/il.json"])
+        let report = try JSONDecoder().decode(ExperimentReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/il.json")))
+        #expect(report.interleaving?.lists == 1 && report.interleaving?.winsB == 1 && report.interleaving?.winsA == 0)
+        let text = ExperimentCommand.render(report)
+        #expect(text.contains("1 lists: control won 0, candidate won 1, 0 ties"), "\(text)")
+    }
+
     @Test("tune: a TPE search with pruning writes its trial log and a best run file that trains; --resume continues the log")
     func tune() throws {
         let dir = scratchDirectory()

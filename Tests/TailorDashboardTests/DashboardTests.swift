@@ -98,6 +98,26 @@ struct DashboardTests {
         #expect(!html.contains("<script"), "no JavaScript: the page is server-rendered")
     }
 
+    @Test("an interleaving experiment in its own layer shows its wins and sequential p-value beside the A/B test")
+    func interleaving() throws {
+        let f = try DashboardFixture()
+        let il = try Experiment(name: "il", variants: [.init(name: "control", share: 0.5), .init(name: "candidate", share: 0.5, model: "v2")],
+                                started: 1, kind: .interleave, layer: "models", traffic: (0, 0.5))
+        try Experiment.save(try Experiment.all(in: f.store) + [il], in: f.store)
+        var events: [Event] = []
+        for u in 0..<30 {
+            events += [il.exposure(user: "u\(u)", item: "i1", variant: "control", at: 1_000, list: "l\(u)"),
+                       il.exposure(user: "u\(u)", item: "i2", variant: "candidate", at: 1_000, list: "l\(u)")]
+            events.append(Event(user: "u\(u)", item: u < 20 ? "i2" : "i1", type: .click, timestampMilliseconds: 2_000))
+        }
+        _ = try f.store.append(events)
+        let html = try f.html()
+        #expect(html.contains("il (running, interleaving, layer models, 50% of its users)"))
+        let cells = row(html, "30")
+        #expect(cells.prefix(4) == ["30", "10", "20", "0"], "lists, wins control, wins candidate, ties: \(cells)")
+        #expect(chartSizes(html).count == 7, "one more CTR chart, no latency chart: \(chartSizes(html))")
+    }
+
     /// The cells of the row of `html`'s first table row that starts with `first`.
     func row(_ html: String, _ first: String) -> [String] {
         guard let r = html.range(of: "<tr><td>\(first)</td>") else { return [] }

@@ -65,7 +65,7 @@ struct Drift: ParsableCommand {
                 var text = String(format: "events: %d in the window before, %d in the latest %@%@\n", drift.eventsBefore, drift.eventsAfter, window,
                                   drift.futureEvents > 0 ? " (\(drift.futureEvents) dated in the future left out)" : "")
                 for type in Set(drift.before.keys).union(drift.after.keys).sorted() {
-                    text += String(format: "  %-12@ %5.1f%% → %5.1f%%\n", type, 100 * (drift.before[type] ?? 0), 100 * (drift.after[type] ?? 0))
+                    text += "  " + Terminal.padded(type, 12) + String(format: " %5.1f%% → %5.1f%%\n", 100 * (drift.before[type] ?? 0), 100 * (drift.after[type] ?? 0))
                 }
                 text += String(format: "event mix PSI %.3f (%@)\nnew users %.1f%%, new items %.1f%% of the latest window's\n", drift.eventMixPSI,
                                Drift.verdict(drift.eventMixPSI), 100 * drift.newUserShare, 100 * drift.newItemShare)

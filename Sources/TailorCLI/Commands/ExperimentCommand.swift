@@ -17,8 +17,14 @@ struct ExperimentCommand: ParsableCommand {
         showed as exposure events tagged with the experiment and variant; a running server sees
         a new or stopped experiment within two seconds. The report attributes clicks on shown
         items and purchases to the variants within the attribution window.
+
+        Experiments run side by side in layers: those of one layer split its users exclusively
+        (--traffic takes the first free slice), layers are independent and must change
+        different things. --interleave merges two variants' lists into one per user by team
+        draft; the report counts the lists each variant's items won.
           tailor experiment create diversity-test --store tailor.db --variants control=0.5,treatment=0.5 --option treatment:diversity=0.3
-          tailor experiment create v2-test --store tailor.db --variants control=0.9,v2=0.1 --model v2=v2
+          tailor experiment create v2-test --store tailor.db --variants control=0.9,v2=0.1 --model v2=v2 --layer models --traffic 0.5
+          tailor experiment create v3-vs-v2 --store tailor.db --interleave --variants control,candidate --model candidate=v3 --layer models --traffic 0.5
           tailor experiment list --store tailor.db
           tailor experiment report diversity-test --store tailor.db
           tailor experiment stop diversity-test --store tailor.db
@@ -38,8 +44,14 @@ struct ExperimentCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Start an experiment.")
         @Argument(help: "Its name (no spaces or slashes).") var name: String
         @Option(help: ArgumentHelp("The store.", valueName: "FILE.db|URL")) var store: String
-        @Option(help: ArgumentHelp("Variants and their traffic shares, summing to 1; the first is the control.", valueName: "NAME=SHARE,…"))
+        @Option(help: ArgumentHelp("Variants and their traffic shares, summing to 1; the first is the control. With --interleave, the two variants' names (A,B).", valueName: "NAME=SHARE,…"))
         var variants: String
+        @Flag(help: "Team-draft interleaving of the two variants: every user sees one list drafted from both, and their clicks say which they prefer.")
+        var interleave = false
+        @Option(help: ArgumentHelp("Its layer: experiments of one layer split its users exclusively, layers are independent and must change different things.", valueName: "NAME"))
+        var layer = Experiment.defaultLayer
+        @Option(help: ArgumentHelp("Its share of the layer's users, from the first free slice (default: all).", valueName: "SHARE"))
+        var traffic = 1.0
         @Option(help: ArgumentHelp("A variant's model version (repeatable); default: the active model.", valueName: "VARIANT=VERSION"))
         var model: [String] = []
         @Option(help: ArgumentHelp("A variant's request option: diversity, rerank or exclude_seen (repeatable).", valueName: "VARIANT:KEY=VALUE"))
@@ -48,10 +60,14 @@ struct ExperimentCommand: ParsableCommand {
         @Option(help: ArgumentHelp("Clicks and purchases count for this long after an exposure (e.g. 30m, 24h, 7d).", valueName: "DURATION"))
         var window = "24h"
 
-        func parsed() throws -> Experiment {
+        func parsed(slice: (start: Double, end: Double)? = nil) throws -> Experiment {
             var list: [Experiment.Variant] = []
             for part in variants.split(separator: ",") {
                 let pieces = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                if interleave && pieces.count == 1 {
+                    list.append(.init(name: pieces[0], share: 0.5))
+                    continue
+                }
                 guard pieces.count == 2, let share = Double(pieces[1]) else {
                     throw ValidationError("--variants: '\(part)' is not NAME=SHARE (e.g. control=0.5,treatment=0.5)")
                 }
@@ -74,29 +90,39 @@ struct ExperimentCommand: ParsableCommand {
             }
             let seconds = try Serve.duration(window).components.seconds
             do {
+                if interleave && list.count == 2 && list.allSatisfy({ $0.share == 0.5 }) == false {
+                    throw ValidationError("--variants: an interleaving experiment shows both variants to every user; give their names without shares (e.g. control,candidate)")
+                }
                 return try Experiment(name: name, salt: salt, variants: list, started: Int64(Date().timeIntervalSince1970 * 1000),
-                                      attributionWindowSeconds: Double(seconds))
+                                      attributionWindowSeconds: Double(seconds), kind: interleave ? .interleave : .split, layer: layer,
+                                      traffic: slice ?? (0, traffic))
             } catch let error as ExperimentError {
-                throw ValidationError(error.field.map { "\($0): " }.map { $0 + error.reason } ?? error.reason + (error.hint.map { " (\($0))" } ?? ""))
+                throw ValidationError(error.description)
             }
         }
 
-        func validate() throws { _ = try parsed() }
+        func validate() throws {
+            guard traffic > 0, traffic <= 1, traffic.isFinite else { throw ValidationError("--traffic must be above 0 and at most 1, got \(traffic)") }
+            _ = try parsed()
+        }
 
         func run() throws {
             let db = try StoreOptions.store(at: store, create: true)
-            var all = try Experiment.all(in: db)
-            if let existing = all.first(where: { $0.name == name }) {
-                throw ValidationError("an experiment '\(name)' already exists (\(existing.status.rawValue)); choose another name")
+            let experiment: Experiment
+            do {
+                let all = try Experiment.all(in: db)
+                if let existing = all.first(where: { $0.name == name }) {
+                    throw ValidationError("an experiment '\(name)' already exists (\(existing.status.rawValue)); choose another name")
+                }
+                experiment = try parsed(slice: Experiment.allocate(traffic: traffic, layer: layer, among: all))
+                try Experiment.create(experiment, in: db)
+            } catch let error as ExperimentError {
+                throw ValidationError(error.description)
             }
-            let experiment = try parsed()
-            if let running = all.first(where: { $0.status == .running }) {
-                Terminal.note("experiment '\(running.name)' is still running; the server applies the earliest started one until it is stopped")
-            }
-            all.append(experiment)
-            try Experiment.save(all, in: db)
-            Terminal.note("experiment '\(name)' running: " + experiment.variants.map { v in
-                "\(v.name) \(Int((v.share * 100).rounded()))%" + (v.model.map { " model \($0)" } ?? "") + v.options.sorted(by: { $0.key < $1.key }).map { " \($0.key)=\($0.value)" }.joined()
+            let scope = layer == Experiment.defaultLayer && traffic >= 1 ? "" : String(format: " (layer %@, %g%% of its users)", layer, (traffic * 1000).rounded() / 10)
+            Terminal.note("experiment '\(name)' running\(scope)\(interleave ? ", interleaving" : ""): " + experiment.variants.map { v in
+                (interleave ? v.name : "\(v.name) \(Int((v.share * 100).rounded()))%") + (v.model.map { " model \($0)" } ?? "")
+                    + v.options.sorted(by: { $0.key < $1.key }).map { " \($0.key)=\($0.value)" }.joined()
             }.joined(separator: ", "))
         }
     }
@@ -110,7 +136,8 @@ struct ExperimentCommand: ParsableCommand {
             let format = ISO8601DateFormatter()
             for e in all {
                 print("\(e.name)\t\(e.status.rawValue)\tstarted \(format.string(from: Date(timeIntervalSince1970: Double(e.started) / 1000)))\t"
-                      + e.variants.map { "\($0.name)=\($0.share)" }.joined(separator: ","))
+                      + (e.kind == .interleave ? "interleave " + e.variants.map(\.name).joined(separator: ",") : e.variants.map { "\($0.name)=\($0.share)" }.joined(separator: ","))
+                      + "\tlayer \(e.layer) [\(e.trafficStart), \(e.trafficEnd))")
             }
         }
     }
@@ -184,10 +211,23 @@ struct ExperimentCommand: ParsableCommand {
     }
 
     static func render(_ r: ExperimentReport) -> String {
-        var out = "experiment \(r.experiment) (\(r.status.rawValue))\n"
+        var out = "experiment \(r.experiment) (\(r.status.rawValue)\(r.interleaving == nil ? "" : ", interleaving"))\n"
+        if let i = r.interleaving, r.arms.count == 2 {
+            let (a, b) = (r.arms[0].variant, r.arms[1].variant)
+            out += String(format: "%d lists: %@ won %d, %@ won %d, %d ties; preference for %@ %+.3f, sign test p %.4f, sequential p %.4f\n",
+                          i.lists, a, i.winsA, b, i.winsB, i.ties, b, i.preferenceForB, i.pValue, i.sequentialPValue)
+            out += "variant      items shown  clicks     CTR of its items [95% CI]\n"
+            for arm in r.arms {
+                out += Terminal.padded(arm.variant, 12) + String(format: " %11d %7d  %6.2f%% [%5.2f, %5.2f]\n", arm.exposures.trials, arm.exposures.successes,
+                              100 * arm.exposures.rate, 100 * arm.ctrInterval[0], 100 * arm.ctrInterval[1])
+            }
+            out += String(format: "items per team: χ² %.2f, p %.4f%@\n", r.sampleRatioChiSquare, r.sampleRatioPValue,
+                          r.sampleRatioMismatch ? " — MISMATCH: one team's exposures are missing; do not trust these results" : " (consistent with the draft)")
+            return out + "rule: \(r.stoppingRule)\n"
+        }
         out += "variant        users   shown  clicks     CTR [95% CI]            conversion [95% CI]\n"
         for a in r.arms {
-            out += String(format: "%-12@ %7d %7d %7d  %6.2f%% [%5.2f, %5.2f]   %6.2f%% [%5.2f, %5.2f]\n", a.variant, a.users, a.exposures.trials, a.exposures.successes,
+            out += Terminal.padded(a.variant, 12) + String(format: " %7d %7d %7d  %6.2f%% [%5.2f, %5.2f]   %6.2f%% [%5.2f, %5.2f]\n", a.users, a.exposures.trials, a.exposures.successes,
                           100 * a.exposures.rate, 100 * a.ctrInterval[0], 100 * a.ctrInterval[1],
                           100 * a.conversions.rate, 100 * a.conversionInterval[0], 100 * a.conversionInterval[1])
         }

@@ -5,6 +5,12 @@ import TailorModels
 enum Terminal {
     static let standardErrorIsTerminal = isatty(2) == 1
 
+    /// `text` padded with spaces to `width` characters (Foundation's `%-12@` ignores the width
+    /// on Linux).
+    static func padded(_ text: String, _ width: Int) -> String {
+        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
+    }
+
     /// A line for people on standard error.
     static func note(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))

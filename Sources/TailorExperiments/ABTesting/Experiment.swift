@@ -3,6 +3,12 @@ import TailorLinalg
 
 /// An online experiment: variants with traffic shares, and a salt that makes its assignment
 /// independent of every other experiment's.
+///
+/// Several experiments run at once in **layers** (Tang et al. 2010, Google's overlapping
+/// experiments): within a layer they are exclusive, each holding its own slice of the layer's
+/// users (a hash of the layer name and the user, so a user is in at most one of them); across
+/// layers assignments are independent, and layers must change different things (checked by
+/// ``conflicts(with:)``), so a user in one experiment per layer gets all their changes.
 public struct Experiment: Sendable, Codable, Equatable {
     /// One arm: what its users are served.
     public struct Variant: Sendable, Codable, Equatable {
@@ -27,6 +33,18 @@ public struct Experiment: Sendable, Codable, Equatable {
         case running, stopped
     }
 
+    /// How the variants are compared.
+    public enum Kind: String, Sendable, Codable {
+        /// An A/B test: each user sees one variant.
+        case split
+        /// Team-draft interleaving of exactly two variants: each user sees one list merged from
+        /// both, and their clicks say which ranker they prefer (``TeamDraft``).
+        case interleave
+    }
+
+    /// The layer every experiment is in unless it names another.
+    public static let defaultLayer = "default"
+
     public var name: String
     /// Mixed into every user's hash; a new salt reshuffles the users.
     public var salt: String
@@ -37,13 +55,26 @@ public struct Experiment: Sendable, Codable, Equatable {
     public var stopped: Int64?
     /// Outcomes count if they follow an exposure within this many seconds.
     public var attributionWindowSeconds: Double
+    /// A/B test or interleaving.
+    public var kind: Kind
+    /// Its layer: exclusive with the other experiments of the layer, independent of the others.
+    public var layer: String
+    /// Its slice of the layer's users, `[start, end)` of the layer hash (``includes(_:)``).
+    public var trafficStart: Double
+    public var trafficEnd: Double
+
+    /// Its share of the layer's users.
+    public var traffic: Double { trafficEnd - trafficStart }
 
     /// An experiment, checked.
     ///
     /// - Throws: ``ExperimentError`` for an empty name or salt, fewer than two variants,
     ///   repeated variant names, a share outside (0, 1], shares that do not sum to 1, or a window
     ///   that is not positive.
-    public init(name: String, salt: String? = nil, variants: [Variant], started: Int64, attributionWindowSeconds: Double = 86_400) throws {
+    ///   An interleaving experiment needs exactly two variants; `traffic` is a slice `[start,
+    ///   end)` of [0, 1] (``allocate(traffic:layer:among:)`` finds a free one).
+    public init(name: String, salt: String? = nil, variants: [Variant], started: Int64, attributionWindowSeconds: Double = 86_400,
+                kind: Kind = .split, layer: String = Experiment.defaultLayer, traffic: (start: Double, end: Double) = (0, 1)) throws {
         guard !name.isEmpty, !name.contains(where: { $0.isWhitespace || $0 == "/" }) else {
             throw ExperimentError(field: "name", "an experiment needs a name without spaces or slashes, got '\(name)'")
         }
@@ -82,6 +113,20 @@ public struct Experiment: Sendable, Codable, Equatable {
         guard attributionWindowSeconds > 0, attributionWindowSeconds.isFinite else {
             throw ExperimentError(field: "window", "the attribution window must be positive, got \(attributionWindowSeconds)")
         }
+        if kind == .interleave {
+            guard variants.count == 2 else {
+                throw ExperimentError(field: "variants", "an interleaving experiment compares exactly two variants, got \(variants.count)", hint: "e.g. control,candidate")
+            }
+            guard variants.contains(where: { $0.model != nil || !$0.options.isEmpty }) else {
+                throw ExperimentError(field: "variants", "the two variants of an interleaving experiment serve the same lists", hint: "give one a model version or request options")
+            }
+        }
+        guard !layer.isEmpty, !layer.contains(where: { $0.isWhitespace || $0 == "/" }) else {
+            throw ExperimentError(field: "layer", "a layer needs a name without spaces or slashes, got '\(layer)'")
+        }
+        guard traffic.start >= 0, traffic.end <= 1, traffic.start < traffic.end, traffic.start.isFinite, traffic.end.isFinite else {
+            throw ExperimentError(field: "traffic", "the traffic slice must lie in [0, 1] and not be empty, got [\(traffic.start), \(traffic.end))")
+        }
         self.name = name
         self.salt = salt ?? name
         guard !self.salt.isEmpty else { throw ExperimentError(field: "salt", "the salt must not be empty") }
@@ -90,7 +135,85 @@ public struct Experiment: Sendable, Codable, Equatable {
         self.started = started
         self.stopped = nil
         self.attributionWindowSeconds = attributionWindowSeconds
+        self.kind = kind
+        self.layer = layer
+        self.trafficStart = traffic.start
+        self.trafficEnd = traffic.end
     }
+
+    /// Reads experiments saved before layers, traffic slices and interleaving: an A/B test
+    /// over all users of the default layer.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        salt = try c.decode(String.self, forKey: .salt)
+        variants = try c.decode([Variant].self, forKey: .variants)
+        status = try c.decode(Status.self, forKey: .status)
+        started = try c.decode(Int64.self, forKey: .started)
+        stopped = try c.decodeIfPresent(Int64.self, forKey: .stopped)
+        attributionWindowSeconds = try c.decode(Double.self, forKey: .attributionWindowSeconds)
+        kind = try c.decodeIfPresent(Kind.self, forKey: .kind) ?? .split
+        layer = try c.decodeIfPresent(String.self, forKey: .layer) ?? Experiment.defaultLayer
+        trafficStart = try c.decodeIfPresent(Double.self, forKey: .trafficStart) ?? 0
+        trafficEnd = try c.decodeIfPresent(Double.self, forKey: .trafficEnd) ?? 1
+    }
+
+    /// Whether `user` is in this experiment: their point in the layer (a hash of the layer
+    /// name and the user, the same for every experiment of the layer) falls in its slice.
+    public func includes(_ user: String) -> Bool {
+        if trafficStart <= 0 && trafficEnd >= 1 { return true }
+        let u = Experiment.unitHash("layer\u{1F}" + layer + "\u{1F}" + user)
+        return u >= trafficStart && u < trafficEnd
+    }
+
+    /// What the experiment changes: the request options its variants set, `model` if one
+    /// serves another model version, `list` if it interleaves.
+    public var changes: Set<String> {
+        var out = Set(variants.flatMap(\.options.keys))
+        if variants.contains(where: { $0.model != nil }) { out.insert("model") }
+        if kind == .interleave { out.insert("list") }
+        return out
+    }
+
+    /// Why this experiment cannot run beside `running` (nil: it can): in the same layer their
+    /// slices must not overlap; in different layers they must change different things, or a
+    /// user in both would get only one of the two changes.
+    public func conflicts(with running: Experiment) -> String? {
+        guard running.status == .running, running.name != name else { return nil }
+        if running.layer == layer {
+            let overlap = min(trafficEnd, running.trafficEnd) - max(trafficStart, running.trafficStart)
+            return overlap > 1e-12 ? "its traffic overlaps experiment '\(running.name)' in layer '\(layer)'" : nil
+        }
+        let shared = changes.intersection(running.changes)
+        guard !shared.isEmpty else { return nil }
+        return "experiment '\(running.name)' (layer '\(running.layer)') also changes \(shared.sorted().joined(separator: ", ")); a user in both would get only one of them"
+    }
+
+    /// A free slice of `traffic` (a share of the layer's users, in (0, 1]) in `layer` beside
+    /// the `among` experiments that run: the first gap large enough, from 0.
+    ///
+    /// - Throws: ``ExperimentError`` for a share outside (0, 1] or a layer without room, naming
+    ///   the experiments that hold it and the largest free slice.
+    public static func allocate(traffic: Double, layer: String, among: [Experiment]) throws -> (start: Double, end: Double) {
+        guard traffic > 0, traffic <= 1, traffic.isFinite else {
+            throw ExperimentError(field: "traffic", "the traffic share must be above 0 and at most 1, got \(traffic)")
+        }
+        let held = among.filter { $0.status == .running && $0.layer == layer }.sorted { $0.trafficStart < $1.trafficStart }
+        var cursor = 0.0, largest = 0.0
+        for e in held {
+            if e.trafficStart - cursor >= traffic - 1e-9 { return (cursor, min(1, cursor + traffic)) }
+            largest = max(largest, e.trafficStart - cursor)
+            cursor = max(cursor, e.trafficEnd)
+        }
+        if 1 - cursor >= traffic - 1e-9 { return (cursor, min(1, cursor + traffic)) }
+        largest = max(largest, 1 - cursor)
+        let holders = held.map { "'\($0.name)' \(percent($0.traffic))" }.joined(separator: ", ")
+        let fits = (largest * 100 + 1e-9).rounded(.down) / 100
+        throw ExperimentError(field: "traffic", "layer '\(layer)' has no free \(percent(traffic)) of its users: \(holders) hold it, the largest free slice is \(percent(largest))",
+                              hint: fits > 0 ? "stop one, ask for --traffic \(String(format: "%.2f", fits)) or less, or use another --layer" : "stop one, or use another --layer")
+    }
+
+    static func percent(_ x: Double) -> String { String(format: "%g %%", (x * 1000).rounded() / 10) }
 
     /// The variant `user` is in: a point in [0, 1) from a hash of the salt and the user (the
     /// same in every process, replica and release), mapped through the cumulative shares.

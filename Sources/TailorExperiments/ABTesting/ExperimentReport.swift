@@ -7,6 +7,8 @@ extension Experiment {
     static let documentName = "experiments"
     /// `extra` context keys that tag an exposure with its experiment and variant.
     public static let experimentKey = "experiment", variantKey = "variant"
+    /// `extra` key of an interleaved exposure: the id of the list it was shown in.
+    public static let listKey = "list"
 
     /// Every experiment in `store`, oldest first.
     public static func all(in store: any EventStore) throws -> [Experiment] {
@@ -23,10 +25,45 @@ extension Experiment {
         try store.saveDocument(encoder.encode(experiments), name: documentName)
     }
 
+    /// Adds `experiment` to the store's experiments.
+    ///
+    /// - Throws: ``ExperimentError`` if one of that name exists, or if it conflicts with a
+    ///   running one (``conflicts(with:)``: overlapping traffic in its layer, or the same change
+    ///   in another layer).
+    public static func create(_ experiment: Experiment, in store: any EventStore) throws {
+        var experiments = try all(in: store)
+        if let existing = experiments.first(where: { $0.name == experiment.name }) {
+            throw ExperimentError(field: "name", "an experiment '\(experiment.name)' already exists (\(existing.status.rawValue))", hint: "choose another name")
+        }
+        for running in experiments {
+            if let why = experiment.conflicts(with: running) {
+                throw ExperimentError(field: running.layer == experiment.layer ? "traffic" : "layer", why,
+                                      hint: running.layer == experiment.layer ? "give it a free slice (Experiment.allocate)" : "put it in layer '\(running.layer)' to share that layer's users exclusively, or stop '\(running.name)'")
+            }
+        }
+        experiments.append(experiment)
+        try save(experiments, in: store)
+    }
+
+    /// The running experiments `user` is in, at most one per layer (the earliest started, should
+    /// slices overlap), in start order, with their variant.
+    public static func assignments(of user: String, among experiments: [Experiment]) -> [(experiment: Experiment, variant: Variant)] {
+        var layers = Set<String>()
+        var out: [(experiment: Experiment, variant: Variant)] = []
+        for e in experiments.filter({ $0.status == .running }).sorted(by: { ($0.started, $0.name) < ($1.started, $1.name) })
+        where e.includes(user) && layers.insert(e.layer).inserted {
+            out.append((e, e.variant(for: user)))
+        }
+        return out
+    }
+
     /// An exposure event tagged with this experiment and `variant`.
-    public func exposure(user: String, item: String, variant: String, at milliseconds: Int64) -> Event {
+    /// An interleaved exposure also names its `list` (and `variant` is the team that drafted
+    /// the item).
+    public func exposure(user: String, item: String, variant: String, at milliseconds: Int64, list: String? = nil) -> Event {
         var context = EventContext()
         context.extra = [Experiment.experimentKey: name, Experiment.variantKey: variant]
+        if let list { context.extra[Experiment.listKey] = list }
         return Event(user: user, item: item, type: EventType("exposure"), timestampMilliseconds: milliseconds, context: context)
     }
 }
@@ -65,12 +102,59 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
     public var looks: Int
     /// How to read the sequential p-value.
     public var stoppingRule: String
+    /// For an interleaving experiment: which ranker the clicks prefer (the arms then count
+    /// each team's items and their clicks; users see both, so there is no conversion per arm).
+    public var interleaving: Interleaving?
+
+    /// The outcome of team-draft interleaving: every list shown was drafted by both variants,
+    /// and a list whose clicks (within the window) went more to one team's items is a win for
+    /// that variant.
+    public struct Interleaving: Sendable, Codable, Equatable {
+        /// Lists shown, and those won by the first variant (A, the control), by the second
+        /// (B), and tied (no clicks, or as many for each).
+        public var lists: Int
+        public var winsA: Int
+        public var winsB: Int
+        public var ties: Int
+        /// (wins B − wins A) / lists: above 0, users prefer B.
+        public var preferenceForB: Double
+        /// Two-sided sign test of "neither is preferred" over the decided lists (fixed horizon).
+        public var pValue: Double
+        /// Always-valid p-value of the same hypothesis (a Beta(1, 1) mixture of the win rate
+        /// against 1/2, updated at every decided list; Ville's inequality keeps it valid
+        /// however often it is looked at).
+        public var sequentialPValue: Double
+
+        /// The interleaving outcome of `lists` (per list, the team of each click in time order:
+        /// `true` for B).
+        public static func make(lists: Int, decisions: [Bool?]) -> Interleaving {
+            var a = 0, b = 0, ties = 0
+            var sequential = 1.0
+            for d in decisions {
+                switch d {
+                case .some(true): b += 1
+                case .some(false): a += 1
+                case .none: ties += 1; continue
+                }
+                // log Λ = log ∫ p^b (1−p)^a dp − n·log(1/2) = log B(b+1, a+1) + n·log 2.
+                let n = Double(a + b), wa = Double(a), wb = Double(b)
+                let logBeta: Double = lgamma(wb + 1) + lgamma(wa + 1) - lgamma(n + 2)
+                let logLambda: Double = logBeta + n * M_LN2
+                sequential = min(sequential, exp(-logLambda))
+            }
+            ties += lists - decisions.count
+            let test = TeamDraft.report(winsA: a, winsB: b, ties: ties)
+            return Interleaving(lists: lists, winsA: a, winsB: b, ties: ties, preferenceForB: test.preferenceForB, pValue: test.pValue,
+                                sequentialPValue: min(1, sequential))
+        }
+    }
 
     /// Event types that count as a click on a shown item.
     public static let clickTypes: Set<String> = ["click", "view", "like", "favorite", "share", "add_to_cart", "purchase", "rating", "review", "dwell"]
 
     /// The report of `experiment` over `events` (the store's, any order).
     public static func make(_ experiment: Experiment, events: [Event], looks: Int = 20) -> ExperimentReport {
+        if experiment.kind == .interleave { return interleaved(experiment, events: events) }
         let window = Int64(experiment.attributionWindowSeconds * 1000)
         var exposures: [(user: String, item: String, variant: String, t: Int64)] = []
         var actions: [String: [(item: String, type: String, t: Int64)]] = [:]
@@ -156,6 +240,62 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
                                 sampleRatioChiSquare: srm.chiSquare, sampleRatioPValue: srm.pValue, sampleRatioMismatch: srm.pValue < 0.001,
                                 looks: exposures.isEmpty ? 0 : max(1, looks),
                                 stoppingRule: "stop the first time a variant's sequential p-value is at or below your α (e.g. 0.05); it stays valid however often you look")
+    }
+
+    /// The report of an interleaving experiment: each click on a shown item within the window
+    /// credits the latest list that showed it to that user, and each list is won by the team
+    /// with more of its clicks.
+    static func interleaved(_ experiment: Experiment, events: [Event]) -> ExperimentReport {
+        let window = Int64(experiment.attributionWindowSeconds * 1000)
+        let names = experiment.variants.map(\.name)
+        struct Shown { var list: String; var variant: String; var t: Int64 }
+        var shown: [String: [String: [Shown]]] = [:]   // user → item → exposures
+        var listTime: [String: Int64] = [:]
+        var perTeam: [String: (shown: Int, clicks: Int, users: Set<String>)] = [:]
+        var clicks: [(user: String, item: String, t: Int64)] = []
+        for e in events {
+            if e.type.name == "exposure" {
+                guard e.context.extra[Experiment.experimentKey] == experiment.name, let v = e.context.extra[Experiment.variantKey],
+                      let list = e.context.extra[Experiment.listKey] else { continue }
+                shown[e.user, default: [:]][e.item, default: []].append(Shown(list: list, variant: v, t: e.timestampMilliseconds))
+                listTime[list] = min(listTime[list] ?? .max, e.timestampMilliseconds)
+                perTeam[v, default: (0, 0, [])].shown += 1
+                perTeam[v, default: (0, 0, [])].users.insert(e.user)
+            } else if clickTypes.contains(e.type.name) {
+                clicks.append((e.user, e.item, e.timestampMilliseconds))
+            }
+        }
+        // list → clicks per team, in time order, each click credited once.
+        var credited: [String: (a: Int, b: Int, t: Int64)] = [:]
+        var clickedExposure = Set<String>()
+        for c in clicks.sorted(by: { $0.t < $1.t }) {
+            guard let candidates = shown[c.user]?[c.item],
+                  let latest = candidates.filter({ $0.t <= c.t && c.t <= $0.t + window }).max(by: { $0.t < $1.t }) else { continue }
+            var entry = credited[latest.list] ?? (0, 0, c.t)
+            if latest.variant == names[1] { entry.b += 1 } else { entry.a += 1 }
+            credited[latest.list] = entry
+            if clickedExposure.insert(latest.list + "\u{1F}" + c.item).inserted { perTeam[latest.variant, default: (0, 0, [])].clicks += 1 }
+        }
+        // Decisions in the order the lists were shown (the sequential test's looks).
+        let decisions: [Bool?] = credited.sorted { (listTime[$0.key] ?? 0, $0.key) < (listTime[$1.key] ?? 0, $1.key) }.map { _, c in
+            c.a == c.b ? nil : c.b > c.a
+        }
+        let outcome = Interleaving.make(lists: listTime.count, decisions: decisions)
+        let arms = names.map { name -> Arm in
+            let t = perTeam[name] ?? (0, 0, [])
+            let ctr = ABStatistics.Proportion(successes: t.clicks, trials: t.shown)
+            let ci = ctr.wilson()
+            return Arm(variant: name, users: t.users.count, exposures: ctr, conversions: .init(successes: 0, trials: 0),
+                       ctrInterval: [ci.lowerBound, ci.upperBound], conversionInterval: [0, 1], ctr: nil, conversion: nil, sequentialPValue: nil)
+        }
+        // Team draft gives each team half of every list (± one item): a team short of its half
+        // means lost exposures.
+        let srm = ABStatistics.sampleRatio(observed: arms.map(\.exposures.trials), expectedShares: [0.5, 0.5])
+        return ExperimentReport(experiment: experiment.name, status: experiment.status, arms: arms,
+                                sampleRatioChiSquare: srm.chiSquare, sampleRatioPValue: srm.pValue, sampleRatioMismatch: srm.pValue < 0.001,
+                                looks: decisions.count,
+                                stoppingRule: "interleaving: stop the first time the sequential p-value is at or below your α (valid however often you look); the sign test's p-value holds only at a number of lists fixed in advance",
+                                interleaving: outcome)
     }
 
     /// Every event of `store`, for ``make(_:events:looks:)``, read in pages.
