@@ -10,6 +10,11 @@
 - Peeking after each of 50 looks (400 users per arm per look): how often the z-test ever rejects
   an A/A test, against the always-valid sequential p-value; and with a 20 % lift, how often and
   how early the sequential test stops.
+- The report's real shape (2,000 users, each shown 10 items; a fifth of them click 15 times as
+  often as the rest): A/A rejection of the per-exposure z-test against the delta method over
+  users (what the report uses) and its sequential test at 20 looks; with the candidate's items
+  clicked 10 % and 20 % more often, the power of that A/B test against team-draft interleaving
+  on the same number of users (sign test over users, and its always-valid p-value).
 """
 import json, os, subprocess, sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

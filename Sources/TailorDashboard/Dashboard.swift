@@ -278,8 +278,8 @@ public enum Dashboard {
             let scope = e.layer == Experiment.defaultLayer && e.traffic >= 1 ? "" : String(format: ", layer %@, %g%% of its users", e.layer, (e.traffic * 1000).rounded() / 10)
             html += "<h3>\(SVG.escape(e.name)) (\(e.status.rawValue)\(e.kind == .interleave ? ", interleaving" : "")\(SVG.escape(scope)))</h3>"
             if let i = r.interleaving {
-                html += table(["lists", "wins " + e.variants[0].name, "wins " + e.variants[1].name, "ties", "preference for " + e.variants[1].name, "p (sign test)", "p (sequential)"],
-                              [[String(i.lists), String(i.winsA), String(i.winsB), String(i.ties), String(format: "%+.3f", i.preferenceForB),
+                html += table(["lists", "users", "prefer " + e.variants[0].name, "prefer " + e.variants[1].name, "neither", "preference for " + e.variants[1].name, "p (sign test)", "p (sequential)"],
+                              [[String(i.lists), String(i.users), String(i.winsA), String(i.winsB), String(i.ties), String(format: "%+.3f", i.preferenceForB),
                                 String(format: "%.4f", i.pValue), String(format: "%.4f", i.sequentialPValue)]])
             }
             html += SVG.intervals("CTR by variant, 95% Wilson intervals (\(e.name))",

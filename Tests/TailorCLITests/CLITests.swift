@@ -226,7 +226,7 @@ struct CLITests {
         let report = try JSONDecoder().decode(ExperimentReport.self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/il.json")))
         #expect(report.interleaving?.lists == 1 && report.interleaving?.winsB == 1 && report.interleaving?.winsA == 0)
         let text = ExperimentCommand.render(report)
-        #expect(text.contains("1 lists: control won 0, candidate won 1, 0 ties"), "\(text)")
+        #expect(text.contains("1 lists to 1 users: 0 prefer control, 1 prefer candidate, 0 neither"), "\(text)")
     }
 
     @Test("tune: a TPE search with pruning writes its trial log and a best run file that trains; --resume continues the log")

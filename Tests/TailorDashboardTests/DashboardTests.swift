@@ -114,7 +114,7 @@ struct DashboardTests {
         let html = try f.html()
         #expect(html.contains("il (running, interleaving, layer models, 50% of its users)"))
         let cells = row(html, "30")
-        #expect(cells.prefix(4) == ["30", "10", "20", "0"], "lists, wins control, wins candidate, ties: \(cells)")
+        #expect(cells.prefix(5) == ["30", "30", "10", "20", "0"], "lists, users, preferring control, preferring the candidate, neither: \(cells)")
         #expect(chartSizes(html).count == 7, "one more CTR chart, no latency chart: \(chartSizes(html))")
     }
 

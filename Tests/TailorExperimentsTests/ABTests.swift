@@ -38,6 +38,42 @@ struct ABStatisticsTests {
         #expect(abs(skewed.chiSquare - 16) < 1e-12 && abs(skewed.pValue / 6.334248366623988e-05 - 1) < 1e-9)
     }
 
+    @Test("delta method: the ratio's variance matches NumPy's formula; a single user's trials are one unit")
+    func deltaMethod() {
+        var r = ABStatistics.Ratio()
+        for (c, t) in zip([0.0, 1, 3, 0, 2], [2.0, 4, 5, 1, 3]) { r.add(successes: c, trials: t) }
+        // R = 6/15; (var c − 2R cov + R² var t) / (n t̄²) with ddof 1, computed in NumPy.
+        #expect(abs(r.rate - 0.4) < 1e-15 && abs(r.variance - 0.01555555555555556) < 1e-15)
+        #expect(abs(r.designEffect - 0.9722222222222225) < 1e-12)
+        var one = ABStatistics.Ratio()
+        one.add(successes: 3, trials: 10)
+        #expect(one.variance == 0 && one.wilson() == 0...1, "one user says nothing about the spread between users")
+    }
+
+    @Test("A/A tests on clustered clicks (users differ in click rate, each shown 10 items): the per-exposure z-test rejects far above 5 %, the delta method near 5 %")
+    func clustered() {
+        var rng = TailorRandom(seed: 11)
+        var naive = 0, delta = 0
+        let runs = 600, users = 400, shown = 10
+        for _ in 0..<runs {
+            var ratios = [ABStatistics.Ratio(), ABStatistics.Ratio()]
+            var props = [ABStatistics.Proportion(successes: 0, trials: 0), ABStatistics.Proportion(successes: 0, trials: 0)]
+            for u in 0..<(2 * users) {
+                // Click propensity: most users rarely click, a fifth click often.
+                let p = rng.nextDouble() < 0.2 ? 0.4 : 0.03
+                let clicks = binomial(shown, p, &rng)
+                ratios[u % 2].add(successes: Double(clicks), trials: Double(shown))
+                props[u % 2].successes += clicks; props[u % 2].trials += shown
+            }
+            if ABStatistics.compare(control: props[0], variant: props[1]).pValue < 0.05 { naive += 1 }
+            if ABStatistics.compare(control: ratios[0], variant: ratios[1]).pValue < 0.05 { delta += 1 }
+        }
+        let sigma = (0.05 * 0.95 / Double(runs)).squareRoot()
+        let naiveRate = Double(naive) / Double(runs), deltaRate = Double(delta) / Double(runs)
+        #expect(naiveRate > 0.15, "per-exposure z-test: \(naiveRate)")
+        #expect(abs(deltaRate - 0.05) < 3 * sigma, "delta method: \(deltaRate)")
+    }
+
     @Test("simulated A/A tests reject at the nominal 5 %, and a planted lift is found with the power theory predicts")
     func falsePositivesAndPower() {
         var rng = TailorRandom(seed: 11)
@@ -214,8 +250,16 @@ struct ExperimentReportTests {
         #expect(c.variant == "control" && c.users == control.count && c.exposures.trials == 2 * control.count && c.exposures.successes == 10)
         #expect(t.users == treatment.count && t.exposures.trials == 2 * treatment.count && t.exposures.successes == 40)
         #expect(c.conversions.successes == 0 && t.conversions.successes == 8 && t.conversions.trials == treatment.count)
-        let expected = ABStatistics.compare(control: c.exposures, variant: t.exposures)
+        // The CTR comparison is over users (each shown 2 items): control 10 users with 1 click,
+        // treatment 10 with 2 and 20 with 1; the rest none.
+        var controlRatio = ABStatistics.Ratio(), treatmentRatio = ABStatistics.Ratio()
+        for (i, _) in control.enumerated() { controlRatio.add(successes: i < 10 ? 1 : 0, trials: 2) }
+        for (i, _) in treatment.enumerated() { treatmentRatio.add(successes: i < 10 ? 2 : i < 30 ? 1 : 0, trials: 2) }
+        let expected = ABStatistics.compare(control: controlRatio, variant: treatmentRatio)
         #expect(t.ctr == expected && c.ctr == nil)
+        // The treatment's clicks cluster (10 users clicked both items): its variance is above the
+        // independent-exposure one, and its interval wider than the plain Wilson interval.
+        #expect(t.ctrDesignEffect! > 1.2 && t.ctrInterval[1] - t.ctrInterval[0] > t.exposures.wilson().upperBound - t.exposures.wilson().lowerBound)
         #expect(abs(r.sampleRatioPValue - ABStatistics.sampleRatio(observed: [control.count, treatment.count], expectedShares: [0.5, 0.5]).pValue) < 1e-12)
         #expect(!r.sampleRatioMismatch && r.looks == 20)
         let sequential = try #require(t.sequentialPValue)

@@ -163,19 +163,27 @@ struct InterleavingReportTests {
         events.append(Event(user: "u5", item: "x", type: .click, timestampMilliseconds: 7_200_000))
         let r = ExperimentReport.make(e, events: events.shuffled())
         let i = try #require(r.interleaving)
-        #expect(i.lists == 6 && i.winsA == 1 && i.winsB == 1 && i.ties == 4)
+        #expect(i.lists == 6 && i.users == 5 && i.winsA == 1 && i.winsB == 1 && i.ties == 3)
         #expect(r.arms.map(\.exposures.trials) == [4, 4] && r.arms.map(\.exposures.successes) == [2, 2])
         // 8 of 10 for B: sign test p = 0.109375 (scipy.stats.binomtest(8, 10)); Beta(1, 1)
         // mixture after the 10th: 1/Λ = 0.4833984375 (exp(-(betaln(9, 3) + 10 log 2))), the
         // smallest over the looks when A's two wins come first (after them 1, 0.75, then
         // falling); with B's eight first, the smallest is after the 8th: 1/(2⁸ B(9, 1)) = 9/256.
-        let ten = ExperimentReport.Interleaving.make(lists: 12, decisions: [false, false] + Array(repeating: true, count: 8))
+        let ten = ExperimentReport.Interleaving.make(lists: 12, users: 12, decisions: [false, false] + Array(repeating: true, count: 8))
         #expect(abs(ten.pValue - 0.109375) < 1e-12 && ten.ties == 2 && abs(ten.preferenceForB - 6.0 / 12) < 1e-12)
         #expect(abs(ten.sequentialPValue - 0.4833984375) < 1e-9)
-        let peeked = ExperimentReport.Interleaving.make(lists: 10, decisions: Array(repeating: true, count: 8) + [false, false])
+        let peeked = ExperimentReport.Interleaving.make(lists: 10, users: 10, decisions: Array(repeating: true, count: 8) + [false, false])
         #expect(abs(peeked.sequentialPValue - 9.0 / 256) < 1e-12 && peeked.pValue == ten.pValue)
-        let early = ExperimentReport.Interleaving.make(lists: 10, decisions: Array(repeating: true, count: 10))
+        let early = ExperimentReport.Interleaving.make(lists: 10, users: 10, decisions: Array(repeating: true, count: 10))
         #expect(abs(early.sequentialPValue - 0.0107421875) < 1e-12)
+        // A user is one unit however many lists they see: u6 wins three lists for B and loses one.
+        var more = events
+        for n in 0..<4 {
+            more.append(e.exposure(user: "u6", item: "x", variant: n < 3 ? "candidate" : "control", at: Int64(n) * 4_000_000, list: "u6-\(n)"))
+            more.append(Event(user: "u6", item: "x", type: .click, timestampMilliseconds: Int64(n) * 4_000_000 + 1))
+        }
+        let j = try #require(ExperimentReport.make(e, events: more).interleaving)
+        #expect(j.lists == 10 && j.users == 6 && j.winsB == 2 && j.winsA == 1 && j.ties == 3)
     }
 
     @Test("simulated: a candidate whose items draw more clicks wins with a small p; A/A interleaving rejects near 5 % with the sign test and at most 5 % (within 3σ) with the sequential p-value")

@@ -214,8 +214,8 @@ struct ExperimentCommand: ParsableCommand {
         var out = "experiment \(r.experiment) (\(r.status.rawValue)\(r.interleaving == nil ? "" : ", interleaving"))\n"
         if let i = r.interleaving, r.arms.count == 2 {
             let (a, b) = (r.arms[0].variant, r.arms[1].variant)
-            out += String(format: "%d lists: %@ won %d, %@ won %d, %d ties; preference for %@ %+.3f, sign test p %.4f, sequential p %.4f\n",
-                          i.lists, a, i.winsA, b, i.winsB, i.ties, b, i.preferenceForB, i.pValue, i.sequentialPValue)
+            out += "\(i.lists) lists to \(i.users) users: \(i.winsA) prefer \(a), \(i.winsB) prefer \(b), \(i.ties) neither; "
+                + String(format: "preference for %@ %+.3f, sign test p %.4f, sequential p %.4f\n", b, i.preferenceForB, i.pValue, i.sequentialPValue)
             out += "variant      items shown  clicks     CTR of its items [95% CI]\n"
             for arm in r.arms {
                 out += Terminal.padded(arm.variant, 12) + String(format: " %11d %7d  %6.2f%% [%5.2f, %5.2f]\n", arm.exposures.trials, arm.exposures.successes,

@@ -81,13 +81,19 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
         public var exposures: ABStatistics.Proportion
         /// Users with a purchase (any item) within the window after their first exposure.
         public var conversions: ABStatistics.Proportion
+        /// The CTR's 95 % interval, from the users' variance (``ABStatistics/Ratio``), and the
+        /// conversion's (one trial per user: Wilson).
         public var ctrInterval: [Double]
         public var conversionInterval: [Double]
-        /// Against the control (nil for the control itself).
+        /// Against the control (nil for the control itself); the CTR's by the delta method over
+        /// users, the conversion's by the two-proportion z-test.
         public var ctr: ABStatistics.Comparison?
         public var conversion: ABStatistics.Comparison?
         /// The always-valid p-value of the CTR difference, over `looks` equally spaced looks.
         public var sequentialPValue: Double?
+        /// How much wider the CTR's variance is than if every exposure were an independent
+        /// trial (users who see many items and click alike raise it above 1).
+        public var ctrDesignEffect: Double?
     }
 
     public var experiment: String
@@ -108,26 +114,31 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
 
     /// The outcome of team-draft interleaving: every list shown was drafted by both variants,
     /// and a list whose clicks (within the window) went more to one team's items is a win for
-    /// that variant.
+    /// that variant. Users are the unit, as in the A/B report: a user who returns sees nearly
+    /// the same lists and clicks alike, so their lists are not independent; each user prefers
+    /// the variant that won more of their lists.
     public struct Interleaving: Sendable, Codable, Equatable {
-        /// Lists shown, and those won by the first variant (A, the control), by the second
-        /// (B), and tied (no clicks, or as many for each).
+        /// Lists shown, and the users they were shown to.
         public var lists: Int
+        public var users: Int
+        /// Users who preferred the first variant (A, the control), the second (B), neither
+        /// (no clicks, or as many wins for each).
         public var winsA: Int
         public var winsB: Int
         public var ties: Int
-        /// (wins B − wins A) / lists: above 0, users prefer B.
+        /// (wins B − wins A) / users: above 0, users prefer B.
         public var preferenceForB: Double
-        /// Two-sided sign test of "neither is preferred" over the decided lists (fixed horizon).
+        /// Two-sided sign test of "neither is preferred" over the decided users (fixed horizon).
         public var pValue: Double
-        /// Always-valid p-value of the same hypothesis (a Beta(1, 1) mixture of the win rate
-        /// against 1/2, updated at every decided list; Ville's inequality keeps it valid
-        /// however often it is looked at).
+        /// Always-valid p-value of the same hypothesis: a Beta(1, 1) mixture of the win rate
+        /// against 1/2, updated at every decided user in the order they were first shown a
+        /// list (Ville's inequality keeps its running minimum valid however often it is looked
+        /// at; a returning user's preference may still change, which it does not model).
         public var sequentialPValue: Double
 
-        /// The interleaving outcome of `lists` (per list, the team of each click in time order:
-        /// `true` for B).
-        public static func make(lists: Int, decisions: [Bool?]) -> Interleaving {
+        /// The interleaving outcome over `users` (per decided user, in order: `true` for B,
+        /// nil for a tie).
+        public static func make(lists: Int, users: Int, decisions: [Bool?]) -> Interleaving {
             var a = 0, b = 0, ties = 0
             var sequential = 1.0
             for d in decisions {
@@ -142,9 +153,9 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
                 let logLambda: Double = logBeta + n * M_LN2
                 sequential = min(sequential, exp(-logLambda))
             }
-            ties += lists - decisions.count
+            ties += users - decisions.count
             let test = TeamDraft.report(winsA: a, winsB: b, ties: ties)
-            return Interleaving(lists: lists, winsA: a, winsB: b, ties: ties, preferenceForB: test.preferenceForB, pValue: test.pValue,
+            return Interleaving(lists: lists, users: users, winsA: a, winsB: b, ties: ties, preferenceForB: test.preferenceForB, pValue: test.pValue,
                                 sequentialPValue: min(1, sequential))
         }
     }
@@ -186,20 +197,22 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
         let clickTimes = exposures.map(clicked)
         var conversionTimes: [String: Int64] = [:]
         for user in variantOf.keys { conversionTimes[user] = converted(user) }
-        func counts(until limit: Int64) -> [String: (shown: Int, clicks: Int, users: Int, buyers: Int)] {
-            var out: [String: (shown: Int, clicks: Int, users: Int, buyers: Int)] = [:]
+        struct Counts { var shown = 0, clicks = 0, users = 0, buyers = 0; var ctr = ABStatistics.Ratio() }
+        func counts(until limit: Int64) -> [String: Counts] {
+            var out: [String: Counts] = [:]
+            var perUser: [String: (shown: Int, clicks: Int)] = [:]
             for (x, clickedAt) in zip(exposures, clickTimes) where x.t <= limit {
                 let v = variantOf[x.user]!
-                var c = out[v] ?? (0, 0, 0, 0)
-                c.shown += 1
-                if let t = clickedAt, t <= limit { c.clicks += 1 }
-                out[v] = c
+                let clicked = clickedAt.map { $0 <= limit } ?? false
+                out[v, default: Counts()].shown += 1
+                if clicked { out[v, default: Counts()].clicks += 1 }
+                perUser[x.user, default: (0, 0)].shown += 1
+                if clicked { perUser[x.user, default: (0, 0)].clicks += 1 }
             }
             for (user, v) in variantOf where firstSeen[user]! <= limit {
-                var c = out[v] ?? (0, 0, 0, 0)
-                c.users += 1
-                if let t = conversionTimes[user] ?? nil, t <= limit { c.buyers += 1 }
-                out[v] = c
+                out[v, default: Counts()].users += 1
+                if let t = conversionTimes[user] ?? nil, t <= limit { out[v, default: Counts()].buyers += 1 }
+                if let u = perUser[user] { out[v, default: Counts()].ctr.add(successes: Double(u.clicks), trials: Double(u.shown)) }
             }
             return out
         }
@@ -212,28 +225,24 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
             for look in 1...max(1, looks) {
                 let at = start + (end - start) * Int64(look) / Int64(max(1, looks))
                 let c = counts(until: at)
-                let control = c[names[0]] ?? (0, 0, 0, 0)
+                let control = c[names[0]] ?? Counts()
                 for name in names.dropFirst() {
-                    let v = c[name] ?? (0, 0, 0, 0)
-                    sequential[name, default: ABStatistics.Sequential()].update(control: .init(successes: control.clicks, trials: control.shown),
-                                                                                 variant: .init(successes: v.clicks, trials: v.shown))
+                    sequential[name, default: ABStatistics.Sequential()].update(control: control.ctr, variant: (c[name] ?? Counts()).ctr)
                 }
             }
         }
-        let control = final[names[0]] ?? (0, 0, 0, 0)
-        let controlCTR = ABStatistics.Proportion(successes: control.clicks, trials: control.shown)
+        let control = final[names[0]] ?? Counts()
         let controlConversion = ABStatistics.Proportion(successes: control.buyers, trials: control.users)
         var arms: [Arm] = []
         for (index, name) in names.enumerated() {
-            let c = final[name] ?? (0, 0, 0, 0)
-            let ctr = ABStatistics.Proportion(successes: c.clicks, trials: c.shown)
+            let c = final[name] ?? Counts()
             let conversion = ABStatistics.Proportion(successes: c.buyers, trials: c.users)
-            let ci = ctr.wilson(), cv = conversion.wilson()
-            arms.append(Arm(variant: name, users: c.users, exposures: ctr, conversions: conversion,
+            let ci = c.ctr.wilson(), cv = conversion.wilson()
+            arms.append(Arm(variant: name, users: c.users, exposures: .init(successes: c.clicks, trials: c.shown), conversions: conversion,
                             ctrInterval: [ci.lowerBound, ci.upperBound], conversionInterval: [cv.lowerBound, cv.upperBound],
-                            ctr: index == 0 ? nil : ABStatistics.compare(control: controlCTR, variant: ctr),
+                            ctr: index == 0 ? nil : ABStatistics.compare(control: control.ctr, variant: c.ctr),
                             conversion: index == 0 ? nil : ABStatistics.compare(control: controlConversion, variant: conversion),
-                            sequentialPValue: index == 0 ? nil : sequential[name]?.pValue))
+                            sequentialPValue: index == 0 ? nil : sequential[name]?.pValue, ctrDesignEffect: c.ctr.designEffect))
         }
         let srm = ABStatistics.sampleRatio(observed: arms.map(\.users), expectedShares: experiment.variants.map(\.share))
         return ExperimentReport(experiment: experiment.name, status: experiment.status, arms: arms,
@@ -266,21 +275,24 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
             }
         }
         // list → clicks per team, in time order, each click credited once.
-        var credited: [String: (a: Int, b: Int, t: Int64)] = [:]
+        var credited: [String: (a: Int, b: Int, user: String)] = [:]
         var clickedExposure = Set<String>()
         for c in clicks.sorted(by: { $0.t < $1.t }) {
             guard let candidates = shown[c.user]?[c.item],
                   let latest = candidates.filter({ $0.t <= c.t && c.t <= $0.t + window }).max(by: { $0.t < $1.t }) else { continue }
-            var entry = credited[latest.list] ?? (0, 0, c.t)
+            var entry = credited[latest.list] ?? (0, 0, c.user)
             if latest.variant == names[1] { entry.b += 1 } else { entry.a += 1 }
             credited[latest.list] = entry
             if clickedExposure.insert(latest.list + "\u{1F}" + c.item).inserted { perTeam[latest.variant, default: (0, 0, [])].clicks += 1 }
         }
-        // Decisions in the order the lists were shown (the sequential test's looks).
-        let decisions: [Bool?] = credited.sorted { (listTime[$0.key] ?? 0, $0.key) < (listTime[$1.key] ?? 0, $1.key) }.map { _, c in
-            c.a == c.b ? nil : c.b > c.a
-        }
-        let outcome = Interleaving.make(lists: listTime.count, decisions: decisions)
+        // Each user's lists won by B minus those won by A; users in the order of their first list
+        // (the sequential test's looks).
+        var score: [String: Int] = [:]
+        for c in credited.values where c.a != c.b { score[c.user, default: 0] += c.b > c.a ? 1 : -1 }
+        var firstList: [String: Int64] = [:]
+        for (user, items) in shown { firstList[user] = items.values.flatMap { $0.map(\.t) }.min() }
+        let decisions: [Bool?] = score.sorted { (firstList[$0.key] ?? 0, $0.key) < (firstList[$1.key] ?? 0, $1.key) }.map { $0.value == 0 ? nil : $0.value > 0 }
+        let outcome = Interleaving.make(lists: listTime.count, users: shown.count, decisions: decisions)
         let arms = names.map { name -> Arm in
             let t = perTeam[name] ?? (0, 0, [])
             let ctr = ABStatistics.Proportion(successes: t.clicks, trials: t.shown)

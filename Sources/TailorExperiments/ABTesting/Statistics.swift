@@ -26,6 +26,88 @@ public enum ABStatistics {
         }
     }
 
+    /// A rate over units that each contribute several trials: clicks over items shown, summed
+    /// over users. Users, not exposures, are what the experiment randomizes, and one user's
+    /// exposures are not independent (some users click far more than others), so the variance
+    /// of the rate comes from the users by the **delta method** (Deng, Knoblich & Lu 2018,
+    /// "Applying the delta method in metric analytics"): with per-user successes `c` and
+    /// trials `s`, n users and `R = Σc/Σs`, `Var(R) ≈ (σ²_c − 2R·σ_cs + R²·σ²_s) / (n·s̄²)`.
+    /// Treating exposures as independent trials understates it by the design effect, and an
+    /// A/A test then "finds" differences far more often than 5 % (measured in the tests).
+    public struct Ratio: Sendable, Codable, Equatable {
+        /// Units (users) added.
+        public private(set) var units = 0
+        /// Σ successes and Σ trials.
+        public private(set) var successes = 0.0
+        public private(set) var trials = 0.0
+        var successesSquared = 0.0, trialsSquared = 0.0, cross = 0.0
+
+        public init() {}
+
+        /// Adds one unit's successes and trials.
+        public mutating func add(successes c: Double, trials t: Double) {
+            units += 1
+            successes += c; trials += t
+            successesSquared += c * c; trialsSquared += t * t; cross += c * t
+        }
+
+        /// Σ successes / Σ trials (0 with no trials).
+        public var rate: Double { trials > 0 ? successes / trials : 0 }
+
+        /// The delta-method variance of ``rate`` (0 with fewer than two units).
+        public var variance: Double {
+            guard units > 1, trials > 0 else { return 0 }
+            let n = Double(units), meanC = successes / n, meanT = trials / n, r = rate
+            let varC = (successesSquared - n * meanC * meanC) / (n - 1)
+            let varT = (trialsSquared - n * meanT * meanT) / (n - 1)
+            let cov = (cross - n * meanC * meanT) / (n - 1)
+            return max(0, (varC - 2 * r * cov + r * r * varT) / (n * meanT * meanT))
+        }
+
+        /// The variance relative to that of as many independent trials (1: exposures behave
+        /// as independent; above 1: users cluster).
+        public var designEffect: Double {
+            let binomial = rate * (1 - rate) / trials
+            return binomial > 0 && units > 1 ? variance / binomial : 1
+        }
+
+        /// The trials that would give the same variance if independent (Kish's effective
+        /// sample size), never more than the trials; 0 with a single unit (one user says
+        /// nothing about how users differ).
+        public var effectiveTrials: Double {
+            guard units > 1 else { return 0 }
+            let v = variance, r = rate
+            guard v > 0 else { return trials }
+            return min(trials, r * (1 - r) / v)
+        }
+
+        /// The Wilson interval on the effective trials: the usual one when exposures are
+        /// independent, wider by √(design effect) when users cluster.
+        public func wilson(confidence: Double = 0.95) -> ClosedRange<Double> {
+            let n = effectiveTrials
+            guard n > 0 else { return 0...1 }
+            let z = ABStatistics.normalQuantile(0.5 + confidence / 2)
+            let p = rate
+            let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+            let half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
+            return max(0, centre - half)...min(1, centre + half)
+        }
+    }
+
+    /// The z-test of `variant`'s ratio against `control`'s with delta-method variances (Welch
+    /// style, unpooled), and the difference's interval at `confidence`.
+    public static func compare(control a: Ratio, variant b: Ratio, confidence: Double = 0.95) -> Comparison {
+        let difference = b.rate - a.rate
+        let se = (a.variance + b.variance).squareRoot()
+        guard a.trials > 0, b.trials > 0, se > 0 else {
+            return Comparison(difference: difference, relativeLift: a.rate > 0 ? difference / a.rate : 0, lower: -1, upper: 1, z: 0, pValue: 1)
+        }
+        let z = difference / se
+        let q = normalQuantile(0.5 + confidence / 2)
+        return Comparison(difference: difference, relativeLift: a.rate > 0 ? difference / a.rate : 0,
+                          lower: difference - q * se, upper: difference + q * se, z: z, pValue: 2 * normalSurvival(abs(z)))
+    }
+
     /// A comparison of a variant's rate with the control's.
     public struct Comparison: Sendable, Codable, Equatable {
         /// Variant rate − control rate.
@@ -92,14 +174,28 @@ public enum ABStatistics {
         /// Takes a look at the cumulative counts; returns the always-valid p-value.
         @discardableResult
         public mutating func update(control a: Proportion, variant b: Proportion) -> Double {
-            looks += 1
-            guard a.trials > 0, b.trials > 0 else { return pValue }
+            guard a.trials > 0, b.trials > 0 else { looks += 1; return pValue }
             let pa = a.rate, pb = b.rate
             let v = pa * (1 - pa) / Double(a.trials) + pb * (1 - pb) / Double(b.trials)
             let pooled = Double(a.successes + b.successes) / Double(a.trials + b.trials)
-            let tau2 = pow(max(1e-6, relativeTau * pooled), 2)
+            return update(difference: pb - pa, variance: v, pooledRate: pooled)
+        }
+
+        /// Takes a look at cumulative ratios (clicks over exposures per user), with their
+        /// delta-method variances.
+        @discardableResult
+        public mutating func update(control a: Ratio, variant b: Ratio) -> Double {
+            guard a.trials > 0, b.trials > 0 else { looks += 1; return pValue }
+            return update(difference: b.rate - a.rate, variance: a.variance + b.variance,
+                          pooledRate: (a.successes + b.successes) / (a.trials + b.trials))
+        }
+
+        /// Takes a look at an estimated difference and its variance.
+        @discardableResult
+        public mutating func update(difference theta: Double, variance v: Double, pooledRate: Double) -> Double {
+            looks += 1
+            let tau2 = pow(max(1e-6, relativeTau * pooledRate), 2)
             guard v > 0 else { return pValue }
-            let theta = pb - pa
             let logLambda = 0.5 * log(v / (v + tau2)) + theta * theta * tau2 / (2 * v * (v + tau2))
             pValue = min(pValue, min(1, exp(-logLambda)))
             return pValue
