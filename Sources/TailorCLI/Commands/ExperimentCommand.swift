@@ -30,8 +30,9 @@ struct ExperimentCommand: ParsableCommand {
           tailor experiment stop diversity-test --store tailor.db
           tailor experiment replay --store tailor.db --model models/v3 --experiment diversity-test --variant control
 
-        The report gives, per variant, users, CTR and conversion with 95 % Wilson intervals, the
-        difference from the first variant (the control) with a two-proportion z-test, a
+        The report gives, per variant, users, CTR and conversion with 95 % intervals, the
+        difference from the first variant (the control) with a z-test (the CTR's variance over
+        users by the delta method: one user's exposures are not independent), a
         sample-ratio-mismatch check (a split that is off by more than chance means broken
         assignment or logging: distrust the rest), and an always-valid sequential p-value: stop
         the first time it is at or below your α; unlike the z-test's, it stays valid however
