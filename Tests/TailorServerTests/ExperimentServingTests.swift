@@ -176,7 +176,11 @@ struct ExperimentServingTests {
         let i = try #require(report.interleaving)
         #expect(i.lists == users.count * 2)
         // The click credits the user's latest list (the page-2 list, unless it lacks the item: then the first).
-        #expect(i.winsB > i.winsA && i.winsB + i.winsA + i.ties == i.users && i.users == users.count, "\(i)")
+        let detail = users.map { u in
+            let first = exposures.filter { $0.user == u }
+            return "\(u): a0 \(rankings[u]!.a[0]) b0 \(rankings[u]!.b[0]) " + first.map { "\($0.item)/\($0.context.extra[Experiment.variantKey]!)/\($0.context.extra[Experiment.listKey]!.suffix(12))@\($0.timestampMilliseconds % 100_000)" }.joined(separator: " ")
+        }.joined(separator: "\n") + "\nclicks: " + clicks.map { "\($0.user) \($0.item) @\($0.timestampMilliseconds % 100_000)" }.joined(separator: ", ")
+        #expect(i.winsB > i.winsA && i.winsB + i.winsA + i.ties == i.users && i.users == users.count, "\(i)\n\(detail)")
     }
 }
 

@@ -238,6 +238,10 @@ struct ExperimentCommand: ParsableCommand {
                           a.variant, r.arms[0].variant, 100 * ctr.difference, 100 * ctr.relativeLift, ctr.pValue, a.sequentialPValue ?? 1,
                           100 * conversion.difference, conversion.pValue)
         }
+        if r.arms.contains(where: { $0.ctrDesignEffect != nil }) {
+            out += "CTR design effect (variance over users ÷ as if every exposure were independent): "
+                + r.arms.map { "\($0.variant) " + String(format: "%.2f", $0.ctrDesignEffect ?? 1) }.joined(separator: ", ") + "\n"
+        }
         out += String(format: "sample ratio: χ² %.2f, p %.4f%@\n", r.sampleRatioChiSquare, r.sampleRatioPValue,
                       r.sampleRatioMismatch ? " — MISMATCH: the split is broken; do not trust these results" : " (consistent with the shares)")
         out += "rule: \(r.stoppingRule)\n"
