@@ -82,6 +82,25 @@ struct OpGradientTests {
         checkGradients([x]) { reshape($0[0], [6, -1]) }
         checkGradients([x]) { transpose($0[0]) }
         checkGradients([x]) { permute($0[0], [2, 0, 1]) }
+        // Moving axes of extent 1 shares the storage; with more than one non-unit axis moved it
+        // copies. Both agree with the element-by-element definition.
+        let single = random([2, 3, 1, 4], seed: 12)
+        checkGradients([single]) { permute($0[0], [0, 2, 1, 3]) }
+        for (t, axes) in [(single, [0, 2, 1, 3]), (single, [2, 0, 1, 3]), (single, [0, 1, 3, 2]), (random([2, 1, 3], seed: 13), [2, 1, 0])] {
+            let p = permuted(t, axes)
+            #expect(p.shape == axes.map { t.shape[$0] })
+            var index = [Int](repeating: 0, count: axes.count)
+            var agree = true
+            for flat in 0..<p.count {
+                var rest = flat
+                for d in stride(from: axes.count - 1, through: 0, by: -1) { index[d] = rest % p.shape[d]; rest /= p.shape[d] }
+                var source = [Int](repeating: 0, count: axes.count)
+                for (i, ax) in axes.enumerated() { source[ax] = index[i] }
+                let offset = zip(source, t.strides).reduce(0) { $0 + $1.0 * $1.1 }
+                if p.storage[flat] != t.storage[offset] { agree = false }
+            }
+            #expect(agree, "permute \(t.shape) by \(axes)")
+        }
         checkGradients([x, y]) { concat([$0[0], $0[1]], axis: 1) }
         checkGradients([x]) { slice($0[0], axis: 2, 1..<3) }
         checkGradients([x]) { let parts = split($0[0], sizes: [1, 2], axis: 1); return parts[1] * parts[1] + 0 * parts[0] }

@@ -27,6 +27,10 @@ public func transpose(_ a: Value, _ first: Int = -2, _ second: Int = -1) -> Valu
 public func permuted(_ x: Tensor, _ axes: [Int]) -> Tensor {
     if axes == Array(0..<x.rank) { return x }
     let shape = axes.map { x.shape[$0] }
+    // Moving only axes of extent 1 (one attention head's [B, T, 1, E] → [B, 1, T, E]) keeps
+    // the row-major order of the elements: the same storage, no copy.
+    let moved = axes.filter { x.shape[$0] != 1 }
+    if moved == moved.sorted() { return Tensor(shape: shape, storage: x.storage) }
     let inStrides = x.strides
     let strides = axes.map { inStrides[$0] }
     var out = Tensor(shape: shape)

@@ -78,6 +78,7 @@ public final class Trainer {
     @discardableResult
     public func fit(examples: Int, loss: (Tape, [Int]) throws -> Value, validate: (() throws -> Double)? = nil) throws -> Summary {
         guard examples > 0 else { throw NNError("no training examples") }
+        AllocationPolicy.keepLargeBuffers()
         let c = configuration
         let batches = (examples + c.batchSize - 1) / c.batchSize
         let start = Date()
