@@ -260,7 +260,9 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
         struct Shown { var list: String; var variant: String; var t: Int64 }
         var shown: [String: [String: [Shown]]] = [:]   // user → item → exposures
         var listTime: [String: Int64] = [:]
-        var perTeam: [String: (shown: Int, clicks: Int, users: Set<String>)] = [:]
+        // team → user → (items of the team shown to them, of those clicked): the team's CTR is
+        // over users, as the A/B report's.
+        var perTeam: [String: [String: (shown: Int, clicks: Int)]] = [:]
         var clicks: [(user: String, item: String, t: Int64)] = []
         for e in events {
             if e.type.name == "exposure" {
@@ -268,8 +270,7 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
                       let list = e.context.extra[Experiment.listKey] else { continue }
                 shown[e.user, default: [:]][e.item, default: []].append(Shown(list: list, variant: v, t: e.timestampMilliseconds))
                 listTime[list] = min(listTime[list] ?? .max, e.timestampMilliseconds)
-                perTeam[v, default: (0, 0, [])].shown += 1
-                perTeam[v, default: (0, 0, [])].users.insert(e.user)
+                perTeam[v, default: [:]][e.user, default: (0, 0)].shown += 1
             } else if clickTypes.contains(e.type.name) {
                 clicks.append((e.user, e.item, e.timestampMilliseconds))
             }
@@ -283,7 +284,7 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
             var entry = credited[latest.list] ?? (0, 0, c.user)
             if latest.variant == names[1] { entry.b += 1 } else { entry.a += 1 }
             credited[latest.list] = entry
-            if clickedExposure.insert(latest.list + "\u{1F}" + c.item).inserted { perTeam[latest.variant, default: (0, 0, [])].clicks += 1 }
+            if clickedExposure.insert(latest.list + "\u{1F}" + c.item).inserted { perTeam[latest.variant, default: [:]][c.user, default: (0, 0)].clicks += 1 }
         }
         // Each user's lists won by B minus those won by A; users in the order of their first list
         // (the sequential test's looks).
@@ -294,11 +295,12 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
         let decisions: [Bool?] = score.sorted { (firstList[$0.key] ?? 0, $0.key) < (firstList[$1.key] ?? 0, $1.key) }.map { $0.value == 0 ? nil : $0.value > 0 }
         let outcome = Interleaving.make(lists: listTime.count, users: shown.count, decisions: decisions)
         let arms = names.map { name -> Arm in
-            let t = perTeam[name] ?? (0, 0, [])
-            let ctr = ABStatistics.Proportion(successes: t.clicks, trials: t.shown)
-            let ci = ctr.wilson()
-            return Arm(variant: name, users: t.users.count, exposures: ctr, conversions: .init(successes: 0, trials: 0),
-                       ctrInterval: [ci.lowerBound, ci.upperBound], conversionInterval: [0, 1], ctr: nil, conversion: nil, sequentialPValue: nil)
+            var ratio = ABStatistics.Ratio()
+            for u in (perTeam[name] ?? [:]).values { ratio.add(successes: Double(u.clicks), trials: Double(u.shown)) }
+            let ci = ratio.wilson()
+            return Arm(variant: name, users: ratio.units, exposures: .init(successes: Int(ratio.successes), trials: Int(ratio.trials)),
+                       conversions: .init(successes: 0, trials: 0), ctrInterval: [ci.lowerBound, ci.upperBound], conversionInterval: [0, 1],
+                       ctr: nil, conversion: nil, sequentialPValue: nil, ctrDesignEffect: ratio.designEffect)
         }
         // Team draft gives each team half of every list (± one item): a team short of its half
         // means lost exposures.
@@ -306,7 +308,7 @@ public struct ExperimentReport: Sendable, Codable, Equatable {
         return ExperimentReport(experiment: experiment.name, status: experiment.status, arms: arms,
                                 sampleRatioChiSquare: srm.chiSquare, sampleRatioPValue: srm.pValue, sampleRatioMismatch: srm.pValue < 0.001,
                                 looks: decisions.count,
-                                stoppingRule: "interleaving: stop the first time the sequential p-value is at or below your α (valid however often you look); the sign test's p-value holds only at a number of lists fixed in advance",
+                                stoppingRule: "interleaving: stop the first time the sequential p-value is at or below your α (valid however often you look); the sign test's p-value holds only at a number of users fixed in advance",
                                 interleaving: outcome)
     }
 

@@ -17,13 +17,17 @@ public enum ABStatistics {
         /// The Wilson score interval (Wilson 1927) at `confidence`: unlike the textbook
         /// `p ± z·√(p(1−p)/n)` it stays inside [0, 1] and keeps its coverage for rare events.
         public func wilson(confidence: Double = 0.95) -> ClosedRange<Double> {
-            guard trials > 0 else { return 0...1 }
-            let z = ABStatistics.normalQuantile(0.5 + confidence / 2)
-            let n = Double(trials), p = rate
-            let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-            let half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
-            return max(0, centre - half)...min(1, centre + half)
+            ABStatistics.wilson(rate: rate, trials: Double(trials), confidence: confidence)
         }
+    }
+
+    /// The Wilson score interval of `rate` over `trials` (0...1 with none).
+    static func wilson(rate p: Double, trials n: Double, confidence: Double) -> ClosedRange<Double> {
+        guard n > 0 else { return 0...1 }
+        let z = normalQuantile(0.5 + confidence / 2)
+        let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        let half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
+        return max(0, centre - half)...min(1, centre + half)
     }
 
     /// A rate over units that each contribute several trials: clicks over items shown, summed
@@ -84,13 +88,7 @@ public enum ABStatistics {
         /// The Wilson interval on the effective trials: the usual one when exposures are
         /// independent, wider by √(design effect) when users cluster.
         public func wilson(confidence: Double = 0.95) -> ClosedRange<Double> {
-            let n = effectiveTrials
-            guard n > 0 else { return 0...1 }
-            let z = ABStatistics.normalQuantile(0.5 + confidence / 2)
-            let p = rate
-            let centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-            let half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)).squareRoot()
-            return max(0, centre - half)...min(1, centre + half)
+            ABStatistics.wilson(rate: rate, trials: effectiveTrials, confidence: confidence)
         }
     }
 
