@@ -22,6 +22,9 @@ public enum AllocationPolicy {
         _ = applied
     }
 
+    /// Whether ``keepLargeBuffers()`` took effect (false off glibc, or if `mallopt` refused).
+    public static var isApplied: Bool { applied }
+
     private static let applied: Bool = {
         #if canImport(Glibc)
         // `mallopt` is not in the Glibc module (malloc.h is not part of it): found by name.
