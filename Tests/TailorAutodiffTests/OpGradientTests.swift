@@ -206,6 +206,87 @@ struct FusedOpTests {
         for (a, b) in [(q1, q2), (k1, k2), (v1, v2)] { #expect(close(t1.gradient(a)!, t2.gradient(b)!)) }
     }
 
+    /// Packed `[N, 3E]` rows of sequences of `lengths`, and the same rows left-padded into
+    /// `[B, H, T, d]` query, key and value tensors with their key-padding mask.
+    static func padded(_ packed: Tensor, lengths: [Int], heads: Int) -> (q: Tensor, k: Tensor, v: Tensor, padding: [Bool], rows: [Int?]) {
+        let e = packed.shape[1] / 3, d = e / heads, b = lengths.count, t = lengths.max()!
+        var parts = [Tensor](repeating: Tensor(shape: [b, heads, t, d]), count: 3)
+        var padding = [Bool](repeating: true, count: b * t), rows = [Int?](repeating: nil, count: b * t)
+        var row = 0
+        for (s, l) in lengths.enumerated() {
+            for i in 0..<l {
+                let c = t - l + i
+                padding[s * t + c] = false
+                rows[s * t + c] = row
+                for part in 0..<3 {
+                    for h in 0..<heads {
+                        for x in 0..<d { parts[part].storage[((s * heads + h) * t + c) * d + x] = packed.storage[row * 3 * e + part * e + h * d + x] }
+                    }
+                }
+                row += 1
+            }
+        }
+        return (parts[0], parts[1], parts[2], padding, rows)
+    }
+
+    @Test("packed self-attention equals the padded op with its key-padding mask: values and gradients, causal or not, several heads",
+          arguments: [true, false])
+    func packedMatchesPadded(causal: Bool) {
+        let lengths = [3, 0, 5, 1, 4], heads = 2, d = 4, e = heads * d
+        let n = lengths.reduce(0, +)
+        let packed = random([n, 3 * e], seed: 50)
+        let (q, k, v, padding, rows) = Self.padded(packed, lengths: lengths, heads: heads)
+        let (b, t) = (lengths.count, lengths.max()!)
+        let t1 = Tape(), t2 = Tape()
+        let x = t1.variable(packed)
+        let fast = packedSelfAttention(x, heads: heads, lengths: lengths, causal: causal)
+        let (q2, k2, v2) = (t2.variable(q), t2.variable(k), t2.variable(v))
+        let slow = scaledDotProductAttention(q2, k2, v2, causal: causal, keyPadding: padding)   // [B, H, T, d]
+        #expect(fast.shape == [n, e])
+        let fastValues = fast.tensor.storage
+        // Outputs at the real positions, and a weighted sum of them for the gradients.
+        let r = Tensor.uniform(shape: [n, e], low: -1, high: 1, seed: 51)
+        var rPadded = Tensor(shape: [b, heads, t, d])
+        var worst: Float = 0
+        for s in 0..<b {
+            for c in 0..<t {
+                guard let row = rows[s * t + c] else { continue }
+                for h in 0..<heads {
+                    for z in 0..<d {
+                        let padIndex = ((s * heads + h) * t + c) * d + z
+                        worst = max(worst, abs(fast.tensor.storage[row * e + h * d + z] - slow.tensor.storage[padIndex]))
+                        rPadded.storage[padIndex] = r.storage[row * e + h * d + z]
+                    }
+                }
+            }
+        }
+        #expect(worst < 1e-5, "largest difference \(worst)")
+        t1.backward(sum(fast * t1.constant(r)))
+        t2.backward(sum(slow * t2.constant(rPadded)))
+        let unpacked = Self.padded(t1.gradient(x)!, lengths: lengths, heads: heads)
+        let (gq, gk, gv) = (unpacked.q, unpacked.k, unpacked.v)
+        var gradientWorst: Float = 0
+        for (fastGradient, slowGradient) in [(gq, t2.gradient(q2)!), (gk, t2.gradient(k2)!), (gv, t2.gradient(v2)!)] {
+            for (i, isPadding) in padding.enumerated() where !isPadding {
+                let (s, c) = (i / t, i % t)
+                for h in 0..<heads {
+                    for z in 0..<d {
+                        let index = ((s * heads + h) * t + c) * d + z
+                        gradientWorst = max(gradientWorst, abs(fastGradient.storage[index] - slowGradient.storage[index]))
+                    }
+                }
+            }
+        }
+        #expect(gradientWorst < 1e-5, "largest gradient difference \(gradientWorst)")
+        checkGradients([packed]) { packedSelfAttention($0[0], heads: heads, lengths: lengths, causal: causal) }
+        // Dropout: the same mask in forward and backward (the check's tapes share a seed), and it drops.
+        checkGradients([packed]) { packedSelfAttention($0[0], heads: heads, lengths: lengths, causal: causal, dropout: 0.3) }
+        let train = Tape(training: true, seed: 3), eval = Tape(training: false)
+        let dropped = packedSelfAttention(train.variable(packed), heads: heads, lengths: lengths, causal: causal, dropout: 0.3).tensor
+        let plain = packedSelfAttention(eval.variable(packed), heads: heads, lengths: lengths, causal: causal, dropout: 0.3).tensor
+        #expect(dropped.storage != plain.storage && plain.storage == fastValues, "dropout in training only")
+    }
+
     @Test("softmax rows equal the textbook formula; fully masked rows are zeros")
     func softmaxReference() {
         var x = random([4, 7], seed: 34, low: -3, high: 3).storage

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TailorAutodiff
 import TailorData
 import TailorLinalg
 import TailorModels
@@ -121,6 +122,58 @@ struct SASRecTests {
         var tensors = model.archiveTensors()
         tensors["sequences"] = .init([Int32(99)] + Array(tensors["sequences"]!.int32s().dropFirst()), shape: tensors["sequences"]!.shape)
         #expect { try SASRec(archiveTensors: tensors, configuration: model.archiveConfiguration()) } throws: { "\($0)".contains("'sequences'") }
+    }
+
+    /// A parameter's whole gradient: the dense part plus its sparse rows.
+    static func fullGradient(_ p: Parameter) -> [Float] {
+        var g = p.grad?.storage ?? [Float](repeating: 0, count: p.value.count)
+        if let sparse = p.sparseGrad {
+            for (k, row) in sparse.rows.enumerated() {
+                for c in 0..<sparse.width { g[Int(row) * sparse.width + c] += sparse.values[k * sparse.width + c] }
+            }
+        }
+        return g
+    }
+
+    @Test("packed windows give the padded network's outputs and every parameter's gradient (two heads, two blocks, a gap inside a window)")
+    func packedMatchesPadded() {
+        var c = SASRec.Configuration()
+        c.dimension = 8
+        c.heads = 2
+        c.maxLength = 6
+        c.dropout = 0    // masks differ between the layouts; the functions must not
+        c.seed = 3
+        let network = SASRecNetwork(items: 20, configuration: c)
+        // Four windows: full, short, empty, and one with padding inside (a live history never has
+        // one, but the packed layout must read it as the padded one does).
+        let rows: [Int32] = [3, 7, 1, 20, 5, 9,
+                             0, 0, 0, 0, 4, 12,
+                             0, 0, 0, 0, 0, 0,
+                             0, 2, 0, 8, 8, 16]
+        let real = rows.filter { $0 != 0 }.count
+        let targets = (0..<real).map { Int32(($0 * 7) % 20) }
+        var results: [(outputs: [Float], gradients: [[Float]], loss: Float)] = []
+        for packed in [true, false] {
+            network.configuration.packed = packed
+            for (_, p) in network.namedParameters() { p.zeroGrad() }
+            let tape = Tape(training: true, seed: 1)
+            let out = network.outputs(rows, batch: 4, tape: tape)
+            #expect(out.shape == [real, 8])
+            let values = out.tensor.storage
+            let loss = softmaxCrossEntropy(queries: out, table: tape.parameter(network.itemEmbedding.weight), first: 1, targets: targets)
+            let lossValue = loss.tensor.storage[0]
+            tape.backward(loss)
+            results.append((values, network.namedParameters().map { Self.fullGradient($0.1) }, lossValue))
+        }
+        let (packed, padded) = (results[0], results[1])
+        #expect(zip(packed.outputs, padded.outputs).allSatisfy { abs($0 - $1) < 1e-5 })
+        #expect(abs(packed.loss - padded.loss) < 1e-5)
+        let names = network.namedParameters().map(\.0)
+        for (n, name) in names.enumerated() {
+            let worst = zip(packed.gradients[n], padded.gradients[n]).map { abs($0 - $1) }.max() ?? 0
+            #expect(worst < 1e-5, "\(name): gradients differ by \(worst)")
+            #expect(packed.gradients[n].contains { $0 != 0 } || name.contains("bias"), "\(name) gets a gradient")
+        }
     }
 
     @Test("no two layers start from the same weights (blocks seeded by offsets once shared a matrix)", arguments: [1, 2, 3, 4])

@@ -109,3 +109,115 @@ public func scaledDotProductAttention(_ q: Value, _ k: Value, _ v: Value, causal
         tape.accumulate(v, dv)
     }
 }
+
+/// Self-attention over **packed** sequences: `qkv` is `[N, 3E]`, the rows of every sequence one
+/// after another (`lengths` of them each, summing to N; no padding rows at all), each row's
+/// query, key and value side by side (`E = heads · d`, head `h` in columns `h·d ..< (h+1)·d` of
+/// each third, as a fused `in_proj` gives them). Returns `[N, E]`, the heads side by side.
+///
+/// The same function as ``scaledDotProductAttention(_:_:_:causal:keyPadding:dropout:)`` on the
+/// left-padded `[B, H, T, d]` batch with the key-padding mask, at the real positions (a padded
+/// key gets probability 0 there): test `packedMatchesPadded`. It costs `Σ L²` where the padded
+/// batch costs `B·T²`, and reads the heads in place (strided), so the split/merge permutes go
+/// too. Sequences of length 0 are allowed (no rows). Dropout on the probabilities as there,
+/// its mask a hash of (sequence, head, i, j) recomputed in backward.
+public func packedSelfAttention(_ qkv: Value, heads: Int, lengths: [Int], causal: Bool = false, dropout p: Float = 0) -> Value {
+    precondition(p >= 0 && p < 1, "attention dropout must be in [0, 1), got \(p)")
+    let X = qkv.tensor
+    precondition(X.rank == 2 && X.shape[1] % (3 * heads) == 0, "packed attention needs [N, 3·heads·d], got \(X.shape) for \(heads) heads")
+    precondition(lengths.allSatisfy { $0 >= 0 } && lengths.reduce(0, +) == X.shape[0],
+                 "packed attention: lengths sum to \(lengths.reduce(0, +)), rows are \(X.shape[0])")
+    let mask: DropoutMask? = qkv.tape.isTraining && p > 0 ? DropoutMask(key: qkv.tape.rng.next(), probability: p) : nil
+    let n = X.shape[0], e = X.shape[1] / 3, d = e / heads, ld = 3 * e
+    let scale = 1 / Float(d).squareRoot()
+    // Row offset of each sequence, and where each (sequence, head)'s L×L probabilities start.
+    var rowStart = [Int](repeating: 0, count: lengths.count + 1)
+    var probabilityStart = [Int](repeating: 0, count: lengths.count * heads + 1)
+    for (s, l) in lengths.enumerated() {
+        rowStart[s + 1] = rowStart[s] + l
+        for h in 0..<heads { probabilityStart[s * heads + h + 1] = probabilityStart[s * heads + h] + l * l }
+    }
+    let pairs = lengths.count * heads
+    let work = lengths.reduce(0) { $0 + $1 * $1 } * e
+    let threads = work < 200_000 ? 1 : 0
+    var probabilities = [Float](repeating: 0, count: probabilityStart[pairs])
+    var out = Tensor(shape: [n, e])
+    probabilities.withUnsafeMutableBufferPointer { pp in
+        out.storage.withUnsafeMutableBufferPointer { op in
+            X.storage.withUnsafeBufferPointer { xp in
+                let box = UnsafeSendable((pp.baseAddress!, op.baseAddress!, xp.baseAddress!))
+                parallelFor(pairs, chunkSize: 1, threads: threads) { chunk in
+                    let (pp, op, xp) = box.value
+                    let pair = chunk.index, s = pair / heads, h = pair % heads
+                    let l = lengths[s]
+                    guard l > 0 else { return }
+                    let q = xp + rowStart[s] * ld + h * d, k = q + e, v = q + 2 * e
+                    let P = pp + probabilityStart[pair], o = op + rowStart[s] * e + h * d
+                    for i in 0..<l {
+                        let row = P + i * l, visible = causal ? i + 1 : l
+                        for j in 0..<visible { row[j] = scale * Kernels.dot(q + i * ld, k + j * ld, count: d) }
+                        let m = Kernels.maximum(row, count: visible)
+                        let inv = 1 / Kernels.expShifted(row, count: visible, shift: m)
+                        Kernels.scale(inv, row, count: visible)  // entries past `visible` stay 0
+                    }
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: l) { buffer in
+                        let dropped = buffer.baseAddress!
+                        for i in 0..<l {
+                            let visible = causal ? i + 1 : l
+                            var weights = UnsafePointer(P + i * l)
+                            if let mask {
+                                mask.apply(weights, into: dropped, count: visible, offset: probabilityStart[pair] + i * l)
+                                weights = UnsafePointer(dropped)
+                            }
+                            let target = o + i * e
+                            for j in 0..<visible where weights[j] != 0 { Kernels.axpy(weights[j], v + j * ld, target, count: d) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return qkv.tape.record(out, inputs: [qkv]) { g, tape in
+        var dx = Tensor(shape: X.shape)
+        dx.storage.withUnsafeMutableBufferPointer { dxp in
+            probabilities.withUnsafeBufferPointer { pp in
+                g.storage.withUnsafeBufferPointer { gp in
+                    X.storage.withUnsafeBufferPointer { xp in
+                        let box = UnsafeSendable((dxp.baseAddress!, pp.baseAddress!, gp.baseAddress!, xp.baseAddress!))
+                        parallelFor(pairs, chunkSize: 1, threads: threads) { chunk in
+                            let (dxp, pp, gp, xp) = box.value
+                            let pair = chunk.index, s = pair / heads, h = pair % heads
+                            let l = lengths[s]
+                            guard l > 0 else { return }
+                            let q = xp + rowStart[s] * ld + h * d, k = q + e, v = q + 2 * e
+                            let dq = dxp + rowStart[s] * ld + h * d, dk = dq + e, dv = dq + 2 * e
+                            let P = pp + probabilityStart[pair], dO = gp + rowStart[s] * e + h * d
+                            withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * l) { buffer in
+                                let dropped = buffer.baseAddress!, dS = dropped + l
+                                for i in 0..<l {
+                                    let visible = causal ? i + 1 : l, row = P + i * l, offset = probabilityStart[pair] + i * l
+                                    // dV_j += D_ij · dO_i, with D the dropped-out probabilities.
+                                    if let mask { mask.apply(row, into: dropped, count: visible, offset: offset) } else {
+                                        dropped.update(from: row, count: visible)
+                                    }
+                                    for j in 0..<visible where dropped[j] != 0 { Kernels.axpy(dropped[j], dO + i * e, dv + j * ld, count: d) }
+                                    // dP_ij = mask(dO_i · V_j); dS = P ⊙ (dP − Σ dP ⊙ P).
+                                    for j in 0..<visible { dS[j] = Kernels.dot(dO + i * e, v + j * ld, count: d) }
+                                    if let mask { mask.apply(dS, into: dS, count: visible, offset: offset) }
+                                    let dot = Kernels.dot(dS, row, count: visible)
+                                    for j in 0..<visible { dS[j] = row[j] * (dS[j] - dot) }
+                                    // dQ_i = scale · Σ_j dS_ij K_j;  dK_j += scale · dS_ij Q_i.
+                                    for j in 0..<visible where dS[j] != 0 {
+                                        Kernels.axpy(scale * dS[j], k + j * ld, dq + i * ld, count: d)
+                                        Kernels.axpy(scale * dS[j], q + i * ld, dk + j * ld, count: d)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tape.accumulate(qkv, dx)
+    }
+}

@@ -63,6 +63,16 @@ public final class MultiHeadAttention: Module {
         let merged = reshape(permute(attended, [0, 2, 1, 3]), [s[0], s[1], width])
         return outProjection(merged)
     }
+
+    /// Self-attention over packed sequences: `x` is `[N, E]`, the rows of each sequence one after
+    /// another (`lengths`), no padding. The same function as the `[B, T, E]` call with a
+    /// key-padding mask, at the real positions, for `Σ L²` instead of `B·T²` (see
+    /// `packedSelfAttention`).
+    public func callAsFunction(packed x: Value, lengths: [Int], causal: Bool = false) -> Value {
+        let tape = x.tape
+        let qkv = matmul(x, tape.parameter(inProjectionWeight), transposeB: true) + tape.parameter(inProjectionBias)
+        return outProjection(packedSelfAttention(qkv, heads: heads, lengths: lengths, causal: causal, dropout: attentionDropout))
+    }
 }
 
 /// A Transformer encoder layer on `[B, T, E]` (PyTorch `nn.TransformerEncoderLayer` with
@@ -113,6 +123,17 @@ public final class TransformerEncoderBlock: Module {
         let h = norm1(x + TailorAutodiff.dropout(selfAttention(x, causal: causal, keyPadding: keyPadding), probability: dropout))
         return norm2(h + feedForward(h))
     }
+
+    /// Applies the block to packed sequences (`[N, E]`, see ``MultiHeadAttention``'s packed call):
+    /// every other part works row by row, so only the attention needs the lengths.
+    public func callAsFunction(packed x: Value, lengths: [Int], causal: Bool = false) -> Value {
+        if normFirst {
+            let h = x + TailorAutodiff.dropout(selfAttention(packed: norm1(x), lengths: lengths, causal: causal), probability: dropout)
+            return h + feedForward(norm2(h))
+        }
+        let h = norm1(x + TailorAutodiff.dropout(selfAttention(packed: x, lengths: lengths, causal: causal), probability: dropout))
+        return norm2(h + feedForward(h))
+    }
 }
 
 /// A single-layer gated recurrent unit over `[B, T, inputs]` (Cho et al. 2014; PyTorch `nn.GRU`
@@ -142,7 +163,21 @@ public final class GRU: Module {
     /// Every step's hidden state `[B, T, H]` and the last one `[B, H]`, from `h0` (zeros by default).
     /// With `keep` (`[B × T]`), the state is reset to zero after every step where it is false
     /// (left padding: each sequence then starts from zeros at its first real step).
+    ///
+    /// The input projections of all steps in one product, then the recurrence as one fused op
+    /// (`gruSequence`); ``steps(_:initial:keep:)`` is the same layer op by op, its reference.
     public func callAsFunction(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil) -> (outputs: Value, last: Value) {
+        let tape = x.tape
+        let (b, t) = (x.shape[0], x.shape[1])
+        let gi = matmul(x, tape.parameter(weightIH), transposeB: true) + tape.parameter(biasIH)
+        let outputs = gruSequence(gi, weightHH: tape.parameter(weightHH), biasHH: tape.parameter(biasHH), initial: initial, keep: keep)
+        guard t > 0 else { return (outputs, initial ?? tape.constant(Tensor(shape: [b, hidden]))) }
+        return (outputs, reshape(slice(outputs, axis: 1, (t - 1)..<t), [b, hidden]))
+    }
+
+    /// The same as ``callAsFunction(_:initial:keep:)``, step by step from primitive ops (matmul,
+    /// split, sigmoid, tanh, products): the readable reference the fused op is tested against.
+    public func steps(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil) -> (outputs: Value, last: Value) {
         let tape = x.tape
         let (b, t) = (x.shape[0], x.shape[1])
         let h3 = 3 * hidden

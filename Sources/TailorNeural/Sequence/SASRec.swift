@@ -55,6 +55,10 @@ public struct SASRec: SequenceRecommender, TrainableRecommender {
         public var validationUsers = 2000
         /// Seed for initialization, shuffling, dropout, negatives and the validation users.
         public var seed: UInt64 = 42
+        /// Compute only the windows' real items (packed; the default). `false` runs the
+        /// left-padded `[B, T]` batch with masks, as PyTorch's `nn.TransformerEncoderLayer` does:
+        /// the same function, slower on short histories; kept for comparison.
+        public var packed = true
 
         /// The defaults.
         public init() {}

@@ -12,7 +12,7 @@ import TailorNN
 /// norm_first=True)` and loads these names.
 final class SASRecNetwork: Module, SequenceEncoder {
     let items: Int
-    let configuration: SASRec.Configuration
+    var configuration: SASRec.Configuration
     let itemEmbedding: Embedding
     let positionEmbedding: Embedding
     let blocks: [TransformerEncoderBlock]
@@ -50,4 +50,29 @@ final class SASRecNetwork: Module, SequenceEncoder {
         return finalNorm(x)
     }
 
+    /// `[P, d]` outputs at the real positions of `rows` (`[B × T]`, 0 = padding), in order: each
+    /// window's real items packed one after another, each at its own column's position, so
+    /// attention, feed-forward and norms cost what the real items cost (Beauty's windows are
+    /// ~85 % padding). The same function as ``hidden(_:batch:tape:)`` at those positions
+    /// (padded keys are masked there and padded rows zeroed): test `packedMatchesPadded`.
+    /// With `configuration.packed == false`, the padded computation, gathered.
+    func outputs(_ rows: [Int32], batch b: Int, tape: Tape) -> Value {
+        let t = configuration.maxLength, d = configuration.dimension
+        guard configuration.packed else { return paddedOutputs(rows, batch: b, tape: tape) }
+        var items: [Int32] = [], positions: [Int32] = [], lengths = [Int](repeating: 0, count: b)
+        items.reserveCapacity(rows.count / 2)
+        positions.reserveCapacity(rows.count / 2)
+        for r in 0..<b {
+            for c in 0..<t where rows[r * t + c] != 0 {
+                items.append(rows[r * t + c])
+                positions.append(Int32(c))
+                lengths[r] += 1
+            }
+        }
+        let n = items.count
+        var x = itemEmbedding(items, shape: [n], tape: tape) * Float(d).squareRoot() + positionEmbedding(positions, shape: [n], tape: tape)
+        x = dropout(x, probability: configuration.dropout)
+        for block in blocks { x = block(packed: x, lengths: lengths, causal: true) }
+        return finalNorm(x)
+    }
 }

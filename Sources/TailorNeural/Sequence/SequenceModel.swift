@@ -38,7 +38,20 @@ protocol SequenceEncoder: Module {
     var dimension: Int { get }
     /// The item table, shared by the inputs and the output scores.
     var itemEmbedding: Embedding { get }
+    /// `[B, T, d]` outputs for `[B × T]` rows (padded positions' outputs are ignored).
     func hidden(_ rows: [Int32], batch: Int, tape: Tape) -> Value
+    /// `[P, d]`: the outputs at the real (non-zero) rows, in order.
+    func outputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value
+}
+
+extension SequenceEncoder {
+    /// ``hidden(_:batch:tape:)`` at the real rows.
+    func paddedOutputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value {
+        let h = reshape(hidden(rows, batch: batch, tape: tape), [rows.count, dimension])
+        return gather(h, indices: rows.indices.filter { rows[$0] != 0 }.map(Int32.init))
+    }
+
+    func outputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value { paddedOutputs(rows, batch: batch, tape: tape) }
 }
 
 /// The training recipe the sequence models share: one example per user (the latest `T + 1`
@@ -97,10 +110,9 @@ struct SequenceTraining {
         let run = try trainer.fit(examples: examples.count, loss: { tape, batch in
             let chosen = batch.map { trainSequences[examples[$0]][...] }
             let (rows, targets) = windows.training(chosen)
-            let b = chosen.count
-            let h = reshape(network.hidden(rows, batch: b, tape: tape), [b * t, d])
+            // Real inputs and targets coincide (a window's every item but the last predicts the next).
             let positions = targets.indices.filter { targets[$0] >= 0 }
-            let queries = gather(h, indices: positions.map(Int32.init))                 // [P, d]
+            let queries = network.outputs(rows, batch: chosen.count, tape: tape)        // [P, d]
             let wanted = positions.map { targets[$0] }
             let table = tape.parameter(network.itemEmbedding.weight)
             switch lossKind {
@@ -146,11 +158,12 @@ struct SequenceTraining {
             let part = Array(sequences[start..<min(sequences.count, start + chunk)])
             let (rows, filled) = windows.inputs(part)
             let tape = Tape(training: false)
-            let h = network.hidden(rows, batch: part.count, tape: tape).tensor
+            let h = network.outputs(rows, batch: part.count, tape: tape).tensor   // the windows' real positions, in order
             out.withUnsafeMutableBufferPointer { o in
+                var end = 0
                 for r in part.indices where filled[r] > 0 {
-                    let last = (r * t + t - 1) * d
-                    for k in 0..<d { o[(start + r) * d + k] = h.storage[last + k] }
+                    end += filled[r]
+                    for k in 0..<d { o[(start + r) * d + k] = h.storage[(end - 1) * d + k] }
                 }
             }
         }
