@@ -160,6 +160,36 @@ struct ModuleTests {
         #expect(zip(h, expected).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
+    @Test("the fused GRU recurrence equals the step-by-step layer: states and every gradient, with resets and an initial state",
+          arguments: [(3, 5, 4), (16, 30, 48)])   // (batch, steps, hidden): one worker, then rows split between workers
+    func gruSequenceMatchesSteps(shape: (Int, Int, Int)) {
+        let (b, t, hidden) = shape
+        let gru = GRU(inputs: 3, hidden: hidden, seed: 11)
+        let x = random([b, t, 3], seed: 12), h0 = random([b, hidden], seed: 13)
+        // Left padding of varying length, and one reset in the middle of row 1.
+        var keep = (0..<(b * t)).map { i in i % t >= (i / t) % max(1, t - 1) }
+        keep[1 * t + t / 2] = false
+        let r = random([b, t, hidden], seed: 14)
+        var results: [(outputs: [Float], last: [Float], gradients: [[Float]])] = []
+        for fused in [true, false] {
+            for (_, p) in gru.namedParameters() { p.zeroGrad() }
+            let tape = Tape()
+            let (xv, hv) = (tape.variable(x), tape.variable(h0))
+            let (outputs, last) = fused ? gru(xv, initial: hv, keep: keep) : gru.steps(xv, initial: hv, keep: keep)
+            let values = (outputs.tensor.storage, last.tensor.storage)
+            tape.backward(sum(outputs * tape.constant(r)) + sum(last))
+            results.append((values.0, values.1, [tape.gradient(xv)!.storage, tape.gradient(hv)!.storage] + gru.namedParameters().map { $0.1.grad!.storage }))
+        }
+        func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0 }
+        #expect(worst(results[0].outputs, results[1].outputs) < 1e-5)
+        #expect(worst(results[0].last, results[1].last) < 1e-5)
+        for (n, name) in (["x", "initial"] + gru.namedParameters().map(\.0)).enumerated() {
+            let difference = worst(results[0].gradients[n], results[1].gradients[n])
+            #expect(difference < 1e-4, "\(name): \(difference)")
+            #expect(results[0].gradients[n].contains { $0 != 0 }, "\(name) gets a gradient")
+        }
+    }
+
     @Test("a GRU reset by a keep mask after left padding ends where the unpadded sequence ends; gradients pass the mask")
     func gruKeepMask() {
         let gru = GRU(inputs: 3, hidden: 4, seed: 8)
