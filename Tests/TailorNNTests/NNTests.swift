@@ -160,22 +160,27 @@ struct ModuleTests {
         #expect(zip(h, expected).allSatisfy { abs($0 - $1) < 1e-5 })
     }
 
-    @Test("the fused GRU recurrence equals the step-by-step layer: states and every gradient, with resets and an initial state",
+    @Test("the fused GRU recurrence equals the step-by-step layer: states and every gradient, with padding, resets and an initial state",
           arguments: [(3, 5, 4), (16, 30, 48)])   // (batch, steps, hidden): one worker, then rows split between workers
     func gruSequenceMatchesSteps(shape: (Int, Int, Int)) {
         let (b, t, hidden) = shape
         let gru = GRU(inputs: 3, hidden: hidden, seed: 11)
         let x = random([b, t, 3], seed: 12), h0 = random([b, hidden], seed: 13)
-        // Left padding of varying length, and one reset in the middle of row 1.
-        var keep = (0..<(b * t)).map { i in i % t >= (i / t) % max(1, t - 1) }
+        // Rows 0–2 unpadded: row 0 starts a new sequence at step 0 (its initial state ignored), row 1
+        // is cut by a padding step in the middle, row 2 starts a new sequence two steps before
+        // its end (session-parallel batches); the other rows have left padding of varying length.
+        var keep = (0..<(b * t)).map { i in i % t >= (i / t < 3 ? 0 : (i / t) % max(1, t - 1)) }
         keep[1 * t + t / 2] = false
+        var resets = [Bool](repeating: false, count: b * t)
+        resets[0] = true
+        resets[2 * t + t - 2] = true
         let r = random([b, t, hidden], seed: 14)
         var results: [(outputs: [Float], last: [Float], gradients: [[Float]])] = []
         for fused in [true, false] {
             for (_, p) in gru.namedParameters() { p.zeroGrad() }
             let tape = Tape()
             let (xv, hv) = (tape.variable(x), tape.variable(h0))
-            let (outputs, last) = fused ? gru(xv, initial: hv, keep: keep) : gru.steps(xv, initial: hv, keep: keep)
+            let (outputs, last) = fused ? gru(xv, initial: hv, keep: keep, resets: resets) : gru.steps(xv, initial: hv, keep: keep, resets: resets)
             let values = (outputs.tensor.storage, last.tensor.storage)
             tape.backward(sum(outputs * tape.constant(r)) + sum(last))
             results.append((values.0, values.1, [tape.gradient(xv)!.storage, tape.gradient(hv)!.storage] + gru.namedParameters().map { $0.1.grad!.storage }))
@@ -183,6 +188,7 @@ struct ModuleTests {
         func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0 }
         #expect(worst(results[0].outputs, results[1].outputs) < 1e-5)
         #expect(worst(results[0].last, results[1].last) < 1e-5)
+        #expect(results[0].gradients[1][0..<hidden].allSatisfy { $0 == 0 }, "a reset at step 0 ignores row 0's initial state")
         for (n, name) in (["x", "initial"] + gru.namedParameters().map(\.0)).enumerated() {
             let difference = worst(results[0].gradients[n], results[1].gradients[n])
             #expect(difference < 1e-4, "\(name): \(difference)")

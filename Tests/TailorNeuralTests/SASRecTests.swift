@@ -277,4 +277,87 @@ struct GRU4RecTests {
         #expect(back.userFactors == model.userFactors && top(back, [11, 12]) == top(model, [11, 12]))
         #expect(back.archiveTensors().keys.contains("net.gru.weight_hh_l0"))
     }
+
+    @Test("session-parallel lanes hold every next-item pair once, each sequence whole and in order, starts marked, lanes balanced")
+    func lanes() {
+        var rng = TailorRandom(seed: 9)
+        let sequences: [ArraySlice<Int32>] = (0..<40).map { s in
+            ArraySlice((0..<rng.nextInt(below: 30)).map { _ in Int32(rng.nextInt(below: 50)) })
+        }
+        let order = Array((0..<40).reversed())
+        let lanes = SessionLanes(sequences, order: order, lanes: 6, steps: 7)
+        // Read the lanes back through their chunks: per lane, (owner, input item, target) in order.
+        var read = [[(owner: Int32, input: Int32, target: Int32, start: Bool)]](repeating: [], count: 6)
+        for c in 0..<lanes.chunks {
+            let chunk = lanes.chunk(c)
+            #expect(chunk.rows.count == 6 * 7)
+            for lane in 0..<6 {
+                for k in 0..<7 {
+                    let i = lane * 7 + k
+                    if chunk.rows[i] == 0 {
+                        #expect(chunk.targets[i] == -1 && chunk.owners[i] == -1, "padding has no target")
+                        continue
+                    }
+                    read[lane].append((chunk.owners[i], chunk.rows[i] - 1, chunk.targets[i], chunk.resets[i]))
+                }
+            }
+        }
+        var pairs: [Int32: [(Int32, Int32)]] = [:]
+        for lane in read {
+            for (k, step) in lane.enumerated() {
+                #expect(step.start == (k == 0 || lane[k - 1].owner != step.owner), "a start exactly where a sequence begins")
+                pairs[step.owner, default: []].append((step.input, step.target))
+            }
+        }
+        for (s, sequence) in sequences.enumerated() {
+            let expected = sequence.count >= 2 ? Array(zip(sequence.dropLast(), sequence.dropFirst())) : []
+            let got = pairs[Int32(s)] ?? []
+            #expect(got.count == expected.count && zip(got, expected).allSatisfy { $0 == $1 }, "sequence \(s) whole and in order")
+        }
+        let lengths = read.map(\.count), longest = sequences.map(\.count).max()!
+        #expect(lengths.max()! - lengths.min()! <= longest, "lanes end within one sequence of each other: \(lengths)")
+        #expect(lanes.chunks == (lengths.max()! + 6) / 7)
+    }
+
+    @Test("session-parallel training (state carried across chunks) learns the ring and is deterministic")
+    func sessionParallel() throws {
+        var c = Self.configuration()
+        c.batching = .sessionParallel
+        c.batchSize = 8      // lanes
+        c.maxLength = 6      // steps per chunk: sequences of 6–13 items cross chunk borders
+        let data = SASRecTests.data.0
+        let model = try GRU4Rec.fit(data, configuration: c, progress: nil)
+        let seen = data.matrix.userItems
+        var hits = 0
+        for u in 0..<model.userCount {
+            let row = model.userFactors.row(u), banned = Set(seen.columns(inRow: u))
+            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
+            if scores.indices.filter({ !banned.contains(Int32($0)) }).sorted(by: { scores[$0] > scores[$1] }).prefix(3).contains(Int(SASRecTests.data.next[u])) { hits += 1 }
+        }
+        #expect(Double(hits) / Double(model.userCount) >= 0.7, "hit rate@3 \(Double(hits) / Double(model.userCount))")
+        let again = try GRU4Rec.fit(data, configuration: c, progress: nil)
+        #expect(again.userFactors == model.userFactors)
+        let back = try GRU4Rec(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
+        #expect(back.configuration.batching == .sessionParallel)
+        // A lane read in two chunks, the state carried, gives what one long chunk gives (a reset
+        // and a lane ending early included).
+        let network = model.encoder.run { $0 }
+        let rows: [Int32] = [3, 4, 5, 9, 10, 11, 12, 13,
+                             7, 8, 9, 10, 0, 0, 0, 0]
+        var resets = [Bool](repeating: false, count: 16)
+        resets[0] = true; resets[3] = true; resets[8] = true
+        let whole = network.continuing(rows, lanes: 2, initial: nil, resets: resets, tape: Tape(training: false)).outputs.tensor.storage
+        func half(_ r: [Int32], _ k: Int) -> [Int32] { [Int32](r[k..<(k + 4)] + r[(8 + k)..<(8 + k + 4)]) }
+        func halfResets(_ k: Int) -> [Bool] { [Bool](resets[k..<(k + 4)] + resets[(8 + k)..<(8 + k + 4)]) }
+        let first = network.continuing(half(rows, 0), lanes: 2, initial: nil, resets: halfResets(0), tape: Tape(training: false))
+        let second = network.continuing(half(rows, 4), lanes: 2, initial: first.state, resets: halfResets(4), tape: Tape(training: false))
+        let d = c.dimension
+        // Real rows in order: lane 0's 8 then lane 1's 4 (whole); lane 0's 4, lane 1's 4, then lane 0's 4 (halves).
+        let a = first.outputs.tensor.storage, b = second.outputs.tensor.storage
+        let split = Array(a[0..<(4 * d)]) + Array(b[0..<(4 * d)]) + Array(a[(4 * d)...])
+        #expect(whole.count == 12 * d && split.count == whole.count)
+        #expect(zip(whole, split).allSatisfy { abs($0 - $1) < 1e-5 }, "carrying the state equals reading on")
+        let fresh = network.continuing(half(rows, 4), lanes: 2, initial: nil, resets: halfResets(4), tape: Tape(training: false))
+        #expect(zip(fresh.outputs.tensor.storage, b).contains { abs($0 - $1) > 1e-3 }, "the carried state matters")
+    }
 }

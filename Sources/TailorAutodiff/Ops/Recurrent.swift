@@ -11,6 +11,9 @@ import TailorLinalg
 /// giving every step's state `[B, T, H]` from `initial` (`[B, H]`; zeros when `nil`). With
 /// `keep` (`[B × T]`), a row's state is zero after every step where it is false (left padding:
 /// each sequence starts from zeros at its first real step); such steps are skipped, not computed.
+/// With `resets` (`[B × T]`), a row's state is zero *before* every step where it is true (a new
+/// sequence starts there, its output kept: session-parallel batches lay sequences end to end);
+/// a reset at step 0 ignores `initial` for that row.
 ///
 /// The same function as the step-by-step composition of matmul, split, sigmoid, tanh and
 /// products (`GRU`'s reference path; test `gruSequenceMatchesSteps`), as one tape node instead of
@@ -18,13 +21,15 @@ import TailorLinalg
 /// one `[B, 3H] × [3H, H]` product per step, and forms the weight gradient as a single product
 /// over all steps. Batch rows are independent through time, so both directions split the rows
 /// between workers.
-public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Value? = nil, keep: [Bool]? = nil) -> Value {
+public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Value? = nil, keep: [Bool]? = nil,
+                        resets: [Bool]? = nil) -> Value {
     let GI = gi.tensor, W = weightHH.tensor, BH = biasHH.tensor
     precondition(GI.rank == 3 && GI.shape[2] % 3 == 0, "gruSequence needs gi of [B, T, 3H], got \(GI.shape)")
     let (b, t, h3) = (GI.shape[0], GI.shape[1], GI.shape[2])
     let h = h3 / 3
     precondition(W.shape == [h3, h] && BH.shape == [h3], "gruSequence: weightHH \(W.shape) and biasHH \(BH.shape) do not fit \(h) units")
     precondition(keep == nil || keep!.count == b * t, "gruSequence: keep must have B × T = \(b * t) entries")
+    precondition(resets == nil || resets!.count == b * t, "gruSequence: resets must have B × T = \(b * t) entries")
     let H0 = initial?.tensor
     precondition(H0 == nil || H0!.shape == [b, h], "gruSequence: initial state must be [\(b), \(h)]")
     // Rows per worker: the recurrence is sequential in time only.
@@ -33,7 +38,7 @@ public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Va
     var out = Tensor(shape: [b, t, h])
     // r | z | n | Wₕₙh + bₕₙ, each [B, T, H].
     var saved = [Float](repeating: 0, count: 4 * b * t * h)
-    let zeros = [Float](repeating: 0, count: h)
+    let zeros = [Float](repeating: 0, count: h3)
     out.storage.withUnsafeMutableBufferPointer { op in
         saved.withUnsafeMutableBufferPointer { sp in
             GI.storage.withUnsafeBufferPointer { gp in
@@ -62,8 +67,9 @@ public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Va
                                             for row in rows {
                                                 let index = row * t + step
                                                 if let keep, !keep[index] { continue }   // state stays zero (out is zero-filled)
-                                                let g = gp + index * h3, s = gh + (row - rows.lowerBound) * h3
-                                                let previous = step > 0 ? UnsafePointer(op + (index - 1) * h) : (H0 != nil ? hp + row * h : zp)
+                                                let restart = resets?[index] ?? false
+                                                let g = gp + index * h3, s = restart ? zp : UnsafePointer(gh + (row - rows.lowerBound) * h3)
+                                                let previous = restart ? zp : step > 0 ? UnsafePointer(op + (index - 1) * h) : (H0 != nil ? hp + row * h : zp)
                                                 let o = op + index * h
                                                 let R = sp + index * h, Z = R + b * t * h, N = Z + b * t * h, GHN = N + b * t * h
                                                 for j in 0..<h {
@@ -110,6 +116,9 @@ public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Va
                                                     let p = pp + row * t * h
                                                     if H0 != nil { p.update(from: hp + row * h, count: h) }   // else stays zero
                                                     if t > 1 { (p + h).update(from: op + row * t * h, count: (t - 1) * h) }
+                                                    if let resets {
+                                                        for step in 0..<t where resets[row * t + step] { (p + step * h).update(repeating: 0, count: h) }
+                                                    }
                                                 }
                                                 for step in stride(from: t - 1, through: 0, by: -1) {
                                                     for row in rows {
@@ -136,6 +145,10 @@ public func gruSequence(_ gi: Value, weightHH: Value, biasHH: Value, initial: Va
                                                     // ∂L/∂h_{t−1} += ∂L/∂(Wₕₕh)·Wₕₕ for this chunk's rows.
                                                     Kernels.gemm(m: rows.count, n: h, k: h3, a: dhp + (rows.lowerBound * t + step) * h3, lda: t * h3,
                                                                  b: wp, ldb: h, beta: 1, c: dsp + rows.lowerBound * h, ldc: h)
+                                                    // A reset: nothing flows to the state before it.
+                                                    if let resets {
+                                                        for row in rows where resets[row * t + step] { (dsp + row * h).update(repeating: 0, count: h) }
+                                                    }
                                                 }
                                             }
                                         }

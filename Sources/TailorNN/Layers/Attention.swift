@@ -166,18 +166,21 @@ public final class GRU: Module {
     ///
     /// The input projections of all steps in one product, then the recurrence as one fused op
     /// (`gruSequence`); ``steps(_:initial:keep:)`` is the same layer op by op, its reference.
-    public func callAsFunction(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil) -> (outputs: Value, last: Value) {
+    /// With `resets` (`[B × T]`), the state is zero before every step where it is true (a new
+    /// sequence starts there: session-parallel batches).
+    public func callAsFunction(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil, resets: [Bool]? = nil) -> (outputs: Value, last: Value) {
         let tape = x.tape
         let (b, t) = (x.shape[0], x.shape[1])
         let gi = matmul(x, tape.parameter(weightIH), transposeB: true) + tape.parameter(biasIH)
-        let outputs = gruSequence(gi, weightHH: tape.parameter(weightHH), biasHH: tape.parameter(biasHH), initial: initial, keep: keep)
+        let outputs = gruSequence(gi, weightHH: tape.parameter(weightHH), biasHH: tape.parameter(biasHH), initial: initial, keep: keep,
+                                  resets: resets)
         guard t > 0 else { return (outputs, initial ?? tape.constant(Tensor(shape: [b, hidden]))) }
         return (outputs, reshape(slice(outputs, axis: 1, (t - 1)..<t), [b, hidden]))
     }
 
     /// The same as ``callAsFunction(_:initial:keep:)``, step by step from primitive ops (matmul,
     /// split, sigmoid, tanh, products): the readable reference the fused op is tested against.
-    public func steps(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil) -> (outputs: Value, last: Value) {
+    public func steps(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil, resets: [Bool]? = nil) -> (outputs: Value, last: Value) {
         let tape = x.tape
         let (b, t) = (x.shape[0], x.shape[1])
         let h3 = 3 * hidden
@@ -187,6 +190,9 @@ public final class GRU: Module {
         var h = initial ?? tape.constant(Tensor(shape: [b, hidden]))
         var outputs: [Value] = []
         for step in 0..<t {
+            if let resets, (0..<b).contains(where: { resets[$0 * t + step] }) {
+                h = h * tape.constant(Tensor(shape: [b, 1], storage: (0..<b).map { resets[$0 * t + step] ? 0 : 1 }))
+            }
             let giStep = reshape(slice(gi, axis: 1, step..<(step + 1)), [b, h3])
             let gh = matmul(h, whh, transposeB: true) + bhh
             let gis = split(giStep, sizes: [hidden, hidden, hidden], axis: 1), ghs = split(gh, sizes: [hidden, hidden, hidden], axis: 1)

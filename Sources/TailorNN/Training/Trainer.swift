@@ -19,6 +19,9 @@ public final class Trainer {
         public var batchSize = 256
         /// Seed for shuffling and dropout.
         public var seed: UInt64 = 1
+        /// Shuffle the examples each epoch; `false` keeps them in order (batches that must follow
+        /// one another, as session-parallel chunks carrying a recurrent state do).
+        public var shuffle = true
         /// Stop after this many epochs without a better validation metric (`nil`: never).
         public var patience: Int?
         /// Whether a larger metric is better (NDCG, accuracy) or a smaller one (loss).
@@ -87,7 +90,7 @@ public final class Trainer {
             if let prefixes = c.unfreeze[epoch] { model.unfreeze(prefixes) }
             var order = Array(0..<examples)
             var rng = TailorRandom(seed: c.seed, stream: UInt64(epoch))
-            for i in stride(from: examples - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
+            if c.shuffle { for i in stride(from: examples - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) } }
             var total = 0.0
             for b in 0..<batches {
                 let batch = Array(order[(b * c.batchSize)..<min(examples, (b + 1) * c.batchSize)])

@@ -52,13 +52,18 @@ public struct GRU4Rec: SequenceRecommender, TrainableRecommender {
         public var validationUsers = 2000
         /// Seed for initialization, shuffling, dropout, negatives and the validation users.
         public var seed: UInt64 = 42
+        /// How batches are formed: each user's latest window (`windows`), or Hidasi et al.'s
+        /// session-parallel mini-batches (`sessionParallel`: `batchSize` lanes of whole sequences
+        /// read `maxLength` steps at a time, the state carried between chunks).
+        public var batching: SequenceBatching = .windows
 
         /// The defaults.
         public init() {}
 
         var training: SequenceTraining {
             SequenceTraining(kind: GRU4Rec.kind, maxLength: maxLength, loss: loss, negatives: negatives, epochs: epochs, batchSize: batchSize,
-                             learningRate: learningRate, weightDecay: weightDecay, patience: patience, validationUsers: validationUsers, seed: seed)
+                             learningRate: learningRate, weightDecay: weightDecay, patience: patience, validationUsers: validationUsers, seed: seed,
+                             batching: batching)
         }
     }
 
@@ -126,7 +131,7 @@ extension GRU4Rec {
 
 /// GRU4Rec's network: item embeddings with dropout, one GRU layer, a linear map from the state
 /// to the item space.
-final class GRU4RecNetwork: Module, SequenceEncoder {
+final class GRU4RecNetwork: Module, RecurrentSequenceEncoder {
     let items: Int
     let configuration: GRU4Rec.Configuration
     let itemEmbedding: Embedding
@@ -150,5 +155,21 @@ final class GRU4RecNetwork: Module, SequenceEncoder {
         let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
         let (states, _) = gru(x, keep: rows.map { $0 != 0 })
         return output(states)
+    }
+
+    /// The states at the real rows, then the output map (on those rows only).
+    func outputs(_ rows: [Int32], batch b: Int, tape: Tape) -> Value {
+        let t = configuration.maxLength
+        let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
+        let (states, _) = gru(x, keep: rows.map { $0 != 0 })
+        return output(gather(reshape(states, [b * t, configuration.hidden]), indices: rows.indices.filter { rows[$0] != 0 }.map(Int32.init)))
+    }
+
+    func continuing(_ rows: [Int32], lanes b: Int, initial: Tensor?, resets: [Bool], tape: Tape) -> (outputs: Value, state: Tensor) {
+        let t = rows.count / b
+        let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
+        let (states, last) = gru(x, initial: initial.map { tape.constant($0) }, keep: rows.map { $0 != 0 }, resets: resets)
+        let real = rows.indices.filter { rows[$0] != 0 }.map(Int32.init)
+        return (output(gather(reshape(states, [b * t, configuration.hidden]), indices: real)), last.tensor)
     }
 }

@@ -15,6 +15,17 @@ public enum SequenceLoss: String, Sendable, Codable, CaseIterable {
     case bce
 }
 
+/// How a recurrent sequence model's training batches are formed.
+public enum SequenceBatching: String, Sendable, Codable, CaseIterable {
+    /// Each user's latest `maxLength + 1` items as one left-padded window, `batchSize` windows a batch.
+    case windows
+    /// Session-parallel mini-batches (Hidasi et al. 2016): whole sequences laid end to end in
+    /// `batchSize` lanes and read `maxLength` steps at a time, the state carried from one chunk
+    /// to the next (gradients stop at chunk borders) and reset where a sequence starts; long
+    /// histories are read in full, not cut to the window.
+    case sessionParallel
+}
+
 /// What training a sequence model did.
 public struct SequenceTrainingSummary: Sendable, Codable, Equatable {
     /// Mean loss per epoch.
@@ -44,6 +55,14 @@ protocol SequenceEncoder: Module {
     func outputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value
 }
 
+/// A sequence network with a state that can be carried across batches (session-parallel training).
+protocol RecurrentSequenceEncoder: SequenceEncoder {
+    /// `[P, d]` outputs at the real rows of `[lanes × steps]` `rows`, each lane continuing from
+    /// `initial` (`[lanes, state]`; `nil`: zeros) and starting over where `resets` is true; and
+    /// each lane's state after the chunk.
+    func continuing(_ rows: [Int32], lanes: Int, initial: Tensor?, resets: [Bool], tape: Tape) -> (outputs: Value, state: Tensor)
+}
+
 extension SequenceEncoder {
     /// ``hidden(_:batch:tape:)`` at the real rows.
     func paddedOutputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value {
@@ -68,6 +87,7 @@ struct SequenceTraining {
     var patience: Int?
     var validationUsers: Int
     var seed: UInt64
+    var batching: SequenceBatching = .windows
 
     /// The checks every configuration needs, by key.
     func validate() throws {
@@ -99,21 +119,50 @@ struct SequenceTraining {
                              hint: "sequence models need histories; check the log's user column (sessions of one event teach nothing)")
         }
         let memberships = loss == .bce ? trainSequences.map { Set($0) } : []
-        let batches = (examples.count + batchSize - 1) / batchSize
+        // Session-parallel: the examples (in a seeded order) laid into lanes once; a batch is a chunk.
+        var lanes: SessionLanes?
+        if batching == .sessionParallel {
+            guard network is any RecurrentSequenceEncoder else {
+                throw ModelError(.invalidConfiguration, reason: "configuration.batching sessionParallel needs a recurrent model (gru4rec)")
+            }
+            var order = examples
+            var rng = TailorRandom(seed: seed, stream: 31)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, rng.nextInt(below: i + 1)) }
+            lanes = SessionLanes(trainSequences.map { $0[...] }, order: order, lanes: batchSize, steps: maxLength)
+        }
+        let batches = lanes?.chunks ?? (examples.count + batchSize - 1) / batchSize
         let optimizer = Adam([ParameterGroup(network.namedParameters(), learningRate: learningRate, weightDecay: weightDecay)],
                              beta1: 0.9, beta2: 0.98, decoupledWeightDecay: true,
                              schedule: .warmupCosine(warmup: min(100, batches), total: max(batches + 1, epochs * batches), floor: 0.1))
-        let loop = TrainingSupport.loop(kind: kind, epochs: epochs, batchSize: batchSize, seed: seed, patience: patience,
+        var loop = TrainingSupport.loop(kind: kind, epochs: epochs, batchSize: batchSize, seed: seed, patience: patience,
                                         validating: !validation.isEmpty, progress: progress)
+        if lanes != nil {
+            loop.batchSize = 1    // one chunk of every lane
+            loop.shuffle = false  // chunks follow one another: each continues the lanes' states
+        }
+        var carried: Tensor?
         let trainer = Trainer(model: network, optimizer: optimizer, configuration: loop)
         let (t, lossKind, negativeCount) = (maxLength, loss, negatives)
-        let run = try trainer.fit(examples: examples.count, loss: { tape, batch in
-            let chosen = batch.map { trainSequences[examples[$0]][...] }
-            let (rows, targets) = windows.training(chosen)
-            // Real inputs and targets coincide (a window's every item but the last predicts the next).
-            let positions = targets.indices.filter { targets[$0] >= 0 }
-            let queries = network.outputs(rows, batch: chosen.count, tape: tape)        // [P, d]
-            let wanted = positions.map { targets[$0] }
+        let run = try trainer.fit(examples: lanes?.chunks ?? examples.count, loss: { tape, batch in
+            let queries: Value, wanted: [Int32], owners: [Int]
+            if let lanes, let recurrent = network as? any RecurrentSequenceEncoder {
+                if batch[0] == 0 { carried = nil }   // a new pass: the lanes start over
+                let chunk = lanes.chunk(batch[0])
+                let step = recurrent.continuing(chunk.rows, lanes: lanes.lanes, initial: carried, resets: chunk.resets, tape: tape)
+                carried = step.state
+                queries = step.outputs
+                let positions = chunk.targets.indices.filter { chunk.targets[$0] >= 0 }
+                wanted = positions.map { chunk.targets[$0] }
+                owners = positions.map { Int(chunk.owners[$0]) }
+            } else {
+                let chosen = batch.map { trainSequences[examples[$0]][...] }
+                let (rows, targets) = windows.training(chosen)
+                // Real inputs and targets coincide (a window's every item but the last predicts the next).
+                let positions = targets.indices.filter { targets[$0] >= 0 }
+                queries = network.outputs(rows, batch: chosen.count, tape: tape)        // [P, d]
+                wanted = positions.map { targets[$0] }
+                owners = positions.map { examples[batch[$0 / t]] }
+            }
             let table = tape.parameter(network.itemEmbedding.weight)
             switch lossKind {
             case .softmax:
@@ -126,15 +175,15 @@ struct SequenceTraining {
             case .bce:
                 // One negative per position, outside the user's items (a few tries, then any).
                 var negatives: [Int32] = []
-                for p in positions {
-                    let seen = memberships[examples[batch[p / t]]]
+                for owner in owners {
+                    let seen = memberships[owner]
                     var n = Int32(tape.rng.nextInt(below: items))
                     for _ in 0..<10 where seen.contains(n) { n = Int32(tape.rng.nextInt(below: items)) }
                     negatives.append(n)
                 }
                 let pos = sum(queries * gather(table, indices: wanted.map { $0 + 1 }), axis: 1)
                 let neg = sum(queries * gather(table, indices: negatives.map { $0 + 1 }), axis: 1)
-                let n = positions.count
+                let n = owners.count
                 return TailorNN.Loss.binaryCrossEntropy(logits: concat([pos, neg], axis: 0),
                                                         targets: Tensor(shape: [2 * n], storage: [Float](repeating: 1, count: n) + [Float](repeating: 0, count: n)))
             }

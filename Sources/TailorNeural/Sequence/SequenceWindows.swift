@@ -53,3 +53,62 @@ public struct SequenceWarnings: Sendable, Codable, Equatable {
     /// Whether anything was counted.
     public var isEmpty: Bool { self == SequenceWarnings() }
 }
+
+/// Session-parallel mini-batches (Hidasi et al. 2016): whole sequences laid end to end in
+/// `lanes` parallel lanes, cut into chunks of `steps`; a recurrent network carries each lane's
+/// state from one chunk to the next and resets it where a new sequence starts. Nothing is
+/// truncated (a sequence longer than a window is read in full) and there is no padding but at
+/// the lanes' ends.
+struct SessionLanes {
+    let lanes: Int
+    let steps: Int
+    /// Per lane: table rows (item position + 1), next items, whether a sequence starts there, and which sequence.
+    private(set) var inputs: [[Int32]]
+    private(set) var targets: [[Int32]]
+    private(set) var starts: [[Bool]]
+    private(set) var owners: [[Int32]]
+
+    /// Lays `sequences` (those with two or more items, in `order`) into `lanes` lanes, each
+    /// next to the lane that is shortest so far, so the lanes end within one sequence of each other.
+    init(_ sequences: [ArraySlice<Int32>], order: [Int], lanes: Int, steps: Int) {
+        precondition(lanes >= 1 && steps >= 1, "session lanes need at least one lane and one step")
+        self.lanes = lanes
+        self.steps = steps
+        inputs = Array(repeating: [], count: lanes)
+        targets = Array(repeating: [], count: lanes)
+        starts = Array(repeating: [], count: lanes)
+        owners = Array(repeating: [], count: lanes)
+        for s in order where sequences[s].count >= 2 {
+            let lane = inputs.indices.min { inputs[$0].count < inputs[$1].count }!
+            let items = Array(sequences[s])
+            for k in 0..<(items.count - 1) {
+                inputs[lane].append(items[k] + 1)
+                targets[lane].append(items[k + 1])
+                starts[lane].append(k == 0)
+                owners[lane].append(Int32(s))
+            }
+        }
+    }
+
+    /// Chunks per pass.
+    var chunks: Int { ((inputs.map(\.count).max() ?? 0) + steps - 1) / steps }
+
+    /// Chunk `c` as `[lanes × steps]` rows, targets (−1 past a lane's end, where rows are 0),
+    /// resets and owners (−1 past the end).
+    func chunk(_ c: Int) -> (rows: [Int32], targets: [Int32], resets: [Bool], owners: [Int32]) {
+        var rows = [Int32](repeating: 0, count: lanes * steps), next = [Int32](repeating: -1, count: lanes * steps)
+        var resets = [Bool](repeating: false, count: lanes * steps), who = [Int32](repeating: -1, count: lanes * steps)
+        for lane in 0..<lanes {
+            let start = c * steps, end = min(inputs[lane].count, start + steps)
+            guard start < end else { continue }
+            for k in start..<end {
+                let i = lane * steps + k - start
+                rows[i] = inputs[lane][k]
+                next[i] = targets[lane][k]
+                resets[i] = starts[lane][k]
+                who[i] = owners[lane][k]
+            }
+        }
+        return (rows, next, resets, who)
+    }
+}
