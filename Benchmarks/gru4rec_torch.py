@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """GRU4Rec: Tailor against the same network in PyTorch (CPU), side by side, same data and recipe.
 
-  python3 Benchmarks/gru4rec_torch.py [--no-build] [--data LastFM] [--epochs 10] [--seed 1] [--repeats 3]
+  python3 Benchmarks/gru4rec_torch.py [--no-build] [--data LastFM] [--epochs 10] [--seed 1] [--repeats 3] [--torch-variant steps|fused]
 
 Data and protocol as Benchmarks/sasrec_torch.py (whose reader, split and metric this script
 imports): an S3-Rec sequence file, leave-last-out, full ranking with the user's training items
@@ -15,10 +15,12 @@ Both sides train Tailor's default GRU4Rec for the same epochs, no validation, 2 
   cross-entropy over all items (the item table, padding row excluded, is the output layer) at
   every non-padding position. Adam (β 0.9/0.98, lr 0.005), min(100, steps per epoch) warm-up
   steps then cosine decay to 0.1× over all steps; batch 16 users, shuffled each epoch.
-The PyTorch side runs the recurrence as Tailor does, step by step with the reset mask (the
-input projections of all steps in one product first): the same arithmetic. `nn.GRU`'s fused
-kernel cannot reset its state mid-sequence, and packing right-padded sequences would skip the
-padding steps Tailor computes, so it would not be the same work.
+The PyTorch side runs the recurrence step by step with the reset mask (the input projections
+of all steps in one product first; `--torch-variant steps`, the default), or with
+`--torch-variant fused` through `nn.GRU`'s own loop over packed sequences (each sequence's real
+items only, from a zero state: the same function, PyTorch's fastest way to it). Tailor runs the
+recurrence as one fused op (`gruSequence`: the loop through time inside, padding steps skipped,
+batch rows split between the two threads, the weight gradient one product over all steps).
 
 Timed: Tailor's fitting seconds from its report (building batches and, at the end, every user's
 vector included); PyTorch's epoch loop alone (batches built before the clock starts). Each side
@@ -32,7 +34,9 @@ from sasrec_torch import Windows, train_and_score, cli
 DIM, HIDDEN, DROPOUT, BATCH, LR = 64, 128, 0.3, 16, 0.005
 
 
-def torch_worker(data, epochs, out, seed=1):
+def torch_worker(data, epochs, out, seed=1, variant="steps"):
+    if variant not in ("steps", "fused"):
+        sys.exit(f"--torch-variant must be steps or fused, got {variant}")
     import torch, torch.nn as nn
     w = Windows(data, seed)
 
@@ -48,6 +52,25 @@ def torch_worker(data, epochs, out, seed=1):
             self.dropout = nn.Dropout(DROPOUT)
 
         def forward(self, seq):
+            return self.fused(seq) if variant == "fused" else self.steps(seq)
+
+        def fused(self, seq):
+            """nn.GRU's own loop over each sequence's real items (packed, so from zeros at the
+            first item, as the reset gives): left-padded rows turned right-padded, packed, and
+            the states put back at their columns, zeros at padding."""
+            b, t = seq.shape
+            lengths = (seq != 0).sum(1)
+            shift = (t - lengths).unsqueeze(1)
+            columns = torch.arange(t).unsqueeze(0)
+            right = seq.gather(1, (columns + shift) % t)
+            x = self.dropout(self.item_embedding(right))
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+            out, _ = self.gru(packed)
+            out, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=t)
+            states = out.gather(1, ((columns - shift) % t).unsqueeze(-1).expand(-1, -1, HIDDEN))
+            return self.output(states * (seq != 0).unsqueeze(-1).float())
+
+        def steps(self, seq):
             b, t = seq.shape
             keep = (seq != 0).float()
             x = self.dropout(self.item_embedding(seq))

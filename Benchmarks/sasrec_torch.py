@@ -20,6 +20,10 @@ stopping, 2 threads (torch.set_num_threads(2)):
   item; loss: cross-entropy over all items (the item table, padding row excluded, is also the
   output layer) at every non-padding position. Adam (β 0.9/0.98, lr 0.001), 100 warm-up steps
   then cosine decay to 0.1× over all steps; batch 128 users, shuffled each epoch.
+Tailor packs each batch's windows (attention, feed-forward and norms run on the real items
+only, each at its own position: the same function, test `packedMatchesPadded`); PyTorch's
+`nn.TransformerEncoderLayer` runs the left-padded [B, 50] batch with masks, as Tailor does with
+`--set packed=false` (run both to see what packing buys and what the engine alone does).
 Initial weights differ (each side's own seeded initializers), so losses and quality agree in
 distribution, not digit for digit. Timed: Tailor's fitting seconds from its report (which
 include building batches and, at the end, every user's vector); PyTorch's epoch loop alone
@@ -156,7 +160,9 @@ def train_and_score(w, model, table, epochs, batch, lr, dim, out):
         json.dump({"seconds": seconds, "sequences": len(w.examples), "epochs": epochs, "losses": losses, "quality": quality}, f)
 
 
-def torch_worker(data, epochs, out, seed=1):
+def torch_worker(data, epochs, out, seed=1, variant="steps"):
+    if variant != "steps":
+        sys.exit(f"sasrec has one PyTorch variant, got {variant}")
     import torch, torch.nn as nn
     w = Windows(data, seed)
     n_items = w.n_items
@@ -220,10 +226,11 @@ def compare(a, kind, script, doc):
             if side == "tailor":
                 _, peak = run([TAILOR, "train", data, "--model", kind, "--holdout", "leave-last-out", "--threads", "2",
                                "--set", f"epochs={a.epochs}", "--set", "validationUsers=0", "--set", "patience=null", "--set", f"seed={a.seed}",
+                               *[x for kv in a.set for x in ("--set", kv)],
                                "--progress", "none", "--output", model, "--report", report], timed=True)
                 tailor_runs.append((load_json(report)["secondsFitting"], peak))
             else:
-                _, peak = run([sys.executable, script, "--torch-worker", data, str(a.epochs), out, str(a.seed)], timed=True)
+                _, peak = run([sys.executable, script, "--torch-worker", data, str(a.epochs), out, str(a.seed), a.torch_variant], timed=True)
                 torch_result = load_json(out)
                 torch_runs.append((torch_result["seconds"], peak))
             print(side, f"{(tailor_runs if side == 'tailor' else torch_runs)[-1][0]:.1f} s", flush=True)
@@ -239,7 +246,7 @@ def compare(a, kind, script, doc):
     sequences = torch_result["sequences"] * a.epochs
     tailor_best, torch_best = min(x[0] for x in tailor_runs), min(x[0] for x in torch_runs)
     result = {
-        "protocol": doc.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed,
+        "protocol": doc.split("Writes")[0].strip(), "data": a.data, "epochs": a.epochs, "seed": a.seed, "tailorSettings": a.set, "torchVariant": a.torch_variant,
         "trainingSequencesPerEpoch": torch_result["sequences"], "repeats": a.repeats,
         "tailor": {"secondsFitting": tailor_best, "runs": [x[0] for x in tailor_runs], "sequencesPerSecond": sequences / tailor_best,
                    "peakRSSMiB": max(x[1] for x in tailor_runs), "losses": manifest["model"]["summary"]["losses"], "quality": tailor_quality,
@@ -251,7 +258,8 @@ def compare(a, kind, script, doc):
     result["ratio (Tailor ÷ PyTorch sequences/s)"] = result["tailor"]["sequencesPerSecond"] / result["pytorch"]["sequencesPerSecond"]
     result["ratio per pair of runs"] = [p / t for t, p in zip(result["tailor"]["runs"], result["pytorch"]["runs"])]
     os.makedirs(os.path.join(ROOT, "Benchmarks", "results"), exist_ok=True)
-    suffix = "" if a.seed == 1 else f"_seed{a.seed}"
+    suffix = ("" if a.seed == 1 else f"_seed{a.seed}") + "".join("_" + kv.replace("=", "-") for kv in a.set) \
+        + ("" if a.torch_variant == "steps" else f"_torch-{a.torch_variant}")
     with open(os.path.join(ROOT, "Benchmarks", "results", f"{kind}_torch_{a.data}{suffix}.json"), "w") as f:
         json.dump(result, f, indent=2)
     print(json.dumps({k: v for k, v in result.items() if k != "protocol"}, indent=2))
@@ -266,11 +274,14 @@ def cli(kind, worker, doc, data="Beauty", epochs=20):
     p.add_argument("--epochs", type=int, default=epochs)
     p.add_argument("--seed", type=int, default=1, help="both sides' seed (Tailor: --set seed=…)")
     p.add_argument("--repeats", type=int, default=3, help="runs per side, alternating; each side's fastest is compared")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Tailor setting for this comparison (e.g. packed=false); named in the results file")
+    p.add_argument("--torch-variant", default="steps", help="the PyTorch side's implementation, where a script has several (gru4rec: steps, fused)")
     p.add_argument("--torch-worker", nargs="+", metavar="DATA EPOCHS OUT [SEED]", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.torch_worker:
         w = a.torch_worker
-        worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1)
+        worker(w[0], int(w[1]), w[2], int(w[3]) if len(w) > 3 else 1, w[4] if len(w) > 4 else "steps")
         return
     compare(a, kind, os.path.abspath(sys.argv[0]), doc)
 
