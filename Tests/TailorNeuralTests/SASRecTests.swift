@@ -28,6 +28,21 @@ func ringSequences(users: Int = 240, items: Int = 30, seed: UInt64 = 4) -> (Trai
     return (TrainingData(log.mergingDuplicates(.sum).0), next)
 }
 
+/// Share of the ring's users whose next item is in their top `k` by these factors (their own
+/// items excluded, as in evaluation).
+func ringHitRate(userFactors: Matrix, itemFactors: Matrix, k: Int) -> Double {
+    let (data, next) = SASRecTests.data
+    let seen = data.matrix.userItems
+    var hits = 0
+    for u in 0..<userFactors.rows {
+        let row = userFactors.row(u), banned = Set(seen.columns(inRow: u))
+        let scores = (0..<itemFactors.rows).map { i in zip(row, itemFactors.row(i)).map(*).reduce(0, +) }
+        let top = scores.indices.filter { !banned.contains(Int32($0)) }.sorted { scores[$0] > scores[$1] }.prefix(k)
+        if top.contains(Int(next[u])) { hits += 1 }
+    }
+    return Double(hits) / Double(userFactors.rows)
+}
+
 func smallSASRec(_ loss: SASRec.Loss = .softmax) -> SASRec.Configuration {
     var c = SASRec.Configuration()
     c.dimension = 16
@@ -48,19 +63,7 @@ struct SASRecTests {
     static let data = ringSequences()
     static let model = try! SASRec.fit(data.0, configuration: smallSASRec(), progress: nil)
 
-    /// Share of users whose next ring item is in their top `k` (their own items excluded, as in evaluation).
-    func hitRate(_ model: SASRec, k: Int) -> Double {
-        let seen = Self.data.0.matrix.userItems
-        var hits = 0
-        for u in 0..<model.userCount {
-            let row = model.userFactors.row(u)
-            let banned = Set(seen.columns(inRow: u))
-            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
-            let top = scores.indices.filter { !banned.contains(Int32($0)) }.sorted { scores[$0] > scores[$1] }.prefix(k)
-            if top.contains(Int(Self.data.next[u])) { hits += 1 }
-        }
-        return Double(hits) / Double(model.userCount)
-    }
+    func hitRate(_ model: SASRec, k: Int) -> Double { ringHitRate(userFactors: model.userFactors, itemFactors: model.itemFactors, k: k) }
 
     @Test("learns what comes next: the next ring item is in the top 3 for most users, where popularity is at chance")
     func learnsOrder() {
@@ -259,14 +262,8 @@ struct GRU4RecTests {
     @Test("learns what comes next on the ring, serves live sequences, and round-trips its file")
     func learnsAndServes() throws {
         let model = Self.model
-        let seen = SASRecTests.data.0.matrix.userItems
-        var hits = 0
-        for u in 0..<model.userCount {
-            let row = model.userFactors.row(u), banned = Set(seen.columns(inRow: u))
-            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
-            if scores.indices.filter({ !banned.contains(Int32($0)) }).sorted(by: { scores[$0] > scores[$1] }).prefix(3).contains(Int(SASRecTests.data.next[u])) { hits += 1 }
-        }
-        #expect(Double(hits) / Double(model.userCount) >= 0.7, "hit rate@3 \(Double(hits) / Double(model.userCount))")
+        let hitRate = ringHitRate(userFactors: model.userFactors, itemFactors: model.itemFactors, k: 3)
+        #expect(hitRate >= 0.7, "hit rate@3 \(hitRate)")
         func top(_ m: GRU4Rec, _ recent: [Int32]) -> Int {
             var s = [Float](repeating: 0, count: m.itemCount)
             s.withUnsafeMutableBufferPointer { m.scores(users: [nil], recent: [recent], into: $0) }
@@ -327,14 +324,8 @@ struct GRU4RecTests {
         c.maxLength = 6      // steps per chunk: sequences of 6–13 items cross chunk borders
         let data = SASRecTests.data.0
         let model = try GRU4Rec.fit(data, configuration: c, progress: nil)
-        let seen = data.matrix.userItems
-        var hits = 0
-        for u in 0..<model.userCount {
-            let row = model.userFactors.row(u), banned = Set(seen.columns(inRow: u))
-            let scores = (0..<model.itemCount).map { i in zip(row, model.itemFactors.row(i)).map(*).reduce(0, +) }
-            if scores.indices.filter({ !banned.contains(Int32($0)) }).sorted(by: { scores[$0] > scores[$1] }).prefix(3).contains(Int(SASRecTests.data.next[u])) { hits += 1 }
-        }
-        #expect(Double(hits) / Double(model.userCount) >= 0.7, "hit rate@3 \(Double(hits) / Double(model.userCount))")
+        let hitRate = ringHitRate(userFactors: model.userFactors, itemFactors: model.itemFactors, k: 3)
+        #expect(hitRate >= 0.7, "hit rate@3 \(hitRate)")
         let again = try GRU4Rec.fit(data, configuration: c, progress: nil)
         #expect(again.userFactors == model.userFactors)
         let back = try GRU4Rec(archiveTensors: model.archiveTensors(), configuration: model.archiveConfiguration())
