@@ -146,7 +146,6 @@ struct SASRecTests {
         c.maxLength = 6
         c.dropout = 0    // masks differ between the layouts; the functions must not
         c.seed = 3
-        let network = SASRecNetwork(items: 20, configuration: c)
         // Four windows: full, short, empty, and one with padding inside (a live history never has
         // one, but the packed layout must read it as the padded one does).
         let rows: [Int32] = [3, 7, 1, 20, 5, 9,
@@ -156,9 +155,11 @@ struct SASRecTests {
         let real = rows.filter { $0 != 0 }.count
         let targets = (0..<real).map { Int32(($0 * 7) % 20) }
         var results: [(outputs: [Float], gradients: [[Float]], loss: Float)] = []
+        var names: [String] = []
         for packed in [true, false] {
-            network.configuration.packed = packed
-            for (_, p) in network.namedParameters() { p.zeroGrad() }
+            c.packed = packed
+            let network = SASRecNetwork(items: 20, configuration: c)   // the same seed: the same weights
+            names = network.namedParameters().map(\.0)
             let tape = Tape(training: true, seed: 1)
             let out = network.outputs(rows, batch: 4, tape: tape)
             #expect(out.shape == [real, 8])
@@ -171,7 +172,6 @@ struct SASRecTests {
         let (packed, padded) = (results[0], results[1])
         #expect(zip(packed.outputs, padded.outputs).allSatisfy { abs($0 - $1) < 1e-5 })
         #expect(abs(packed.loss - padded.loss) < 1e-5)
-        let names = network.namedParameters().map(\.0)
         for (n, name) in names.enumerated() {
             let worst = zip(packed.gradients[n], padded.gradients[n]).map { abs($0 - $1) }.max() ?? 0
             #expect(worst < 1e-5, "\(name): gradients differ by \(worst)")

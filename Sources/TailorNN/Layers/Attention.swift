@@ -165,7 +165,7 @@ public final class GRU: Module {
     /// (left padding: each sequence then starts from zeros at its first real step).
     ///
     /// The input projections of all steps in one product, then the recurrence as one fused op
-    /// (`gruSequence`); ``steps(_:initial:keep:)`` is the same layer op by op, its reference.
+    /// (`gruSequence`); ``steps(_:initial:keep:resets:)`` is the same layer op by op, its reference.
     /// With `resets` (`[B × T]`), the state is zero before every step where it is true (a new
     /// sequence starts there: session-parallel batches).
     public func callAsFunction(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil, resets: [Bool]? = nil) -> (outputs: Value, last: Value) {
@@ -178,7 +178,7 @@ public final class GRU: Module {
         return (outputs, reshape(slice(outputs, axis: 1, (t - 1)..<t), [b, hidden]))
     }
 
-    /// The same as ``callAsFunction(_:initial:keep:)``, step by step from primitive ops (matmul,
+    /// The same as ``callAsFunction(_:initial:keep:resets:)``, step by step from primitive ops (matmul,
     /// split, sigmoid, tanh, products): the readable reference the fused op is tested against.
     public func steps(_ x: Value, initial: Value? = nil, keep: [Bool]? = nil, resets: [Bool]? = nil) -> (outputs: Value, last: Value) {
         let tape = x.tape

@@ -12,7 +12,7 @@ import TailorNN
 /// norm_first=True)` and loads these names.
 final class SASRecNetwork: Module, SequenceEncoder {
     let items: Int
-    var configuration: SASRec.Configuration
+    let configuration: SASRec.Configuration
     let itemEmbedding: Embedding
     let positionEmbedding: Embedding
     let blocks: [TransformerEncoderBlock]
