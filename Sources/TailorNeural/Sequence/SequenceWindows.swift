@@ -63,10 +63,10 @@ struct SessionLanes {
     let lanes: Int
     let steps: Int
     /// Per lane: table rows (item position + 1), next items, whether a sequence starts there, and which sequence.
-    private(set) var inputs: [[Int32]]
-    private(set) var targets: [[Int32]]
-    private(set) var starts: [[Bool]]
-    private(set) var owners: [[Int32]]
+    let inputs: [[Int32]]
+    let targets: [[Int32]]
+    let starts: [[Bool]]
+    let owners: [[Int32]]
 
     /// Lays `sequences` (those with two or more items, in `order`) into `lanes` lanes, each
     /// next to the lane that is shortest so far, so the lanes end within one sequence of each other.
@@ -74,10 +74,8 @@ struct SessionLanes {
         precondition(lanes >= 1 && steps >= 1, "session lanes need at least one lane and one step")
         self.lanes = lanes
         self.steps = steps
-        inputs = Array(repeating: [], count: lanes)
-        targets = Array(repeating: [], count: lanes)
-        starts = Array(repeating: [], count: lanes)
-        owners = Array(repeating: [], count: lanes)
+        var inputs = [[Int32]](repeating: [], count: lanes), targets = [[Int32]](repeating: [], count: lanes)
+        var starts = [[Bool]](repeating: [], count: lanes), owners = [[Int32]](repeating: [], count: lanes)
         for s in order where sequences[s].count >= 2 {
             let lane = inputs.indices.min { inputs[$0].count < inputs[$1].count }!
             let items = Array(sequences[s])
@@ -88,6 +86,7 @@ struct SessionLanes {
                 owners[lane].append(Int32(s))
             }
         }
+        (self.inputs, self.targets, self.starts, self.owners) = (inputs, targets, starts, owners)
     }
 
     /// Chunks per pass.
