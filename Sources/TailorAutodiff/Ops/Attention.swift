@@ -156,9 +156,7 @@ public func packedSelfAttention(_ qkv: Value, heads: Int, lengths: [Int], causal
                     for i in 0..<l {
                         let row = P + i * l, visible = causal ? i + 1 : l
                         for j in 0..<visible { row[j] = scale * Kernels.dot(q + i * ld, k + j * ld, count: d) }
-                        let m = Kernels.maximum(row, count: visible)
-                        let inv = 1 / Kernels.expShifted(row, count: visible, shift: m)
-                        Kernels.scale(inv, row, count: visible)  // entries past `visible` stay 0
+                        Kernels.softmaxRows(row, rows: 1, n: visible)  // entries past `visible` stay 0
                     }
                     withUnsafeTemporaryAllocation(of: Float.self, capacity: l) { buffer in
                         let dropped = buffer.baseAddress!

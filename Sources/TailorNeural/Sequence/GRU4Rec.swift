@@ -150,22 +150,12 @@ final class GRU4RecNetwork: Module, RecurrentSequenceEncoder {
 
     override var children: [(String, Module)] { [("item_embedding", itemEmbedding), ("gru", gru), ("output", output)] }
 
-    func hidden(_ rows: [Int32], batch b: Int, tape: Tape) -> Value {
-        let t = configuration.maxLength
-        let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
-        let (states, _) = gru(x, keep: rows.map { $0 != 0 })
-        return output(states)
-    }
-
     /// The states at the real rows, then the output map (on those rows only).
     func outputs(_ rows: [Int32], batch b: Int, tape: Tape) -> Value {
-        let t = configuration.maxLength
-        let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
-        let (states, _) = gru(x, keep: rows.map { $0 != 0 })
-        return output(gather(reshape(states, [b * t, configuration.hidden]), indices: rows.indices.filter { rows[$0] != 0 }.map(Int32.init)))
+        continuing(rows, lanes: b, initial: nil, resets: nil, tape: tape).outputs
     }
 
-    func continuing(_ rows: [Int32], lanes b: Int, initial: Tensor?, resets: [Bool], tape: Tape) -> (outputs: Value, state: Tensor) {
+    func continuing(_ rows: [Int32], lanes b: Int, initial: Tensor?, resets: [Bool]?, tape: Tape) -> (outputs: Value, state: Tensor) {
         let t = rows.count / b
         let x = dropout(itemEmbedding(rows, shape: [b, t], tape: tape), probability: configuration.dropout)
         let (states, last) = gru(x, initial: initial.map { tape.constant($0) }, keep: rows.map { $0 != 0 }, resets: resets)

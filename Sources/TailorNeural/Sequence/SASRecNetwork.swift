@@ -58,7 +58,9 @@ final class SASRecNetwork: Module, SequenceEncoder {
     /// With `configuration.packed == false`, the padded computation, gathered.
     func outputs(_ rows: [Int32], batch b: Int, tape: Tape) -> Value {
         let t = configuration.maxLength, d = configuration.dimension
-        guard configuration.packed else { return paddedOutputs(rows, batch: b, tape: tape) }
+        guard configuration.packed else {
+            return gather(reshape(hidden(rows, batch: b, tape: tape), [b * t, d]), indices: rows.indices.filter { rows[$0] != 0 }.map(Int32.init))
+        }
         var items: [Int32] = [], positions: [Int32] = [], lengths = [Int](repeating: 0, count: b)
         items.reserveCapacity(rows.count / 2)
         positions.reserveCapacity(rows.count / 2)

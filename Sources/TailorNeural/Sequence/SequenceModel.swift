@@ -40,8 +40,8 @@ public struct SequenceTrainingSummary: Sendable, Codable, Equatable {
     public var shortSequences = 0
 }
 
-/// A sequence model's network: `[B, T, d]` outputs for windows of item-table rows (0 is
-/// padding), the last position's output being the user's vector, scored against the item table.
+/// A sequence model's network: outputs at the real positions of windows of item-table rows (0
+/// is padding), a window's last output being the user's vector, scored against the item table.
 protocol SequenceEncoder: Module {
     /// Items (the table has one more row, the padding).
     var items: Int { get }
@@ -49,9 +49,7 @@ protocol SequenceEncoder: Module {
     var dimension: Int { get }
     /// The item table, shared by the inputs and the output scores.
     var itemEmbedding: Embedding { get }
-    /// `[B, T, d]` outputs for `[B × T]` rows (padded positions' outputs are ignored).
-    func hidden(_ rows: [Int32], batch: Int, tape: Tape) -> Value
-    /// `[P, d]`: the outputs at the real (non-zero) rows, in order.
+    /// `[P, d]`: the outputs at the real (non-zero) rows of `[B × T]` `rows`, in order.
     func outputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value
 }
 
@@ -60,17 +58,7 @@ protocol RecurrentSequenceEncoder: SequenceEncoder {
     /// `[P, d]` outputs at the real rows of `[lanes × steps]` `rows`, each lane continuing from
     /// `initial` (`[lanes, state]`; `nil`: zeros) and starting over where `resets` is true; and
     /// each lane's state after the chunk.
-    func continuing(_ rows: [Int32], lanes: Int, initial: Tensor?, resets: [Bool], tape: Tape) -> (outputs: Value, state: Tensor)
-}
-
-extension SequenceEncoder {
-    /// ``hidden(_:batch:tape:)`` at the real rows.
-    func paddedOutputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value {
-        let h = reshape(hidden(rows, batch: batch, tape: tape), [rows.count, dimension])
-        return gather(h, indices: rows.indices.filter { rows[$0] != 0 }.map(Int32.init))
-    }
-
-    func outputs(_ rows: [Int32], batch: Int, tape: Tape) -> Value { paddedOutputs(rows, batch: batch, tape: tape) }
+    func continuing(_ rows: [Int32], lanes: Int, initial: Tensor?, resets: [Bool]?, tape: Tape) -> (outputs: Value, state: Tensor)
 }
 
 /// The training recipe the sequence models share: one example per user (the latest `T + 1`
@@ -105,7 +93,7 @@ struct SequenceTraining {
         guard data.matrix.userItems.nonZeroCount > 0 else {
             throw ModelError(.emptyData, reason: "the training data has no interactions", hint: "check the log or the store with `tailor stats`")
         }
-        let items = data.itemCount, d = network.dimension
+        let items = data.itemCount
         let sequences = data.userSequences().map(\.items)
         let windows = SequenceWindows(length: maxLength)
         // Validation: the latest item of some users with at least three.
@@ -200,7 +188,7 @@ struct SequenceTraining {
 
     /// The last position's output for each sequence (zeros for an empty one), in chunks, without dropout.
     static func userVectors<E: SequenceEncoder>(_ network: E, _ sequences: [ArraySlice<Int32>], windows: SequenceWindows) -> Matrix {
-        let d = network.dimension, t = windows.length
+        let d = network.dimension
         var out = Matrix(rows: sequences.count, columns: d)
         let chunk = 256
         for start in stride(from: 0, to: sequences.count, by: chunk) {
