@@ -31,6 +31,27 @@ struct RecipeTests {
         #expect(c.minimumRating == 4)
     }
 
+    enum Shape: String, Codable, CaseIterable { case round, square }
+    struct Inner: Codable, Equatable { var shape = Shape.round }
+    struct Outer: Codable, Equatable { var inner = Inner(); var shapes: [Shape] = [.round, .square]; var count = 1 }
+
+    @Test("an enum setting given a value it does not have lists the values it accepts, at any depth and in arrays")
+    func enumValues() throws {
+        func message(_ json: String) -> String? {
+            do { _ = try ConfigurationPatch.apply(try decode(JSONValue.self, json), to: Outer(), context: "configuration"); return nil } catch {
+                return (error as? DataError)?.code == .invalidConfiguration ? "\(error)" : "not a DataError: \(error)"
+            }
+        }
+        let nested = try #require(message(#"{"inner": {"shape": "oval"}}"#))
+        #expect(nested.contains("configuration.inner.shape") && nested.contains("'oval' is not one of round, square"), "\(nested)")
+        let inArray = try #require(message(#"{"shapes": ["square", "hexagon"]}"#))
+        #expect(inArray.contains("configuration.shapes[1]") && inArray.contains("'hexagon' is not one of round, square"), "\(inArray)")
+        // Other wrong values keep the type message.
+        let number = try #require(message(#"{"count": "many"}"#))
+        #expect(number.contains("configuration.count") && !number.contains("is not one of"), "\(number)")
+        #expect(try ConfigurationPatch.apply(try decode(JSONValue.self, #"{"inner": {"shape": "square"}}"#), to: Outer(), context: "c").inner.shape == .square)
+    }
+
     @Test("confidence transforms: log keeps 1 at 1 and tames counts, binary, linear, and BM25 as implicit computes it")
     func transforms() throws {
         let log = Interactions(users: [0, 0, 1, 1, 2], items: [0, 1, 0, 2, 2], values: [1, 100_000, 3, -2, 7], timestamps: nil,

@@ -20,9 +20,58 @@ public enum ConfigurationPatch {
         do {
             return try base.decode(C.self)
         } catch let error as DecodingError {
+            if case .dataCorrupted(let c) = error, let current = value(in: defaults, at: c.codingPath), let allowed = allowedValues(of: current) {
+                let given = switch given(in: base, at: c.codingPath) {
+                case .string(let text)?: "'\(text)'"
+                case .number(let n)?: n == n.rounded() && abs(n) < 1e15 ? String(Int(n)) : String(n)
+                default: "the value"
+                }
+                throw DataError(.invalidConfiguration, field: context + Self.path(of: error), reason: "\(given) is not one of \(allowed.joined(separator: ", "))",
+                                hint: "use one of the listed values (spelled as shown)", cause: error)
+            }
             throw DataError(.invalidConfiguration, field: context + Self.path(of: error), reason: Self.describe(error),
                             hint: "see the documented keys and their types", cause: error)
         }
+    }
+
+    /// The value at `path` inside `root` (a configuration), found by reflection; nil where the
+    /// path leaves it (a nil optional, an index past an array's end).
+    static func value(in root: Any, at path: [any CodingKey]) -> Any? {
+        var current = unwrapped(root)
+        for key in path {
+            let children = Array(Mirror(reflecting: current).children)
+            if let index = key.intValue {
+                guard index < children.count else { return nil }
+                current = unwrapped(children[index].value)
+            } else {
+                guard let child = children.first(where: { $0.label == key.stringValue || $0.label == "_" + key.stringValue }) else { return nil }
+                current = unwrapped(child.value)
+            }
+            if Mirror(reflecting: current).displayStyle == .optional { return nil }
+        }
+        return current
+    }
+
+    /// The JSON at `path` in a patched configuration.
+    private static func given(in json: JSONValue, at path: [any CodingKey]) -> JSONValue? {
+        var current = json
+        for key in path {
+            switch current {
+            case .object(let fields): guard let next = fields[key.stringValue] else { return nil }; current = next
+            case .array(let items): guard let i = key.intValue, i < items.count else { return nil }; current = items[i]
+            default: return nil
+            }
+        }
+        return current
+    }
+
+    /// The spellings an enum setting accepts (its raw values), or nil for other values.
+    static func allowedValues(of value: Any) -> [String]? {
+        guard let type = type(of: value) as? any CaseIterable.Type else { return nil }
+        func cases<T: CaseIterable>(_: T.Type) -> [String] {
+            T.allCases.map { c in (c as? any RawRepresentable).map { "\($0.rawValue)" } ?? "\(c)" }
+        }
+        return cases(type)
     }
 
     /// A configuration as JSON with every key present: optional keys that are `nil` appear as
