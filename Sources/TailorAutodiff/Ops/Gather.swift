@@ -38,7 +38,7 @@ public func gather(_ table: Value, indices: [Int32], shape indexShape: [Int]? = 
 }
 
 /// How an embedding bag pools its rows.
-public enum BagMode: String, Sendable, Codable {
+public enum BagMode: String, Sendable, Codable, CaseIterable {
     /// Sum of the rows.
     case sum
     /// Mean of the rows (an empty bag gives zeros).

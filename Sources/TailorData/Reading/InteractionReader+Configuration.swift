@@ -69,7 +69,7 @@ public struct ColumnSelection: Sendable, Codable, Equatable {
 }
 
 /// Whether the first row of a delimited file holds column names.
-public enum HeaderMode: String, Sendable, Codable {
+public enum HeaderMode: String, Sendable, Codable, CaseIterable {
     /// Decide from the first rows (known column names, or text above numbers).
     case auto
     /// The first row is a header.

@@ -148,7 +148,7 @@ public final class Dropout: Module {
 }
 
 /// An activation function.
-public enum Activation: String, Sendable, Codable {
+public enum Activation: String, Sendable, Codable, CaseIterable {
     case relu, gelu, tanh, sigmoid, identity
 
     /// Applies it.
