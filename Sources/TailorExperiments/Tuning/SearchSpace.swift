@@ -5,10 +5,10 @@ import TailorLinalg
 /// The hyperparameters a tuner may choose and their ranges, read from JSON:
 ///
 /// ```json
-/// {"factors": {"int": [16, 256], "log": true},
-///  "regularization": {"float": [0.001, 1.0], "log": true},
-///  "alpha": {"float": [1, 40]},
-///  "confidence": {"choice": ["linear", "log"]}}
+/// {"factors": {"int": [8, 128], "log": true},
+///  "regularization": {"float": [0.01, 100], "log": true},
+///  "alpha": {"float": [0.1, 20], "log": true},
+///  "solver": {"choice": ["cg", "cholesky"]}}
 /// ```
 ///
 /// A range may list `"grid": [...]`, the values grid search tries; otherwise the grid takes
