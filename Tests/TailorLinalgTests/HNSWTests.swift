@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import TailorLinalg
 
@@ -36,6 +37,30 @@ struct HNSWTests {
         #expect(r2 >= 0.95, "int8 recall \(r2)")
         // A tiny ef must do worse than a large one: the parameter is wired through.
         #expect(Self.recall(float, items: items, queries: queries, k: 10, ef: 10) < Self.recall(float, items: items, queries: queries, k: 10, ef: 400))
+    }
+
+    @Test("every node can be reached when norms vary widely (the inner-product heuristic drops short vectors from full lists)")
+    func reachable() {
+        // Clustered directions with norms spread over two decades, as strongly regularized
+        // factors are: rarely seen items are short.
+        var rng = TailorRandom(seed: 11)
+        var items = Self.data(n: 400, d: 16, seed: 12)
+        for r in 0..<items.rows {
+            let row = items.row(r), norm = (row.reduce(Float(0)) { $0 + $1 * $1 }).squareRoot()
+            let target = Float(0.05 * pow(100, rng.nextDouble()))
+            items.setRow(r, row.map { $0 / norm * target })
+        }
+        let queries = Self.data(n: 100, d: 16, seed: 13)
+        for m in [4, 8] {
+            let index = HNSWIndex(vectors: items, configuration: .init(m: m, efConstruction: 50))
+            var incoming = [Int](repeating: 0, count: items.rows)
+            for node in 0..<items.rows { for nb in index.neighbours(Int32(node), level: 0) { incoming[Int(nb)] += 1 } }
+            let unreachable = (0..<items.rows).filter { incoming[$0] == 0 && Int32($0) != index.entry }
+            #expect(unreachable.isEmpty, "m \(m): \(unreachable.count) nodes without an incoming link")
+            // A beam as wide as the index must find the exact top 10.
+            let r = Self.recall(index, items: items, queries: queries, k: 10, ef: items.rows)
+            #expect(r >= 0.999, "m \(m): recall \(r) with ef = n")
+        }
     }
 
     @Test("scores are exact inner products (re-scored after an int8 walk), best first")

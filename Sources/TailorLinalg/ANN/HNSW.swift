@@ -355,6 +355,39 @@ extension HNSWIndex {
                     }
                     if level > topLevel { topLevel = level; entry = q }
                 }
+                linkUnreachable(v)
+            }
+        }
+
+        /// Gives every level-0 node at least one incoming link. With the inner product, the
+        /// heuristic re-selection of a full list drops nodes that score low against it (short
+        /// vectors), and a node no list points to is never found, however large `ef` (on a
+        /// 120-item ALS model with m 8, a twelfth of the exact top 10 was out of reach). Such a
+        /// node is linked from one of its own neighbours, most similar first: appended where the
+        /// list has room, else in place of that list's least similar link whose target keeps
+        /// another incoming link.
+        mutating func linkUnreachable(_ v: UnsafePointer<Float>) {
+            var inDegree = [Int32](repeating: 0, count: n)
+            for node in 0..<n {
+                for j in 0..<Int(degree0[node]) { inDegree[Int(links0[node * m0 + j])] += 1 }
+            }
+            for node in 0..<n where inDegree[node] == 0 && Int32(node) != entry {
+                let q = Int32(node)
+                let outs = neighbours(q, level: 0).map { (index: $0, score: sim(q, $0, v)) }.sorted { $0.score > $1.score }
+                for nb in outs.map(\.index) {
+                    var list = neighbours(nb, level: 0)
+                    if list.count < m0 {
+                        list.append(q)
+                    } else {
+                        let weakest = list.indices.filter { inDegree[Int(list[$0])] >= 2 }.min { sim(nb, list[$0], v) < sim(nb, list[$1], v) }
+                        guard let slot = weakest else { continue }
+                        inDegree[Int(list[slot])] -= 1
+                        list[slot] = q
+                    }
+                    setNeighbours(nb, level: 0, list)
+                    inDegree[node] += 1
+                    break
+                }
             }
         }
     }
