@@ -31,7 +31,7 @@ struct Demo: ParsableCommand {
     var interactions = 200_000
     @Option var factors = 64
     @Option var iterations = 15
-    @Option var regularization: Float = 0.05
+    @Option var regularization: Float = ALS.Configuration().regularization
     @Option var alpha: Float = ALS.Configuration().alpha
     @Option var seed: UInt64 = 7
     @Option(help: "Worker threads (0: all cores).")

@@ -13,9 +13,9 @@ struct Tune: ParsableCommand {
         way the holdout splits the log: with --holdout temporal, each user's latest 20 % of
         training interactions (--validation); with none or random, a random 20 %. The search
         space is a JSON file:
-          {"factors": {"int": [16, 256], "log": true},
-           "regularization": {"float": [0.001, 1], "log": true},
-           "alpha": {"float": [0.1, 40], "log": true}}
+          {"factors": {"int": [8, 128], "log": true},
+           "regularization": {"float": [0.01, 100], "log": true},
+           "alpha": {"float": [0.1, 20], "log": true}}
         ("grid": [...] lists a range's grid values; "choice": [...] is a list of options).
 
         --rungs 3,8,15 scores trials at those iterations or epochs and stops a trial below the
