@@ -13,7 +13,7 @@ struct Train: ParsableCommand {
 
         Examples:
           tailor train ratings.csv --output model
-          tailor train u.data --model als --factors 64 --iterations 15 --regularization 0.05 \\
+          tailor train u.data --model als --factors 64 --iterations 15 --regularization 10 \\
                  --alpha 1 --threads 2 --seed 1 --output model --report train.json
           tailor train plays.tsv --columns user=user_id,item=artist,rating=plays --alpha 0.5 --output model
           tailor train ratings.csv --min-rating 4 --model popularity --output baseline
