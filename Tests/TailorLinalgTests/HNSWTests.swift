@@ -53,10 +53,12 @@ struct HNSWTests {
         let queries = Self.data(n: 100, d: 16, seed: 13)
         for m in [4, 8] {
             let index = HNSWIndex(vectors: items, configuration: .init(m: m, efConstruction: 50))
-            var incoming = [Int](repeating: 0, count: items.rows)
-            for node in 0..<items.rows { for nb in index.neighbours(Int32(node), level: 0) { incoming[Int(nb)] += 1 } }
-            let unreachable = (0..<items.rows).filter { incoming[$0] == 0 && Int32($0) != index.entry }
-            #expect(unreachable.isEmpty, "m \(m): \(unreachable.count) nodes without an incoming link")
+            // Every node on level 0 is reachable from the entry point (the search starts there).
+            var seen = Set([index.entry]), frontier = [index.entry]
+            while let node = frontier.popLast() {
+                for nb in index.neighbours(node, level: 0) where seen.insert(nb).inserted { frontier.append(nb) }
+            }
+            #expect(seen.count == items.rows, "m \(m): \(items.rows - seen.count) of \(items.rows) nodes out of reach")
             // A beam as wide as the index must find the exact top 10.
             let r = Self.recall(index, items: items, queries: queries, k: 10, ef: items.rows)
             #expect(r >= 0.999, "m \(m): recall \(r) with ef = n")

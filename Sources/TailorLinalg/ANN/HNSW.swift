@@ -355,39 +355,60 @@ extension HNSWIndex {
                     }
                     if level > topLevel { topLevel = level; entry = q }
                 }
-                linkUnreachable(v)
+                connect(visited: visited, v)
             }
         }
 
-        /// Gives every level-0 node at least one incoming link. With the inner product, the
+        /// Makes every level-0 node reachable from the entry point. With the inner product, the
         /// heuristic re-selection of a full list drops nodes that score low against it (short
-        /// vectors), and a node no list points to is never found, however large `ef` (on a
-        /// 120-item ALS model with m 8, a twelfth of the exact top 10 was out of reach). Such a
-        /// node is linked from one of its own neighbours, most similar first: appended where the
-        /// list has room, else in place of that list's least similar link whose target keeps
-        /// another incoming link.
-        mutating func linkUnreachable(_ v: UnsafePointer<Float>) {
+        /// vectors), and a node no search can walk to is never found, however large `ef` (on a
+        /// 120-item ALS model with m 8, a twelfth of the exact top 10 was out of reach). Each
+        /// node a walk from the entry misses is linked from the most similar node a search
+        /// from the entry finds (appended where that list has room, else in place of its least
+        /// similar link whose target has another incoming link); a replaced link can cut a node
+        /// off, so the walk is repeated, a few rounds at most.
+        mutating func connect(visited: VisitedSet, _ v: UnsafePointer<Float>) {
             var inDegree = [Int32](repeating: 0, count: n)
             for node in 0..<n {
                 for j in 0..<Int(degree0[node]) { inDegree[Int(links0[node * m0 + j])] += 1 }
             }
-            for node in 0..<n where inDegree[node] == 0 && Int32(node) != entry {
-                let q = Int32(node)
-                let outs = neighbours(q, level: 0).map { (index: $0, score: sim(q, $0, v)) }.sorted { $0.score > $1.score }
-                for nb in outs.map(\.index) {
-                    var list = neighbours(nb, level: 0)
-                    if list.count < m0 {
-                        list.append(q)
-                    } else {
-                        let weakest = list.indices.filter { inDegree[Int(list[$0])] >= 2 }.min { sim(nb, list[$0], v) < sim(nb, list[$1], v) }
-                        guard let slot = weakest else { continue }
-                        inDegree[Int(list[slot])] -= 1
-                        list[slot] = q
+            for _ in 0..<4 {
+                var reached = [Bool](repeating: false, count: n)
+                func reach(from start: Int32) {
+                    guard !reached[Int(start)] else { return }
+                    reached[Int(start)] = true
+                    var stack = [start]
+                    while let node = stack.popLast() {
+                        for j in 0..<Int(degree0[Int(node)]) {
+                            let nb = links0[Int(node) * m0 + j]
+                            if !reached[Int(nb)] { reached[Int(nb)] = true; stack.append(nb) }
+                        }
                     }
-                    setNeighbours(nb, level: 0, list)
-                    inDegree[node] += 1
-                    break
                 }
+                reach(from: entry)
+                var linked = false
+                for node in 0..<n where !reached[node] {
+                    let q = Int32(node)
+                    let found = searchLevel(q, entries: [(index: entry, score: sim(q, entry, v))], ef: configuration.efConstruction, level: 0,
+                                            visited: visited, v).sorted { $0.score > $1.score }
+                    for from in found.map(\.index) where from != q && reached[Int(from)] {
+                        var list = neighbours(from, level: 0)
+                        if list.count < m0 {
+                            list.append(q)
+                        } else {
+                            let weakest = list.indices.filter { inDegree[Int(list[$0])] >= 2 }.min { sim(from, list[$0], v) < sim(from, list[$1], v) }
+                            guard let slot = weakest else { continue }
+                            inDegree[Int(list[slot])] -= 1
+                            list[slot] = q
+                        }
+                        setNeighbours(from, level: 0, list)
+                        inDegree[node] += 1
+                        reach(from: q)
+                        linked = true
+                        break
+                    }
+                }
+                if !linked { break }
             }
         }
     }
