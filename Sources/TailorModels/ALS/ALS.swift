@@ -37,10 +37,10 @@ public struct ALS: FactorModel, TrainableRecommender, HistoryScoring {
         /// Alternating passes over users and items.
         public var iterations = 15
         /// L2 penalty λ on every vector, not scaled by interaction counts (as in implicit; Spark's
-        /// ALS-WR scales it). 10: over 0.05–30 it was the one value that raised NDCG@10 on every
-        /// temporal split measured (MovieLens 100K and latest-small, Last.fm as a log, synthetic
-        /// play counts: +5 to +12 % over the former 0.05; 30 and up lose on Last.fm), and it is
-        /// level on leave-last-out sequences (Docs/Benchmarks.md).
+        /// ALS-WR scales it). 10: of 0.05–100, the value highest on three of the four temporal
+        /// splits measured and above the former 0.05 on all four (MovieLens 100K and
+        /// latest-small, Last.fm as a log, synthetic play counts: +5 to +12 %; 20 and up lose on
+        /// Last.fm), and level on leave-last-out sequences (Docs/Benchmarks.md).
         public var regularization: Float = 10
         /// Confidence slope α in `c = 1 + α·r`. 0.5 with the recipe's default `log` transform:
         /// the pair measured at or above binarized input on ratings, sequences and raw play counts
